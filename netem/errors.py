@@ -1,0 +1,39 @@
+"""Exceptions of the netem package; every one carries structured fields, none calls sys.exit."""
+
+from __future__ import annotations
+
+
+class NetemError(Exception):
+    """Base class for every netem failure."""
+
+
+class ProfileError(NetemError):
+    """A profile file or value is invalid: names the file, the key, the bad value and what is allowed."""
+
+    def __init__(self, source: str, key: str, value: object, allowed: str) -> None:
+        self.source = source
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        shown = "(missing)" if value is None else repr(value)
+        super().__init__(f"{source}: {key}: invalid value {shown}: {allowed}")
+
+
+class ApplyError(NetemError):
+    """Applying or clearing a qdisc failed; `stderr` is tc's own message (the RTNETLINK line)."""
+
+    def __init__(self, message: str, *, target: str = "", argv: list[str] | None = None,
+                 stderr: str = "", rolled_back: bool = False) -> None:
+        self.target = target
+        self.argv = argv or []
+        self.stderr = stderr.strip()
+        self.rolled_back = rolled_back
+        super().__init__(message)
+
+
+class NetemUnavailable(ApplyError):
+    """The kernel has no sch_netem; says which profile fields would have worked with tbf alone."""
+
+
+class DiscoveryError(NetemError):
+    """A container, network or interface the profile needs could not be found."""

@@ -1,0 +1,1 @@
+"""qoslab services: web server, caching proxy and QoS client (standard library only)."""

@@ -1,0 +1,1 @@
+"""The qoslab client: HTTP timing, multi-client load, UDP QoS analyzer, suite, menu and plots."""

@@ -1,0 +1,69 @@
+"""Storage rules of a shared cache (RFC 9111 §3) and what is kept of a response (§3.1). Pure."""
+
+from __future__ import annotations
+
+from services.common.http1.headers import Headers
+
+from .age import HEURISTIC_STATUSES, has_explicit_freshness
+from .directives import Directives
+
+# Statuses whose caching semantics we implement (for `must-understand`); 206 is never stored.
+UNDERSTOOD_STATUSES = frozenset({200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501})
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                        "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"})
+# Not replayed from storage: per-hop or recomputed on every hit.
+NOT_STORED = HOP_BY_HOP | {"age", "x-cache", "proxy-authentication-info"}
+# §3.2: never updated from a 304 (they describe the stored representation itself).
+NOT_UPDATED = NOT_STORED | {"content-length", "content-encoding", "content-md5", "content-range", "etag"}
+STORABLE_METHODS = frozenset({"GET"})
+
+
+def connection_listed(headers: Headers) -> set[str]:
+    return set(headers.get_tokens("connection"))
+
+
+def hop_by_hop_names(headers: Headers) -> set[str]:
+    return set(HOP_BY_HOP) | connection_listed(headers)
+
+
+def strip_hop_by_hop(headers: Headers) -> Headers:
+    """A copy without hop-by-hop fields (fixed list + those named in Connection), RFC 9110 §7.6.1."""
+    drop = hop_by_hop_names(headers)
+    return Headers([(n, v) for n, v in headers.items() if n.lower() not in drop])
+
+
+def storable_headers(headers: Headers) -> list[tuple[str, str]]:
+    """§3.1: header fields kept with a stored response."""
+    drop = NOT_STORED | connection_listed(headers)
+    return [(n, v) for n, v in headers.items() if n.lower() not in drop]
+
+
+def _no_cache_all(cc: Directives) -> bool:
+    return "no-cache" in cc and not (cc.get("no-cache") or "").strip()
+
+
+def may_store(method: str, req_headers: Headers, req_cc: Directives, status: int,
+              resp_headers: Headers, resp_cc: Directives) -> bool:
+    """§3: may a shared cache store this response?"""
+    if method not in STORABLE_METHODS or status < 200 or status in {206, 304}:
+        return False
+    if "must-understand" in resp_cc and status not in UNDERSTOOD_STATUSES:
+        return False
+    understood = "must-understand" in resp_cc  # status checked above: no-store is then overridden
+    if "no-store" in req_cc or ("no-store" in resp_cc and not understood) or "private" in resp_cc:
+        return False
+    if "*" in resp_headers.get_tokens("vary"):
+        return False
+    if "authorization" in req_headers and not (
+            "public" in resp_cc or "s-maxage" in resp_cc or "must-revalidate" in resp_cc):
+        return False
+    if has_explicit_freshness(resp_headers, resp_cc) or "public" in resp_cc:
+        return True
+    has_validator = "etag" in resp_headers or "last-modified" in resp_headers
+    if _no_cache_all(resp_cc):
+        return has_validator
+    return status in HEURISTIC_STATUSES and has_validator
+
+
+def is_unsafe(method: str) -> bool:
+    return method not in {"GET", "HEAD", "OPTIONS", "TRACE"}
