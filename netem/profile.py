@@ -99,7 +99,8 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
             raise ProfileError(source, path, item, "a mapping with at: and edge/core/all")
         for key in item:
             if key not in ("at", *_LINK_KEYS):
-                raise ProfileError(source, f"{path}.{key}", item[key], "unknown key; allowed: at, all, edge, core")
+                raise ProfileError(source, f"{path}.{key}", item[key],
+                                   "unknown key; allowed: at, all, edge, core")
         at_s = units.parse_seconds(item.get("at"))
         if at_s is None or at_s <= last_s:
             raise ProfileError(source, f"{path}.at", item.get("at"),
@@ -109,8 +110,9 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
         for end, imp in state.items():
             if rules.qdisc_kind(imp) != rules.qdisc_kind(base[end]):
                 raise ProfileError(source, f"{path}.{end[0]}.{end[1]}", ", ".join(imp.set_keys()) or "none",
-                                   f"changes the qdisc from {rules.qdisc_kind(base[end])} to "
-                                   f"{rules.qdisc_kind(imp)}; tc qdisc change cannot switch kinds")
+                                   f"changes the qdisc from {rules.qdisc_kind(base[end]) or 'none'} to "
+                                   f"{rules.qdisc_kind(imp) or 'none'}; tc qdisc change cannot switch "
+                                   "kinds (set the field, even unimpaired, in the base profile)")
         steps.append(Step(at_s, state))
         last_s = at_s
     return tuple(steps)

@@ -71,9 +71,9 @@ def _loss_args(imp: Impairment) -> list[str]:
         ge = imp.gemodel
         values = [ge.p_pct, ge.r_pct, ge.one_minus_h_pct, ge.one_minus_k_pct]
         return ["loss", "gemodel", *(format_percent(v) for v in values if v is not None)]
-    return _with_corr("loss", imp.loss_pct, imp.loss_correlation_pct)[:1] + (
-        ["random", *_with_corr("loss", imp.loss_pct, imp.loss_correlation_pct)[1:]]
-        if imp.loss_pct is not None else [])
+    if imp.loss_pct is None:
+        return []
+    return ["loss", "random", *_with_corr("loss", imp.loss_pct, imp.loss_correlation_pct)[1:]]
 
 
 def _rate_slot_args(imp: Impairment) -> list[str]:
@@ -124,3 +124,19 @@ def tbf_args(imp: Impairment) -> list[str]:
     if imp.packet_overhead:
         args += ["overhead", str(imp.packet_overhead)]
     return args
+
+
+def restore_argv(dev: str, kind: str, options: dict[str, object]) -> list[str] | None:
+    """Put back a root qdisc seen by `tc -j qdisc show`: default kinds by deleting ours, tbf rebuilt
+    from its options; None when it cannot be rebuilt exactly (netem and others)."""
+    from netem.tc_show import DEFAULT_ROOT_KINDS
+
+    if kind in DEFAULT_ROOT_KINDS:
+        return clear_argv(dev)
+    if kind == "tbf" and {"rate", "burst", "lat"} <= options.keys():
+        args = ["rate", f"{int(str(options['rate'])) * 8}bit", "burst", str(options["burst"]),
+                "latency", f"{options['lat']}us"]
+        if options.get("overhead"):
+            args += ["overhead", str(options["overhead"])]
+        return ["tc", "qdisc", "replace", "dev", dev, "root", "handle", "1:", "tbf", *args]
+    return None

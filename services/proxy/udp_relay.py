@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from services.common import log
 
@@ -38,8 +38,7 @@ class _UpstreamProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         stats = self.stats
@@ -78,8 +77,7 @@ class UdpRelay(asyncio.DatagramProtocol):
         self._sweeper: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
         self._schedule_sweep()
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
@@ -136,7 +134,7 @@ class UdpRelay(asyncio.DatagramProtocol):
     async def _resolve(self, loop: asyncio.AbstractEventLoop) -> tuple[str, int]:
         host, port = self.upstream
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        family, _, _, _, sockaddr = infos[0]
+        _, _, _, _, sockaddr = infos[0]
         return str(sockaddr[0]), int(sockaddr[1])
 
     def _close(self, session: Session) -> None:

@@ -36,6 +36,40 @@ def _docker_ready() -> str | None:
     return None
 
 
+STACK_SUBNETS = ("10.203.1.0/24", "10.203.2.0/24")
+
+
+def _docker_json(*args: str) -> Any:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=True, timeout=60)
+    return json.loads(done.stdout)
+
+
+def free_stack_subnets() -> None:
+    """Remove leftover networks on the stack's fixed subnets when nothing running uses them.
+
+    Docker keeps networks across engine restarts, so a stack that was not taken down (a killed test
+    run, a machine reused) would make the next `up` fail with "Pool overlaps". A network with a running
+    container is somebody's live stack: then fail and say which, rather than touch it.
+    """
+    names = subprocess.run(["docker", "network", "ls", "-q"], capture_output=True, text=True,
+                           check=True, timeout=60).stdout.split()
+    if not names:
+        return
+    for network in _docker_json("network", "inspect", *names):
+        subnets = {cfg.get("Subnet") for cfg in (network.get("IPAM") or {}).get("Config") or []}
+        if not subnets & set(STACK_SUBNETS):
+            continue
+        for container_id in (network.get("Containers") or {}):
+            state = _docker_json("inspect", container_id)[0]["State"]
+            if state.get("Running"):
+                pytest.fail(f"network {network['Name']} on {sorted(subnets)} is in use by a running "
+                            f"container ({container_id[:12]}); stop that stack first "
+                            "(docker compose -p PROJECT down)")
+            subprocess.run(["docker", "rm", "-f", container_id], capture_output=True, timeout=60)
+        subprocess.run(["docker", "network", "rm", network["Id"]], capture_output=True, check=True,
+                       timeout=60)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -114,6 +148,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env.update(QOSLAB_RESULTS=str(results), PROXY_PUBLISH_PORT=str(stack.proxy_port),
                SERVER_PUBLISH_PORT=str(stack.server_port), NETEM_PROFILE="", CLIENT_LABEL="compose-test")
     try:
+        free_stack_subnets()
         stack.compose("up", "-d", "--build", timeout=UP_TIMEOUT_S)
         stack.compose("wait", "client", check=False, timeout=UP_TIMEOUT_S)
         yield stack

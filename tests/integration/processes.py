@@ -85,3 +85,5 @@ def running(module: str, *args: str, timeout_s: float = 15.0,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -8,6 +8,7 @@ wall/monotonic pair read right after the datagram is taken, so a wall-clock step
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import sys
@@ -64,7 +65,7 @@ class Receiver(threading.Thread):
     """Blocking receive loop: stamp, check, record. Stops when `stop()` is called."""
 
     def __init__(self, sock: socket.socket, recorder: Recorder, test_id: int, clock: Clock = SYSTEM_CLOCK,
-                 poll_s: float = 0.05) -> None:
+                 ) -> None:
         super().__init__(name="qos-receiver", daemon=True)
         self._sock = sock
         self._recorder = recorder
@@ -72,16 +73,19 @@ class Receiver(threading.Thread):
         self._clock = clock
         self._stopping = threading.Event()
         self.last_arrival_mono_ns = 0
-        sock.settimeout(poll_s)
+        # Linux wakes a blocked recvmsg on shutdown(SHUT_RD): one syscall per datagram, no poll.
+        sock.settimeout(None if sys.platform.startswith("linux") else 0.05)
 
     def stop(self) -> None:
         self._stopping.set()
+        with contextlib.suppress(OSError):  # not connected or already shut: the timeout ends the loop
+            self._sock.shutdown(socket.SHUT_RD)
 
     def run(self) -> None:
         recvmsg = self._sock.recvmsg
         while not self._stopping.is_set():
             try:
-                data, ancdata, _, _ = recvmsg(RECV_BUFFER, 64)
+                data, ancdata, _, address = recvmsg(RECV_BUFFER, 64)
             except TimeoutError:
                 continue
             except OSError:
@@ -91,6 +95,8 @@ class Receiver(threading.Thread):
                 continue
             user_mono = self._clock.mono_ns()
             user_wall = self._clock.wall_ns()
+            if address is None and not data:
+                break  # shutdown(SHUT_RD) by stop()
             kernel_wall = _kernel_wall_ns(ancdata)
             wall = kernel_wall if kernel_wall is not None and 0 <= user_wall - kernel_wall < 10**9 \
                 else user_wall

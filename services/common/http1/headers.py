@@ -65,6 +65,10 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._lower
 
+    def has_any(self, names: frozenset[str]) -> bool:
+        """Whether any field's lower-cased name is in `names` (one pass, for hot paths)."""
+        return not names.isdisjoint(self._lower)
+
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
 

@@ -16,7 +16,7 @@ from .events import Data, EndOfMessage, Request, Response
 from .headers import Headers
 
 _REQUEST_LINE = re.compile(rb"(" + TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
-_ANY_VERSION = re.compile(rb"[^ ]+ [^ ]+ HTTP/[0-9]+\.[0-9]+")
+_ANY_VERSION = re.compile(rb"(" + TOKEN + rb") ([\x21-\x7e]+) HTTP/[0-9]+\.[0-9]+")
 _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: ([\t \x21-\x7e\x80-\xff]*))?")
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?")
 _MAX_CHUNK_LINE = 4096
@@ -76,7 +76,7 @@ class _Parser:
     def _step(self) -> ParsedEvent | None:
         state = self._state
         if state == _HEAD:
-            return self._head()
+            return self._head() if self._buf else None
         if state == _LENGTH:
             return self._length_body()
         if state == _CLOSE:
@@ -242,8 +242,9 @@ class _Parser:
 
     def _framing(self, headers: Headers, version: str) -> None:
         """Pick the body framing from Transfer-Encoding / Content-Length (RFC 9112 §6.3)."""
-        if "transfer-encoding" in headers:
-            if "content-length" in headers:
+        names = headers._lower
+        if "transfer-encoding" in names:
+            if "content-length" in names:
                 raise self._fail(400, "both Transfer-Encoding and Content-Length")
             codings = headers.get_tokens("transfer-encoding")
             if codings == ["chunked"]:
@@ -252,9 +253,8 @@ class _Parser:
                 return
             self._other_coding(codings)
             return
-        values = headers.get_all("content-length")
-        if values:
-            self._set_length(content_length(values, self._status))
+        if "content-length" in names:
+            self._set_length(content_length(headers.get_all("content-length"), self._status))
         else:
             self._no_length()
 
@@ -280,8 +280,8 @@ class RequestParser(_Parser):
         if major != b"1":
             raise HTTPError(505, "HTTP version not supported")
         version = "HTTP/1.0" if minor == b"0" else "HTTP/1.1"
-        hosts = headers.get_all("host")
-        if len(hosts) > 1 or (version == "HTTP/1.1" and not hosts):
+        hosts = headers._lower.count("host")
+        if hosts > 1 or (version == "HTTP/1.1" and not hosts):
             raise HTTPError(400, "missing or repeated Host header")
         self._framing(headers, version)
         if self._state == _LENGTH and self._remaining > self.limits.max_body:

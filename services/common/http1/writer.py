@@ -15,8 +15,9 @@ HeaderInput = Headers | Iterable[tuple[str, str]]
 
 
 def _field_lines(headers: HeaderInput) -> str:
-    lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    if "\n" in lines.replace("\r\n", "") or "\r" in lines.replace("\r\n", ""):
+    fields = [f"{name}: {value}\r\n" for name, value in headers]
+    lines = "".join(fields)
+    if lines.count("\n") != len(fields) or lines.count("\r") != len(fields):
         raise ValueError("CR or LF inside a header field")
     return lines
 
@@ -68,6 +69,8 @@ def parse_http_date(text: str) -> float | None:
 
 def keep_alive(version: str, headers: Headers) -> bool:
     """Whether the connection stays open after this message (`version` as "HTTP/1.1" or "1.1")."""
+    if "connection" not in headers._lower:
+        return not version.endswith("1.0")
     tokens = headers.get_tokens("connection")
     if "close" in tokens:
         return False

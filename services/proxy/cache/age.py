@@ -9,6 +9,7 @@ from services.common.http1.headers import Headers
 from services.common.http1.writer import parse_http_date
 
 from .directives import DELTA_MAX, Directives, parse_delta
+from .surrogate import surrogate_directives
 
 # §4.2.2: statuses a cache may assign heuristic freshness to (RFC 9110 §15.1 "heuristically cacheable").
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
@@ -69,7 +70,10 @@ def _explicit_lifetime(headers: Headers, cc: Directives, response_time: float) -
 
 
 def freshness_lifetime(status: int, headers: Headers, cc: Directives, response_time: float) -> float:
-    """§4.2.1: s-maxage > max-age > Expires − Date > heuristic (§4.2.2) > 0."""
+    """§4.2.1: Surrogate-Control max-age > s-maxage > max-age > Expires − Date > heuristic (§4.2.2) > 0."""
+    surrogate = surrogate_directives(headers)
+    if surrogate is not None and "max-age" in surrogate:
+        return float(max(surrogate.seconds("max-age") or 0, 0))
     explicit = _explicit_lifetime(headers, cc, response_time)
     if explicit is not None:
         return min(explicit, float(DELTA_MAX))

@@ -37,21 +37,24 @@ class Entry:
 
 
 def make_entry(key: str, status: int, reason: str, headers: Headers, body: bytes,
-               request_headers: Headers, request_time: float, response_time: float) -> Entry:
+               request_headers: Headers, request_time: float, response_time: float,
+               received: Headers | None = None) -> Entry:
+    """`headers` are the stored fields; `received` the response as it arrived (for Age and Date)."""
     cc = parse_cache_control(headers.get_all("cache-control"))
     return Entry(
         key=key, status=status, reason=reason, headers=headers, body=body,
         request_time=request_time, response_time=response_time,
         vary=vary_key(headers, request_headers), cc=cc,
         lifetime_s=freshness_lifetime(status, headers, cc, response_time),
-        initial_age_s=corrected_initial_age(headers, request_time, response_time))
+        initial_age_s=corrected_initial_age(received or headers, request_time, response_time))
 
 
-def refresh(entry: Entry, headers: Headers, request_time: float, response_time: float) -> Entry:
-    """The entry with `headers` (already merged from a 304) and new times."""
+def refresh(entry: Entry, headers: Headers, request_time: float, response_time: float,
+            received: Headers | None = None) -> Entry:
+    """The entry with `headers` (already merged from a 304, which is `received`) and new times."""
     cc = parse_cache_control(headers.get_all("cache-control"))
     return Entry(
         key=entry.key, status=entry.status, reason=entry.reason, headers=headers, body=entry.body,
         request_time=request_time, response_time=response_time, vary=entry.vary, cc=cc,
         lifetime_s=freshness_lifetime(entry.status, headers, cc, response_time),
-        initial_age_s=corrected_initial_age(headers, request_time, response_time))
+        initial_age_s=corrected_initial_age(received or headers, request_time, response_time))

@@ -16,6 +16,8 @@ from .directives import Directives, parse_cache_control
 from .entry import Entry
 from .vary import matches
 
+STALE_ON_ERROR_S = 86400  # stale allowed when the origin fails and no stale-if-error says otherwise
+
 
 class Action(enum.Enum):
     HIT = "HIT"                  # serve the stored response, fresh
@@ -43,7 +45,9 @@ def select(entries: Sequence[Entry], request_headers: Headers) -> Entry | None:
     """§4.1: the most recent stored variant whose Vary-nominated fields match."""
     best: Entry | None = None
     for entry in entries:
-        if matches(entry.vary, request_headers) and (best is None or entry.response_time >= best.response_time):
+        if not matches(entry.vary, request_headers):
+            continue
+        if best is None or entry.response_time >= best.response_time:
             best = entry
     return best
 
@@ -115,4 +119,6 @@ def stale_if_error_allows(entry: Entry, req: Directives, now: float) -> bool:
         return False
     staleness = entry.age_s(now) - entry.lifetime_s
     windows = [entry.cc.seconds("stale-if-error"), req.seconds("stale-if-error")]
+    if all(w is None for w in windows):
+        windows = [STALE_ON_ERROR_S]  # §4.2.4: a disconnected cache may serve stale unless forbidden
     return any(w is not None and w >= 0 and staleness <= w for w in windows)

@@ -6,6 +6,7 @@ from services.common.http1.headers import Headers
 
 from .age import HEURISTIC_STATUSES, has_explicit_freshness
 from .directives import Directives
+from .surrogate import surrogate_directives
 
 # Statuses whose caching semantics we implement (for `must-understand`); 206 is never stored.
 UNDERSTOOD_STATUSES = frozenset({200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501})
@@ -49,6 +50,9 @@ def may_store(method: str, req_headers: Headers, req_cc: Directives, status: int
         return False
     if "must-understand" in resp_cc and status not in UNDERSTOOD_STATUSES:
         return False
+    surrogate = surrogate_directives(resp_headers)
+    if surrogate is not None and ("no-store" in surrogate or "max-age" in surrogate):
+        return "no-store" not in surrogate and "no-store" not in req_cc
     understood = "must-understand" in resp_cc  # status checked above: no-store is then overridden
     if "no-store" in req_cc or ("no-store" in resp_cc and not understood) or "private" in resp_cc:
         return False

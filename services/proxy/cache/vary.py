@@ -28,7 +28,4 @@ def vary_key(response_headers: Headers, request_headers: Headers) -> tuple[tuple
 
 
 def matches(stored: tuple[tuple[str, str], ...], request_headers: Headers) -> bool:
-    for name, value in stored:
-        if name == "*" or normalise(request_headers, name) != value:
-            return False
-    return True
+    return all(name != "*" and normalise(request_headers, name) == value for name, value in stored)

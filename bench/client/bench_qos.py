@@ -1,0 +1,190 @@
+"""Benchmark the QoS client against irtt, ping and iperf3 on 127.0.0.1, interleaved, in one run.
+
+    python bench/client/bench_qos.py [--rounds 3] [--count 3000] [--out bench/client/RESULTS.md]
+
+Needs `irtt`, `iperf3` and `ping` (Debian: apt-get install irtt iperf3 iputils-ping; ping at 1 ms needs root).
+Our probes go to the server's UDP echo (`python -m services.server`), irtt's to `irtt server`, ping's to the
+kernel; all on loopback. Each round runs every tool once, back to back, so machine load hits all alike;
+the table shows the median over rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from services.client.qos.analyze import result_columns  # noqa: E402
+from services.client.qos.config import QosConfig  # noqa: E402
+from services.client.qos.runner import run_qos  # noqa: E402
+
+SIZE = 60  # irtt's default packet length on the wire payload
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def process(argv: list[str], ready: str | None = None) -> Iterator[str]:
+    """Run a helper; yield its first line matching `ready` (or '' after 0.5 s); always stop it."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        line = ""
+        if ready is not None:
+            assert proc.stdout is not None
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and ready not in line:
+                line = proc.stdout.readline()
+        else:
+            time.sleep(0.5)
+        yield line
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def ours(port: int, count: int, interval_s: float) -> dict[str, float]:
+    row = result_columns(run_qos(QosConfig("127.0.0.1", port, count=count, interval_s=interval_s, size=SIZE,
+                                           wait_s=0.3)))
+    return {"rtt_median_us": row["rtt_median_ms"] * 1e3, "timer_mean_us": row["timer_error_mean_us"],
+            "timer_max_us": row["timer_error_max_us"], "missed_pct": 100 * row["missed_sends"] / count,
+            "loss_pct": row["loss_pct"]}
+
+
+def irtt(port: int, count: int, interval_s: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "irtt.json"
+        subprocess.run(["irtt", "client", "-Q", "-i", f"{interval_s * 1e6:.0f}us", "-d",
+                        f"{count * interval_s:.3f}s", "-l", str(SIZE), "-o", str(out), f"127.0.0.1:{port}"],
+                       check=True, timeout=count * interval_s + 30, capture_output=True)
+        stats = json.loads(out.read_text())["stats"]
+    return {"rtt_median_us": stats["rtt"]["median"] / 1e3,
+            "timer_mean_us": stats["timer_error"]["mean"] / 1e3,
+            "timer_max_us": stats["timer_error"]["max"] / 1e3, "missed_pct": stats["timer_miss_percent"],
+            "loss_pct": stats["packet_loss_percent"]}
+
+
+def ping(count: int, interval_s: float) -> dict[str, float]:
+    done = subprocess.run(["ping", "-n", "-c", str(count), "-i", f"{interval_s:.3f}", "-s", str(SIZE),
+                           "127.0.0.1"], capture_output=True, text=True, timeout=count * interval_s + 30)
+    rtts = [float(x) * 1e3 for x in re.findall(r"time=([0-9.]+) ms", done.stdout)]
+    return {"rtt_median_us": statistics.median(rtts) if rtts else float("nan"),
+            "loss_pct": 100 * (count - len(rtts)) / count}
+
+
+def ours_at_rate(port: int, pps: int, seconds: float) -> float:
+    """Loss % of our probes at `pps`; a run that offered < 90 % of it (skipped slots) does not count."""
+    row = result_columns(run_qos(QosConfig("127.0.0.1", port, count=int(pps * seconds), interval_s=1 / pps,
+                                           size=SIZE, wait_s=0.5)))
+    offered = row["offered_pps"]
+    print(f"      offered {offered:.0f} pps, missed sends {row['missed_sends']}", flush=True)
+    return row["loss_pct"] if offered >= 0.9 * pps else float("inf")
+
+
+def iperf3_at_rate(port: int, pps: int, seconds: float) -> float:
+    done = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-u", "-l", str(SIZE), "-b",
+                           f"{pps * SIZE * 8}", "-t", f"{seconds:g}", "--json"],
+                          capture_output=True, text=True, timeout=seconds + 30)
+    end = json.loads(done.stdout)["end"]["sum"]
+    sent = end.get("packets", 0)
+    return float(end["lost_percent"]) if sent >= 0.9 * pps * seconds else float("inf")
+
+
+def max_rate(measure: object, rates: list[int]) -> int:
+    best = 0
+    for pps in rates:
+        loss = measure(pps)  # type: ignore[operator]
+        print(f"    {pps:>7} pps: loss {loss:.3f} %", flush=True)
+        if loss < 0.1:
+            best = pps
+        else:
+            break
+    return best
+
+
+def med(rows: list[dict[str, float]], key: str) -> float:
+    values = [r[key] for r in rows if key in r]
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--interval", type=float, default=0.001)
+    parser.add_argument("--rate-seconds", type=float, default=2.0)
+    parser.add_argument("--out", default=str(ROOT / "bench/client/RESULTS.md"))
+    args = parser.parse_args()
+    for tool in ("irtt", "iperf3", "ping"):
+        if shutil.which(tool) is None:
+            print(f"missing {tool}: apt-get install irtt iperf3 iputils-ping", file=sys.stderr)
+            return 2
+    irtt_port, iperf_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+    server = [sys.executable, "-m", "services.server", "--bind", "127.0.0.1", "--http-port", "0",
+              "--udp-port", "0"]
+    with process(server, "server.listening") as line, \
+            process(["irtt", "server", "-b", f"127.0.0.1:{irtt_port}", "-i", "0"]), \
+            process(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(iperf_port)]):
+        echo_port = int(re.search(r"udp=[0-9.]+:(\d+)", line).group(1))  # type: ignore[union-attr]
+        results: dict[str, list[dict[str, float]]] = {"ours": [], "irtt": [], "ping": []}
+        for round_no in range(args.rounds):
+            results["ours"].append(ours(echo_port, args.count, args.interval))
+            results["irtt"].append(irtt(irtt_port, args.count, args.interval))
+            results["ping"].append(ping(min(args.count, 1000), args.interval))
+            print(f"round {round_no + 1}: " + json.dumps({k: v[-1] for k, v in results.items()}), flush=True)
+        rates = [2000, 5000, 10000, 20000, 30000, 40000, 60000, 80000, 120000]
+        print("max rate, ours:", flush=True)
+        ours_max = max_rate(lambda pps: ours_at_rate(echo_port, pps, args.rate_seconds), rates)
+        print("max rate, iperf3 -u:", flush=True)
+        iperf_max = max_rate(lambda pps: iperf3_at_rate(iperf_port, pps, args.rate_seconds), rates)
+    report = render(results, ours_max, iperf_max, args)
+    Path(args.out).write_text(report)
+    print(report)
+    return 0
+
+
+def render(results: dict[str, list[dict[str, float]]], ours_max: int, iperf_max: int,
+           args: argparse.Namespace) -> str:
+    lines = [
+        "# QoS client benchmark (127.0.0.1)", "",
+        f"`python bench/client/bench_qos.py --rounds {args.rounds} --count {args.count}` — "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.count} probes of {SIZE} B every "
+        f"{args.interval * 1e3:g} ms per tool and round, medians over {args.rounds} interleaved rounds.", "",
+        "| tool | RTT median (µs) | timer error mean (µs) | timer error max (µs) | missed sends (%) "
+        "| loss (%) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, rows in results.items():
+        keys = ("rtt_median_us", "timer_mean_us", "timer_max_us", "missed_pct", "loss_pct")
+        cells = [med(rows, k) for k in keys]
+        lines.append(f"| {name} | " + " | ".join("-" if c != c else f"{c:.1f}" for c in cells) + " |")
+    lines += ["", f"Max probe rate with < 0.1 % loss and ≥ 90 % of the rate offered ({SIZE} B, "
+              f"{args.rate_seconds:g} s steps): "
+              f"ours {ours_max} pps, iperf3 -u {iperf_max} pps.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

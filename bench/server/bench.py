@@ -1,0 +1,168 @@
+"""Benchmark the qoslab server against nginx and `python -m http.server` in the same run (wrk).
+
+    sudo python bench/server/bench.py [--duration 10] [--nginx-workers auto] [--server-workers 1]
+
+Installs wrk and nginx with apt-get when missing (needs root), generates the large files, starts the three
+servers on 127.0.0.1, runs wrk for a small file with keep-alive (req/s) and for a 1 MiB file (MB/s), and
+prints the ratios against the targets (≥ 1.0× nginx small, ≥ 0.8× nginx 1 MiB, ≥ 20× http.server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SMALL = "/small.html"
+LARGE = "/generated/1MiB.bin"
+_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def ensure_tools() -> str:
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if shutil.which("wrk") and nginx:
+        return nginx
+    if os.geteuid() != 0:
+        sys.exit("wrk and nginx are needed: run as root so apt-get can install them")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, timeout=300)
+    subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk", "nginx"],
+                   check=True, env=env, timeout=600)
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
+
+
+def start_ours(root: str, workers: int) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "services.server", "--bind", "127.0.0.1", "--http-port", str(port),
+           "--udp-port", "0", "--root", root, "--no-access-log", "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    wait_port(port)
+    return proc, port
+
+
+def start_nginx(nginx: str, root: str, workers: str, tmp: str) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    text = (HERE / "nginx.conf.template").read_text()
+    for key, value in {"@WORKERS@": workers, "@TMP@": tmp, "@PORT@": str(port), "@ROOT@": root}.items():
+        text = text.replace(key, value)
+    conf = Path(tmp) / "nginx.conf"
+    conf.write_text(text)
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", tmp], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
+    wait_port(port)
+    return proc, port
+
+
+def start_http_server(root: str) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            text=True)
+    wait_port(port)
+    return proc, port
+
+
+def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--timeout", "5s", url],
+                         capture_output=True, text=True, timeout=duration_s + 60).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    if not rps or not transfer:
+        raise RuntimeError(f"cannot parse wrk output:\n{out}")
+    return {"req_s": float(rps.group(1)),
+            "mb_s": float(transfer.group(1)) * _UNITS[transfer.group(2).upper()] / 1024**2,
+            "non_2xx": float(bad.group(1)) if bad else 0.0,
+            "socket_errors": 1.0 if errors else 0.0}
+
+
+def run(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
+    nginx = ensure_tools()
+    root = str(Path(args.root).resolve())
+    subprocess.run([sys.executable, "-m", "services.server.content", root], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL, timeout=300)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="qoslab-bench-") as tmp:
+        os.chmod(tmp, 0o755)
+        servers = {"qoslab": lambda: start_ours(root, args.server_workers),
+                   "nginx": lambda: start_nginx(nginx, root, args.nginx_workers, tmp),
+                   "http.server": lambda: start_http_server(root)}
+        for name, start in servers.items():
+            proc, port = start()
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wrk(base + SMALL, args.connections, 1)  # warm-up
+                results[name] = {"small": wrk(base + SMALL, args.connections, args.duration),
+                                 "1MiB": wrk(base + LARGE, args.large_connections, args.duration)}
+            finally:
+                proc.terminate()
+                proc.wait(timeout=15)
+    return results
+
+
+def report(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = [f"{'server':<12} {'small req/s':>12} {'1MiB MB/s':>10} {'1MiB req/s':>10}"]
+    for name, res in results.items():
+        lines.append(f"{name:<12} {res['small']['req_s']:>12.0f} {res['1MiB']['mb_s']:>10.0f} "
+                     f"{res['1MiB']['req_s']:>10.0f}")
+    ours, nginx, stdlib = results["qoslab"], results["nginx"], results["http.server"]
+    ratios = [("small vs nginx", ours["small"]["req_s"] / nginx["small"]["req_s"], 1.0),
+              ("1MiB vs nginx", ours["1MiB"]["mb_s"] / nginx["1MiB"]["mb_s"], 0.8),
+              ("small vs http.server", ours["small"]["req_s"] / stdlib["small"]["req_s"], 20.0),
+              ("1MiB vs http.server", ours["1MiB"]["mb_s"] / stdlib["1MiB"]["mb_s"], 1.0)]
+    for label, ratio, target in ratios:
+        verdict = "ok" if ratio >= target else "BELOW TARGET"
+        lines.append(f"{label:<22} {ratio:7.2f}x  (target >= {target}x) {verdict}")
+    bad = [name for name, res in results.items() for kind in res.values() if kind["non_2xx"]]
+    if bad:
+        lines.append(f"WARNING non-2xx responses from: {', '.join(sorted(set(bad)))}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=str(REPO / "www"), help="document root served by all three")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections, small file")
+    parser.add_argument("--large-connections", type=int, default=16, help="wrk connections, 1 MiB file")
+    parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes")
+    parser.add_argument("--server-workers", type=int, default=1, help="qoslab --workers")
+    parser.add_argument("--json", help="also write the raw numbers to this file")
+    args = parser.parse_args(argv)
+    results = run(args)
+    print(report(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Container start: `python -m netem.boot` applies NETEM_PROFILE to this container's link ends.
+
+Runs as root before the service starts (docker/entrypoint.sh). Environment:
+  NETEM_PROFILE   profile name (from netem/profiles) or a path; empty, unset or `none` → do nothing
+  QOSLAB_SERVICE  client | proxy | server (which ends of which links are ours)
+  NETEM_SUBNETS   `edge=10.203.1.0/24,core=10.203.2.0/24` (interfaces are found by address)
+Exit 0 applied (or nothing to do), 1 could not apply (nothing left half-applied), 2 bad configuration.
+A profile with steps starts a background replayer (`--replay-steps`) that runs `tc qdisc change`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+
+from netem import endpoints
+from netem.engine import Runner, Target, apply_ends
+from netem.errors import ApplyError, DiscoveryError, NetemError, ProfileError
+from netem.local import LocalRunner
+from netem.profile import load_profile
+from netem.steps import replay_steps
+from services.common import log
+
+
+def find_targets(service: str, subnets_text: str, runner: Runner) -> list[Target]:
+    """This service's link ends, each with the interface that holds an address on that link."""
+    subnets = endpoints.parse_subnets(subnets_text)
+    result = runner.run(["ip", "-j", "addr", "show"])
+    if result.returncode != 0:
+        raise DiscoveryError(f"ip -j addr show failed: {result.stderr.strip()}")
+    addrs = endpoints.addresses(result.stdout)
+    targets = []
+    for link in endpoints.service_links(service):
+        if link not in subnets:
+            raise DiscoveryError(f"NETEM_SUBNETS has no {link}= entry (got {subnets_text!r})")
+        dev = endpoints.interface_for(addrs, subnets[link], f"{service} on {link}")
+        targets.append(Target(service, link, endpoints.EGRESS[(service, link)], dev, runner))
+    return targets
+
+
+def _spawn_replayer(env: Mapping[str, str]) -> int:
+    child = subprocess.Popen([sys.executable, "-m", "netem.boot", "--replay-steps"], env=dict(env),
+                             start_new_session=True, stdin=subprocess.DEVNULL)
+    return child.pid
+
+
+def run(env: Mapping[str, str], runner: Runner, *, replay: bool = False) -> int:
+    name = env.get("NETEM_PROFILE", "").strip()
+    service = env.get("QOSLAB_SERVICE", "").strip()
+    if name in ("", "none"):
+        log.event("netem.boot", profile=name or "unset", service=service or "-", action="skip")
+        return 0
+    profile = load_profile(name)
+    targets = find_targets(service, env.get("NETEM_SUBNETS") or endpoints.DEFAULT_SUBNETS, runner)
+    if replay:
+        replay_steps(targets, profile, log=log.event)
+        return 0
+    log.event("netem.boot", profile=profile.name, service=service,
+              targets=",".join(t.label for t in targets), action="apply")
+    apply_ends(targets, profile.ends, log=log.event)
+    if profile.steps:
+        pid = _spawn_replayer(env)
+        log.event("netem.boot", profile=profile.name, steps=len(profile.steps), replayer_pid=pid)
+    log.event("netem.boot", profile=profile.name, service=service, action="done", result="applied")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
+         runner: Runner | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    log.configure("netem")
+    try:
+        return run(os.environ if env is None else env, runner or LocalRunner(),
+                   replay="--replay-steps" in args)
+    except (ProfileError, DiscoveryError) as exc:
+        log.event("netem.boot", action="failed", result="bad-config", error=str(exc))
+        print(f"netem.boot: {exc}", file=sys.stderr)
+        return 2
+    except (ApplyError, NetemError) as exc:
+        log.event("netem.boot", action="failed", result="not-applied", error=str(exc))
+        print(f"netem.boot: cannot apply NETEM_PROFILE: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""`python -m netem`: profiles, the controller for a running compose project, and scenarios.
+
+    python -m netem list                         profiles with their description
+    python -m netem validate FILE...             check profiles (exit 2 when one is invalid)
+    python -m netem plan PROFILE [--link L]      print the tc argv without running anything
+    python -m netem [--project P] show [SERVICE] what tc reports on each link end, with counters
+    python -m netem [--project P] apply PROFILE [--link edge|core|all] [--no-calibrate] [--steps]
+    python -m netem [--project P] clear [--link L]
+    python -m netem [--project P] scenario run scenarios/NAME.yaml
+
+Exit 0 ok, 1 an apply/clear/run failed (links left as they were), 2 bad usage or invalid profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from netem.errors import DiscoveryError, NetemError, ProfileError
+from netem.plan import LINK_CHOICES, plan_lines
+from netem.profile import available, load_profile
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m netem", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", help="compose project (default: $COMPOSE_PROJECT_NAME, then the "
+                                          "compose default for the current directory)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list profiles")
+    validate = sub.add_parser("validate", help="validate profile files")
+    validate.add_argument("files", nargs="+")
+    for name in ("plan", "apply"):
+        cmd = sub.add_parser(name, help=f"{name} a profile")
+        cmd.add_argument("profile", help="profile name or path")
+        cmd.add_argument("--link", choices=LINK_CHOICES, default="all")
+    apply = sub.choices["apply"]
+    apply.add_argument("--no-calibrate", action="store_true", help="skip the probe burst after apply")
+    apply.add_argument("--steps", action="store_true", help="stay and replay time-varying steps")
+    show = sub.add_parser("show", help="show what is in force")
+    show.add_argument("service", nargs="?")
+    clear = sub.add_parser("clear", help="remove impairments")
+    clear.add_argument("--link", choices=LINK_CHOICES, default="all")
+    scenario = sub.add_parser("scenario", help="run a scenario matrix")
+    scenario.add_argument("action", choices=("run",))
+    scenario.add_argument("file")
+    scenario.add_argument("--out", default="results", help="directory for CSV, report and plots")
+    return parser
+
+
+def _validate(files: Sequence[str]) -> int:
+    status = 0
+    for name in files:
+        try:
+            profile = load_profile(name)
+        except ProfileError as exc:
+            print(f"invalid: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        kinds = sorted({k or "none" for k in profile.kinds().values()})
+        print(f"ok: {profile.source}: {profile.name} (qdiscs: {', '.join(kinds)}; "
+              f"steps: {len(profile.steps)})")
+    return status
+
+
+def _list() -> int:
+    for name in available():
+        profile = load_profile(name)
+        kinds = sorted({k for k in profile.kinds().values() if k})
+        print(f"{name:<14} {'+'.join(kinds) or '-':<10} {profile.description}")
+    return 0
+
+
+def _controller(args: argparse.Namespace) -> int:
+    from netem import apply  # the only module that imports docker
+
+    if args.command == "scenario":
+        from netem import scenario
+
+        return scenario.run_file(args.file, project=args.project, out_dir=args.out)
+    return apply.run_command(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list()
+        if args.command == "validate":
+            return _validate(args.files)
+        if args.command == "plan":
+            print("\n".join(plan_lines(load_profile(args.profile), args.link)))
+            return 0
+        return _controller(args)
+    except ProfileError as exc:
+        print(f"invalid profile: {exc}", file=sys.stderr)
+        return 2
+    except DiscoveryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except NetemError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1

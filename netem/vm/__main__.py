@@ -1,0 +1,5 @@
+import sys
+
+from netem.vm.cli import main
+
+sys.exit(main())

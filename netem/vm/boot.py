@@ -1,0 +1,111 @@
+"""`python -m netem.vm run -- CMD…`: boot the image under QEMU, stream the serial console, return CMD's code.
+
+The run layer (the command as /qoslab-vm/run.sh) is one more cpio appended to the image's initrd in a
+temp dir. QEMU is killed on timeout and on Ctrl-C; the temp dir is always removed.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from netem.vm import cpio, initscript
+from netem.vm.build import Image
+from netem.vm.errors import VmError
+
+QEMU = "qemu-system-x86_64"
+ACCEL_ENV = "QOSLAB_VM_ACCEL"  # tcg (default) or kvm
+EXIT_TIMEOUT = 124
+EXIT_NO_MARKER = 125
+KERNEL_ARGS = "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init tsc=reliable"
+
+
+@dataclass(frozen=True)
+class BootResult:
+    exit_code: int  # CMD's, or 124 timeout, 125 no exit marker (crash, panic)
+    ready_s: float | None  # host seconds from start to the READY marker (kernel + init)
+    total_s: float
+
+
+def qemu_argv(image: Image, initrd: Path, cpus: int = 2, memory: str = "1G") -> list[str]:
+    accel = os.environ.get(ACCEL_ENV, "tcg")
+    cpu = ["-cpu", "max"] if accel == "tcg" else ["-cpu", "host"]
+    return [QEMU, "-accel", accel, *cpu, "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot",
+            "-nic", "none", "-kernel", str(image.vmlinuz), "-initrd", str(initrd),
+            "-append", KERNEL_ARGS]
+
+
+def write_initrd(image: Image, run_sh: str, dest: Path) -> Path:
+    """The image's initrd plus a run layer holding `run_sh`."""
+    vm = initscript.VM_DIR.lstrip("/")
+    with dest.open("wb") as out:
+        with image.initrd.open("rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        cpio.write(out, [cpio.dir_entry(vm), cpio.file_entry(f"{vm}/run.sh", run_sh.encode(), 0o755)])
+    return dest
+
+
+def _pump(stream: TextIO, lines: queue.Queue[str | None]) -> None:
+    for line in iter(stream.readline, ""):
+        lines.put(line)
+    lines.put(None)
+
+
+def stream_console(proc: subprocess.Popen[str], deadline: float, out: TextIO,
+                   started: float) -> tuple[int | None, float | None]:
+    """Copy console lines to `out` until QEMU exits or the deadline; → (exit marker, ready time)."""
+    assert proc.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    code: int | None = None
+    ready: float | None = None
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=min(left, 1.0))
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        out.write(line.replace("\r", ""))
+        out.flush()
+        if initscript.READY_MARKER in line and ready is None:
+            ready = time.monotonic() - started
+        code = initscript.parse_exit(line) if code is None else code
+    return code, ready
+
+
+def run(image: Image, argv: Sequence[str], *, timeout_s: float = 600.0, env: Mapping[str, str] | None = None,
+        out: TextIO = sys.stdout) -> BootResult:
+    """Boot, run `argv` inside, power off. Bounded by `timeout_s`; QEMU never outlives this call."""
+    if shutil.which(QEMU) is None:
+        raise VmError(f"{QEMU} not found: apt-get install qemu-system-x86 (see docs/vm.md)")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="qoslab-vm-") as tmp:
+        initrd = write_initrd(image, initscript.run_script(argv, env), Path(tmp) / "initrd.cpio")
+        proc = subprocess.Popen(qemu_argv(image, initrd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        code: int | None = None
+        ready: float | None = None
+        try:
+            code, ready = stream_console(proc, started + timeout_s, out, started)
+            proc.wait(timeout=max(1.0, started + timeout_s - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            out.write(f"qoslab-vm: timed out after {timeout_s:g}s; killing qemu\n")
+            code = EXIT_TIMEOUT
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    if code is None:
+        code = EXIT_TIMEOUT if time.monotonic() - started >= timeout_s else EXIT_NO_MARKER
+    return BootResult(code, ready, time.monotonic() - started)

@@ -1,0 +1,60 @@
+"""`python -m netem.vm build | run [--timeout S] [--env K=V] -- CMD… | fidelity`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from netem.vm import boot
+from netem.vm.build import build
+from netem.vm.errors import VmError
+
+FIDELITY_CMD = ["python3", "-m", "tests.vm.fidelity"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m netem.vm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build (or reuse) the VM image from this checkout")
+    for name, text in (("run", "boot the VM and run CMD inside; exit with its code"),
+                       ("fidelity", "run the netem fidelity suite inside the VM")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--timeout", type=float, default=600.0, help="seconds before qemu is killed")
+        cmd.add_argument("--env", action="append", default=[], metavar="K=V", help="environment in the VM")
+        cmd.add_argument("argv", nargs="*", metavar="CMD", help="command (after --) and its arguments")
+    return parser
+
+
+def _env(items: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--env {item!r}: expected NAME=VALUE")
+        env[name] = value
+    return env
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        env = _env(getattr(args, "env", []))
+        image = build(log=lambda text: print(f"qoslab-vm: {text}", file=sys.stderr))
+        if args.command == "build":
+            return 0
+        command = args.argv if args.command == "run" else FIDELITY_CMD + list(args.argv)
+        if not command:
+            print("qoslab-vm: run needs a command after --", file=sys.stderr)
+            return 2
+        result = boot.run(image, command, timeout_s=args.timeout, env=env)
+    except ValueError as exc:
+        print(f"qoslab-vm: {exc}", file=sys.stderr)
+        return 2
+    except VmError as exc:
+        print(f"qoslab-vm: {exc}", file=sys.stderr)
+        return 1
+    ready = f"{result.ready_s:.1f}s" if result.ready_s is not None else "never"
+    print(f"qoslab-vm: exit {result.exit_code}; ready after {ready}, total {result.total_s:.1f}s",
+          file=sys.stderr)
+    return result.exit_code

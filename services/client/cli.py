@@ -1,0 +1,170 @@
+"""`python -m services.client [suite|qos|http|load|menu|plot] …` — exit 0 ok, 1 test failed, 2 bad usage.
+
+Without a subcommand: the menu when stdin is a terminal, the suite otherwise (`docker compose up`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from services.client import options, report, results
+from services.client.qos.config import QosConfig, QosConfigError, parse_rate
+from services.client.runs import RunContext, http_test, load_test, qos_test
+from services.common import log
+from services.common.config import add_options, parse_bool, parse_duration_s
+
+COMMANDS = ("suite", "qos", "http", "load", "menu", "plot")
+
+
+class UsageError(Exception):
+    """Bad flags or values: exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m services.client", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    specs: dict[str, tuple[str, list[Any]]] = {
+        "suite": ("default one-shot run: HTTP miss+hit, UDP QoS burst, multi-client load", options.SUITE),
+        "qos": ("UDP QoS test against an echo (through the proxy's relay by default)", options.QOS),
+        "http": ("HTTP GET with timing breakdown and X-Cache", options.HTTP),
+        "load": ("N concurrent HTTP clients: req/s, latency percentiles, errors", options.LOAD),
+        "menu": ("interactive menu", []),
+    }
+    for name, (help_text, extra) in specs.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name in {"http", "load"}:
+            command.add_argument("url_arg", nargs="?", metavar="URL", help="URL (default: --url)")
+        add_options(command, [*options.COMMON, *extra])
+    plot = sub.add_parser("plot", help="raw per-probe CSVs → PNGs (needs matplotlib)")
+    plot.add_argument("raw", nargs="+", help="raw CSV files written by qos --raw")
+    plot.add_argument("--out", default="results/plots", help="output directory (default results/plots)")
+    return parser
+
+
+def qos_config(ns: argparse.Namespace, count: int | None = None,
+               interval_s: float | None = None) -> QosConfig:
+    host, port = ns.target
+    try:
+        interval = interval_s if interval_s is not None else ns.interval
+        if getattr(ns, "rate", ""):
+            interval = parse_rate(ns.rate, getattr(ns, "size", 48))
+        wait = getattr(ns, "wait", "")
+        seed = getattr(ns, "seed", "")
+        duration = getattr(ns, "duration", 0.0)
+        return QosConfig(
+            host=host, port=port, count=None if duration else (count or ns.count),
+            duration_s=duration or None, interval_s=interval, size=getattr(ns, "size", 48),
+            poisson=getattr(ns, "poisson", False), burst=getattr(ns, "burst", 1), tos=getattr(ns, "tos", 0),
+            wait_s=parse_duration_s(wait) if wait else None, seed=int(seed) if seed else None,
+        ).validate()
+    except (QosConfigError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def same_clock(ns: argparse.Namespace) -> bool | None:
+    text = str(getattr(ns, "same_clock", "auto")).strip().lower()
+    if text == "auto":
+        return None
+    try:
+        return parse_bool(text)
+    except ValueError as exc:
+        raise UsageError(f"--same-clock: {exc}") from exc
+
+
+def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosConfig | None = None) -> None:
+    """Append to the CSV, print JSON lines or the human blocks."""
+    if ns.csv:
+        try:
+            results.append_rows(ns.csv, rows)
+        except OSError as exc:
+            print(f"cannot write {ns.csv}: {exc}", file=sys.stderr)
+    for row in rows:
+        if ns.json:
+            settings = config.as_dict() if config and row.get("kind") == "qos" else {}
+            results.write_json_line(sys.stdout, {"config": settings, "result": row})
+        else:
+            print("\n".join(report.block(row)))
+
+
+def context(ns: argparse.Namespace) -> RunContext:
+    return RunContext(results.new_run_id(), ns.label, ns.profile)
+
+
+def cmd_qos(ns: argparse.Namespace) -> int:
+    config = qos_config(ns)
+    row = qos_test(config, context(ns), same_clock=same_clock(ns), raw_path=ns.raw,
+                   ready_timeout_s=ns.ready_timeout, progress=not ns.json)
+    emit([row], ns, config=config)
+    return 0 if row.get("ok") else 1
+
+
+def cmd_http(ns: argparse.Namespace) -> int:
+    url = ns.url_arg or ns.url
+    ctx = context(ns)
+    rows = [http_test(url, ns.proxy, ctx, timeout_s=ns.timeout) for _ in range(ns.repeat)]
+    emit(rows, ns)
+    return 0 if all(r.get("ok") for r in rows) else 1
+
+
+def cmd_load(ns: argparse.Namespace) -> int:
+    row = load_test(ns.url_arg or ns.url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout)
+    emit([row], ns)
+    return 0 if row.get("ok") else 1
+
+
+def cmd_suite(ns: argparse.Namespace) -> int:
+    from services.client.suite import run_suite
+
+    config = qos_config(ns, count=ns.suite_count, interval_s=ns.suite_interval)
+    rows = run_suite(ns, config, context(ns), same_clock(ns))
+    emit(rows, ns, config=config)
+    if not ns.json:
+        print("\n".join(["", *report.summary_table(rows)]))
+    return 0 if rows and all(r.get("ok") for r in rows) else 1
+
+
+def cmd_plot(ns: argparse.Namespace) -> int:
+    from services.client.plot import PlotError, plot_files
+
+    try:
+        written = plot_files(ns.raw, ns.out)
+    except PlotError as exc:
+        print(f"plot: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(written))
+    return 0
+
+
+def cmd_menu(ns: argparse.Namespace) -> int:
+    from services.client.menu import Menu
+
+    return Menu(ns).run()
+
+
+def _default_command(argv: list[str]) -> list[str]:
+    if argv and (argv[0] in COMMANDS or argv[0] in {"-h", "--help"}):
+        return argv
+    return ["menu" if sys.stdin.isatty() else "suite", *argv]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _default_command(list(sys.argv[1:] if argv is None else argv))
+    log.configure("client", stream=sys.stderr)
+    try:
+        ns = build_parser().parse_args(args)
+    except SystemExit as exc:  # argparse: --help exits 0, errors exit 2
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    handlers = {"suite": cmd_suite, "qos": cmd_qos, "http": cmd_http, "load": cmd_load, "menu": cmd_menu,
+                "plot": cmd_plot}
+    try:
+        return handlers[ns.command](ns)
+    except UsageError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1

@@ -1,0 +1,163 @@
+"""The interactive menu of the original design. Invalid input re-prompts; EOF or Ctrl-C exits cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from services.client import report, results
+from services.client.options import parse_proxy, parse_udp_target
+from services.client.qos.config import QosConfig, QosConfigError
+from services.client.runs import RunContext, http_test, load_test, qos_test
+
+MENU = """
+qoslab client — URL {url}  proxy {proxy}  UDP target {udp}
+  1) set target (URL, proxy, UDP echo/relay)
+  2) HTTP request
+  3) UDP QoS test
+  4) multi-client simulation
+  5) browser info
+  6) exit"""
+
+BROWSER_INFO = """From a browser on the Docker host:
+  http://127.0.0.1:8080/index.html       through the caching proxy (response header X-Cache: MISS/HIT)
+  http://127.0.0.1:8000/index.html       the origin server directly
+  http://127.0.0.1:8080/_proxy/stats     proxy cache counters (JSON)
+Or configure 127.0.0.1:8080 as the browser's HTTP proxy (forward mode)."""
+
+
+class Menu:
+    def __init__(self, ns: argparse.Namespace, stdin: TextIO | None = None,
+                 stdout: TextIO | None = None) -> None:
+        self.ns = ns
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.failures = 0
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def ask(self, prompt: str) -> str | None:
+        """One line of input, or None at EOF."""
+        self.stdout.write(prompt)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        return None if line == "" else line.strip()
+
+    def ask_value(self, prompt: str, parse: Callable[[str], object], default: str) -> object | None:
+        """Re-prompt until `parse` accepts the answer (empty = default); None at EOF."""
+        while True:
+            answer = self.ask(f"{prompt} [{default}]: ")
+            if answer is None:
+                return None
+            try:
+                return parse(answer or default)
+            except ValueError as exc:
+                self.say(f"  invalid: {exc}")
+
+    def run(self) -> int:
+        actions: dict[str, Callable[[], bool]] = {
+            "1": self.set_target, "2": self.http, "3": self.qos, "4": self.load, "5": self.browser,
+        }
+        try:
+            while True:
+                proxy = "none" if self.ns.proxy is None else "{}:{}".format(*self.ns.proxy)
+                self.say(MENU.format(url=self.ns.url, proxy=proxy, udp="{}:{}".format(*self.ns.target)))
+                choice = self.ask("choice: ")
+                if choice is None or choice in {"6", "q", "exit", "quit"}:
+                    self.say("bye")
+                    return 0
+                action = actions.get(choice)
+                if action is None:
+                    self.say("  please answer 1-6")
+                    continue
+                try:
+                    keep_going = action()
+                except Exception as exc:  # the menu never dies on a failed test
+                    self.say(f"  failed: {type(exc).__name__}: {exc}")
+                    keep_going = True
+                if not keep_going:
+                    self.say("bye")
+                    return 0
+        except KeyboardInterrupt:
+            self.say("\nbye")
+            return 0
+
+    def _ctx(self) -> RunContext:
+        return RunContext(results.new_run_id(), self.ns.label, self.ns.profile)
+
+    def _record(self, row: dict[str, object]) -> None:
+        if self.ns.csv:
+            try:
+                results.append_rows(self.ns.csv, [row])
+            except OSError as exc:
+                self.say(f"  cannot write {self.ns.csv}: {exc}")
+        self.say("\n".join(report.block(row)))
+
+    def set_target(self) -> bool:
+        url = self.ask_value("URL", _parse_url, self.ns.url)
+        proxy = None if url is None else self.ask_value(
+            "HTTP proxy HOST:PORT or none", parse_proxy, "none" if self.ns.proxy is None else
+            "{}:{}".format(*self.ns.proxy))
+        udp = None if url is None else self.ask_value("UDP target HOST:PORT", parse_udp_target,
+                                                      "{}:{}".format(*self.ns.target))
+        if udp is None:
+            return False
+        self.ns.url, self.ns.proxy, self.ns.target = url, proxy, udp
+        return True
+
+    def http(self) -> bool:
+        self._record(http_test(self.ns.url, self.ns.proxy, self._ctx(), timeout_s=self.ns.timeout))
+        return True
+
+    def qos(self) -> bool:
+        count = self.ask_value("probes", _positive_int, "100")
+        interval = None if count is None else self.ask_value("interval ms", _positive_float, "10")
+        if interval is None:
+            return False
+        try:
+            host, port = self.ns.target
+            config = QosConfig(host=host, port=port, count=int(str(count)),
+                               interval_s=float(str(interval)) / 1000).validate()
+        except QosConfigError as exc:
+            self.say(f"  invalid: {exc}")
+            return True
+        self._record(qos_test(config, self._ctx()))
+        return True
+
+    def load(self) -> bool:
+        clients = self.ask_value("clients", _positive_int, "5")
+        requests = None if clients is None else self.ask_value("requests in total", _positive_int, "100")
+        if requests is None:
+            return False
+        self._record(load_test(self.ns.url, self.ns.proxy, int(str(clients)), int(str(requests)), self._ctx(),
+                               self.ns.timeout))
+        return True
+
+    def browser(self) -> bool:
+        self.say(BROWSER_INFO)
+        return True
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1 or value > 1_000_000:
+        raise ValueError("a whole number from 1 to 1000000")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 60_000:
+        raise ValueError("a number above 0")
+    return value
+
+
+def _parse_url(text: str) -> str:
+    from services.client.httpc import resolve_target
+
+    resolve_target(text, None)
+    return text if "://" in text else "http://" + text

@@ -1,0 +1,88 @@
+"""Every client setting: a flag, a `CLIENT_*` environment variable and a default (services.common.config)."""
+
+from __future__ import annotations
+
+from services.common.config import Option, parse_duration_s, parse_host_port, parse_size
+
+
+def parse_proxy(text: str) -> tuple[str, int] | None:
+    """`HOST:PORT` of the HTTP proxy, or none with '', 'none' or 'direct'."""
+    if text.strip().lower() in {"", "none", "direct", "off"}:
+        return None
+    return parse_host_port(text, 8080)
+
+
+def parse_udp_target(text: str) -> tuple[str, int]:
+    return parse_host_port(text, 9090)
+
+
+def parse_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def parse_tos(text: str) -> int:
+    value = int(text, 0)
+    if not 0 <= value <= 255:
+        raise ValueError("TOS must be 0-255 (DSCP × 4), e.g. 0xb8 for EF")
+    return value
+
+
+COMMON = [
+    Option("--proxy", "CLIENT_PROXY", "proxy:8080",
+           "HTTP proxy HOST:PORT ('none' = direct); a URL on the proxy itself is sent as to a server",
+           parse_proxy),
+    Option("--url", "CLIENT_URL", "http://proxy:8080/index.html", "default URL of http/load/suite"),
+    Option("--target", "CLIENT_UDP_TARGET", "proxy:9090", "UDP echo or relay HOST:PORT for QoS probes",
+           parse_udp_target),
+    Option("--csv", "CLIENT_CSV", "results/qos_result.csv", "results CSV (one row per test; '' = none)"),
+    Option("--label", "CLIENT_LABEL", "", "free text stored in every row (e.g. the experiment name)"),
+    Option("--profile", "CLIENT_PROFILE", "", "netem profile in force, stored in every row"),
+    Option("--timeout", "CLIENT_TIMEOUT", "10s", "HTTP timeout per request", parse_duration_s),
+    Option("--json", "CLIENT_JSON", "false", "print one JSON object per test on stdout", is_switch=True),
+]
+
+QOS = [
+    Option("--count", "CLIENT_QOS_COUNT", "100", "probes to send (ignored with --duration)", parse_count),
+    Option("--duration", "CLIENT_QOS_DURATION", "0", "send for this long instead of --count (e.g. 10s)",
+           parse_duration_s),
+    Option("--interval", "CLIENT_QOS_INTERVAL", "10ms", "mean gap between probes", parse_duration_s),
+    Option("--rate", "CLIENT_QOS_RATE", "", "instead of --interval: 1000pps, 10mbit, 512kbps"),
+    Option("--size", "CLIENT_QOS_SIZE", "48", "UDP payload bytes (48-byte header + padding)", parse_size),
+    Option("--poisson", "CLIENT_QOS_POISSON", "false", "exponential (Poisson) spacing", is_switch=True),
+    Option("--burst", "CLIENT_QOS_BURST", "1", "probes back to back per slot", parse_count),
+    Option("--tos", "CLIENT_QOS_TOS", "0", "IP TOS byte (DSCP × 4; 0xb8 = EF)", parse_tos),
+    Option("--wait", "CLIENT_QOS_WAIT", "", "wait after the last send (default max(3 × RTT p99, 1s))"),
+    Option("--raw", "CLIENT_QOS_RAW", "", "write one row per probe to this CSV"),
+    Option("--seed", "CLIENT_QOS_SEED", "", "random seed (Poisson spacing, test id)"),
+    Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
+           "client and echo share one clock (true/false/auto = loopback only)"),
+    Option("--ready-timeout", "CLIENT_READY_TIMEOUT", "10s",
+           "retry the first contact this long while services start", parse_duration_s),
+]
+
+HTTP = [
+    Option("--repeat", "CLIENT_HTTP_REPEAT", "1", "requests in a row", parse_count),
+]
+
+LOAD = [
+    Option("--clients", "CLIENT_LOAD_CLIENTS", "5", "concurrent clients", parse_count),
+    Option("--requests", "CLIENT_LOAD_REQUESTS", "100", "requests in total", parse_count),
+]
+
+SUITE = [
+    Option("--cache-bust", "CLIENT_SUITE_CACHE_BUST", "true",
+           "add ?qoslab_run=RUN_ID to the miss/hit pair so the first GET is a fresh cache key",
+           is_switch=True),
+    Option("--suite-count", "CLIENT_SUITE_COUNT", "200", "probes of the suite's UDP burst", parse_count),
+    Option("--suite-interval", "CLIENT_SUITE_INTERVAL", "5ms", "gap of the suite's UDP burst",
+           parse_duration_s),
+    Option("--ready-timeout", "CLIENT_READY_TIMEOUT", "10s",
+           "retry the first contact this long while services start", parse_duration_s),
+    Option("--clients", "CLIENT_LOAD_CLIENTS", "5", "concurrent clients of the load test", parse_count),
+    Option("--requests", "CLIENT_LOAD_REQUESTS", "100", "requests of the load test", parse_count),
+    Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
+           "client and echo share one clock (true/false/auto = loopback only)"),
+]

@@ -1,0 +1,137 @@
+"""Run one QoS test: open the socket, start the receiver, send on schedule, wait, return the records."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from services.client.qos import metrics
+from services.client.qos.config import QosConfig, schedule_ns
+from services.client.qos.engine import Receiver, open_socket, send_all
+from services.client.qos.records import Recorder
+from services.common import probe
+from services.common.clock import SYSTEM_CLOCK, Clock
+
+MIN_WAIT_S = 1.0
+
+
+@dataclass
+class QosRun:
+    """A finished run: its parameters, what was recorded, and the wait that decided loss."""
+
+    config: QosConfig
+    test_id: int
+    recorder: Recorder
+    started_wall_ns: int
+    wait_s: float
+
+
+def default_wait_s(recorder: Recorder) -> float:
+    """max(3 × RTT p99 of the replies so far, 1 s) — DESIGN.md section 4."""
+    sends = recorder.sends.mono_ns
+    rtts = sorted(a.mono_ns - sends[a.seq] for a in list(recorder.arrivals))
+    p99_s = metrics.percentile(rtts, 99) / 1e9 if rtts else 0.0
+    return max(3 * p99_s, MIN_WAIT_S)
+
+
+def _all_answered(recorder: Recorder) -> bool:
+    seqs = {a.seq for a in list(recorder.arrivals)}
+    return len(seqs) >= len(recorder.sends)
+
+
+def wait_for_replies(recorder: Recorder, receiver: Receiver, wait_s: float,
+                     clock: Clock = SYSTEM_CLOCK) -> None:
+    """Wait up to `wait_s` after the last send; stop early once every probe is answered and quiet."""
+    sends = recorder.sends.mono_ns
+    deadline = (sends[-1] if sends else clock.mono_ns()) + int(wait_s * 1e9)
+    while True:
+        now = clock.mono_ns()
+        if now >= deadline:
+            return
+        if _all_answered(recorder):
+            rtts = [a.mono_ns - sends[a.seq] for a in list(recorder.arrivals)]
+            linger_ns = min(int(wait_s * 1e9), max(50_000_000, 2 * max(rtts, default=0)))
+            if now - receiver.last_arrival_mono_ns >= linger_ns:
+                return
+        time.sleep(0.01)
+
+
+def _progress(recorder: Recorder, stream: TextIO, done: threading.Event) -> None:
+    while not done.wait(0.5):
+        sent = len(recorder.sends)
+        got = len({a.seq for a in list(recorder.arrivals)})
+        stream.write(f"\r  sent {sent}  received {got}  missing {sent - got}   ")
+        stream.flush()
+    stream.write("\r" + " " * 60 + "\r")
+    stream.flush()
+
+
+def run_qos(config: QosConfig, clock: Clock = SYSTEM_CLOCK, progress: TextIO | None = None,
+            rng: random.Random | None = None, stop: Callable[[], bool] = lambda: False) -> QosRun:
+    """Send the probes of `config` and record what came back. Raises OSError if the target is unusable."""
+    config.validate()
+    rng = rng or random.Random(config.seed)
+    test_id = rng.getrandbits(32)
+    offsets = schedule_ns(config, rng)
+    sock, kernel = open_socket(config)
+    recorder = Recorder(kernel_timestamps=kernel)
+    receiver = Receiver(sock, recorder, test_id, clock)
+    done = threading.Event()
+    painter = None
+    if progress is not None:
+        painter = threading.Thread(target=_progress, args=(recorder, progress, done), daemon=True)
+        painter.start()
+    started = clock.wall_ns()
+    receiver.start()
+    try:
+        send_all(sock, config, test_id, offsets, recorder, clock, stop)
+        wait_s = config.wait_s if config.wait_s is not None else default_wait_s(recorder)
+        wait_for_replies(recorder, receiver, wait_s, clock)
+    finally:
+        receiver.stop()
+        done.set()
+        receiver.join(timeout=2)
+        if painter is not None:
+            painter.join(timeout=2)
+        sock.close()
+    return QosRun(config, test_id, recorder, started, wait_s)
+
+
+def wait_for_echo(config: QosConfig, timeout_s: float, clock: Clock = SYSTEM_CLOCK) -> bool:
+    """Probe the target every 200 ms until one reply comes back (services just starting)."""
+    deadline = clock.mono_ns() + int(timeout_s * 1e9)
+    test_id = random.getrandbits(32)
+    while clock.mono_ns() < deadline:
+        try:
+            sock, _ = open_socket(config, rcvbuf_bytes=1 << 16)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        with sock:
+            sock.settimeout(0.2)
+            try:
+                sock.send(probe.encode(probe.Probe(test_id, 0, clock.wall_ns())))
+                data = sock.recv(65535)
+                if probe.is_probe(data) and probe.decode(data).test_id == test_id:
+                    return True
+            except TimeoutError:
+                continue
+            except (OSError, probe.ProbeError):
+                time.sleep(0.2)
+    return False
+
+
+def is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def progress_stream() -> TextIO | None:
+    return sys.stdout if is_tty(sys.stdout) else None

@@ -1,0 +1,105 @@
+"""Human-readable output of result rows: one block per test and the suite's summary table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def qos_block(row: Mapping[str, Any]) -> list[str]:
+    stats = ("min", "mean", "median", "p90", "p95", "p99", "max", "stddev")
+    lines = [f"UDP QoS {row.get('target')}: sent {_num(row.get('packets_sent'))}, "
+             f"received {_num(row.get('packets_received'))}, lost {_num(row.get('lost_packets'))} "
+             f"({_num(row.get('loss_pct'), 2)} %; up {_num(row.get('lost_up_packets'))}, "
+             f"down {_num(row.get('lost_down_packets'))}; wait {_num(row.get('loss_wait_s'), 2)} s)"]
+    lines.append("  " + "".join(f"{name:>9}" for name in ("ms", *stats)))
+    for prefix, title in (("rtt", "RTT"), ("owd_up", "up"), ("owd_down", "down")):
+        if row.get(f"{prefix}_min_ms") is None:
+            continue
+        values = "".join(f"{_num(row.get(f'{prefix}_{s}_ms')):>9}" for s in stats)
+        lines.append(f"  {title:>9}{values}")
+    clock = {True: "same clock", False: "clocks may differ", None: "no server stamps"}
+    lines.append(f"  jitter {_num(row.get('jitter_ms'))} ms  IPDV mean|.| {_num(row.get('ipdv_mean_abs_ms'))}"
+                 f" p99 {_num(row.get('ipdv_p99_ms'))} ms  PDV p99 {_num(row.get('pdv_p99_ms'))} ms"
+                 f"  one-way: {clock.get(row.get('owd_same_clock'), '?')}")
+    lines.append(f"  late {_num(row.get('late_packets'))}  reordered {_num(row.get('reordered_packets'))}"
+                 f"  duplicates {_num(row.get('duplicate_packets'))}  rejected "
+                 f"{_num(row.get('rejected_packets'))}  missed sends {_num(row.get('missed_sends'))}")
+    lines.append(f"  offered {_num(row.get('offered_pps'), 1)} pps / {_bits(row.get('offered_bps'))}"
+                 f"  received {_num(row.get('received_pps'), 1)} pps / {_bits(row.get('received_bps'))}"
+                 f"  timer error mean {_num(row.get('timer_error_mean_us'), 1)} µs"
+                 f" p99 {_num(row.get('timer_error_p99_us'), 1)} µs"
+                 f" max {_num(row.get('timer_error_max_us'), 1)} µs")
+    return lines
+
+
+def _bits(value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        return "-"
+    for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return f"{value:.0f} bit/s"
+
+
+def http_block(row: Mapping[str, Any]) -> list[str]:
+    if row.get("http_status") is None:
+        return [f"HTTP {row.get('url')}: FAILED {row.get('error', '')}"]
+    return [f"HTTP {row.get('url')}: {row.get('http_status')}  X-Cache {row.get('x_cache') or '-'}  "
+            f"{row.get('body_bytes')} B  connect {_num(row.get('connect_ms'))} ms  TTFB "
+            f"{_num(row.get('ttfb_ms'))} ms  total {_num(row.get('total_ms'))} ms  goodput "
+            f"{_num(row.get('goodput_mbps'), 2)} Mbit/s"]
+
+
+def load_block(row: Mapping[str, Any]) -> list[str]:
+    return [f"load {row.get('url')}: {row.get('clients')} clients, {row.get('requests_ok')}/"
+            f"{row.get('requests')} ok, {_num(row.get('req_per_s'), 1)} req/s, latency median "
+            f"{_num(row.get('latency_median_ms'))} p90 {_num(row.get('latency_p90_ms'))} p99 "
+            f"{_num(row.get('latency_p99_ms'))} max {_num(row.get('latency_max_ms'))} ms, errors "
+            f"{row.get('errors_by_kind') or 0}"]
+
+
+def block(row: Mapping[str, Any]) -> list[str]:
+    kind = str(row.get("kind", ""))
+    if kind == "qos":
+        lines = qos_block(row) if row.get("packets_sent") else [f"UDP QoS {row.get('target')}: FAILED"]
+    elif kind == "load":
+        lines = load_block(row)
+    else:
+        lines = http_block(row)
+    if row.get("error") and not row.get("ok"):
+        lines.append(f"  error: {row['error']}")
+    return lines
+
+
+def _headline(row: Mapping[str, Any]) -> str:
+    kind = row.get("kind")
+    if kind == "qos":
+        return (f"RTT median {_num(row.get('rtt_median_ms'))} ms p99 {_num(row.get('rtt_p99_ms'))} ms, "
+                f"loss {_num(row.get('loss_pct'), 2)} %, jitter {_num(row.get('jitter_ms'))} ms")
+    if kind == "load":
+        return (f"{_num(row.get('req_per_s'), 1)} req/s, p99 {_num(row.get('latency_p99_ms'))} ms, "
+                f"errors {row.get('errors', '-')}")
+    return (f"{row.get('http_status', '-')} X-Cache {row.get('x_cache') or '-'}, TTFB "
+            f"{_num(row.get('ttfb_ms'))} ms, total {_num(row.get('total_ms'))} ms")
+
+
+def summary_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per test: kind, result, headline numbers."""
+    lines = [f"{'test':<10} {'result':<7} details", "-" * 78]
+    for row in rows:
+        verdict = "ok" if row.get("ok") else "FAILED"
+        detail = _headline(row) if row.get("ok") else str(row.get("error", ""))
+        lines.append(f"{row.get('kind', '?')!s:<10} {verdict:<7} {detail}")
+    return lines

@@ -1,0 +1,88 @@
+"""The client's tests as functions returning one `qos_result.csv` row each (no printing, no files)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from services.client import results
+from services.client.httpc import HttpClientError, fetch
+from services.client.load import run_load
+from services.client.qos import analyze
+from services.client.qos.config import QosConfig
+from services.client.qos.runner import progress_stream, run_qos, wait_for_echo
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every row carries besides its measurements."""
+
+    run_id: str
+    label: str = ""
+    profile: str = ""
+
+
+def qos_test(config: QosConfig, ctx: RunContext, *, same_clock: bool | None = None,
+             raw_path: str = "", ready_timeout_s: float = 0.0, progress: bool = True) -> Row:
+    """One UDP QoS run → its row (and the raw per-probe CSV when asked)."""
+    row = results.base_row("qos", f"{config.host}:{config.port}", run_id=ctx.run_id, label=ctx.label,
+                           profile=ctx.profile)
+    try:
+        if ready_timeout_s > 0 and not wait_for_echo(config, ready_timeout_s):
+            return {**row, "ok": False, "error": f"no echo reply within {ready_timeout_s:g} s"}
+        run = run_qos(config, progress=progress_stream() if progress else None)
+    except OSError as exc:
+        return {**row, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    row.update(analyze.result_columns(run, same_clock))
+    if not row["ok"]:
+        row["error"] = "no reply received"
+    if raw_path:
+        results.append_rows(raw_path, analyze.raw_rows(run, ctx.run_id, ctx.label), results.RAW_COLUMNS)
+    return row
+
+
+def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind: str = "http",
+              timeout_s: float = 10.0, ready_timeout_s: float = 0.0) -> Row:
+    """One GET with its timing breakdown, status, bytes and X-Cache."""
+    row = results.base_row(kind, url, run_id=ctx.run_id, label=ctx.label, profile=ctx.profile)
+    row["url"] = url
+    deadline = time.monotonic() + ready_timeout_s
+    while True:
+        try:
+            response = fetch(url, proxy, timeout_s)
+            break
+        except HttpClientError as exc:
+            if time.monotonic() >= deadline or exc.kind not in {"refused", "dns", "reset", "closed"}:
+                return {**row, "ok": False, "error": str(exc)}
+            time.sleep(0.25)
+        except ValueError as exc:
+            return {**row, "ok": False, "error": str(exc)}
+    row.update({
+        "http_status": response.status, "x_cache": response.x_cache, "body_bytes": response.body_bytes,
+        "connect_ms": response.connect_ns / 1e6, "ttfb_ms": response.ttfb_ns / 1e6,
+        "total_ms": response.total_ns / 1e6, "goodput_mbps": response.goodput_bps / 1e6,
+        "ok": 200 <= response.status < 400,
+    })
+    if not row["ok"]:
+        row["error"] = f"HTTP {response.status}"
+    return row
+
+
+def load_test(url: str, proxy: tuple[str, int] | None, clients: int, requests: int, ctx: RunContext,
+              timeout_s: float = 10.0) -> Row:
+    """N concurrent clients → requests/s, latency percentiles, errors by kind."""
+    row = results.base_row("load", url, run_id=ctx.run_id, label=ctx.label, profile=ctx.profile)
+    row["url"] = url
+    try:
+        outcome = run_load(url, clients, requests, proxy, timeout_s)
+    except ValueError as exc:
+        return {**row, "ok": False, "error": str(exc)}
+    row.update(outcome.columns())
+    if outcome.x_cache:
+        row["x_cache"] = ";".join(f"{k}={v}" for k, v in sorted(outcome.x_cache.items()))
+    if not row["ok"]:
+        row["error"] = f"{row['errors']} of {requests} requests failed"
+    return row

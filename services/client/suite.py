@@ -1,0 +1,38 @@
+"""The default one-shot run of `docker compose up`: HTTP miss then hit, a UDP QoS burst, 5-client load."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from services.client.qos.config import QosConfig
+from services.client.runs import RunContext, http_test, load_test, qos_test
+
+
+def run_suite(ns: argparse.Namespace, config: QosConfig, ctx: RunContext,
+              same_clock: bool | None) -> list[dict[str, Any]]:
+    """Rows of the suite, in order. The first contact of each kind retries while services start."""
+    url = bust(ns.url, ctx.run_id) if ns.cache_bust else ns.url
+    first = http_test(url, ns.proxy, ctx, kind="http_miss", timeout_s=ns.timeout,
+                      ready_timeout_s=ns.ready_timeout)
+    second = http_test(url, ns.proxy, ctx, kind="http_hit", timeout_s=ns.timeout)
+    _expect_cache(first, "MISS")
+    _expect_cache(second, "HIT")
+    qos = qos_test(config, ctx, same_clock=same_clock, ready_timeout_s=ns.ready_timeout)
+    load = load_test(ns.url, ns.proxy, ns.clients, ns.requests, ctx, ns.timeout)
+    return [first, second, qos, load]
+
+
+def bust(url: str, run_id: str) -> str:
+    """The URL with `qoslab_run=RUN_ID` added to its query: a cache key no earlier run has used."""
+    return f"{url}{'&' if '?' in url else '?'}qoslab_run={run_id}"
+
+
+def _expect_cache(row: dict[str, Any], expected: str) -> None:
+    """A cache that does not answer MISS then HIT fails the test (the proxy's whole point)."""
+    if not row.get("ok"):
+        return
+    seen = str(row.get("x_cache", "")).upper()
+    if not seen.startswith(expected):
+        row["ok"] = False
+        row["error"] = f"expected X-Cache {expected}, got {seen or 'none'}"

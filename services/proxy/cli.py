@@ -1,0 +1,93 @@
+"""`python -m services.proxy`: flags (each with a PROXY_* environment variable), start, stop on signal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+
+from services.common import log
+from services.common.config import (
+    Option,
+    build_parser,
+    parse_bool,
+    parse_duration_s,
+    parse_host_port,
+    parse_port,
+    parse_size,
+)
+
+from .app import ProxyConfig
+from .server import ProxyServer
+from .target import parse_allow
+
+OPTIONS = [
+    Option("--bind", "PROXY_BIND", "0.0.0.0", "address to listen on"),
+    Option("--http-port", "PROXY_HTTP_PORT", "8080", "HTTP port (0: pick a free one)", parse_port),
+    Option("--udp-port", "PROXY_UDP_PORT", "9090", "UDP relay port (0: pick a free one)", parse_port),
+    Option("--upstream", "PROXY_UPSTREAM", "server:8000", "origin server in reverse mode",
+           parse_host_port),
+    Option("--upstream-udp", "PROXY_UPSTREAM_UDP", "server:9000", "UDP echo the relay forwards to",
+           parse_host_port),
+    Option("--mode", "PROXY_MODE", "reverse", "reverse (fixed upstream) or forward (absolute-form)"),
+    Option("--cache-size", "PROXY_CACHE_SIZE", "64MiB", "cache memory bound", parse_size),
+    Option("--max-object-size", "PROXY_MAX_OBJECT_SIZE", "8MiB", "larger responses are streamed, not stored",
+           parse_size),
+    Option("--allow", "PROXY_ALLOW", "server:8000", "forward-mode destinations HOST[:PORT],…"),
+    Option("--purge-allow", "PROXY_PURGE_ALLOW", "127.0.0.1,::1", "client addresses allowed to PURGE"),
+    Option("--connect-timeout", "PROXY_CONNECT_TIMEOUT", "5s", "upstream connect timeout",
+           parse_duration_s),
+    Option("--upstream-timeout", "PROXY_UPSTREAM_TIMEOUT", "30s", "upstream read timeout (then 504)",
+           parse_duration_s),
+    Option("--client-timeout", "PROXY_CLIENT_TIMEOUT", "60s", "idle client keep-alive timeout",
+           parse_duration_s),
+    Option("--udp-idle-timeout", "PROXY_UDP_IDLE_TIMEOUT", "60s", "UDP session idle expiry",
+           parse_duration_s),
+    Option("--udp-max-sessions", "PROXY_UDP_MAX_SESSIONS", "4096", "UDP session table size", int),
+    Option("--access-log", "PROXY_ACCESS_LOG", "true", "one log line per request", parse_bool,
+           is_switch=True),
+]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser("python -m services.proxy", "qoslab caching HTTP proxy and UDP relay", OPTIONS)
+    args = parser.parse_args(argv)
+    if args.mode not in ("reverse", "forward"):
+        parser.error("--mode must be reverse or forward")
+    return args
+
+
+def config_from(args: argparse.Namespace) -> ProxyConfig:
+    return ProxyConfig(
+        upstream=args.upstream, mode=args.mode, cache_size=args.cache_size,
+        max_object_size=args.max_object_size, allow=parse_allow(args.allow),
+        purge_clients=frozenset(a.strip() for a in args.purge_allow.split(",") if a.strip()),
+        connect_timeout_s=args.connect_timeout, upstream_timeout_s=args.upstream_timeout,
+        client_timeout_s=args.client_timeout, access_log=args.access_log)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = ProxyServer(config_from(args), udp_upstream=args.upstream_udp,
+                         udp_idle_timeout_s=args.udp_idle_timeout, udp_max_sessions=args.udp_max_sessions)
+    await server.start(args.bind, args.http_port, args.udp_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.event("proxy.stopping")
+    await server.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    log.configure("proxy")
+    args = parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except OSError as exc:
+        log.event("proxy.failed", error=str(exc))
+        return 1
+    return 0

@@ -1,0 +1,348 @@
+"""The asynchronous half of the request cycle: misses, revalidations, collapsing, forwarding.
+
+Bodies are streamed from upstream to client as they arrive; a storable response is also collected, up to
+`--max-object-size`, and stored at its end. Concurrent misses for one key wait for the first (collapsing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from services.common.http1 import (
+    LAST_CHUNK,
+    Data,
+    EndOfMessage,
+    Headers,
+    Response,
+    build_request_head,
+    build_response_head,
+    encode_chunk,
+)
+
+from . import respond
+from .app import Job, ProxyApp
+from .cache.directives import parse_cache_control
+from .cache.entry import Entry, make_entry, refresh
+from .cache.policy import Action, request_directives, stale_if_error_allows
+from .cache.storage import is_unsafe, may_store, storable_headers, strip_hop_by_hop
+from .cache.surrogate import CAPABILITY
+from .cache.validation import CONDITIONALS, conditional_headers, is_conditional, merge_304
+from .target import related_key
+from .upstream import UpstreamConnection, UpstreamError
+
+SERVED = (Action.HIT, Action.STALE, Action.STALE_REVALIDATE)
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+class _NullClient:
+    """The client of a background revalidation: nobody reads the answer."""
+
+    peer = "background"
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def start_tunnel(self, origin: tuple[str, int]) -> Coroutine[Any, Any, None]:
+        raise NotImplementedError
+
+
+def serve_cached_path(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | None:
+    action, entry = app.lookup(job)
+    if action is Action.HIT:
+        app.stats.hits += 1
+        app.serve_entry(job, entry, "HIT")
+    elif action in (Action.STALE, Action.STALE_REVALIDATE):
+        app.stats.stale += 1
+        app.serve_entry(job, entry, "STALE")
+        if action is Action.STALE_REVALIDATE and job.route is not None and job.route.key not in app.inflight:
+            background = Job(job.request, b"", False, _NullClient(), time.monotonic(), job.route)
+            app.spawn(_background_revalidate(app, background, entry))
+    elif action is Action.ONLY_IF_CACHED:
+        app.stats.misses += 1
+        app.reply_error(job, 504, "not in cache (only-if-cached)", "MISS")
+    elif action is Action.REVALIDATE:
+        return revalidate(app, job, entry)
+    else:
+        return miss(app, job)
+    return None
+
+
+async def _background_revalidate(app: ProxyApp, job: Job, entry: Entry) -> None:
+    assert job.route is not None
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    app.inflight[job.route.key] = future
+    try:
+        await revalidate(app, job, entry)
+    finally:
+        app.inflight.pop(job.route.key, None)
+        future.set_result(None)
+
+
+def upstream_headers(app: ProxyApp, job: Job, *, drop_conditionals: bool = False) -> Headers:
+    req, route = job.request, job.route
+    assert route is not None
+    headers = strip_hop_by_hop(req.headers)
+    for name in ("expect", "content-length", *(CONDITIONALS if drop_conditionals else ())):
+        headers.remove(name)
+    if route.host is not None:
+        headers.set("Host", route.host)
+    elif "host" not in headers:
+        headers.set("Host", f"{route.origin[0]}:{route.origin[1]}")
+    if job.body or req.method in ("POST", "PUT", "PATCH"):
+        headers.add("Content-Length", str(len(job.body)))
+    headers.add("Via", respond.VIA)
+    if app.config.mode == "reverse":
+        headers.add("Surrogate-Capability", CAPABILITY)
+    return headers
+
+
+async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
+                   body: bytes) -> tuple[UpstreamConnection, Response]:
+    """Send one request upstream; retry once on a pooled connection the upstream had closed."""
+    assert job.route is not None
+    data = build_request_head(method, job.route.target, headers) + body
+    for attempt in (0, 1):
+        conn, reused = await app.pool.acquire(job.route.origin)
+        app.stats.upstream_requests += 1
+        conn.send(method, data)
+        try:
+            event = await conn.next_event(app.config.upstream_timeout_s)
+        except UpstreamError as exc:
+            conn.close()
+            if exc.status == 504:
+                app.stats.upstream_timeouts += 1
+            if reused and attempt == 0 and exc.status == 502 and method in IDEMPOTENT:
+                continue
+            raise
+        if not isinstance(event, Response):
+            conn.close()
+            raise UpstreamError(502, "upstream sent no response head")
+        return conn, event
+    raise UpstreamError(502, "upstream closed the connection")
+
+
+async def miss(app: ProxyApp, job: Job) -> None:
+    assert job.route is not None
+    key = job.route.key
+    req_cc = request_directives(job.request.headers)
+    collapsible = (job.request.method == "GET" and not is_conditional(job.request.headers)
+                   and "no-store" not in req_cc and "no-cache" not in req_cc)
+    waiting = app.inflight.get(key) if collapsible else None
+    if waiting is not None:
+        app.stats.collapsed += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiting), app.config.upstream_timeout_s)
+        action, entry = app.lookup(job)
+        if action in SERVED:
+            app.stats.hits += 1
+            app.serve_entry(job, entry, "HIT")
+            return
+    leader: asyncio.Future[None] | None = None
+    if collapsible and key not in app.inflight:
+        leader = asyncio.get_running_loop().create_future()
+        app.inflight[key] = leader
+    app.stats.misses += 1
+    try:
+        await fetch_and_stream(app, job, None, "MISS", leader)
+    finally:
+        if leader is not None:
+            if app.inflight.get(key) is leader:
+                del app.inflight[key]
+            if not leader.done():
+                leader.set_result(None)
+
+
+async def revalidate(app: ProxyApp, job: Job, entry: Entry) -> None:
+    await fetch_and_stream(app, job, entry, "MISS", None)
+
+
+async def fetch_and_stream(app: ProxyApp, job: Job, entry: Entry | None, cache_status: str,
+                           leader: asyncio.Future[None] | None) -> None:
+    headers = upstream_headers(app, job, drop_conditionals=entry is not None)
+    if entry is not None:
+        for name, value in conditional_headers(entry):
+            headers.add(name, value)
+    method = "GET" if entry is not None else job.request.method
+    request_time = app.now()
+    started = time.monotonic()
+    try:
+        conn, resp = await exchange(app, job, method, headers, b"")
+    except UpstreamError as exc:
+        if entry is not None and stale_if_error_allows(entry, request_directives(job.request.headers),
+                                                       app.now()):
+            app.stats.stale += 1
+            app.serve_entry(job, entry, "STALE")
+            return
+        app.reply_error(job, exc.status, exc.reason, cache_status)
+        return
+    job.upstream_ms = (time.monotonic() - started) * 1000
+    if entry is not None:
+        if resp.status == 304:
+            await _finish_304(app, job, conn, resp, entry, request_time)
+            return
+        if resp.status >= 500 and stale_if_error_allows(entry, request_directives(job.request.headers),
+                                                        app.now()):
+            conn.close()
+            app.stats.stale += 1
+            app.serve_entry(job, entry, "STALE")
+            return
+    await stream_response(app, job, conn, resp, request_time, cache_status, leader,
+                          storable=method == "GET")
+
+
+async def _finish_304(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: Response,
+                      entry: Entry, request_time: float) -> None:
+    assert job.route is not None
+    try:
+        while not isinstance(await conn.next_event(app.config.upstream_timeout_s), EndOfMessage):
+            pass
+        app.pool.release(job.route.origin, conn, resp)
+    except UpstreamError:
+        conn.close()
+    merged = merge_304(entry.headers, resp.headers)
+    fresh = refresh(entry, merged, request_time, app.now(), resp.headers)
+    fresh.head = respond.entry_head(fresh)
+    app.store.replace(entry, fresh)
+    app.stats.revalidations += 1
+    app.serve_entry(job, fresh, "REVALIDATED")
+
+
+def _storable(app: ProxyApp, job: Job, resp: Response) -> bool:
+    req_cc = request_directives(job.request.headers)
+    resp_cc = parse_cache_control(resp.headers.get_all("cache-control"))
+    if not may_store("GET", job.request.headers, req_cc, resp.status, resp.headers, resp_cc):
+        return False
+    length = resp.headers.get("content-length")
+    return length is None or (length.isdigit() and app.store.fits(int(length)))
+
+
+def _client_head(job: Job, resp: Response, cache_status: str) -> tuple[bytes, bool]:
+    """The head sent to the client and whether the body is chunk-encoded on the way."""
+    fields = respond.forwarded_response_fields(resp.headers, cache_status)
+    has_body = not (job.head_only or resp.status in (204, 304) or resp.status < 200)
+    chunked = False
+    if has_body and "content-length" not in resp.headers:
+        if job.request.version == "HTTP/1.1":
+            fields.set("Transfer-Encoding", "chunked")
+            chunked = True
+        else:
+            job.close = True
+    if job.close:
+        fields.set("Connection", "close")
+    return build_response_head(resp.status, fields, resp.reason), chunked
+
+
+async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: Response,
+                          request_time: float, cache_status: str, leader: asyncio.Future[None] | None,
+                          *, storable: bool) -> None:
+    assert job.route is not None
+    store = storable and _storable(app, job, resp)
+    if not store:
+        app.stats.uncacheable += 1
+        if leader is not None and not leader.done():
+            leader.set_result(None)  # waiters fetch for themselves
+    head, chunked = _client_head(job, resp, cache_status)
+    client, send_body = job.client, not job.head_only
+    client.write(head)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            event = await conn.next_event(app.config.upstream_timeout_s)
+            if isinstance(event, EndOfMessage):
+                break
+            if not isinstance(event, Data):
+                continue
+            size += len(event.data)
+            if send_body:
+                client.write(encode_chunk(event.data) if chunked else event.data)
+                await client.drain()
+            if store:
+                parts.append(event.data)
+                store = size <= app.store.max_object_bytes
+    except UpstreamError:
+        conn.close()
+        job.close = True
+        client.abort()
+        app.stats.upstream_errors += 1
+        _log(app, job, resp.status, cache_status, len(head) + size)
+        return
+    if chunked and send_body:
+        client.write(LAST_CHUNK)
+    app.pool.release(job.route.origin, conn, resp)
+    app.stats.bytes_from_upstream += len(head) + size
+    if store:
+        _store(app, job, resp, b"".join(parts), request_time)
+    _log(app, job, resp.status, cache_status, len(head) + size)
+
+
+def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: float) -> None:
+    assert job.route is not None
+    headers = Headers(storable_headers(resp.headers))
+    headers.add("Via", respond.VIA)
+    entry = make_entry(job.route.key, resp.status, resp.reason, headers, body, job.request.headers,
+                       request_time, app.now(), resp.headers)
+    entry.head = respond.entry_head(entry)
+    app.store.put(entry)
+
+
+def _log(app: ProxyApp, job: Job, status: int, cache_status: str, sent: int) -> None:
+    job.status, job.cache_status, job.sent_bytes = status, cache_status, sent
+    app.log_access(job)
+
+
+async def forward(app: ProxyApp, job: Job) -> None:
+    """Methods the cache does not answer: forwarded with their bodies; unsafe ones invalidate."""
+    assert job.route is not None
+    req = job.request
+    headers = upstream_headers(app, job)
+    if req.method in ("OPTIONS", "TRACE") and "max-forwards" in headers:
+        hops = (headers.get("max-forwards") or "").strip()
+        if hops.isdigit() and int(hops) == 0:
+            _answer_max_forwards(app, job)
+            return
+        if hops.isdigit():
+            headers.set("Max-Forwards", str(int(hops) - 1))
+    request_time = app.now()
+    try:
+        conn, resp = await exchange(app, job, req.method, headers, job.body)
+    except UpstreamError as exc:
+        app.reply_error(job, exc.status, exc.reason, "MISS")
+        return
+    if is_unsafe(req.method) and resp.status < 400:
+        _invalidate(app, job, resp)
+    await stream_response(app, job, conn, resp, request_time, "MISS", None, storable=False)
+
+
+def _invalidate(app: ProxyApp, job: Job, resp: Response) -> None:
+    assert job.route is not None
+    keys = {job.route.key}
+    for name in ("location", "content-location"):
+        value = resp.headers.get(name)
+        related = related_key(job.route, value, job.request.headers.get("host")) if value else None
+        if related is not None:
+            keys.add(related)
+    for key in keys:
+        if app.store.remove(key):
+            app.stats.invalidations += 1
+
+
+def _answer_max_forwards(app: ProxyApp, job: Job) -> None:
+    req = job.request
+    if req.method == "TRACE":
+        echo = build_request_head(req.method, req.target, req.headers)
+        data = respond.simple_response(200, echo, content_type="message/http", close=job.close)
+    else:
+        allow = [("Allow", "GET, HEAD, OPTIONS, TRACE")]
+        data = respond.simple_response(200, b"", close=job.close, extra=allow)
+    app.finish(job, data, 200, "-")

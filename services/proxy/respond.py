@@ -1,0 +1,80 @@
+"""Response bytes: stored-entry heads built once, per-hit patches, proxy-made errors, header rewrites."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from services.common.http1 import Headers, build_response_head, http_date
+
+from .cache.directives import DELTA_MAX
+from .cache.entry import Entry
+from .cache.storage import hop_by_hop_names
+from .cache.validation import not_modified_headers
+
+VIA = "1.1 qoslab"
+_HIT_TAILS = {status: f"X-Cache: {status}\r\n\r\n".encode() for status in
+              ("HIT", "MISS", "REVALIDATED", "STALE")}
+CLOSE_FIELD = b"Connection: close\r\n"
+
+
+def entry_head(entry: Entry) -> bytes:
+    """Status line and stored fields (with Content-Length), without Age, X-Cache or the blank line."""
+    hidden = ("content-length", "surrogate-control")
+    fields = [(n, v) for n, v in entry.headers.items() if n.lower() not in hidden]
+    if not (entry.status in (204, 304) or 100 <= entry.status < 200):
+        fields.append(("Content-Length", str(len(entry.body))))
+    return build_response_head(entry.status, fields, entry.reason)[:-2]
+
+
+def entry_response(entry: Entry, now: float, cache_status: str, *, head_only: bool, close: bool) -> bytes:
+    """The bytes of a response served from storage: only Age (and X-Cache) differ between hits."""
+    age = int(min(entry.age_s(now), DELTA_MAX))
+    parts = [entry.head, b"Age: %d\r\n" % age]
+    if close:
+        parts.append(CLOSE_FIELD)
+    parts.append(_HIT_TAILS[cache_status])
+    if not head_only:
+        parts.append(entry.body)
+    return b"".join(parts)
+
+
+def not_modified_response(entry: Entry, now: float, cache_status: str, *, close: bool) -> bytes:
+    fields = not_modified_headers(entry).items()
+    fields += [("Age", str(int(min(entry.age_s(now), DELTA_MAX)))), ("X-Cache", cache_status)]
+    if close:
+        fields.append(("Connection", "close"))
+    return build_response_head(304, fields)
+
+
+def simple_response(status: int, body: bytes, *, content_type: str = "text/plain; charset=utf-8",
+                    close: bool = False, head_only: bool = False,
+                    extra: list[tuple[str, str]] | None = None) -> bytes:
+    fields = [("Date", http_date(time.time())), ("Content-Type", content_type),
+              ("Content-Length", str(len(body))), ("Cache-Control", "no-store"), *(extra or [])]
+    if close:
+        fields.append(("Connection", "close"))
+    return build_response_head(status, fields) + (b"" if head_only else body)
+
+
+def error_response(status: int, message: str, *, close: bool = False, head_only: bool = False,
+                   cache_status: str | None = None) -> bytes:
+    extra = [("Via", VIA)] + ([("X-Cache", cache_status)] if cache_status else [])
+    return simple_response(status, f"{status} {message}\n".encode("utf-8", "replace"),
+                           close=close, head_only=head_only, extra=extra)
+
+
+def json_response(data: dict[str, Any], *, close: bool, head_only: bool) -> bytes:
+    body = json.dumps(data, indent=1, sort_keys=True).encode() + b"\n"
+    return simple_response(200, body, content_type="application/json", close=close, head_only=head_only)
+
+
+def forwarded_response_fields(headers: Headers, cache_status: str) -> Headers:
+    """Upstream response fields as sent on to the client: hop-by-hop removed, Via and X-Cache added."""
+    drop = hop_by_hop_names(headers) | {"x-cache", "surrogate-control"}
+    out = Headers([(n, v) for n, v in headers.items() if n.lower() not in drop])
+    out.add("Via", VIA)
+    out.add("X-Cache", cache_status)
+    return out
+

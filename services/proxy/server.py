@@ -1,0 +1,61 @@
+"""Starts the HTTP listener and the UDP relay; logs `event=proxy.listening http=HOST:PORT udp=HOST:PORT`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.common import log
+
+from .app import ProxyApp, ProxyConfig
+from .conn import ClientConnection
+from .udp_relay import UdpRelay
+
+
+def _hostport(sockname: Any) -> str:
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ProxyServer:
+    def __init__(self, config: ProxyConfig, *, udp_upstream: tuple[str, int] | None,
+                 udp_idle_timeout_s: float = 60.0, udp_max_sessions: int = 4096) -> None:
+        self.app = ProxyApp(config)
+        self.udp_upstream = udp_upstream
+        self.udp_idle_timeout_s = udp_idle_timeout_s
+        self.udp_max_sessions = udp_max_sessions
+        self.http: asyncio.Server | None = None
+        self.relay: UdpRelay | None = None
+        self.http_address = ""
+        self.udp_address = ""
+
+    async def start(self, bind: str, http_port: int, udp_port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.http = await loop.create_server(lambda: ClientConnection(self.app), bind, http_port,
+                                             reuse_address=True, backlog=1024)
+        self.http_address = _hostport(self.http.sockets[0].getsockname())
+        if self.udp_upstream is not None:
+            relay = UdpRelay(self.udp_upstream, max_sessions=self.udp_max_sessions,
+                             idle_timeout_s=self.udp_idle_timeout_s)
+            transport, _ = await loop.create_datagram_endpoint(lambda: relay, local_addr=(bind, udp_port))
+            self.relay = relay
+            self.app.udp_stats = relay.stats
+            self.udp_address = _hostport(transport.get_extra_info("sockname"))
+        cfg = self.app.config
+        log.event("proxy.listening", http=self.http_address, udp=self.udp_address or "-", mode=cfg.mode,
+                  upstream=f"{cfg.upstream[0]}:{cfg.upstream[1]}", cache_size=cfg.cache_size)
+
+    async def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
+        if self.relay is not None:
+            self.relay.close()
+        for task in list(self.app.tasks):
+            task.cancel()
+        self.app.pool.close()
+        if self.http is not None:
+            try:
+                async with asyncio.timeout(2.0):
+                    await self.http.wait_closed()
+            except TimeoutError:
+                pass

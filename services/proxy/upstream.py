@@ -1,0 +1,166 @@
+"""Upstream HTTP/1.1 connections: an asyncio Protocol per connection, a keep-alive pool per origin.
+
+`Exchange` is one request/response on a connection: `await exchange.response()` gives the head,
+`await exchange.next_event()` the body pieces. Reading pauses while more than `HIGH_WATER_BYTES` are
+queued, so a slow client slows the upstream instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+
+from services.common.http1 import (
+    Data,
+    EndOfMessage,
+    HTTPError,
+    Request,
+    Response,
+    ResponseParser,
+    keep_alive,
+)
+
+HIGH_WATER_BYTES = 256 * 1024
+LOW_WATER_BYTES = 64 * 1024
+
+
+class UpstreamError(Exception):
+    """The upstream failed: `status` is what the client gets (502 unreachable/bad framing, 504 timeout)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class UpstreamConnection(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = ResponseParser()
+        self.events: deque[Response | Data | EndOfMessage | Exception] = deque()
+        self.queued_bytes = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.paused = False
+        self.reusable = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        self._pump()
+
+    def eof_received(self) -> bool:
+        self.parser.feed_eof()
+        self._pump()
+        self._push(UpstreamError(502, "upstream closed the connection"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._push(UpstreamError(502, "upstream connection lost"))
+
+    def _pump(self) -> None:
+        try:
+            while (event := self.parser.next_event()) is not None:
+                if isinstance(event, Response) and event.status < 200:
+                    continue
+                assert not isinstance(event, Request)
+                if isinstance(event, Data):
+                    self.queued_bytes += len(event.data)
+                self._push(event)
+        except HTTPError as exc:
+            self._push(UpstreamError(502, exc.message))
+        if self.queued_bytes > HIGH_WATER_BYTES and self.transport is not None and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def _push(self, item: Response | Data | EndOfMessage | Exception) -> None:
+        self.events.append(item)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next_event(self, timeout_s: float) -> Response | Data | EndOfMessage:
+        while not self.events:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self.waiter
+            except TimeoutError:
+                raise UpstreamError(504, "upstream timed out") from None
+            finally:
+                self.waiter = None
+        item = self.events.popleft()
+        if isinstance(item, Exception):
+            self.events.appendleft(item)
+            raise item
+        if isinstance(item, Data):
+            self.queued_bytes -= len(item.data)
+            if self.paused and self.queued_bytes < LOW_WATER_BYTES and self.transport is not None:
+                self.paused = False
+                self.transport.resume_reading()
+        return item
+
+    def send(self, method: str, data: bytes) -> None:
+        assert self.transport is not None
+        self.events.clear()
+        self.parser.expect(method)
+        self.transport.write(data)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Pool:
+    """Idle keep-alive connections per (host, port); hostnames resolved at each connect."""
+
+    def __init__(self, *, connect_timeout_s: float = 5.0, max_idle_per_origin: int = 32) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self.max_idle = max_idle_per_origin
+        self.idle: dict[tuple[str, int], list[UpstreamConnection]] = {}
+        self.connects = 0
+        self.reuses = 0
+
+    async def acquire(self, origin: tuple[str, int]) -> tuple[UpstreamConnection, bool]:
+        """A connection to `origin` and whether it was reused from the pool."""
+        idle = self.idle.get(origin)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and not conn.events:
+                self.reuses += 1
+                return conn, True
+            conn.close()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                _, conn = await loop.create_connection(UpstreamConnection, origin[0], origin[1])
+        except TimeoutError:
+            raise UpstreamError(504, f"connect to {origin[0]}:{origin[1]} timed out") from None
+        except OSError as exc:
+            raise UpstreamError(502, f"cannot connect to {origin[0]}:{origin[1]}: {exc}") from None
+        self.connects += 1
+        return conn, False
+
+    def release(self, origin: tuple[str, int], conn: UpstreamConnection, response: Response) -> None:
+        """Return a connection whose exchange is complete; kept only if the response allows it."""
+        idle = self.idle.setdefault(origin, [])
+        if conn.closed or conn.events or not keep_alive(response.version, response.headers) \
+                or len(idle) >= self.max_idle:
+            conn.close()
+            return
+        idle.append(conn)
+
+    def close(self) -> None:
+        for conns in self.idle.values():
+            for conn in conns:
+                conn.close()
+        self.idle.clear()

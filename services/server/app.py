@@ -1,0 +1,129 @@
+"""Start the HTTP and UDP listeners, sweep timeouts, stop gracefully on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from services.common import log
+from services.common.clock import SYSTEM_CLOCK, Clock
+from services.common.http1 import Limits
+
+from .context import Context, Timeouts
+from .files import Site
+from .protocol import HttpProtocol
+from .rules import CacheRule
+from .stats import Stats
+from .udp import UdpEcho
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    bind: str = "0.0.0.0"
+    http_port: int = 8000
+    udp_port: int = 9000
+    root: str = "www"
+    rules: tuple[CacheRule, ...] = ()
+    default_max_age: int = 60
+    listing: bool = False
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    shutdown_timeout_s: float = 5.0
+    max_body: int = 1024 * 1024
+    small_file_max: int = 256 * 1024
+    cache_budget: int = 64 * 1024 * 1024
+    file_ttl_s: float = 1.0
+    access_log: bool = True
+    backlog: int = 2048
+
+
+def make_context(config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> Context:
+    site = Site(config.root, config.rules, config.default_max_age, listing=config.listing,
+                ttl_s=config.file_ttl_s, small_max=config.small_file_max, budget=config.cache_budget)
+    stats = Stats(started_wall_s=clock.wall_ns() / 1e9)
+    ctx = Context(site, stats, clock, Limits(max_body=config.max_body), config.timeouts, {},
+                  access_log=config.access_log)
+    ctx.specials = {
+        "/_server/stats": lambda: ("application/json", stats.to_json(clock.wall_ns() / 1e9)),
+        "/_server/health": lambda: ("text/plain; charset=utf-8", b"ok\n"),
+    }
+    return ctx
+
+
+def _address(sock_name: tuple[object, ...]) -> str:
+    host, port = str(sock_name[0]), sock_name[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _sweep(ctx: Context, timeouts: Timeouts) -> None:
+    interval = max(0.05, min(1.0, timeouts.header_s / 4, timeouts.idle_s / 4))
+    while True:
+        await asyncio.sleep(interval)
+        now = time.monotonic()
+        for conn in list(ctx.connections):
+            conn.check_timeouts(now)
+
+
+def listen_socket(bind: str, port: int, backlog: int) -> socket.socket:
+    """A listening TCP socket shared by forked workers (`--workers`)."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.create_server((bind, port), family=family, backlog=backlog)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio.Event | None = None, *,
+                http_sock: socket.socket | None = None, worker: int = 0,
+                on_stop: Callable[[], None] | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT), then drain within `shutdown_timeout_s`.
+
+    Worker 0 owns the UDP echo and logs `server.listening`; other workers only accept on `http_sock`.
+    """
+    loop = asyncio.get_running_loop()
+    ctx = make_context(config, clock)
+    stop = stop or asyncio.Event()
+    if http_sock is not None:
+        http = await loop.create_server(lambda: HttpProtocol(ctx), sock=http_sock, backlog=config.backlog)
+    else:
+        http = await loop.create_server(lambda: HttpProtocol(ctx), config.bind, config.http_port,
+                                        backlog=config.backlog, reuse_address=True)
+    udp = None
+    if worker == 0:
+        udp, _ = await loop.create_datagram_endpoint(lambda: UdpEcho(ctx.stats, clock),
+                                                     local_addr=(config.bind, config.udp_port))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    if udp is not None:
+        log.event("server.listening", http=_address(http.sockets[0].getsockname()),
+                  udp=_address(udp.get_extra_info("sockname")), root=ctx.site.root)
+    sweeper = loop.create_task(_sweep(ctx, config.timeouts))
+    try:
+        await stop.wait()
+    finally:
+        if on_stop is not None:
+            on_stop()
+        log.event("server.stopping", worker=worker, connections=len(ctx.connections))
+        await _shutdown(ctx, http, config.shutdown_timeout_s)
+        sweeper.cancel()
+        if udp is not None:
+            udp.close()
+        log.event("server.stopped", worker=worker, requests=ctx.stats.requests_total)
+
+
+async def _shutdown(ctx: Context, http: asyncio.Server, timeout_s: float) -> None:
+    ctx.stopping = True
+    http.close()
+    for conn in list(ctx.connections):
+        conn.shutdown()
+    deadline = time.monotonic() + timeout_s
+    while ctx.connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    for conn in list(ctx.connections):
+        if conn.transport is not None:
+            conn.transport.abort()
+    await asyncio.sleep(0)

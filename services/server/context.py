@@ -1,0 +1,48 @@
+"""What every connection shares: settings, the site, counters, the clock and the cached Date line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from services.common.clock import Clock
+from services.common.http1 import Limits, http_date
+
+from .files import Site
+from .plan import Special
+from .stats import Stats
+
+if TYPE_CHECKING:
+    from .protocol import HttpProtocol
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    header_s: float = 10.0
+    idle_s: float = 15.0
+    send_s: float = 60.0
+
+
+@dataclass
+class Context:
+    site: Site
+    stats: Stats
+    clock: Clock
+    limits: Limits
+    timeouts: Timeouts
+    specials: Mapping[str, Special]
+    access_log: bool = True
+    server_name: str = "qoslab"
+    stopping: bool = False
+    connections: set[HttpProtocol] = field(default_factory=set)
+    _date_second: int = -1
+    _date_line: bytes = b""
+
+    def date_server(self) -> bytes:
+        """`Date: …\\r\\nServer: …\\r\\n`, rebuilt once per second."""
+        second = self.clock.wall_ns() // 1_000_000_000
+        if second != self._date_second:
+            self._date_second = second
+            self._date_line = f"Date: {http_date(second)}\r\nServer: {self.server_name}\r\n".encode()
+        return self._date_line

@@ -1,0 +1,160 @@
+"""The file side of the server: URL path → cached file entry (stat, validators, headers, small bodies).
+
+Entries are re-checked with `stat` at most once per `ttl_s`, so a hot file costs a dict lookup; bodies of
+files up to `small_max` bytes stay in memory (bounded by `budget` bytes in total).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import stat
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from services.common.http1 import http_date
+
+from .paths import inside_root, normalise
+from .rules import CacheRule, cache_control, content_type
+
+_MAX_ENTRIES = 10_000
+
+
+@dataclass(slots=True, eq=False)
+class FileEntry:
+    path: str
+    size: int
+    mtime_ns: int
+    etag: str
+    last_modified: str
+    content_type: str
+    cache_control: str
+    body: bytes | None
+    head_200: bytes  # field lines of a full 200, without Date/Server/Connection
+    checked: float
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    body: bytes
+    cache_control: str
+
+
+Found = FileEntry | Redirect | Listing | None
+
+
+def validator_fields(entry: FileEntry) -> str:
+    fields = f"Last-Modified: {entry.last_modified}\r\nETag: {entry.etag}\r\n"
+    if entry.cache_control:
+        fields += f"Cache-Control: {entry.cache_control}\r\n"
+    return fields
+
+
+class Site:
+    """A document root with cache rules; `find(url_path, now)` is the only entry point."""
+
+    def __init__(self, root: str, rules: tuple[CacheRule, ...], default_max_age: int, *,
+                 listing: bool = False, ttl_s: float = 1.0, small_max: int = 256 * 1024,
+                 budget: int = 64 * 1024 * 1024) -> None:
+        self.root = os.path.realpath(root)
+        self.rules = rules
+        self.default_max_age = default_max_age
+        self.listing = listing
+        self.ttl_s = ttl_s
+        self.small_max = small_max
+        self.budget = budget
+        self._cache: dict[str, FileEntry] = {}
+        self._cached_bytes = 0
+
+    def find(self, url_path: str, now: float) -> Found:
+        entry = self._cache.get(url_path)
+        if entry is not None and now - entry.checked < self.ttl_s:
+            return entry
+        return self._refresh(url_path, entry, now)
+
+    def _refresh(self, url_path: str, old: FileEntry | None, now: float) -> Found:
+        self._forget(url_path)
+        relative = normalise(url_path)
+        real = None if relative is None else inside_root(self.root, relative)
+        if real is None or relative is None:
+            return None
+        try:
+            info = os.stat(real)
+        except (OSError, ValueError):
+            return None
+        if stat.S_ISDIR(info.st_mode):
+            found = self._directory(url_path, real, now)
+            if isinstance(found, FileEntry):
+                self._remember(url_path, found)
+            return found
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        if old is not None and (old.size, old.mtime_ns, old.path) == (info.st_size, info.st_mtime_ns, real):
+            old.checked = now
+            entry: FileEntry | None = old
+        else:
+            entry = self._load(url_path, real, info, now)
+        if entry is not None:
+            self._remember(url_path, entry)
+        return entry
+
+    def _directory(self, url_path: str, real: str, now: float) -> Found:
+        if not url_path.endswith("/"):
+            return Redirect(url_path + "/")
+        index = url_path + "index.html"
+        if os.path.isfile(os.path.join(real, "index.html")):
+            return self.find(index, now)
+        if self.listing:
+            rule = cache_control(self.rules, url_path, self.default_max_age)
+            return Listing(render_listing(url_path, real), rule)
+        return None
+
+    def _load(self, url_path: str, real: str, info: os.stat_result, now: float) -> FileEntry | None:
+        body = None
+        if info.st_size <= self.small_max and self._cached_bytes + info.st_size <= self.budget:
+            try:
+                with open(real, "rb") as handle:
+                    body = handle.read(self.small_max + 1)
+            except OSError:
+                return None
+            if len(body) != info.st_size:
+                body = None  # changing under us: serve it from disk
+        rule = cache_control(self.rules, url_path, self.default_max_age)
+        entry = FileEntry(real, info.st_size, info.st_mtime_ns, f'"{info.st_mtime_ns:x}-{info.st_size:x}"',
+                          http_date(info.st_mtime), content_type(real), rule, body, b"", now)
+        entry.head_200 = (f"Content-Type: {entry.content_type}\r\nContent-Length: {entry.size}\r\n"
+                          f"{validator_fields(entry)}Accept-Ranges: bytes\r\n").encode("latin-1")
+        return entry
+
+    def _remember(self, url_path: str, entry: FileEntry) -> None:
+        if len(self._cache) >= _MAX_ENTRIES:
+            self._forget(next(iter(self._cache)))
+        self._cache[url_path] = entry
+        if entry.body is not None:
+            self._cached_bytes += len(entry.body)
+
+    def _forget(self, url_path: str) -> None:
+        entry = self._cache.pop(url_path, None)
+        if entry is not None and entry.body is not None:
+            self._cached_bytes -= len(entry.body)
+
+
+def render_listing(url_path: str, real: str) -> bytes:
+    """A minimal HTML index of a directory (only when listings are switched on)."""
+    try:
+        names = sorted(os.listdir(real))
+    except OSError:
+        names = []
+    title = html.escape(url_path)
+    rows = []
+    for name in names:
+        suffix = "/" if os.path.isdir(os.path.join(real, name)) else ""
+        rows.append(f'<li><a href="{quote(name)}{suffix}">{html.escape(name)}{suffix}</a></li>')
+    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>Index of {title}</title></head>"
+            f"<body><h1>Index of {title}</h1><ul>{''.join(rows)}</ul></body></html>\n")
+    return page.encode("utf-8")

@@ -1,0 +1,192 @@
+"""The thin asyncio Protocol: bytes → parser → plan → bytes, in order, with flow control and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from services.common import log
+from services.common.http1 import REASONS, Data, EndOfMessage, HTTPError, Request, RequestParser, keep_alive
+
+from .context import Context
+from .plan import Plan, error_plan, plan_request
+
+_STATUS = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
+_CLOSE = b"Connection: close\r\n\r\n"
+_KEEP_10 = b"Connection: keep-alive\r\n\r\n"
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.parser = RequestParser(ctx.limits)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "-"
+        self.busy = False  # a sendfile is in progress; later requests wait
+        self.write_paused = False
+        self.closing = False
+        self.head_since: float | None = None
+        self.last_activity = 0.0
+        self.paused_since = 0.0
+
+    # -- asyncio callbacks --------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "-"
+        self.last_activity = time.monotonic()
+        self.ctx.connections.add(self)
+        self.ctx.stats.connections_open += 1
+        self.ctx.stats.connections_total += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self in self.ctx.connections:
+            self.ctx.connections.discard(self)
+            self.ctx.stats.connections_open -= 1
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        self.last_activity = time.monotonic()
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        self.parser.feed_eof()
+        self._process()
+        return None  # close our side once everything queued is written
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.paused_since = time.monotonic()
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.transport is not None and not self.closing:
+            self.transport.resume_reading()
+            self._process()
+
+    # -- request loop -------------------------------------------------------------------------
+    def _process(self) -> None:
+        parser = self.parser
+        while not (self.busy or self.write_paused or self.closing):
+            try:
+                event = parser.next_event()
+            except HTTPError as exc:
+                self.ctx.stats.parse_errors += 1
+                self._fail(exc.status_code, "-", "-")
+                return
+            if event is None:
+                break
+            if type(event) is Request:
+                self.head_since = None
+                self._respond(event)
+            elif type(event) is EndOfMessage or type(event) is Data:
+                continue
+        if parser.buffered and self.head_since is None and not self.busy:
+            self.head_since = time.monotonic()
+
+    def _respond(self, request: Request) -> None:
+        started = time.monotonic()
+        ctx = self.ctx
+        try:
+            plan = plan_request(request, ctx.site, ctx.specials, started)
+        except Exception as exc:  # never a traceback to the client
+            ctx.stats.internal_errors += 1
+            log.event("server.error", where="plan", error=repr(exc), target=request.target[:200])
+            plan = error_plan(500)
+        keep = not ctx.stopping and keep_alive(request.version, request.headers)
+        tail = (_KEEP_10 if request.version == "HTTP/1.0" else b"\r\n") if keep else _CLOSE
+        status = _STATUS.get(plan.status) or b"HTTP/1.1 %d \r\n" % plan.status
+        head = status + ctx.date_server() + plan.head + tail
+        sent = self._send(request.method, plan, head, keep)
+        ctx.stats.requests_total += 1
+        ctx.stats.responses[plan.status] += 1
+        ctx.stats.bytes_sent += sent
+        if ctx.access_log:
+            log.event("http.access", client=self.peer, method=request.method, path=request.target[:2000],
+                      status=plan.status, bytes=sent, dur_ms=round((time.monotonic() - started) * 1000, 3))
+
+    def _send(self, method: str, plan: Plan, head: bytes, keep: bool) -> int:
+        transport = self.transport
+        assert transport is not None
+        entry = plan.entry
+        if method == "HEAD" or plan.status == 304:
+            transport.write(head)
+        elif entry is None:
+            transport.write(head + plan.body)
+        elif entry.body is not None:
+            body = entry.body
+            if plan.length != len(body):
+                body = body[plan.offset:plan.offset + plan.length]
+            transport.write(head + body)
+        else:
+            transport.write(head)
+            self.busy = True
+            asyncio.get_running_loop().create_task(self._sendfile(entry.path, plan, keep))
+            return len(head) + plan.length
+        if not keep:
+            self._close()
+        return len(head) + (0 if method == "HEAD" or plan.status == 304 else len(plan.body) or plan.length)
+
+    async def _sendfile(self, path: str, plan: Plan, keep: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        try:
+            with open(path, "rb") as handle:
+                sent = await asyncio.get_running_loop().sendfile(transport, handle, plan.offset, plan.length)
+            if sent != plan.length:
+                raise OSError(f"short sendfile {sent}/{plan.length}")
+        except (OSError, RuntimeError) as exc:
+            log.event("server.sendfile_failed", client=self.peer, error=str(exc))
+            self.closing = True
+            transport.abort()
+            return
+        finally:
+            self.busy = False
+        if keep and not self.ctx.stopping:
+            self._process()
+        else:
+            self._close()
+
+    def _fail(self, status: int, method: str, target: str) -> None:
+        plan = error_plan(status)
+        head = _STATUS[status] + self.ctx.date_server() + plan.head + _CLOSE
+        if self.transport is not None:
+            self.transport.write(head + plan.body)
+        self.ctx.stats.responses[status] += 1
+        if self.ctx.access_log:
+            log.event("http.access", client=self.peer, method=method, path=target, status=status,
+                      bytes=len(head) + len(plan.body), dur_ms=0)
+        self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- timers (driven by the server's sweeper) ----------------------------------------------
+    def check_timeouts(self, now: float) -> None:
+        if self.closing or self.transport is None:
+            return
+        timeouts = self.ctx.timeouts
+        if self.write_paused:
+            if now - self.paused_since > timeouts.send_s:
+                self.closing = True
+                self.transport.abort()
+            return
+        if self.busy:
+            return
+        if self.head_since is not None and now - self.head_since > timeouts.header_s:
+            self.ctx.stats.timeouts_header += 1
+            self._fail(408, "-", "-")
+        elif self.head_since is None and now - self.last_activity > timeouts.idle_s:
+            self.ctx.stats.timeouts_idle += 1
+            self._close()
+
+    def shutdown(self) -> None:
+        """Graceful stop: close idle connections now; busy ones close after their response."""
+        if not (self.busy or self.head_since is not None or self.write_paused):
+            self._close()

@@ -1,0 +1,134 @@
+"""netem on the running compose stack: rate shaping through the controller, read back, measured.
+
+This kernel has no sch_netem, so shaping tests use tbf-only profiles; netem profiles must fail with
+the sch_netem message and leave every interface as it was. Each test clears the links it changed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, Stack
+
+SINK = """
+import socket, time
+srv = socket.create_server(("0.0.0.0", 5201)); srv.settimeout(30)
+print("ready", flush=True)
+conn, _ = srv.accept(); conn.settimeout(30)
+total, first = 0, None
+while True:
+    data = conn.recv(1 << 16)
+    if not data:
+        break
+    first = first or time.monotonic()
+    total += len(data)
+print(total, time.monotonic() - first, flush=True)
+"""
+SOURCE = """
+import socket, sys
+s = socket.create_connection(("10.203.2.2", 5201), timeout=30)
+s.sendall(b"x" * int(sys.argv[1])); s.close()
+"""
+
+
+def netem(stack: Stack, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netem", "--project", stack.project, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout_s, check=False)
+
+
+def events(stdout: str, name: str) -> list[dict[str, str]]:
+    found = []
+    for line in stdout.splitlines():
+        pairs = dict(p.split("=", 1) for p in shlex.split(line) if "=" in p)
+        if pairs.get("event") == name:
+            found.append(pairs)
+    return found
+
+
+def core_bps(stack: Stack, size_b: int) -> float:
+    """server → proxy over the core link (server egress = core.down), measured at the receiver."""
+    sink = subprocess.Popen(["docker", "exec", stack.container_id("proxy"), "python3", "-c", SINK],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+        stack.exec("server", "python3", "-c", SOURCE, str(size_b), timeout=60)
+        total, seconds = sink.communicate(timeout=60)[0].split()
+    finally:
+        sink.kill()
+        sink.wait(timeout=10)
+    assert int(total) == size_b
+    return size_b * 8 / float(seconds)
+
+
+def root_kinds(stack: Stack) -> dict[str, str]:
+    done = netem(stack, "show")
+    assert done.returncode == 0, done.stderr
+    return {e["target"]: e["qdisc"] for e in events(done.stdout, "netem.show")}
+
+
+@pytest.fixture
+def cleared(stack: Stack) -> Iterator[Stack]:
+    yield stack
+    done = netem(stack, "clear")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def write_profile(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.compose
+def test_rate_only_profile_shapes_core_and_clear_restores(cleared: Stack, tmp_path: Path) -> None:
+    profile = write_profile(tmp_path, "core-10mbit", "description: core at 10 Mbit/s\ncore: {rate: 10mbit}\n")
+    done = netem(cleared, "apply", profile, "--link", "core", "--no-calibrate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    readback = events(done.stdout, "netem.readback")
+    assert len(readback) == 2 and all(e["qdisc"] == "tbf" and e["rate_bps"] == "10000000" for e in readback)
+    shaped = core_bps(cleared, 3_000_000)
+    print(f"shaped_bps={shaped:.0f}")
+    assert abs(shaped - 10e6) / 10e6 < 0.15, shaped
+    assert netem(cleared, "clear").returncode == 0
+    assert set(root_kinds(cleared).values()) <= {"noqueue"}
+    full = core_bps(cleared, 30_000_000)
+    print(f"cleared_bps={full:.0f}")
+    assert full > 100e6, full
+
+
+@pytest.mark.compose
+def test_netem_profile_fails_with_sch_netem_message_and_changes_nothing(cleared: Stack) -> None:
+    before = root_kinds(cleared)
+    done = netem(cleared, "apply", "4g", "--no-calibrate")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "this kernel has no sch_netem" in done.stderr
+    assert "Specified qdisc kind is unknown" in done.stderr
+    assert "work without netem (tbf): rate" in done.stderr
+    assert root_kinds(cleared) == before
+
+
+@pytest.mark.compose
+def test_invalid_profile_fails_validation(stack: Stack, tmp_path: Path) -> None:
+    bad = write_profile(tmp_path, "bad", "description: bad\nedge: {delay: 40, reorder: 5%}\n")
+    done = netem(stack, "apply", bad, "--no-calibrate")
+    assert done.returncode == 2
+    assert f"{bad}: edge.delay: invalid value 40: a duration with a unit" in done.stderr
+
+
+@pytest.mark.compose
+def test_time_varying_steps_change_the_qdisc_in_place(cleared: Stack, tmp_path: Path) -> None:
+    profile = write_profile(tmp_path, "core-steps", "description: steps\ncore: {rate: 20mbit}\n"
+                            "steps:\n  - {at: 1s, core: {rate: 5mbit}}\n")
+    done = netem(cleared, "apply", profile, "--link", "core", "--no-calibrate", "--steps")
+    assert done.returncode == 0, done.stdout + done.stderr
+    verbs = [e["argv"].split()[2] for e in events(done.stdout, "netem.tc")]
+    assert verbs == ["replace", "replace", "change", "change"], verbs
+    shown = events(netem(cleared, "show").stdout, "netem.show")
+    core = [e for e in shown if "(core." in e["target"]]
+    assert len(core) == 2 and all(e["rate_bps"] == "5000000" for e in core), core

@@ -1,0 +1,65 @@
+"""Command line and menu behaviour that needs no network."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from services.client import cli
+from services.client.httpc import resolve_target
+from services.client.menu import Menu
+
+
+def _menu(script: str) -> tuple[int, str]:
+    ns = cli.build_parser().parse_args(["menu", "--csv", ""])
+    out = io.StringIO()
+    code = Menu(ns, stdin=io.StringIO(script), stdout=out).run()
+    return code, out.getvalue()
+
+
+def test_menu_eof_exits_cleanly() -> None:
+    assert _menu("")[0] == 0
+
+
+def test_menu_invalid_choice_reprompts() -> None:
+    code, text = _menu("9\nhello\n5\n6\n")
+    assert code == 0 and text.count("please answer 1-6") == 2 and "127.0.0.1:8080" in text
+
+
+def test_menu_set_target_reprompts_on_bad_values_then_eof() -> None:
+    code, text = _menu("1\nftp://x\nhttp://h:81/a\nnot a port:x\nnone\n127.0.0.1:9\n")
+    assert code == 0 and text.count("  invalid:") == 2
+
+
+def test_menu_qos_bad_numbers_reprompt() -> None:
+    code, text = _menu("3\n-1\nabc\n")
+    assert code == 0 and text.count("  invalid:") == 2
+
+
+@pytest.mark.parametrize("argv", [["qos", "--count", "0"], ["qos", "--rate", "fast"], ["nope"],
+                                  ["qos", "--wait", "soon"], ["qos", "--same-clock", "maybe"]])
+def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([*argv, "--csv", ""]) == 2
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    assert "suite" in capsys.readouterr().out
+
+
+def test_env_sets_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENT_UDP_TARGET", "10.0.0.5:7")
+    monkeypatch.setenv("CLIENT_PROFILE", "lte")
+    ns = cli.build_parser().parse_args(["qos"])
+    assert ns.target == ("10.0.0.5", 7) and ns.profile == "lte"
+
+
+def test_resolve_target_forms() -> None:
+    direct = resolve_target("http://proxy:8080/a?b=1", ("proxy", 8080))
+    assert (direct.host, direct.port, direct.request_target) == ("proxy", 8080, "/a?b=1")
+    forward = resolve_target("http://server:8000/x", ("proxy", 8080))
+    assert (forward.host, forward.request_target, forward.host_header) == (
+        "proxy", "http://server:8000/x", "server:8000")
+    with pytest.raises(ValueError):
+        resolve_target("https://x/", None)

@@ -1,0 +1,93 @@
+"""The sender's pacing and the receiver's filtering, with fake clocks and sockets (no network)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from services.client.qos.config import QosConfig
+from services.client.qos.engine import Receiver, send_all
+from services.client.qos.records import Recorder
+from services.common import probe
+
+
+@dataclass
+class JumpClock:
+    """Monotonic time advancing 1 µs per read; the first read past `stall_at_ns` jumps `stall_ns`."""
+
+    mono: int = 0
+    stall_at_ns: int = 10**18
+    stall_ns: int = 0
+
+    def mono_ns(self) -> int:
+        self.mono += 1_000
+        if self.mono > self.stall_at_ns:
+            self.mono += self.stall_ns
+            self.stall_at_ns = 10**18
+        return self.mono
+
+    def wall_ns(self) -> int:
+        return 10**18 + self.mono
+
+
+@dataclass
+class FakeSocket:
+    sent: list[bytes] = field(default_factory=list)
+
+    def send(self, data: bytes) -> int:
+        self.sent.append(bytes(data))
+        return len(data)
+
+    def settimeout(self, value: float | None) -> None:
+        pass
+
+
+def test_sender_stamps_sequences_and_times() -> None:
+    sock, recorder, clock = FakeSocket(), Recorder(), JumpClock()
+    config = QosConfig("h", 1, count=3, interval_s=0.001, size=64, spin_s=0.0)
+    send_all(sock, config, 77, [0, 1_000_000, 2_000_000], recorder, clock)  # type: ignore[arg-type]
+    decoded = [probe.decode(d) for d in sock.sent]
+    assert [p.seq for p in decoded] == [0, 1, 2] and {p.test_id for p in decoded} == {77}
+    assert all(len(d) == 64 for d in sock.sent)
+    assert [p.client_send_ns for p in decoded] == recorder.sends.wall_ns
+    errors = [a - s for s, a in zip(recorder.sends.sched_mono_ns, recorder.sends.mono_ns, strict=True)]
+    assert all(0 <= e < 10_000 for e in errors) and recorder.sends.missed == 0
+
+
+def test_a_stall_past_the_next_slot_skips_instead_of_bursting() -> None:
+    sock, recorder = FakeSocket(), Recorder()
+    # slots at 1.001 + k ms; a 2 ms stall while waiting for slot 2 lands past slot 3's time
+    clock = JumpClock(stall_at_ns=2_500_000, stall_ns=2_000_000)
+    config = QosConfig("h", 1, count=5, interval_s=0.001, spin_s=0.0)
+    send_all(sock, config, 1, [i * 1_000_000 for i in range(5)], recorder, clock)  # type: ignore[arg-type]
+    assert recorder.sends.missed == 1 and len(sock.sent) == 4
+    assert [probe.decode(d).seq for d in sock.sent] == [0, 1, 2, 3]  # sequence numbers stay contiguous
+    late = recorder.sends.mono_ns[2] - recorder.sends.sched_mono_ns[2]
+    assert 400_000 < late < 600_000  # slot 3 left late once; no burst to catch up
+
+
+def test_receiver_counts_and_ignores_strangers() -> None:
+    recorder = Recorder()
+    for _ in range(2):
+        recorder.sends.mono_ns.append(0)
+    receiver = Receiver(FakeSocket(), recorder, test_id=5, clock=JumpClock())  # type: ignore[arg-type]
+    good = probe.stamp_reply(probe.encode(probe.Probe(5, 1, 10)), 20, 30, count=1)
+    foreign = probe.encode(probe.Probe(6, 1, 10))
+    unknown_seq = probe.encode(probe.Probe(5, 9, 10))
+    bad_version = bytearray(good)
+    bad_version[4] = 9
+    for data in (good, foreign, unknown_seq, b"short", bytes(bad_version), b"X" * 60, good):
+        receiver._record(data, 1_000, 2_000)
+    assert [a.seq for a in recorder.arrivals] == [1, 1]
+    assert recorder.arrivals[0].server_count == 1 and recorder.arrivals[0].server_recv_ns == 20
+    assert dict(recorder.rejected) == {"foreign": 1, "unknown_seq": 1, "short": 1, "version": 1, "magic": 1}
+
+
+def test_plain_echo_reply_is_accepted_unstamped() -> None:
+    recorder = Recorder()
+    recorder.sends.mono_ns.append(0)
+    receiver = Receiver(FakeSocket(), recorder, test_id=5, clock=JumpClock())  # type: ignore[arg-type]
+    receiver._record(probe.encode(probe.Probe(5, 0, 10)), 1_000, 2_000)
+    arrival = recorder.arrivals[0]
+    assert (arrival.server_recv_ns, arrival.server_send_ns, arrival.server_count) == (0, 0, None)
+    assert struct.unpack_from("!Q", probe.encode(probe.Probe(5, 0, 10)), 12)[0] == 0

@@ -1,0 +1,101 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netem import calibrate, report, scenario
+from netem.cli import main
+from netem.errors import ProfileError
+from netem.plan import plan_lines
+from netem.profile import load_profile
+
+
+def test_plan_prints_argv_per_end_and_steps() -> None:
+    lines = plan_lines(load_profile("rate-steps"), "edge")
+    assert lines[1] == ("client edge.up [tbf]: tc qdisc replace dev <client@edge> root handle 1: "
+                        "tbf rate 20mbit burst 15140 limit 140140")
+    assert lines[3].startswith("+10s client edge.up: tc qdisc change dev <client@edge>")
+    assert len(lines) == 7
+
+
+def test_cli_validate_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("description: x\ncore: {loss: 2}\n")
+    assert main(["validate", "4g", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert "ok: " in out and f"{bad}: core.loss: invalid value 2: a percentage" in err
+    assert main(["plan", "4g"]) == 0
+    assert "needs sch_netem for: delay" in capsys.readouterr().out
+    assert main(["plan", "missing"]) == 2
+    assert main(["list"]) == 0
+    assert "rate-10mbit" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["apply"])
+    assert info.value.code == 2
+
+
+def test_client_json_rows_unwrapped() -> None:
+    out = ('ts=x event=y\n{"config": {}, "result": {"kind": "qos", "rtt_mean_ms": 1.5}}\n'
+           '{"kind": "http"}\nnot json {')
+    assert calibrate.parse_rows(out) == [{"kind": "qos", "rtt_mean_ms": 1.5}, {"kind": "http"}]
+
+
+def test_expected_values() -> None:
+    sat = calibrate.expected_for("satellite")
+    assert sat.rtt_ms == 600.0
+    assert (sat.up_rate_bps, sat.down_rate_bps) == (3_000_000, 25_000_000)
+    assert calibrate.expected_for("lossy").loss_pct == pytest.approx(100 * (1 - (1 - 1 / 31) ** 2))
+    assert calibrate.expected_for("none").rtt_ms == 0.0
+
+
+SCENARIO = {"profiles": ["none", "rate-10mbit"], "tests": ["qos", "http"], "repetitions": 2}
+
+
+def test_matrix_labels_rows_and_clears_even_on_interrupt() -> None:
+    plan = scenario.parse_scenario(SCENARIO, "s.yaml", "s")
+    calls: list[str] = []
+
+    def client(profile: str, test: str, extra: list[str]) -> list[dict[str, Any]]:
+        calls.append(f"{profile}/{test}")
+        if f"{profile}/{test}" == "rate-10mbit/qos":
+            raise KeyboardInterrupt
+        return [{"kind": test}]
+
+    with pytest.raises(KeyboardInterrupt):
+        scenario.run_matrix(plan, lambda p: calls.append(f"apply {p}"), lambda: calls.append("clear"),
+                            client, lambda line: None)
+    assert calls[0] == "apply none" and calls[-1] == "clear"
+    rows = scenario.run_matrix(plan, lambda p: None, lambda: None, lambda p, t, e: [{"kind": t}],
+                               lambda s: None)
+    assert len(rows) == 8 and rows[-1] == {"kind": "http", "profile": "rate-10mbit", "repetition": 2}
+
+
+@pytest.mark.parametrize(("raw", "key"), [
+    ({**SCENARIO, "profiles": ["nope"]}, "profile"), ({**SCENARIO, "tests": ["ping"]}, "tests"),
+    ({**SCENARIO, "repetitions": 0}, "repetitions"), ({**SCENARIO, "extra": 1}, "extra"),
+])
+def test_scenario_errors(raw: dict[str, Any], key: str) -> None:
+    with pytest.raises(ProfileError) as info:
+        scenario.parse_scenario(raw, "s.yaml", "s")
+    assert info.value.key == key
+
+
+def test_report_configured_vs_measured(tmp_path: Path) -> None:
+    base = {"profile": "rate-10mbit"}
+    rows = [{**base, "kind": "qos", "rtt_mean_ms": "0.3", "jitter_ms": "0.05", "loss_pct": "0"},
+            {**base, "kind": "http", "goodput_mbps": "9.4", "x_cache": "MISS", "total_ms": "40"},
+            {**base, "kind": "http", "goodput_mbps": "9.6", "x_cache": "HIT", "total_ms": "4"}]
+    summary = report.summarize(rows)[0]
+    assert summary.rate_down_configured_mbps == 10.0 and summary.goodput_measured_mbps == pytest.approx(9.5)
+    assert (summary.miss_ms, summary.hit_ms) == (40.0, 4.0)
+    written = report.write("t", rows, tmp_path)
+    text = written[0].read_text()
+    assert "| rate-10mbit | 0 | 0.3 | +0.3 |" in text
+    assert json.loads((tmp_path / "scenario-t.jsonl").read_text().splitlines()[0])["kind"] == "qos"
+    assert "plots skipped" in text or (tmp_path / "scenario-t.png").stat().st_size > 1000
+
+
+def test_shipped_scenarios_parse() -> None:
+    for path in sorted(Path(__file__).resolve().parents[3].joinpath("scenarios").glob("*.yaml")):
+        assert scenario.load_scenario(str(path)).profiles

@@ -1,0 +1,137 @@
+"""The local backend against the real kernel, in two network namespaces joined by a veth pair.
+
+Skipped unless root with `ip` and `tc`. Namespaces are created per test module and always deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from netem import boot, tc
+from netem.engine import Target, apply_ends, clear_targets, read_root
+from netem.local import LocalRunner
+from netem.profile import available, load_profile
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tc") or not shutil.which("ip"),
+                                reason="needs root, ip and tc (network namespaces)")
+
+SUBNETS = "edge=10.203.201.0/24,core=10.203.202.0/24"
+SINK = """
+import socket, sys, time
+srv = socket.create_server(("10.203.201.2", 5201)); srv.settimeout(20)
+print("ready", flush=True)
+conn, _ = srv.accept(); conn.settimeout(20)
+total, first = 0, None
+while True:
+    data = conn.recv(1 << 16)
+    if not data:
+        break
+    first = first or time.monotonic()
+    total += len(data)
+print(total, time.monotonic() - first, flush=True)
+"""
+SOURCE = """
+import socket, sys
+s = socket.create_connection(("10.203.201.2", 5201), timeout=20)
+s.sendall(b"x" * int(sys.argv[1])); s.close()
+"""
+
+
+def sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def netns() -> Iterator[tuple[str, str]]:
+    client, proxy = f"qlc{os.getpid()}", f"qlp{os.getpid()}"
+    try:
+        sh("ip", "netns", "add", client)
+        sh("ip", "netns", "add", proxy)
+        sh("ip", "-n", client, "link", "add", "vc", "type", "veth", "peer", "name", "vp", "netns", proxy)
+        sh("ip", "-n", client, "addr", "add", "10.203.201.10/24", "dev", "vc")
+        sh("ip", "-n", proxy, "addr", "add", "10.203.201.2/24", "dev", "vp")
+        for ns, dev in ((client, "vc"), (proxy, "vp")):
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        yield client, proxy
+    finally:
+        for ns in (client, proxy):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10, check=False)
+
+
+def env(profile: str) -> dict[str, str]:
+    return {"NETEM_PROFILE": profile, "QOSLAB_SERVICE": "client", "NETEM_SUBNETS": SUBNETS}
+
+
+def transfer_bps(client: str, proxy: str, size_b: int) -> float:
+    sink = subprocess.Popen(["ip", "netns", "exec", proxy, sys.executable, "-c", SINK],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+        subprocess.run(["ip", "netns", "exec", client, sys.executable, "-c", SOURCE, str(size_b)],
+                       check=True, timeout=30)
+        total, seconds = sink.communicate(timeout=30)[0].split()
+    finally:
+        sink.kill()
+        sink.wait(timeout=5)
+    assert int(total) == size_b
+    return size_b * 8 / float(seconds)
+
+
+def test_boot_applies_tbf_reads_back_and_clears(netns: tuple[str, str]) -> None:
+    client, _ = netns
+    runner = LocalRunner(netns=client)
+    assert boot.main([], env("rate-10mbit"), runner) == 0
+    target = Target("client", "edge", "up", "vc", runner)
+    state = read_root(target)
+    assert state is not None and state.kind == "tbf" and state.options["rate"] * 8 == 10_000_000
+    clear_targets([target])
+    state = read_root(target)
+    assert state is not None and state.kind == "noqueue"
+
+
+def test_netem_profile_fails_and_leaves_interface(netns: tuple[str, str],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    client, _ = netns
+    runner = LocalRunner(netns=client)
+    assert boot.main([], env("4g"), runner) == 1
+    assert "no sch_netem" in capsys.readouterr().err
+    state = read_root(Target("client", "edge", "up", "vc", runner))
+    assert state is not None and state.kind == "noqueue"
+
+
+def test_real_tc_parser_accepts_every_profile(netns: tuple[str, str]) -> None:
+    client, _ = netns
+    runner = LocalRunner(netns=client)
+    for name in available():
+        profile = load_profile(name)
+        for state in (profile.ends, *(s.ends for s in profile.steps)):
+            for imp in state.values():
+                result = runner.run(tc.qdisc_argv("vc", imp))
+                accepted = result.returncode == 0 or "Specified qdisc kind is unknown" in result.stderr
+                assert accepted or "del" in tc.qdisc_argv("vc", imp), (name, result.stderr)
+        runner.run(tc.clear_argv("vc"))
+
+
+@pytest.mark.slow
+def test_rate_limit_measured_within_15_percent_and_clear_restores(netns: tuple[str, str]) -> None:
+    client, proxy = netns
+    target = Target("client", "edge", "up", "vc", LocalRunner(netns=client))
+    apply_ends([target], load_profile("rate-10mbit").ends)
+    try:
+        shaped = transfer_bps(client, proxy, 3_000_000)
+    finally:
+        clear_targets([target])
+    print(f"shaped_bps={shaped:.0f}")
+    assert abs(shaped - 10e6) / 10e6 < 0.15, shaped
+    time.sleep(0.1)
+    full = transfer_bps(client, proxy, 30_000_000)
+    print(f"cleared_bps={full:.0f}")
+    assert full > 100e6

@@ -1,0 +1,70 @@
+"""The LRU store (bounded by bytes) and request routing (reverse, forward allow-list, CONNECT)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.http1 import Headers
+from services.proxy.cache.entry import ENTRY_OVERHEAD_BYTES, make_entry
+from services.proxy.store import Store
+from services.proxy.target import (
+    TargetError,
+    connect_route,
+    forward_route,
+    parse_allow,
+    related_key,
+    reverse_route,
+)
+
+
+def make(key: str, size: int) -> object:
+    return make_entry(key, 200, "OK", Headers([("Cache-Control", "max-age=60")]), b"x" * size, Headers(),
+                      0.0, 0.0)
+
+
+def test_lru_evicts_least_recently_used_by_bytes() -> None:
+    store = Store(max_bytes=3 * (1000 + ENTRY_OVERHEAD_BYTES), max_object_bytes=10_000)
+    for key in ("/a", "/b", "/c"):
+        assert store.put(make(key, 1000))  # type: ignore[arg-type]
+    store.lookup("/a")
+    store.put(make("/d", 1000))  # type: ignore[arg-type]
+    assert sorted(store.keys()) == ["/a", "/c", "/d"]
+    assert store.used_bytes <= store.max_bytes and store.evictions == 1
+
+
+def test_too_big_objects_are_refused_and_remove_counts() -> None:
+    store = Store(max_bytes=1 << 20, max_object_bytes=100)
+    assert not store.put(make("/big", 101))  # type: ignore[arg-type]
+    assert store.put(make("/small", 10))  # type: ignore[arg-type]
+    assert store.remove("/small") == 1 and len(store) == 0 and store.used_bytes == 0
+
+
+def test_many_objects_stay_bounded() -> None:
+    store = Store(max_bytes=100_000, max_object_bytes=10_000)
+    for i in range(5000):
+        store.put(make(f"/{i}", 100))  # type: ignore[arg-type]
+    assert store.used_bytes <= 100_000 and len(store) < 5000
+
+
+def test_reverse_and_forward_routes() -> None:
+    assert reverse_route("/x?y=1", ("server", 8000)).key == "/x?y=1"
+    allow = parse_allow("server:8000,example")
+    route = forward_route("http://server:8000/p?q", allow)
+    assert route.origin == ("server", 8000) and route.target == "/p?q" and route.host == "server:8000"
+    assert forward_route("http://example/", allow).host == "example"
+    with pytest.raises(TargetError) as exc:
+        forward_route("http://evil:80/", allow)
+    assert exc.value.status == 403
+    with pytest.raises(TargetError):
+        forward_route("/relative", allow)
+    assert connect_route("server:8000", allow) == ("server", 8000)
+    with pytest.raises(TargetError):
+        connect_route("evil:443", allow)
+
+
+def test_related_key_same_origin_only() -> None:
+    route = reverse_route("/a/b", ("127.0.0.1", 9000))
+    assert related_key(route, "/c", "proxy:8080") == "/c"
+    assert related_key(route, "d", None) == "/a/d"
+    assert related_key(route, "http://proxy:8080/e", "proxy:8080") == "/e"
+    assert related_key(route, "http://other/e", "proxy:8080") is None

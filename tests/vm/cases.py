@@ -1,0 +1,115 @@
+"""The fidelity cases: a profile on the edge link, how to measure it, and what it should give (pure).
+
+Probes go client → edge → proxy (UDP relay) → core → server (echo) and back, so an impairment on both
+edge ends appears once in each direction: RTT += 2 × delay, RTT delivery = (1 − loss)².
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.vm import checks
+from tests.vm.checks import Check
+
+Row = Mapping[str, Any]
+Verdict = Callable[[str, Row, Row], list[Check]]  # (case name, measured, baseline) → checks
+
+MSS_B, FRAME_B = 1448, 1514  # TCP payload per full frame with timestamps; Ethernet frame on the veth
+PROBE_FRAME_B = 48 + 8 + 20 + 14  # probe payload + UDP + IPv4 + Ethernet
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    edge: dict[str, Any]  # the profile's edge: block
+    verdict: Verdict
+    qos_args: tuple[str, ...] = ("--count", "1000", "--interval", "10ms")
+    http: bool = False  # also download the bulk file through the proxy
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def profile(self) -> dict[str, Any]:
+        return {"description": self.description or self.name, "edge": self.edge}
+
+
+def _sent(row: Row) -> int:
+    return int(row.get("packets_sent") or 0)
+
+
+def delay_jitter(name: str, m: Row, base: Row) -> list[Check]:
+    delta = m["rtt_mean_ms"] - base["rtt_mean_ms"]
+    sd = checks.excess_stddev(m["rtt_stddev_ms"], base["rtt_stddev_ms"])
+    # normal jitter σ at each of the two edge ends, independent: RTT σ = √2 · σ
+    return [checks.relative(name, "rtt mean − baseline", 40.0, delta, checks.DELAY_REL, "ms"),
+            checks.relative(name, "rtt stddev (excess)", math.sqrt(2) * 2.0, sd, checks.JITTER_REL, "ms")]
+
+
+def random_loss(name: str, m: Row, base: Row) -> list[Check]:
+    expected = 100.0 * (1 - (1 - 0.05) ** 2)
+    return [checks.binomial(name, "rtt loss", expected, m["loss_pct"], _sent(m))]
+
+
+GE = {"p": 1.0, "r": 30.0}
+
+
+def gilbert_elliott(name: str, m: Row, base: Row) -> list[Check]:
+    p, r = GE["p"], GE["r"]
+    inflate = checks.markov_inflation(p, r)
+    return [checks.binomial(name, "loss (π_bad = p/(p+r))", 100 * p / (p + r), m["loss_pct"], _sent(m),
+                            inflate, note=f"3σ, Markov var ×{inflate:.2f}, n={_sent(m)}")]
+
+
+RATE_BPS = 4_000_000
+
+
+def rate_delay(name: str, m: Row, base: Row) -> list[Check]:
+    serialise_ms = PROBE_FRAME_B * 8 / RATE_BPS * 1e3  # down end only
+    delta = m["rtt_mean_ms"] - base["rtt_mean_ms"]
+    goodput = RATE_BPS * MSS_B / FRAME_B / 1e6
+    return [checks.relative(name, "rtt mean − baseline", 20.0 + serialise_ms, delta, checks.DELAY_REL, "ms"),
+            checks.relative(name, "TCP goodput (down)", goodput, m.get("goodput_mbps", math.nan),
+                            checks.RATE_REL, "Mbit/s", note=f"±10%; rate × {MSS_B}/{FRAME_B}")]
+
+
+def asymmetric(name: str, m: Row, base: Row) -> list[Check]:
+    up = m["owd_up_mean_ms"] - base["owd_up_mean_ms"]
+    down = m["owd_down_mean_ms"] - base["owd_down_mean_ms"]
+    return [checks.relative(name, "one-way up − baseline", 30.0, up, checks.DELAY_REL, "ms"),
+            checks.relative(name, "one-way down − baseline", 10.0, down, checks.DELAY_REL, "ms")]
+
+
+def duplicate(name: str, m: Row, base: Row) -> list[Check]:
+    return [checks.binomial(name, "duplicates", 5.0, m["duplicate_pct"], _sent(m))]
+
+
+REORDER_PCT = 25.0
+
+
+def reorder(name: str, m: Row, base: Row) -> list[Check]:
+    # a probe sent at once (p) overtakes exactly the previous, delayed one (1 − p): that one arrives late
+    p = REORDER_PCT / 100
+    return [checks.binomial(name, "reordered (p·(1−p))", 100 * p * (1 - p), m["reordered_pct"], _sent(m))]
+
+
+CASES = (
+    Case("delay+jitter", {"delay": "20ms", "jitter": "2ms", "distribution": "normal"}, delay_jitter,
+         description="20 ms ± 2 ms (normal) each way on edge"),
+    Case("random loss", {"loss": "5%"}, random_loss, ("--count", "1500", "--interval", "10ms"),
+         description="5 % loss each way on edge"),
+    Case("gilbert-elliott", {"up": {"gemodel": {"p": "1%", "r": "30%", "1-h": "100%", "1-k": "0%"}}},
+         gilbert_elliott, ("--count", "2000", "--interval", "10ms"),
+         description="GE p=1 % r=30 % on edge up"),
+    Case("rate+delay", {"delay": "10ms", "down": {"rate": "4mbit"}}, rate_delay,
+         ("--count", "500", "--interval", "10ms"), http=True,
+         description="10 ms each way, 4 Mbit/s down on edge"),
+    Case("asymmetric", {"up": {"delay": "30ms"}, "down": {"delay": "10ms"}}, asymmetric,
+         ("--count", "500", "--interval", "10ms"), description="edge up 30 ms, down 10 ms"),
+    Case("duplicate", {"up": {"duplicate": "5%"}}, duplicate, ("--count", "1500", "--interval", "10ms"),
+         description="5 % duplicates on edge up"),
+    Case("reorder", {"up": {"delay": "9ms", "reorder": f"{REORDER_PCT:g}%"}}, reorder,
+         ("--count", "1500", "--interval", "6ms"), description="edge up 9 ms, 25 % sent at once"),
+)
+BASELINE_ARGS = ("--count", "500", "--interval", "10ms")

@@ -1,0 +1,102 @@
+"""The netem fidelity suite, run inside the VM: `python3 -m tests.vm.fidelity [--only NAME…]`.
+
+Wires the compose topology in namespaces, starts the real server and proxy, measures an unimpaired
+baseline, then for each case applies its profile with `netem.engine` (the controller's apply path),
+measures with the client, clears, and compares. Prints the table, then one JSON line after RESULT_MARKER.
+Exit 0 when every check passes, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from netem.engine import apply_ends, clear_targets
+from netem.profile import parse_profile
+from netem.vm import netns
+from tests.vm import checks, stack
+from tests.vm.cases import BASELINE_ARGS, CASES, Case
+from tests.vm.checks import Check
+
+RESULT_MARKER = "QOSLAB-FIDELITY-RESULT "
+BULK_BYTES = 2 * 1024 * 1024
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def measure(case: Case) -> dict[str, Any]:
+    """Apply the case's profile on every link end, measure, and always clear."""
+    targets = netns.targets()
+    profile = parse_profile(case.profile(), f"<case {case.name}>", case.name)
+    states = apply_ends(targets, profile.ends)
+    try:
+        shown = {label: state.kind if state else "none" for label, state in states.items()}
+        say(f"  in force: {shown}")
+        row = stack.qos(case.qos_args)
+        if case.http:
+            row["goodput_mbps"] = stack.download()["goodput_mbps"]
+        return row
+    finally:
+        clear_targets(targets)
+
+
+def _summary(row: dict[str, Any]) -> str:
+    keys = ("packets_sent", "rtt_mean_ms", "rtt_stddev_ms", "owd_up_mean_ms", "owd_down_mean_ms",
+            "loss_pct", "duplicate_pct", "reordered_pct", "goodput_mbps")
+    return " ".join(f"{k}={row[k]:.3f}" if isinstance(row.get(k), float) else f"{k}={row.get(k)}"
+                    for k in keys if k in row)
+
+
+def run_cases(cases: Sequence[Case]) -> list[Check]:
+    started = time.monotonic()
+    base = stack.qos(BASELINE_ARGS)
+    say(f"baseline ({time.monotonic() - started:.1f}s): {_summary(base)}")
+    results: list[Check] = []
+    for case in cases:
+        t0 = time.monotonic()
+        say(f"case {case.name}: {case.description}")
+        row = measure(case)
+        found = case.verdict(case.name, row, base)
+        results += found
+        say(f"  measured ({time.monotonic() - t0:.1f}s): {_summary(row)}")
+        for c in found:
+            say(f"  {'ok  ' if c.ok else 'FAIL'} {c.metric}: configured {c.configured:.3f} {c.unit}, "
+                f"measured {c.measured:.3f} {c.unit} (±{c.tolerance:.3f})")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m tests.vm.fidelity")
+    parser.add_argument("--only", nargs="*", default=[], help="case names to run (default: all)")
+    args = parser.parse_args(argv)
+    unknown = set(args.only) - {c.name for c in CASES}
+    if unknown:
+        print(f"unknown case(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    cases = [c for c in CASES if not args.only or c.name in args.only]
+    started = time.monotonic()
+    netns.setup()
+    try:
+        with tempfile.TemporaryDirectory(prefix="qoslab-www-") as tmp:
+            root = stack.make_root(Path(tmp), BULK_BYTES)
+            with stack.services(root):
+                results = run_cases(cases)
+    finally:
+        netns.teardown()
+    say("\n" + checks.table(results) + "\n")
+    passed = sum(c.ok for c in results)
+    say(f"fidelity: {passed} passed, {len(results) - passed} failed in {time.monotonic() - started:.1f}s")
+    say(RESULT_MARKER + json.dumps([c.as_dict() for c in results]))
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The real services in the namespaces of `netem.vm.netns`, and the client's measurements through them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+PROXY = "10.203.1.2"
+SERVER = "10.203.2.10"
+UDP_TARGET = f"{PROXY}:9090"
+HTTP_PROXY = f"{PROXY}:8080"
+BULK_PATH = "bulk.bin"
+START_TIMEOUT_S = 60.0
+
+
+class StackError(RuntimeError):
+    """A service did not start or a client run failed; `output` is what it printed."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message + (f"\n{output[-3000:]}" if output else ""))
+        self.output = output
+
+
+def in_ns(ns: str, argv: Sequence[str]) -> list[str]:
+    return ["ip", "netns", "exec", ns, sys.executable, "-m", *argv]
+
+
+def server_argv(root: Path) -> list[str]:
+    return in_ns("server", ["services.server", "--bind", "0.0.0.0", "--http-port", "8000", "--udp-port",
+                            "9000", "--root", str(root), "--no-access-log"])
+
+
+def proxy_argv() -> list[str]:
+    return in_ns("proxy", ["services.proxy", "--bind", "0.0.0.0", "--http-port", "8080", "--udp-port",
+                           "9090", "--upstream", f"{SERVER}:8000", "--upstream-udp", f"{SERVER}:9000",
+                           "--no-access-log"])
+
+
+def _wait_listening(proc: subprocess.Popen[str], name: str, log: IO[str]) -> None:
+    """Read the service's log until its `*.listening` event; bounded by START_TIMEOUT_S."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        log.write(f"  [{name}] {line}")
+        if ".listening" in line:
+            return
+    raise StackError(f"{name} did not report listening within {START_TIMEOUT_S:g}s", "".join(seen))
+
+
+@contextmanager
+def services(root: Path, log: IO[str] = sys.stdout) -> Iterator[None]:
+    """Server and proxy running in their namespaces for the duration of the block; always stopped."""
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for name, argv in (("server", server_argv(root)), ("proxy", proxy_argv())):
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    stdin=subprocess.DEVNULL)
+            procs.append(proc)
+            _wait_listening(proc, name, log)
+        yield
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def client(args: Sequence[str], timeout_s: float = 120.0) -> list[dict[str, Any]]:
+    """`python -m services.client ARGS --json --csv ''` in the client namespace → its result rows."""
+    argv = in_ns("client", ["services.client", *args, "--json", "--csv", ""])
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise StackError(f"client {' '.join(args)} timed out after {timeout_s:g}s") from exc
+    rows = [json.loads(line)["result"] for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not rows:
+        raise StackError(f"client {' '.join(args)} failed (exit {done.returncode})", done.stdout + done.stderr)
+    return rows
+
+
+def qos(extra: Sequence[str]) -> dict[str, Any]:
+    return client(["qos", "--target", UDP_TARGET, *extra])[0]
+
+
+def download() -> dict[str, Any]:
+    """The bulk file through the proxy twice (miss, then hit); the faster row (the hit, usually)."""
+    url = f"http://{HTTP_PROXY}/{BULK_PATH}"
+    rows = client(["http", "--proxy", HTTP_PROXY, "--repeat", "2", url], timeout_s=180.0)
+    return max(rows, key=lambda row: float(row.get("goodput_mbps") or 0.0))
+
+
+def make_root(root: Path, bulk_bytes: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "index.html").write_text("<h1>qoslab vm</h1>\n")
+    (root / BULK_PATH).write_bytes(bytes(range(256)) * (bulk_bytes // 256))
+    return root
