@@ -56,8 +56,8 @@ def wrk(port: int, path: str, duration_s: float, connections: int) -> float:
     return float(found.group(1))
 
 
-def start(cmd: list[str], **kw: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+def start(cmd: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
 
 
 def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> None:
@@ -112,7 +112,8 @@ def udp_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--udp-clients", type=int, default=2)

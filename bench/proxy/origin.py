@@ -19,8 +19,9 @@ class Origin(asyncio.Protocol):
             head, self.buf = self.buf.split(b"\r\n\r\n", 1)
             path = head.split(b" ", 2)[1]
             body = BODIES.get(path, b"missing")
-            self.transport.write(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nContent-Type: text/plain\r\n"
-                                 b"Content-Length: %d\r\n\r\n%b" % (len(body), body))
+            self.transport.write(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\n"
+                                 b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n%b"
+                                 % (len(body), body))
 
 
 async def main(port: int) -> None:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,9 +113,10 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="qoslab-bench-") as tmp:
         os.chmod(tmp, 0o755)
-        servers = {"qoslab": lambda: start_ours(root, args.server_workers),
-                   "nginx": lambda: start_nginx(nginx, root, args.nginx_workers, tmp),
-                   "http.server": lambda: start_http_server(root)}
+        servers: dict[str, Callable[[], tuple[subprocess.Popen[str], int]]] = {
+            "qoslab": lambda: start_ours(root, args.server_workers),
+            "nginx": lambda: start_nginx(nginx, root, args.nginx_workers, tmp),
+            "http.server": lambda: start_http_server(root)}
         for name, start in servers.items():
             proc, port = start()
             try:
@@ -148,13 +150,14 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=str(REPO / "www"), help="document root served by all three")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections, small file")
     parser.add_argument("--large-connections", type=int, default=16, help="wrk connections, 1 MiB file")
     parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes")
-    parser.add_argument("--server-workers", type=int, default=1, help="qoslab --workers")
+    parser.add_argument("--server-workers", type=int, default=2, help="qoslab --workers")
     parser.add_argument("--json", help="also write the raw numbers to this file")
     args = parser.parse_args(argv)
     results = run(args)

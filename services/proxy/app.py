@@ -104,7 +104,8 @@ class ProxyApp:
         except TargetError as exc:
             self.reply_error(job, exc.status, exc.message)
             return None
-        from .cycle import forward, serve_cached_path  # cycle imports app: late import avoids a cycle
+        from .cycle import serve_cached_path  # these import app: late import avoids a cycle
+        from .forwarding import forward
         if req.method in CACHEABLE_METHODS:
             return serve_cached_path(self, job)
         return forward(self, job)

@@ -28,10 +28,9 @@ from .app import Job, ProxyApp
 from .cache.directives import parse_cache_control
 from .cache.entry import Entry, make_entry, refresh
 from .cache.policy import Action, request_directives, stale_if_error_allows
-from .cache.storage import is_unsafe, may_store, storable_headers, strip_hop_by_hop
+from .cache.storage import may_store, storable_headers, strip_hop_by_hop
 from .cache.surrogate import CAPABILITY
 from .cache.validation import CONDITIONALS, conditional_headers, is_conditional, merge_304
-from .target import related_key
 from .upstream import UpstreamConnection, UpstreamError
 
 SERVED = (Action.HIT, Action.STALE, Action.STALE_REVALIDATE)
@@ -299,50 +298,3 @@ def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: f
 def _log(app: ProxyApp, job: Job, status: int, cache_status: str, sent: int) -> None:
     job.status, job.cache_status, job.sent_bytes = status, cache_status, sent
     app.log_access(job)
-
-
-async def forward(app: ProxyApp, job: Job) -> None:
-    """Methods the cache does not answer: forwarded with their bodies; unsafe ones invalidate."""
-    assert job.route is not None
-    req = job.request
-    headers = upstream_headers(app, job)
-    if req.method in ("OPTIONS", "TRACE") and "max-forwards" in headers:
-        hops = (headers.get("max-forwards") or "").strip()
-        if hops.isdigit() and int(hops) == 0:
-            _answer_max_forwards(app, job)
-            return
-        if hops.isdigit():
-            headers.set("Max-Forwards", str(int(hops) - 1))
-    request_time = app.now()
-    try:
-        conn, resp = await exchange(app, job, req.method, headers, job.body)
-    except UpstreamError as exc:
-        app.reply_error(job, exc.status, exc.reason, "MISS")
-        return
-    if is_unsafe(req.method) and resp.status < 400:
-        _invalidate(app, job, resp)
-    await stream_response(app, job, conn, resp, request_time, "MISS", None, storable=False)
-
-
-def _invalidate(app: ProxyApp, job: Job, resp: Response) -> None:
-    assert job.route is not None
-    keys = {job.route.key}
-    for name in ("location", "content-location"):
-        value = resp.headers.get(name)
-        related = related_key(job.route, value, job.request.headers.get("host")) if value else None
-        if related is not None:
-            keys.add(related)
-    for key in keys:
-        if app.store.remove(key):
-            app.stats.invalidations += 1
-
-
-def _answer_max_forwards(app: ProxyApp, job: Job) -> None:
-    req = job.request
-    if req.method == "TRACE":
-        echo = build_request_head(req.method, req.target, req.headers)
-        data = respond.simple_response(200, echo, content_type="message/http", close=job.close)
-    else:
-        allow = [("Allow", "GET, HEAD, OPTIONS, TRACE")]
-        data = respond.simple_response(200, b"", close=job.close, extra=allow)
-    app.finish(job, data, 200, "-")

@@ -1,0 +1,60 @@
+"""Methods the cache does not answer (POST, PUT, DELETE, OPTIONS, TRACE, unknown): forwarded with their
+bodies; unsafe ones invalidate the stored URI and same-origin Location/Content-Location (RFC 9111 §4.4)."""
+
+from __future__ import annotations
+
+from services.common.http1 import Response, build_request_head
+
+from . import respond
+from .app import Job, ProxyApp
+from .cache.storage import is_unsafe
+from .cycle import exchange, stream_response, upstream_headers
+from .target import related_key
+from .upstream import UpstreamError
+
+
+async def forward(app: ProxyApp, job: Job) -> None:
+    """Methods the cache does not answer: forwarded with their bodies; unsafe ones invalidate."""
+    assert job.route is not None
+    req = job.request
+    headers = upstream_headers(app, job)
+    if req.method in ("OPTIONS", "TRACE") and "max-forwards" in headers:
+        hops = (headers.get("max-forwards") or "").strip()
+        if hops.isdigit() and int(hops) == 0:
+            _answer_max_forwards(app, job)
+            return
+        if hops.isdigit():
+            headers.set("Max-Forwards", str(int(hops) - 1))
+    request_time = app.now()
+    try:
+        conn, resp = await exchange(app, job, req.method, headers, job.body)
+    except UpstreamError as exc:
+        app.reply_error(job, exc.status, exc.reason, "MISS")
+        return
+    if is_unsafe(req.method) and resp.status < 400:
+        _invalidate(app, job, resp)
+    await stream_response(app, job, conn, resp, request_time, "MISS", None, storable=False)
+
+
+def _invalidate(app: ProxyApp, job: Job, resp: Response) -> None:
+    assert job.route is not None
+    keys = {job.route.key}
+    for name in ("location", "content-location"):
+        value = resp.headers.get(name)
+        related = related_key(job.route, value, job.request.headers.get("host")) if value else None
+        if related is not None:
+            keys.add(related)
+    for key in keys:
+        if app.store.remove(key):
+            app.stats.invalidations += 1
+
+
+def _answer_max_forwards(app: ProxyApp, job: Job) -> None:
+    req = job.request
+    if req.method == "TRACE":
+        echo = build_request_head(req.method, req.target, req.headers)
+        data = respond.simple_response(200, echo, content_type="message/http", close=job.close)
+    else:
+        allow = [("Allow", "GET, HEAD, OPTIONS, TRACE")]
+        data = respond.simple_response(200, b"", close=job.close, extra=allow)
+    app.finish(job, data, 200, "-")
