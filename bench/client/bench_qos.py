@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import socket
@@ -149,6 +150,7 @@ def main() -> int:
             process(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(iperf_port)]):
         echo_port = int(re.search(r"udp=[0-9.]+:(\d+)", line).group(1))  # type: ignore[union-attr]
         results: dict[str, list[dict[str, float]]] = {"ours": [], "irtt": [], "ping": []}
+        load_before = os.getloadavg()[0]
         for round_no in range(args.rounds):
             results["ours"].append(ours(echo_port, args.count, args.interval))
             results["irtt"].append(irtt(irtt_port, args.count, args.interval))
@@ -159,6 +161,7 @@ def main() -> int:
         ours_max = max_rate(lambda pps: ours_at_rate(echo_port, pps, args.rate_seconds), rates)
         print("max rate, iperf3 -u:", flush=True)
         iperf_max = max_rate(lambda pps: iperf3_at_rate(iperf_port, pps, args.rate_seconds), rates)
+        args.load = (load_before, os.getloadavg()[0])
     report = render(results, ours_max, iperf_max, args)
     Path(args.out).write_text(report)
     print(report)
@@ -171,7 +174,8 @@ def render(results: dict[str, list[dict[str, float]]], ours_max: int, iperf_max:
         "# QoS client benchmark (127.0.0.1)", "",
         f"`python bench/client/bench_qos.py --rounds {args.rounds} --count {args.count}` — "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.count} probes of {SIZE} B every "
-        f"{args.interval * 1e3:g} ms per tool and round, medians over {args.rounds} interleaved rounds.", "",
+        f"{args.interval * 1e3:g} ms per tool and round, medians over {args.rounds} interleaved rounds; "
+        f"{os.cpu_count()} CPUs, load average {args.load[0]:.1f} before, {args.load[1]:.1f} after.", "",
         "| tool | RTT median (µs) | timer error mean (µs) | timer error max (µs) | missed sends (%) "
         "| loss (%) |",
         "|---|---|---|---|---|---|",

@@ -81,7 +81,7 @@ def _loss_columns(run: QosRun, view: PacketView) -> dict[str, Any]:
     sent = len(run.recorder.sends)
     seqs = [a.seq for a in run.recorder.arrivals]
     lost = metrics.lost(sent, seqs)
-    counts = [a.server_count for a in run.recorder.arrivals if a.server_count is not None]
+    counts = metrics.unwrap(a.server_count for a in run.recorder.arrivals if a.server_count is not None)
     split = metrics.loss_by_direction(lost, counts)
     dup = metrics.duplicates(seqs)
     reordered = metrics.reordered(seqs)

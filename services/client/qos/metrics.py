@@ -92,6 +92,19 @@ def lost(sent_count: int, received_seqs: Iterable[int]) -> int:
     return sent_count - len({s for s in received_seqs if 0 <= s < sent_count})
 
 
+def unwrap(values: Iterable[int], bits: int = 32) -> list[int]:
+    """Extend a wrapping counter (e.g. the echo's 32-bit server_count) by the shortest step, RTP style."""
+    modulus, half = 1 << bits, 1 << (bits - 1)
+    out: list[int] = []
+    for value in values:
+        if not out:
+            out.append(value)
+            continue
+        step = (value - out[-1] + half) % modulus - half
+        out.append(out[-1] + step)
+    return out
+
+
 def loss_by_direction(total_lost: int, server_counts: Iterable[int]) -> tuple[int, int] | None:
     """Split `total_lost` into (up, down) using the echo's per-test receive counter, or None without it.
 

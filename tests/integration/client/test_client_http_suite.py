@@ -20,6 +20,7 @@ class _CacheLike(BaseHTTPRequestHandler):
     """Answers every GET with the same body and X-Cache: MISS the first time a path is seen, HIT after."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     seen: ClassVar[set[str]] = set()
     lock = threading.Lock()
 

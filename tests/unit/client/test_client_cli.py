@@ -63,3 +63,15 @@ def test_resolve_target_forms() -> None:
         "proxy", "http://server:8000/x", "server:8000")
     with pytest.raises(ValueError):
         resolve_target("https://x/", None)
+
+
+def test_report_blocks_never_fail_on_sparse_rows() -> None:
+    from services.client import report
+
+    rows: list[dict[str, object]] = [
+        {"kind": "qos", "ok": False, "error": "no echo"}, {"kind": "qos", "packets_sent": 3, "ok": True},
+        {"kind": "http_miss", "ok": False, "error": "refused"}, {"kind": "load", "ok": True}, {}]
+    for row in rows:
+        assert report.block(row)
+    table = report.summary_table(rows)
+    assert len(table) == 2 + len(rows) and "FAILED" in table[2]

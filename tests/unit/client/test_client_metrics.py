@@ -84,6 +84,13 @@ def test_loss_by_direction_clamps_to_total() -> None:
     assert metrics.loss_by_direction(0, [1, 3]) == (0, 0)
 
 
+def test_unwrap_counter_across_wraparound() -> None:
+    top = 2**32
+    assert metrics.unwrap([top - 2, top - 1, 0, 2, 1]) == [top - 2, top - 1, top, top + 2, top + 1]
+    assert metrics.unwrap([]) == []
+    assert metrics.unwrap([top - 2, top - 1, 1, 2]) == [top - 2, top - 1, top + 1, top + 2]  # top lost
+
+
 def test_late_is_beyond_threshold() -> None:
     assert metrics.late([5, 10, 11, 30], threshold_ns=10) == 2
     assert metrics.late([], 10) == 0
