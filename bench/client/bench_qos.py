@@ -125,6 +125,19 @@ def max_rate(measure: object, rates: list[int]) -> int:
     return best
 
 
+def run_rounds(ports: dict[str, int], args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
+    """Every tool once per round, back to back."""
+    results: dict[str, list[dict[str, float]]] = {
+        "ours → server echo (asyncio)": [], "ours → minimal echo": [], "irtt": [], "ping": []}
+    for round_no in range(args.rounds):
+        results["ours → server echo (asyncio)"].append(ours(ports["server"], args.count, args.interval))
+        results["ours → minimal echo"].append(ours(ports["min"], args.count, args.interval))
+        results["irtt"].append(irtt(ports["irtt"], args.count, args.interval))
+        results["ping"].append(ping(min(args.count, 1000), args.interval))
+        print(f"round {round_no + 1}: " + json.dumps({k: v[-1] for k, v in results.items()}), flush=True)
+    return results
+
+
 def med(rows: list[dict[str, float]], key: str) -> float:
     values = [r[key] for r in rows if key in r]
     return statistics.median(values) if values else float("nan")
@@ -146,21 +159,18 @@ def main() -> int:
     server = [sys.executable, "-m", "services.server", "--bind", "127.0.0.1", "--http-port", "0",
               "--udp-port", "0"]
     with process(server, "server.listening") as line, \
+            process([sys.executable, str(ROOT / "bench/client/min_echo.py")], "echo=") as echo_line, \
             process(["irtt", "server", "-b", f"127.0.0.1:{irtt_port}", "-i", "0"]), \
             process(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(iperf_port)]):
-        echo_port = int(re.search(r"udp=[0-9.]+:(\d+)", line).group(1))  # type: ignore[union-attr]
-        results: dict[str, list[dict[str, float]]] = {"ours": [], "irtt": [], "ping": []}
+        ports = {"server": int(re.search(r"udp=[0-9.]+:(\d+)", line).group(1)),  # type: ignore[union-attr]
+                 "min": int(echo_line.strip().split("=")[1]), "irtt": irtt_port, "iperf3": iperf_port}
         load_before = os.getloadavg()[0]
-        for round_no in range(args.rounds):
-            results["ours"].append(ours(echo_port, args.count, args.interval))
-            results["irtt"].append(irtt(irtt_port, args.count, args.interval))
-            results["ping"].append(ping(min(args.count, 1000), args.interval))
-            print(f"round {round_no + 1}: " + json.dumps({k: v[-1] for k, v in results.items()}), flush=True)
+        results = run_rounds(ports, args)
         rates = [2000, 5000, 10000, 20000, 30000, 40000, 60000, 80000, 120000]
-        print("max rate, ours:", flush=True)
-        ours_max = max_rate(lambda pps: ours_at_rate(echo_port, pps, args.rate_seconds), rates)
+        print("max rate, ours (minimal echo):", flush=True)
+        ours_max = max_rate(lambda pps: ours_at_rate(ports["min"], pps, args.rate_seconds), rates)
         print("max rate, iperf3 -u:", flush=True)
-        iperf_max = max_rate(lambda pps: iperf3_at_rate(iperf_port, pps, args.rate_seconds), rates)
+        iperf_max = max_rate(lambda pps: iperf3_at_rate(ports["iperf3"], pps, args.rate_seconds), rates)
         args.load = (load_before, os.getloadavg()[0])
     report = render(results, ours_max, iperf_max, args)
     Path(args.out).write_text(report)

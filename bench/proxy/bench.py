@@ -3,12 +3,14 @@ same run; then the UDP relay's packet rate and added latency against the direct 
 
     python bench/proxy/bench.py [--duration 5] [--connections 64]
 
-Needs `wrk` and `varnishd` (apt-get install wrk varnish). Prints each number and the ratios.
+Needs `wrk` and `varnishd` (apt-get install wrk varnish) and `gcc` (the UDP load generator and echo,
+udpblast.c, are compiled at run time). Prints each number and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import socket
@@ -82,33 +84,56 @@ def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -
               f"ratio {ours / theirs:.2f}")
 
 
+def build_udpblast() -> str:
+    """Compile the C load generator / echo (recvmmsg/sendmmsg) so Python tooling is not what is measured."""
+    out = Path(tempfile.mkdtemp(prefix="qoslab-udpblast-")) / "udpblast"
+    subprocess.run(["gcc", "-O2", "-o", str(out), str(HERE / "udpblast.c")], check=True, timeout=120)
+    return str(out)
+
+
+def relay_counters(http_port: int) -> int:
+    """Datagrams the relay forwarded so far, both directions, from its own counters in /_proxy/stats."""
+    with socket.create_connection(("127.0.0.1", http_port), timeout=5) as sock:
+        sock.sendall(b"GET /_proxy/stats HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    udp = json.loads(raw.split(b"\r\n\r\n", 1)[1])["udp"]
+    return int(udp["packets_up_total"]) + int(udp["packets_down_total"])
+
+
 def udp_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> None:
-    echo_port, relay_port = free_ports(2)
-    tools = str(HERE / "udp_tools.py")
-    procs.append(start([sys.executable, tools, "echo", str(echo_port)]))
-    procs.append(start([sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port", "0",
-                        "--udp-port", str(relay_port), "--upstream", "127.0.0.1:9",
+    """Relayed pps = datagrams the relay forwards client->upstream plus upstream->client per second.
+
+    C blaster (--udp-sockets sessions x --udp-window datagrams of 64 B in flight) -> relay -> C echo, and
+    the same blaster straight at the echo in the same run; latency is a C ping-pong, direct vs relayed.
+    """
+    tool = build_udpblast()
+    echo_port, relay_port, http_port = free_ports(3)
+    procs.append(start([tool, "echo", str(echo_port)]))
+    procs.append(start([sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port",
+                        str(http_port), "--udp-port", str(relay_port), "--upstream", "127.0.0.1:9",
                         "--upstream-udp", f"127.0.0.1:{echo_port}", "--no-access-log"], cwd=ROOT))
-    time.sleep(1.0)
+    wait_http(http_port, "/_proxy/health")
 
-    def run(*cmd: str) -> str:
-        return subprocess.run([sys.executable, tools, *cmd], capture_output=True, text=True, check=True,
-                              timeout=120).stdout.strip()
+    def run(*cmd: str) -> list[float]:
+        out = subprocess.run([tool, *cmd], capture_output=True, text=True, check=True, timeout=120).stdout
+        return [float(x) for x in out.split()]
 
-    direct = [float(x) for x in run("latency", "127.0.0.1", str(echo_port), "3000").split()]
-    relayed = [float(x) for x in run("latency", "127.0.0.1", str(relay_port), "3000").split()]
+    direct = run("latency", "127.0.0.1", str(echo_port), str(args.udp_pings))
+    relayed = run("latency", "127.0.0.1", str(relay_port), str(args.udp_pings))
     print(f"udp latency direct: median {direct[0]:.1f} us p99 {direct[1]:.1f} us")
     print(f"udp latency relay : median {relayed[0]:.1f} us p99 {relayed[1]:.1f} us  "
           f"(added median {relayed[0] - direct[0]:.1f} us, p99 {relayed[1] - direct[1]:.1f} us)")
-    blasters = [subprocess.Popen([sys.executable, tools, "blast", "127.0.0.1", str(port), str(args.duration),
-                                  "32"], stdout=subprocess.PIPE, text=True)
-                for port in (relay_port,) for _ in range(args.udp_clients)]
-    rate = sum(float(b.communicate(timeout=args.duration + 30)[0] or 0) for b in blasters)
-    d_blast = subprocess.Popen([sys.executable, tools, "blast", "127.0.0.1", str(echo_port),
-                                str(args.duration), "32"], stdout=subprocess.PIPE, text=True)
-    direct_rate = float(d_blast.communicate(timeout=args.duration + 30)[0] or 0)
-    print(f"udp relay rate: {rate:.0f} replies/s with {args.udp_clients} clients "
-          f"({2 * rate:.0f} datagrams/s through the relay); one direct client {direct_rate:.0f}/s")
+    shape = [str(args.duration), str(args.udp_sockets), str(args.udp_window), "64"]
+    before = relay_counters(http_port)
+    relay_replies = run("blast", "127.0.0.1", str(relay_port), *shape)[0]
+    forwarded = relay_counters(http_port) - before
+    direct_replies = run("blast", "127.0.0.1", str(echo_port), *shape)[0]
+    print(f"udp relay: {relay_replies:.0f} round trips/s = {2 * relay_replies:.0f} datagrams relayed/s "
+          f"(relay's counters: {forwarded / args.duration:.0f}/s) with {args.udp_sockets} sessions x "
+          f"{args.udp_window} in flight; direct {direct_replies:.0f} round trips/s; "
+          f"ratio {relay_replies / direct_replies:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,13 +141,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--udp-clients", type=int, default=2)
+    parser.add_argument("--udp-sockets", type=int, default=4, help="UDP sessions of the C blaster")
+    parser.add_argument("--udp-window", type=int, default=32, help="datagrams in flight per session")
+    parser.add_argument("--udp-pings", type=int, default=5000, help="ping-pongs for the latency figures")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-udp", action="store_true")
     args = parser.parse_args(argv)
-    for tool in ("wrk", "varnishd"):
-        if shutil.which(tool) is None and not args.skip_http:
-            print(f"missing {tool}: apt-get install wrk varnish", file=sys.stderr)
+    for tool, needed in (("wrk", not args.skip_http), ("varnishd", not args.skip_http),
+                         ("gcc", not args.skip_udp)):
+        if needed and shutil.which(tool) is None:
+            print(f"missing {tool}: apt-get install wrk varnish gcc", file=sys.stderr)
             return 1
     procs: list[subprocess.Popen[bytes]] = []
     try:

@@ -1,10 +1,13 @@
 """Benchmark the qoslab server against nginx and `python -m http.server` in the same run (wrk).
 
-    sudo python bench/server/bench.py [--duration 10] [--nginx-workers auto] [--server-workers 1]
+    sudo python bench/server/bench.py [--duration 10] [--repeat 3] [--server-workers N] [--baseline DIR]
 
-Installs wrk and nginx with apt-get when missing (needs root), generates the large files, starts the three
-servers on 127.0.0.1, runs wrk for a small file with keep-alive (req/s) and for a 1 MiB file (MB/s), and
-prints the ratios against the targets (≥ 1.0× nginx small, ≥ 0.8× nginx 1 MiB, ≥ 20× http.server).
+Installs wrk and nginx with apt-get when missing (needs root), generates the large files, starts the
+servers on 127.0.0.1 one after another, runs wrk for a small file with keep-alive (req/s) and for a 1 MiB
+file (MB/s), repeats the whole round `--repeat` times and prints the medians and the ratios against the
+targets (≥ 1.0× nginx small, ≥ 0.8× nginx 1 MiB, ≥ 20× http.server). Logging is alike: nginx has
+`access_log off` and our server runs with `--no-access-log`. `--baseline DIR` also runs the server from
+another tree (e.g. an older checkout) in the same rounds, as `qoslab-base`, for before/after numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,11 +63,11 @@ def wait_port(port: int, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
 
 
-def start_ours(root: str, workers: int) -> tuple[subprocess.Popen[str], int]:
+def start_ours(root: str, workers: int, tree: Path = REPO) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     cmd = [sys.executable, "-m", "services.server", "--bind", "127.0.0.1", "--http-port", str(port),
            "--udp-port", "0", "--root", root, "--no-access-log", "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     wait_port(port)
     return proc, port
 
@@ -105,18 +109,20 @@ def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
             "socket_errors": 1.0 if errors else 0.0}
 
 
-def run(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
-    nginx = ensure_tools()
-    root = str(Path(args.root).resolve())
-    subprocess.run([sys.executable, "-m", "services.server.content", root], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL, timeout=300)
-    results: dict[str, dict[str, dict[str, float]]] = {}
+Results = dict[str, dict[str, dict[str, float]]]
+
+
+def run(args: argparse.Namespace, nginx: str, root: str) -> Results:
+    """One round: every server in turn, small file then 1 MiB."""
+    results: Results = {}
     with tempfile.TemporaryDirectory(prefix="qoslab-bench-") as tmp:
         os.chmod(tmp, 0o755)
         servers: dict[str, Callable[[], tuple[subprocess.Popen[str], int]]] = {
             "qoslab": lambda: start_ours(root, args.server_workers),
             "nginx": lambda: start_nginx(nginx, root, args.nginx_workers, tmp),
             "http.server": lambda: start_http_server(root)}
+        if args.baseline:
+            servers["qoslab-base"] = lambda: start_ours(root, args.server_workers, Path(args.baseline))
         for name, start in servers.items():
             proc, port = start()
             try:
@@ -130,19 +136,35 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     return results
 
 
-def report(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    lines = [f"{'server':<12} {'small req/s':>12} {'1MiB MB/s':>10} {'1MiB req/s':>10}"]
-    for name, res in results.items():
-        lines.append(f"{name:<12} {res['small']['req_s']:>12.0f} {res['1MiB']['mb_s']:>10.0f} "
-                     f"{res['1MiB']['req_s']:>10.0f}")
-    ours, nginx, stdlib = results["qoslab"], results["nginx"], results["http.server"]
+def medians(rounds: list[Results]) -> Results:
+    """Per server, test and metric: the median over the rounds."""
+    first = rounds[0]
+    return {name: {kind: {key: statistics.median(r[name][kind][key] for r in rounds) for key in metrics}
+                   for kind, metrics in tests.items()}
+            for name, tests in first.items()}
+
+
+def ratio_lines(results: Results, ours_name: str) -> list[str]:
+    ours, nginx, stdlib = results[ours_name], results["nginx"], results["http.server"]
     ratios = [("small vs nginx", ours["small"]["req_s"] / nginx["small"]["req_s"], 1.0),
               ("1MiB vs nginx", ours["1MiB"]["mb_s"] / nginx["1MiB"]["mb_s"], 0.8),
               ("small vs http.server", ours["small"]["req_s"] / stdlib["small"]["req_s"], 20.0),
               ("1MiB vs http.server", ours["1MiB"]["mb_s"] / stdlib["1MiB"]["mb_s"], 1.0)]
+    lines = []
     for label, ratio, target in ratios:
         verdict = "ok" if ratio >= target else "BELOW TARGET"
-        lines.append(f"{label:<22} {ratio:7.2f}x  (target >= {target}x) {verdict}")
+        lines.append(f"{ours_name + ' ' + label:<34} {ratio:7.2f}x  (target >= {target}x) {verdict}")
+    return lines
+
+
+def report(results: Results) -> str:
+    lines = [f"{'server':<12} {'small req/s':>12} {'1MiB MB/s':>10} {'1MiB req/s':>10}"]
+    for name, res in results.items():
+        lines.append(f"{name:<12} {res['small']['req_s']:>12.0f} {res['1MiB']['mb_s']:>10.0f} "
+                     f"{res['1MiB']['req_s']:>10.0f}")
+    for name in ("qoslab", "qoslab-base"):
+        if name in results:
+            lines += ratio_lines(results, name)
     bad = [name for name, res in results.items() for kind in res.values() if kind["non_2xx"]]
     if bad:
         lines.append(f"WARNING non-2xx responses from: {', '.join(sorted(set(bad)))}")
@@ -157,13 +179,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections, small file")
     parser.add_argument("--large-connections", type=int, default=16, help="wrk connections, 1 MiB file")
     parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes")
-    parser.add_argument("--server-workers", type=int, default=2, help="qoslab --workers")
-    parser.add_argument("--json", help="also write the raw numbers to this file")
+    parser.add_argument("--server-workers", type=int, default=os.cpu_count() or 1,
+                        help="qoslab --workers (default: one per core, like nginx's auto)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument("--baseline", help="another tree whose server also runs, as qoslab-base")
+    parser.add_argument("--json", help="also write every round and the medians to this file")
     args = parser.parse_args(argv)
-    results = run(args)
-    print(report(results))
+    nginx = ensure_tools()
+    root = str(Path(args.root).resolve())
+    subprocess.run([sys.executable, "-m", "services.server.content", root], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL, timeout=300)
+    rounds = []
+    for index in range(max(1, args.repeat)):
+        rounds.append(run(args, nginx, root))
+        print(f"round {index + 1}:\n{report(rounds[-1])}\n", flush=True)
+    print(f"median of {len(rounds)} rounds (logging: nginx access_log off, qoslab --no-access-log):")
+    print(report(medians(rounds)))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps({"rounds": rounds, "median": medians(rounds)}, indent=1) + "\n")
     return 0
 
 

@@ -25,7 +25,6 @@ from netem.vm.errors import VmError
 
 QEMU = "qemu-system-x86_64"
 ACCEL_ENV = "QOSLAB_VM_ACCEL"  # tcg (default) or kvm
-ICOUNT_ENV = "QOSLAB_VM_ICOUNT"  # e.g. "shift=auto,sleep=off"; "" = off (real-time clock)
 EXIT_TIMEOUT = 124
 EXIT_NO_MARKER = 125
 KERNEL_ARGS = "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init tsc=reliable"
@@ -41,9 +40,6 @@ class BootResult:
 def qemu_argv(image: Image, initrd: Path, cpus: int = 2, memory: str = "1G") -> list[str]:
     accel = os.environ.get(ACCEL_ENV, "tcg")
     cpu = ["-cpu", "max"] if accel == "tcg" else ["-cpu", "host"]
-    icount = os.environ.get(ICOUNT_ENV, "")
-    if icount and accel == "tcg":
-        cpu += ["-icount", icount]
     return [QEMU, "-accel", accel, *cpu, "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot",
             "-nic", "none", "-kernel", str(image.vmlinuz), "-initrd", str(initrd),
             "-append", KERNEL_ARGS]

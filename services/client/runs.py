@@ -14,6 +14,7 @@ from services.client.qos.config import QosConfig
 from services.client.qos.runner import progress_stream, run_qos, wait_for_echo
 
 Row = dict[str, Any]
+RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind:
     while True:
         try:
             response = fetch(url, proxy, timeout_s)
-            break
+            if response.status not in RETRY_STATUSES or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)  # the proxy is up but its upstream is still starting
         except HttpClientError as exc:
             if time.monotonic() >= deadline or exc.kind not in {"refused", "dns", "reset", "closed"}:
                 return {**row, "ok": False, "error": str(exc)}

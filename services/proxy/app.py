@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.common import log
-from services.common.http1 import Limits, Request
+from services.common.http1 import Headers, Limits, Request
 
 from . import respond
+from .cache.entry import refresh
+from .cache.head import head_effects
 from .cache.policy import Action, decide, request_directives, select
+from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
 from .stats import HttpStats
 from .store import Store
@@ -177,11 +180,28 @@ class ProxyApp:
         decision = decide(entry, req_cc, self.now())
         return decision.action, decision.entry
 
+    def apply_head_response(self, job: Job, head: Headers, request_time: float) -> None:
+        """RFC 9111 §4.3.5: a 200 to HEAD refreshes matching stored GETs and invalidates the others."""
+        assert job.route is not None
+        updates, drops = head_effects(self.store.lookup(job.route.key), job.request.headers, head)
+        for entry in drops:
+            self.store.discard(entry)
+        for entry, merged in updates:
+            fresh = refresh(entry, merged, request_time, self.now(), head)
+            fresh.head = respond.entry_head(fresh)
+            self.store.replace(entry, fresh)
+
     def serve_entry(self, job: Job, entry: Any, cache_status: str) -> None:
         now = self.now()
-        if not_modified_for(entry, job.request.headers):
+        req = job.request
+        part = plan_range(req.method, entry.status, req.headers, entry.headers, len(entry.body))
+        if not_modified_for(entry, req.headers):
             data = respond.not_modified_response(entry, now, cache_status, close=job.close)
             status = 304
+        elif isinstance(part, ByteRange):
+            data, status = respond.partial_response(entry, now, cache_status, part, close=job.close), 206
+        elif part == UNSATISFIABLE:
+            data, status = respond.unsatisfiable_response(entry, cache_status, close=job.close), 416
         else:
             data = respond.entry_response(entry, now, cache_status, head_only=job.head_only, close=job.close)
             status = entry.status

@@ -171,7 +171,7 @@ async def fetch_and_stream(app: ProxyApp, job: Job, entry: Entry | None, cache_s
     if entry is not None:
         for name, value in conditional_headers(entry):
             headers.add(name, value)
-    method = "GET" if entry is not None else job.request.method
+    method = "GET" if entry is not None and job.request.method == "GET" else job.request.method
     request_time = app.now()
     started = time.monotonic()
     try:
@@ -197,6 +197,8 @@ async def fetch_and_stream(app: ProxyApp, job: Job, entry: Entry | None, cache_s
             return
     await stream_response(app, job, conn, resp, request_time, cache_status, leader,
                           storable=method == "GET")
+    if method == "HEAD" and resp.status == 200:
+        app.apply_head_response(job, resp.headers, request_time)
 
 
 async def _finish_304(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: Response,

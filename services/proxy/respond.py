@@ -10,6 +10,7 @@ from services.common.http1 import Headers, build_response_head, http_date
 
 from .cache.directives import DELTA_MAX
 from .cache.entry import Entry
+from .cache.ranges import ByteRange
 from .cache.storage import hop_by_hop_names
 from .cache.validation import not_modified_headers
 
@@ -38,6 +39,24 @@ def entry_response(entry: Entry, now: float, cache_status: str, *, head_only: bo
     if not head_only:
         parts.append(entry.body)
     return b"".join(parts)
+
+
+def partial_response(entry: Entry, now: float, cache_status: str, part: ByteRange, *, close: bool) -> bytes:
+    """206 with one byte range of a stored complete 200 (RFC 9110 §15.3.7)."""
+    hidden = ("content-length", "surrogate-control", "content-range")
+    fields = [(n, v) for n, v in entry.headers.items() if n.lower() not in hidden]
+    body = entry.body[part.first:part.last + 1]
+    fields += [("Content-Range", part.content_range(len(entry.body))), ("Content-Length", str(len(body))),
+               ("Age", str(int(min(entry.age_s(now), DELTA_MAX)))), ("X-Cache", cache_status)]
+    if close:
+        fields.append(("Connection", "close"))
+    return build_response_head(206, fields) + body
+
+
+def unsatisfiable_response(entry: Entry, cache_status: str, *, close: bool) -> bytes:
+    """416 for a range outside the stored representation, with its length in Content-Range."""
+    extra = [("Content-Range", f"bytes */{len(entry.body)}"), ("Via", VIA), ("X-Cache", cache_status)]
+    return simple_response(416, b"416 Range Not Satisfiable\n", close=close, extra=extra)
 
 
 def not_modified_response(entry: Entry, now: float, cache_status: str, *, close: bool) -> bytes:

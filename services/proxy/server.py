@@ -37,10 +37,10 @@ class ProxyServer:
         if self.udp_upstream is not None:
             relay = UdpRelay(self.udp_upstream, max_sessions=self.udp_max_sessions,
                              idle_timeout_s=self.udp_idle_timeout_s)
-            transport, _ = await loop.create_datagram_endpoint(lambda: relay, local_addr=(bind, udp_port))
+            sockname = await relay.start((bind, udp_port))
             self.relay = relay
             self.app.udp_stats = relay.stats
-            self.udp_address = _hostport(transport.get_extra_info("sockname"))
+            self.udp_address = _hostport(sockname)
         cfg = self.app.config
         log.event("proxy.listening", http=self.http_address, udp=self.udp_address or "-", mode=cfg.mode,
                   upstream=f"{cfg.upstream[0]}:{cfg.upstream[1]}", cache_size=cfg.cache_size)

@@ -61,6 +61,17 @@ class Store:
         self.used_bytes += new.size - old.size
         self._evict()
 
+    def discard(self, entry: Entry) -> None:
+        """Drop one stored variant (no-op if it is gone already)."""
+        entries = self._data.get(entry.key)
+        if entries is None or entry not in entries:
+            return
+        entries.remove(entry)
+        self.used_bytes -= entry.size
+        self._count -= 1
+        if not entries:
+            del self._data[entry.key]
+
     def remove(self, key: str) -> int:
         entries = self._data.pop(key, [])
         for entry in entries:

@@ -1,6 +1,10 @@
 """UDP relay: datagrams from each client go out through that client's own upstream socket, replies come
-back to the right client. One asyncio datagram endpoint per session, a bounded session table with idle
-expiry, counters per session. No threads; a client that stops reading only fills its own socket buffer.
+back to the right client. Bounded session table with idle expiry, counters per session, no threads.
+
+Fast path: the client socket and every session socket are non-blocking and registered with
+`loop.add_reader`; one readiness event drains up to `batch` datagrams with `recvfrom_into` into one
+reused buffer and forwards each with a direct `send`/`sendto`. A send that would block is counted as a
+drop (UDP semantics), never queued and never waited for, so a slow client only loses its own datagrams.
 """
 
 from __future__ import annotations
@@ -10,145 +14,198 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from services.common import log
 
-Address = tuple[Any, ...]
+from .udp_session import Address, Session, SessionStats, fmt_address, open_upstream_socket
+
+MAX_DATAGRAM = 65535
+MAX_PARKED = 256
 
 
-@dataclass(slots=True)
-class SessionStats:
-    packets_up: int = 0
-    packets_down: int = 0
-    bytes_up: int = 0
-    bytes_down: int = 0
-    created_mono: float = field(default_factory=time.monotonic)
-    last_mono: float = field(default_factory=time.monotonic)
-
-
-class _UpstreamProtocol(asyncio.DatagramProtocol):
-    """The upstream side of one session: replies go back to the session's client."""
-
-    def __init__(self, relay: UdpRelay, client: Address, stats: SessionStats) -> None:
-        self.relay = relay
-        self.client = client
-        self.stats = stats
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: Address) -> None:
-        stats = self.stats
-        stats.packets_down += 1
-        stats.bytes_down += len(data)
-        stats.last_mono = self.relay.clock()
-        self.relay.send_to_client(data, self.client)
-
-    def error_received(self, exc: Exception) -> None:
-        self.relay.upstream_errors += 1
-
-
-@dataclass(slots=True)
-class Session:
-    protocol: _UpstreamProtocol
-    stats: SessionStats
-    pending: list[bytes] = field(default_factory=list)
-
-
-class UdpRelay(asyncio.DatagramProtocol):
-    """The client-facing socket of the relay."""
+class UdpRelay:
+    """The client-facing socket of the relay and its session table."""
 
     def __init__(self, upstream: tuple[str, int], *, max_sessions: int = 4096, idle_timeout_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, batch: int = 64) -> None:
         self.upstream = upstream
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
         self.clock = clock
+        self.batch = batch
         self.sessions: OrderedDict[Address, Session] = OrderedDict()
-        self.transport: asyncio.DatagramTransport | None = None
-        self.upstream_errors = 0
-        self.sessions_expired = 0
-        self.sessions_evicted = 0
+        self.sock: socket.socket | None = None
+        self.upstream_errors = self.client_errors = 0
+        self.sessions_expired = self.sessions_evicted = 0
         self.dropped = 0
-        self._upstream_addr: tuple[str, int] | None = None
+        self.packets_up_total = self.packets_down_total = 0
+        self._buf = bytearray(MAX_DATAGRAM)
+        self._view = memoryview(self._buf)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._upstream_addr: Address | None = None
+        self._resolving: asyncio.Task[None] | None = None
+        self._parked: list[tuple[bytes, Address]] = []
         self._sweeper: asyncio.TimerHandle | None = None
+        self._errors_seen = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    async def start(self, local_addr: tuple[str, int]) -> Address:
+        """Bind the client-facing socket, start reading and sweeping; returns the bound address."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(local_addr[0], local_addr[1], type=socket.SOCK_DGRAM,
+                                       flags=socket.AI_PASSIVE)
+        family, _, _, _, sockaddr = infos[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(sockaddr)
+        except OSError:
+            sock.close()
+            raise
+        self._loop, self.sock = loop, sock
+        loop.add_reader(sock.fileno(), self._on_client_readable)
         self._schedule_sweep()
+        self._start_resolve()
+        return tuple(sock.getsockname())
 
-    def datagram_received(self, data: bytes, addr: Address) -> None:
-        session = self.sessions.get(addr)
-        if session is None:
-            session = self._open(addr)
-        stats = session.stats
-        stats.packets_up += 1
-        stats.bytes_up += len(data)
-        stats.last_mono = self.clock()
-        transport = session.protocol.transport
-        if transport is None:
-            if len(session.pending) < 64:
-                session.pending.append(data)
-            else:
+    def _on_client_readable(self) -> None:
+        sock, buf, view, sessions = self.sock, self._buf, self._view, self.sessions
+        assert sock is not None
+        now = self.clock()
+        count = 0
+        for _ in range(self.batch):
+            try:
+                size, addr = sock.recvfrom_into(buf)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.client_errors += 1
+                continue
+            session = sessions.get(addr)
+            if session is None:
+                session = self._open(addr, now)
+                if session is None:
+                    self._park(bytes(view[:size]), addr)
+                    continue
+            stats = session.stats
+            stats.packets_up += 1
+            stats.bytes_up += size
+            stats.last_mono = now
+            count += 1
+            try:
+                session.sock.send(view[:size])
+            except BlockingIOError:
                 self.dropped += 1
+            except OSError:
+                self.upstream_errors += 1
+        self.packets_up_total += count
+
+    def _on_upstream_readable(self, session: Session) -> None:
+        out, upstream, buf, view = self.sock, session.sock, self._buf, self._view
+        assert out is not None
+        client = session.client
+        count = nbytes = 0
+        for _ in range(self.batch):
+            try:
+                size = upstream.recv_into(buf)
+            except BlockingIOError:
+                break
+            except OSError:  # e.g. ICMP port unreachable reported on the connected socket
+                self.upstream_errors += 1
+                break
+            count += 1
+            nbytes += size
+            try:
+                out.sendto(view[:size], client)
+            except BlockingIOError:
+                self.dropped += 1
+            except OSError:
+                self.client_errors += 1
+        if count:
+            stats = session.stats
+            stats.packets_down += count
+            stats.bytes_down += nbytes
+            stats.last_mono = self.clock()
+            self.packets_down_total += count
+
+    def forward_up(self, data: bytes, addr: Address) -> None:
+        """Relay one datagram from `addr` (outside the fast path: parked datagrams, tests)."""
+        session = self.sessions.get(addr) or self._open(addr, self.clock())
+        if session is None:
+            self._park(data, addr)
             return
-        transport.sendto(data)
+        session.stats.packets_up += 1
+        session.stats.bytes_up += len(data)
+        session.stats.last_mono = self.clock()
+        self.packets_up_total += 1
+        try:
+            session.sock.send(data)
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError:
+            self.upstream_errors += 1
 
-    def send_to_client(self, data: bytes, client: Address) -> None:
-        if self.transport is not None:
-            self.transport.sendto(data, client)
-
-    def _open(self, client: Address) -> Session:
+    def _open(self, client: Address, now: float) -> Session | None:
+        if self._upstream_addr is None or self._loop is None:
+            self._start_resolve()
+            return None
+        try:
+            sock = open_upstream_socket(self._upstream_addr)
+        except OSError as exc:
+            self.upstream_errors += 1
+            log.event("proxy.udp_upstream_error", client=fmt_address(client), error=str(exc))
+            return None
         while len(self.sessions) >= self.max_sessions:
             _, oldest = self.sessions.popitem(last=False)
             self._close(oldest)
             self.sessions_evicted += 1
-        stats = SessionStats(created_mono=self.clock(), last_mono=self.clock())
-        session = Session(_UpstreamProtocol(self, client, stats), stats)
+        session = Session(client, sock, SessionStats(created_mono=now, last_mono=now))
         self.sessions[client] = session
-        asyncio.get_running_loop().create_task(self._connect(client, session))
+        self._loop.add_reader(sock.fileno(), self._on_upstream_readable, session)
         return session
 
-    async def _connect(self, client: Address, session: Session) -> None:
-        loop = asyncio.get_running_loop()
+    def _park(self, data: bytes, addr: Address) -> None:
+        if len(self._parked) < MAX_PARKED:
+            self._parked.append((data, addr))
+        else:
+            self.dropped += 1
+
+    def _start_resolve(self) -> None:
+        if self._loop is not None and (self._resolving is None or self._resolving.done()):
+            self._resolving = self._loop.create_task(self._resolve())
+
+    async def _resolve(self) -> None:
+        assert self._loop is not None
+        host, port = self.upstream
         try:
-            addr = await self._resolve(loop)
-            await loop.create_datagram_endpoint(lambda: session.protocol, remote_addr=addr)
+            infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         except OSError as exc:
             self.upstream_errors += 1
-            log.event("proxy.udp_upstream_error", client=_fmt(client), error=str(exc))
-            self.sessions.pop(client, None)
+            log.event("proxy.udp_upstream_error", upstream=f"{host}:{port}", error=str(exc))
+            self.dropped += len(self._parked)
+            self._parked.clear()
             return
-        if self.sessions.get(client) is not session:
-            self._close(session)
-            return
-        transport = session.protocol.transport
-        assert transport is not None
-        for data in session.pending:
-            transport.sendto(data)
-        session.pending.clear()
-
-    async def _resolve(self, loop: asyncio.AbstractEventLoop) -> tuple[str, int]:
-        host, port = self.upstream
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        _, _, _, _, sockaddr = infos[0]
-        return str(sockaddr[0]), int(sockaddr[1])
+        self._upstream_addr = tuple(infos[0][4][:2])
+        parked, self._parked = self._parked, []
+        for data, addr in parked:
+            self.forward_up(data, addr)
 
     def _close(self, session: Session) -> None:
-        if session.protocol.transport is not None:
-            session.protocol.transport.close()
+        if self._loop is not None:
+            self._loop.remove_reader(session.sock.fileno())
+        session.sock.close()
 
     def _schedule_sweep(self) -> None:
-        loop = asyncio.get_running_loop()
+        assert self._loop is not None
         interval = max(0.05, min(self.idle_timeout_s / 4, 5.0))
-        self._sweeper = loop.call_later(interval, self._sweep)
+        self._sweeper = self._loop.call_later(interval, self._sweep)
 
     def _sweep(self) -> None:
         self.expire(self.clock())
-        if self.transport is not None and not self.transport.is_closing():
+        if self.upstream_errors != self._errors_seen:  # the upstream may have moved: resolve it again
+            self._errors_seen = self.upstream_errors
+            self._start_resolve()
+        if self.sock is not None:
             self._schedule_sweep()
 
     def expire(self, now: float) -> int:
@@ -162,26 +219,26 @@ class UdpRelay(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._resolving is not None:
+            self._resolving.cancel()
         for session in self.sessions.values():
             self._close(session)
         self.sessions.clear()
-        if self.transport is not None:
-            self.transport.close()
+        if self.sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
 
     def stats(self) -> dict[str, Any]:
-        totals = SessionStats()
-        for session in self.sessions.values():
-            totals.packets_up += session.stats.packets_up
-            totals.packets_down += session.stats.packets_down
-        return {"sessions": len(self.sessions), "sessions_expired": self.sessions_expired,
+        active = list(self.sessions.items())
+        return {"sessions": len(active), "sessions_expired": self.sessions_expired,
                 "sessions_evicted": self.sessions_evicted, "upstream_errors": self.upstream_errors,
-                "packets_up_active": totals.packets_up, "packets_down_active": totals.packets_down,
-                "dropped": self.dropped,
-                "per_session": [{"client": _fmt(addr), "packets_up": s.stats.packets_up,
+                "client_errors": self.client_errors, "dropped": self.dropped,
+                "packets_up_total": self.packets_up_total, "packets_down_total": self.packets_down_total,
+                "packets_up_active": sum(s.stats.packets_up for _, s in active),
+                "packets_down_active": sum(s.stats.packets_down for _, s in active),
+                "per_session": [{"client": fmt_address(addr), "packets_up": s.stats.packets_up,
                                  "packets_down": s.stats.packets_down, "bytes_up": s.stats.bytes_up,
                                  "bytes_down": s.stats.bytes_down}
-                                for addr, s in list(self.sessions.items())[:100]]}
-
-
-def _fmt(addr: Address) -> str:
-    return f"{addr[0]}:{addr[1]}"
+                                for addr, s in active[:100]]}

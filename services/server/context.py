@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from services.common.clock import Clock
 from services.common.http1 import Limits, http_date
 
+from .fast import FastRoutes, fast_head_limit
 from .files import Site
 from .plan import Special
 from .stats import Stats
@@ -36,6 +37,11 @@ class Context:
     server_name: str = "qoslab"
     stopping: bool = False
     connections: set[HttpProtocol] = field(default_factory=set)
+    fast: FastRoutes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fast = FastRoutes(self.limits.max_headers,
+                               fast_head_limit(self.limits.max_request_line, self.limits.max_header_bytes))
     _date_second: int = -1
     _date_line: bytes = b""
 

@@ -9,11 +9,16 @@ from services.common import log
 from services.common.http1 import REASONS, Data, EndOfMessage, HTTPError, Request, RequestParser, keep_alive
 
 from .context import Context
+from .fast import Route
+from .files import FileEntry
+from .paths import url_path
 from .plan import Plan, error_plan, plan_request
 
 _STATUS = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
 _CLOSE = b"Connection: close\r\n\r\n"
 _KEEP_10 = b"Connection: keep-alive\r\n\r\n"
+_OK = _STATUS[200]
+_BATCH_BYTES = 64 * 1024  # fast-path answers are written together, flushed at this size
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -47,8 +52,12 @@ class HttpProtocol(asyncio.Protocol):
             self.ctx.stats.connections_open -= 1
 
     def data_received(self, data: bytes) -> None:
+        now = self.last_activity = time.monotonic()
+        if self.parser.idle and not (self.busy or self.write_paused or self.closing):
+            data = self._fast(data, now)
+            if not data:
+                return
         self.parser.feed(data)
-        self.last_activity = time.monotonic()
         self._process()
 
     def eof_received(self) -> bool | None:
@@ -67,6 +76,62 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None and not self.closing:
             self.transport.resume_reading()
             self._process()
+
+    # -- fast path: plain GET/HEAD of a cached small file, answered from the raw head ------------
+    def _fast(self, data: bytes, now: float) -> bytes:
+        """Answer the leading plain requests in `data`; return the bytes left for the full parser."""
+        ctx, pos, out, batched = self.ctx, 0, [], 0
+        route = ctx.fast.route
+        while not (self.write_paused or self.closing or ctx.stopping):
+            end = data.find(b"\r\n\r\n", pos) + 4
+            if end < 4:
+                break
+            hit = route(data if pos == 0 and end == len(data) else data[pos:end])
+            answer = None if hit is None else self._fast_answer(hit, now)
+            if answer is None:
+                break
+            out.append(answer)
+            batched += len(answer)
+            pos = end
+            if batched >= _BATCH_BYTES:
+                self._write_batch(out)
+                batched = 0
+        self._write_batch(out)
+        return data[pos:] if pos else data
+
+    def _fast_answer(self, hit: Route, now: float) -> bytes | None:
+        ctx = self.ctx
+        try:
+            entry = ctx.site.find(hit[2], now)
+        except Exception:  # the full path answers (500) and logs it
+            return None
+        if type(entry) is not FileEntry or entry.body is None:
+            return None
+        head = _OK + ctx.date_server() + entry.head_200 + b"\r\n"
+        answer = head + entry.body if hit[0] else head
+        stats = ctx.stats
+        stats.requests_total += 1
+        stats.responses[200] += 1
+        stats.bytes_sent += len(answer)
+        if ctx.access_log:
+            log.event("http.access", client=self.peer, method="GET" if hit[0] else "HEAD",
+                      path=hit[1][:2000].decode("ascii"), status=200, bytes=len(answer),
+                      dur_ms=round((time.monotonic() - now) * 1000, 3))
+        return answer
+
+    def _write_batch(self, out: list[bytes]) -> None:
+        if out and self.transport is not None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+
+    def _learn(self, target: str, plan: Plan) -> None:
+        """Remember targets the full path answered with a whole in-memory file (see `_fast`)."""
+        entry = plan.entry
+        if entry is None or entry.body is None or plan.status != 200 or plan.head is not entry.head_200:
+            return
+        path = url_path(target)
+        if path is not None and target.startswith("/"):
+            self.ctx.fast.learn(target.encode("ascii"), path)
 
     # -- request loop -------------------------------------------------------------------------
     def _process(self) -> None:
@@ -97,6 +162,7 @@ class HttpProtocol(asyncio.Protocol):
             ctx.stats.internal_errors += 1
             log.event("server.error", where="plan", error=repr(exc), target=request.target[:200])
             plan = error_plan(500)
+        self._learn(request.target, plan)
         keep = not ctx.stopping and keep_alive(request.version, request.headers)
         tail = (_KEEP_10 if request.version == "HTTP/1.0" else b"\r\n") if keep else _CLOSE
         status = _STATUS.get(plan.status) or b"HTTP/1.1 %d \r\n" % plan.status

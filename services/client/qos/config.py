@@ -35,6 +35,7 @@ class QosConfig:
     wait_s: float | None = None        # after the last send; None = max(3 × RTT p99, 1 s)
     seed: int | None = None            # for Poisson spacing and the test id
     spin_s: float = 0.0002             # busy-wait the last part of each gap (hybrid sleep + spin)
+    max_lag_s: float = 0.001           # catch up at most this much schedule after a stall, skip the rest
 
     def validate(self) -> QosConfig:
         if self.count is None and self.duration_s is None:

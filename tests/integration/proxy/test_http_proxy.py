@@ -187,3 +187,47 @@ def test_forward_mode_allow_list() -> None:
         await scenario(origin, proxy, port)
 
     run(wrapper, mode="forward")
+
+
+def test_ranges_served_from_a_stored_complete_response() -> None:
+    async def scenario(origin: Origin, proxy: ProxyServer, port: int) -> None:
+        origin.routes["/r"] = Reply(headers=[("Cache-Control", "max-age=60"), ("ETag", '"r1"'), ("A", "1")],
+                                    body=b"01234567890")
+        assert (await get(port, "/r")).status == 200
+        part = await get(port, "/r", "Range: bytes=0-1")
+        assert (part.status, part.body, part.headers.get("content-range")) == (206, b"01", "bytes 0-1/11")
+        assert part.headers.get("x-cache") == "HIT" and part.headers.get("a") == "1"
+        assert part.headers.get("content-length") == "2" and part.headers.get("age") is not None
+        suffix = await get(port, "/r", "Range: bytes=-1")
+        assert (suffix.status, suffix.body) == (206, b"0")
+        beyond = await get(port, "/r", "Range: bytes=50-")
+        assert (beyond.status, beyond.headers.get("content-range")) == (416, "bytes */11")
+        same = await get(port, "/r", "Range: bytes=1-", 'If-Range: "r1"')
+        assert (same.status, same.body) == (206, b"1234567890")
+        changed = await get(port, "/r", "Range: bytes=1-", 'If-Range: "r0"')
+        assert (changed.status, changed.body) == (200, b"01234567890")
+        multi = await get(port, "/r", "Range: bytes=0-1,4-5")
+        assert (multi.status, multi.body) == (200, b"01234567890")
+        head = await get(port, "/r", "Range: bytes=0-1", method="HEAD")
+        assert (head.status, head.headers.get("content-length")) == (200, "11")
+        assert origin.counts["/r"] == 1
+
+    run(scenario)
+
+
+def test_head_response_updates_the_stored_get() -> None:
+    async def scenario(origin: Origin, proxy: ProxyServer, port: int) -> None:
+        origin.routes["/h"] = Reply(headers=[("Cache-Control", "max-age=0"), ("A", "1")], body=b"body")
+        assert (await get(port, "/h")).headers.get("x-cache") == "MISS"
+        origin.routes["/h"] = Reply(headers=[("Cache-Control", "max-age=600"), ("A", "2")], body=b"body")
+        head = await get(port, "/h", method="HEAD")
+        assert head.status == 200 and origin.requests[-1].method == "HEAD"
+        hit = await get(port, "/h")
+        assert (hit.headers.get("x-cache"), hit.headers.get("a"), hit.body) == ("HIT", "2", b"body")
+        origin.routes["/h"] = Reply(headers=[("Cache-Control", "max-age=0")], body=b"longer body")
+        proxy.app.store.lookup("/h")[0].lifetime_s = 0  # stale again: the next HEAD goes upstream
+        await get(port, "/h", method="HEAD")  # Content-Length differs: the stored GET is invalidated
+        assert proxy.app.store.lookup("/h") == []
+        assert (await get(port, "/h")).body == b"longer body"
+
+    run(scenario)

@@ -91,3 +91,11 @@ def test_plain_echo_reply_is_accepted_unstamped() -> None:
     arrival = recorder.arrivals[0]
     assert (arrival.server_recv_ns, arrival.server_send_ns, arrival.server_count) == (0, 0, None)
     assert struct.unpack_from("!Q", probe.encode(probe.Probe(5, 0, 10)), 12)[0] == 0
+
+
+def test_a_short_hiccup_at_high_rate_is_caught_up_without_loss_of_slots() -> None:
+    sock, recorder = FakeSocket(), Recorder()
+    clock = JumpClock(stall_at_ns=1_150_000, stall_ns=500_000)  # 0.5 ms stall, slots every 0.1 ms
+    config = QosConfig("h", 1, count=20, interval_s=0.0001, spin_s=0.0)
+    send_all(sock, config, 1, [i * 100_000 for i in range(20)], recorder, clock)  # type: ignore[arg-type]
+    assert recorder.sends.missed == 0 and len(sock.sent) == 20

@@ -1,0 +1,37 @@
+"""RFC 9111 §4.3.5: a 200 response to HEAD updates or invalidates the stored GET responses it could
+stand for. Pure: says which stored entries to refresh with which fields and which to drop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.common.http1.headers import Headers
+
+from .entry import Entry
+from .validation import merge_304
+from .vary import matches
+
+
+def head_matches(entry: Entry, head: Headers) -> bool:
+    """Every validator the HEAD response carries equals the stored one, and so does its Content-Length."""
+    for name in ("etag", "last-modified"):
+        received = head.get(name)
+        if received is not None and received.strip() != (entry.headers.get(name) or "").strip():
+            return False
+    length = head.get("content-length")
+    return length is None or (length.strip().isdigit() and int(length) == len(entry.body))
+
+
+def head_effects(entries: Sequence[Entry], request_headers: Headers,
+                 head: Headers) -> tuple[list[tuple[Entry, Headers]], list[Entry]]:
+    """(entries to update with merged fields, entries to invalidate) for a 200 response to HEAD."""
+    updates: list[tuple[Entry, Headers]] = []
+    drops: list[Entry] = []
+    for entry in entries:
+        if not matches(entry.vary, request_headers):
+            continue
+        if entry.status == 200 and head_matches(entry, head):
+            updates.append((entry, merge_304(entry.headers, head)))
+        else:
+            drops.append(entry)
+    return updates, drops
