@@ -112,8 +112,33 @@ def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
 Results = dict[str, dict[str, dict[str, float]]]
 
 
-def run(args: argparse.Namespace, nginx: str, root: str) -> Results:
-    """One round: every server in turn, small file then 1 MiB."""
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its direct children (forked workers), from /proc."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, connections: int, duration_s: int, pid: int) -> dict[str, float]:
+    """wrk numbers plus the server's CPU µs per request (less sensitive to a busy machine than req/s)."""
+    before = cpu_s(pid)
+    result = wrk(url, connections, duration_s)
+    requests = max(1.0, result["req_s"] * duration_s)
+    result["cpu_us"] = (cpu_s(pid) - before) / requests * 1e6
+    return result
+
+
+def run(args: argparse.Namespace, nginx: str, root: str, round_index: int = 0) -> Results:
+    """One round: every server in turn (the order rotates per round, so no server always runs first
+    or last while other load on the machine comes and goes), small file then 1 MiB."""
     results: Results = {}
     with tempfile.TemporaryDirectory(prefix="qoslab-bench-") as tmp:
         os.chmod(tmp, 0o755)
@@ -123,13 +148,16 @@ def run(args: argparse.Namespace, nginx: str, root: str) -> Results:
             "http.server": lambda: start_http_server(root)}
         if args.baseline:
             servers["qoslab-base"] = lambda: start_ours(root, args.server_workers, Path(args.baseline))
-        for name, start in servers.items():
-            proc, port = start()
+        names = list(servers)
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            proc, port = servers[name]()
             try:
                 base = f"http://127.0.0.1:{port}"
                 wrk(base + SMALL, args.connections, 1)  # warm-up
-                results[name] = {"small": wrk(base + SMALL, args.connections, args.duration),
-                                 "1MiB": wrk(base + LARGE, args.large_connections, args.duration)}
+                results[name] = {
+                    "small": measure(base + SMALL, args.connections, args.duration, proc.pid),
+                    "1MiB": measure(base + LARGE, args.large_connections, args.duration, proc.pid)}
             finally:
                 proc.terminate()
                 proc.wait(timeout=15)
@@ -144,27 +172,42 @@ def medians(rounds: list[Results]) -> Results:
             for name, tests in first.items()}
 
 
-def ratio_lines(results: Results, ours_name: str) -> list[str]:
+def ratios(results: Results, ours_name: str) -> list[tuple[str, float, float]]:
+    """(label, ratio, target) of `ours_name` against nginx and http.server."""
     ours, nginx, stdlib = results[ours_name], results["nginx"], results["http.server"]
-    ratios = [("small vs nginx", ours["small"]["req_s"] / nginx["small"]["req_s"], 1.0),
-              ("1MiB vs nginx", ours["1MiB"]["mb_s"] / nginx["1MiB"]["mb_s"], 0.8),
-              ("small vs http.server", ours["small"]["req_s"] / stdlib["small"]["req_s"], 20.0),
-              ("1MiB vs http.server", ours["1MiB"]["mb_s"] / stdlib["1MiB"]["mb_s"], 1.0)]
+    return [("small vs nginx", ours["small"]["req_s"] / nginx["small"]["req_s"], 1.0),
+            ("1MiB vs nginx", ours["1MiB"]["mb_s"] / nginx["1MiB"]["mb_s"], 0.8),
+            ("small vs http.server", ours["small"]["req_s"] / stdlib["small"]["req_s"], 20.0),
+            ("1MiB vs http.server", ours["1MiB"]["mb_s"] / stdlib["1MiB"]["mb_s"], 1.0)]
+
+
+def ratio_lines(named: list[tuple[str, float, float]], ours_name: str) -> list[str]:
     lines = []
-    for label, ratio, target in ratios:
+    for label, ratio, target in named:
         verdict = "ok" if ratio >= target else "BELOW TARGET"
         lines.append(f"{ours_name + ' ' + label:<34} {ratio:7.2f}x  (target >= {target}x) {verdict}")
     return lines
 
 
+def median_ratios(rounds: list[Results], ours_name: str) -> list[tuple[str, float, float]]:
+    """Each ratio taken within its own round (same machine load), then the median over rounds."""
+    per_round = [ratios(r, ours_name) for r in rounds]
+    return [(label, statistics.median(r[i][1] for r in per_round), target)
+            for i, (label, _, target) in enumerate(per_round[0])]
+
+
+_ORDER = ["qoslab", "nginx", "http.server", "qoslab-base"]
+
+
 def report(results: Results) -> str:
-    lines = [f"{'server':<12} {'small req/s':>12} {'1MiB MB/s':>10} {'1MiB req/s':>10}"]
-    for name, res in results.items():
-        lines.append(f"{name:<12} {res['small']['req_s']:>12.0f} {res['1MiB']['mb_s']:>10.0f} "
-                     f"{res['1MiB']['req_s']:>10.0f}")
+    lines = [f"{'server':<12} {'small req/s':>12} {'cpu us/req':>10} {'1MiB MB/s':>10} {'cpu us/req':>10}"]
+    for name, res in sorted(results.items(), key=lambda item: _ORDER.index(item[0])):
+        small, large = res["small"], res["1MiB"]
+        lines.append(f"{name:<12} {small['req_s']:>12.0f} {small.get('cpu_us', 0):>10.1f} "
+                     f"{large['mb_s']:>10.0f} {large.get('cpu_us', 0):>10.1f}")
     for name in ("qoslab", "qoslab-base"):
         if name in results:
-            lines += ratio_lines(results, name)
+            lines += ratio_lines(ratios(results, name), name)
     bad = [name for name, res in results.items() for kind in res.values() if kind["non_2xx"]]
     if bad:
         lines.append(f"WARNING non-2xx responses from: {', '.join(sorted(set(bad)))}")
@@ -191,10 +234,14 @@ def main(argv: list[str] | None = None) -> int:
                    stdout=subprocess.DEVNULL, timeout=300)
     rounds = []
     for index in range(max(1, args.repeat)):
-        rounds.append(run(args, nginx, root))
+        rounds.append(run(args, nginx, root, index))
         print(f"round {index + 1}:\n{report(rounds[-1])}\n", flush=True)
     print(f"median of {len(rounds)} rounds (logging: nginx access_log off, qoslab --no-access-log):")
     print(report(medians(rounds)))
+    print("median of the per-round ratios:")
+    for name in ("qoslab", "qoslab-base"):
+        if name in rounds[0]:
+            print("\n".join(ratio_lines(median_ratios(rounds, name), name)))
     if args.json:
         Path(args.json).write_text(json.dumps({"rounds": rounds, "median": medians(rounds)}, indent=1) + "\n")
     return 0

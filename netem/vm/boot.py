@@ -1,13 +1,14 @@
 """`python -m netem.vm run -- CMD…`: boot the image under QEMU, stream the serial console, return CMD's code.
 
-The run layer (the command as /qoslab-vm/run.sh) is one more cpio appended to the image's initrd in a
-temp dir. QEMU is killed on timeout and on Ctrl-C; the temp dir is always removed.
+The run layer (the command as /qoslab-vm/run.sh) is one more cpio after the image's layers, all copied into
+one initrd in a temp dir. QEMU is killed on timeout and on Ctrl-C; the temp dir is always removed.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ QEMU = "qemu-system-x86_64"
 ACCEL_ENV = "QOSLAB_VM_ACCEL"  # tcg (default) or kvm
 EXIT_TIMEOUT = 124
 EXIT_NO_MARKER = 125
+ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|c)")  # SeaBIOS clears the screen
 KERNEL_ARGS = "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init tsc=reliable"
 
 
@@ -46,11 +48,12 @@ def qemu_argv(image: Image, initrd: Path, cpus: int = 2, memory: str = "1G") -> 
 
 
 def write_initrd(image: Image, run_sh: str, dest: Path) -> Path:
-    """The image's initrd plus a run layer holding `run_sh`."""
+    """The image's layers plus a run layer holding `run_sh`, in one file."""
     vm = initscript.VM_DIR.lstrip("/")
     with dest.open("wb") as out:
-        with image.initrd.open("rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
+        for layer in image.layers:
+            with layer.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
         cpio.write(out, [cpio.dir_entry(vm), cpio.file_entry(f"{vm}/run.sh", run_sh.encode(), 0o755)])
     return dest
 
@@ -76,7 +79,7 @@ def stream_console(proc: subprocess.Popen[str], deadline: float, out: TextIO,
             continue
         if line is None:
             break
-        out.write(line.replace("\r", ""))
+        out.write(ANSI_ESCAPE.sub("", line).replace("\r", ""))
         out.flush()
         if initscript.READY_MARKER in line and ready is None:
             ready = time.monotonic() - started

@@ -3,7 +3,7 @@
     rootfs-KEY.cpio   debootstrap'd Debian (slow: minutes; keyed by suite + packages + recipe)
     kernel-PKG/       vmlinuz + kernel.cpio with the netem/veth/tbf modules (keyed by the image package)
     code-HASH.cpio    /init + services/ netem/ tests/ of the checkout (cheap; keyed by file contents)
-    image-KEY/        vmlinuz + initrd.cpio = the three concatenated (what `run` boots)
+`run` boots vmlinuz with the three (plus a run layer) concatenated into one temporary initrd.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from netem.vm import cpio, initscript, kernel, rootfs
 from netem.vm.cache import cache_dir, code_files, digest, files_digest, repo_root, run_tool
 
 Log = Callable[[str], None]
+KEEP_CODE_LAYERS = 5
 
 
 @dataclass(frozen=True)
 class Image:
     vmlinuz: Path
-    initrd: Path
+    layers: tuple[Path, ...]  # cpio archives, concatenated at boot (later files win)
     key: str
 
 
@@ -37,6 +38,14 @@ def _atomic(dest: Path, make: Callable[[Path], None]) -> Path:
     make(tmp)
     tmp.rename(dest)
     return dest
+
+
+def prune(cache: Path, pattern: str, keep: int) -> list[Path]:
+    """Remove all but the `keep` most recently used entries matching `pattern`; returns the removed."""
+    found = sorted(cache.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in found[keep:]:
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    return found[keep:]
 
 
 def rootfs_layer(cache: Path, log: Log) -> Path:
@@ -86,22 +95,15 @@ def code_layer(cache: Path, root: Path) -> Path:
 
 
 def build(root: Path | None = None, cache: Path | None = None, log: Log = print) -> Image:
-    """Make (or reuse) every layer and the concatenated image; cheap when only code changed."""
+    """Make (or reuse) every layer; cheap when only code changed. Old code layers are pruned."""
     root = root or repo_root()
     cache = cache or cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    layers = [rootfs_layer(cache, log), kernel_layer(cache, log) / "kernel.cpio", code_layer(cache, root)]
-    key = digest([p.name for p in layers] + [layers[1].parent.name])
-
-    def make(tmp: Path) -> None:
-        tmp.mkdir()
-        shutil.copyfile(layers[1].parent / "vmlinuz", tmp / "vmlinuz")
-        with (tmp / "initrd.cpio").open("wb") as out:
-            for layer in layers:
-                with layer.open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-
-    image = _atomic(cache / f"image-{key}", make)
-    log(f"image {image} ready in {time.monotonic() - started:.1f}s")
-    return Image(image / "vmlinuz", image / "initrd.cpio", key)
+    kernel_dir = kernel_layer(cache, log)
+    layers = (rootfs_layer(cache, log), kernel_dir / "kernel.cpio", code_layer(cache, root))
+    layers[-1].touch()
+    prune(cache, "code-*.cpio", KEEP_CODE_LAYERS)
+    key = digest([p.name for p in layers] + [kernel_dir.name])
+    log(f"image {key} ready in {time.monotonic() - started:.1f}s ({', '.join(p.name for p in layers)})")
+    return Image(kernel_dir / "vmlinuz", layers, key)

@@ -45,6 +45,6 @@ def run_script(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str
 
 def parse_exit(line: str) -> int | None:
     """`QOSLAB-VM-EXIT=3` (anywhere in a console line) → 3; None for any other line."""
-    head, sep, tail = line.partition(EXIT_MARKER)
+    _, sep, tail = line.partition(EXIT_MARKER)
     digits = tail.strip().split(" ")[0] if sep else ""
     return int(digits) if digits.isdigit() else None

@@ -29,7 +29,7 @@ class Kernel:
 
 def image_package(depends_output: str) -> str:
     """`apt-cache depends linux-image-amd64` → the versioned image package it depends on."""
-    found = re.findall(r"Depends:\s*(linux-image-[0-9][\w.+-]*)", depends_output)
+    found: list[str] = re.findall(r"Depends:\s*(linux-image-[0-9][\w.+-]*)", depends_output)
     if not found:
         raise VmError(f"cannot find the kernel image package in: {depends_output.strip()!r}")
     return found[0]

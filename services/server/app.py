@@ -68,10 +68,11 @@ async def _sweep(ctx: Context, timeouts: Timeouts) -> None:
             conn.check_timeouts(now)
 
 
-def listen_socket(bind: str, port: int, backlog: int) -> socket.socket:
-    """A listening TCP socket shared by forked workers (`--workers`)."""
+def listen_socket(bind: str, port: int, backlog: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket for a worker (`--workers`); with `reuse_port` each worker binds its own
+    socket to the same port (SO_REUSEPORT) and the kernel spreads new connections evenly."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    sock = socket.create_server((bind, port), family=family, backlog=backlog)
+    sock = socket.create_server((bind, port), family=family, backlog=backlog, reuse_port=reuse_port)
     sock.setblocking(False)
     return sock
 
@@ -109,6 +110,7 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
             on_stop()
         log.event("server.stopping", worker=worker, connections=len(ctx.connections))
         await _shutdown(ctx, http, config.shutdown_timeout_s)
+        ctx.access.flush()
         sweeper.cancel()
         if udp is not None:
             udp.close()

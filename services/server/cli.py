@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from .context import Timeouts
 from .rules import DEFAULT_RULES, parse_rules
 
 DEFAULT_ROOT = str(Path(__file__).resolve().parents[2] / "www")
+
+
+def parse_workers(text: str) -> int:
+    """`--workers`: a count ≥ 1, or 0 for one per CPU core."""
+    count = int(text)
+    if count < 0:
+        raise ValueError("--workers must be 0 (one per core) or more")
+    return count or os.cpu_count() or 1
+
 
 OPTIONS = [
     Option("--bind", "SERVER_BIND", "0.0.0.0", "address to listen on (HTTP and UDP)"),
@@ -44,7 +54,8 @@ OPTIONS = [
     Option("--file-ttl", "SERVER_FILE_TTL", "1s", "re-check a cached file's stat after this long",
            parse_duration_s),
     Option("--workers", "SERVER_WORKERS", "1",
-           "HTTP worker processes sharing the listening socket (stats are per worker)", int),
+           "HTTP worker processes, each with its own SO_REUSEPORT socket on the port (0 = one per CPU core; "
+           "stats are per worker)", parse_workers),
     Option("--access-log", "SERVER_ACCESS_LOG", "true", "one log line per request", is_switch=True),
 ]
 
@@ -59,20 +70,40 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         access_log=args.access_log)
 
 
+def worker_sockets(config: ServerConfig, workers: int) -> list[socket.socket]:
+    """One listening socket per worker, all on the same port with SO_REUSEPORT, so the kernel spreads
+    connections evenly (one shared socket left a busy worker with most of them); without
+    SO_REUSEPORT every worker gets the same shared socket."""
+    reuse = hasattr(socket, "SO_REUSEPORT") and workers > 1
+    first = listen_socket(config.bind, config.http_port, config.backlog, reuse_port=reuse)
+    port = first.getsockname()[1]
+    return [first] + [listen_socket(config.bind, port, config.backlog, reuse_port=True) if reuse else first
+                      for _ in range(1, workers)]
+
+
+def _keep_only(socks: list[socket.socket], mine: socket.socket) -> None:
+    for other in socks:
+        if other is not mine:
+            other.close()
+
+
 def run_workers(config: ServerConfig, workers: int) -> int:
-    """Fork `workers - 1` extra processes accepting on one shared socket; worker 0 also runs UDP."""
-    sock = listen_socket(config.bind, config.http_port, config.backlog)
+    """Fork `workers - 1` extra processes, each accepting on its own socket; worker 0 also runs UDP."""
+    socks = worker_sockets(config, workers)
     children: list[int] = []
     for index in range(1, workers):
         pid = os.fork()
         if pid == 0:  # child: serve until SIGTERM, never return into the parent's code
             code = 0
             try:
-                asyncio.run(serve(config, http_sock=sock, worker=index))
+                _keep_only(socks, socks[index])
+                asyncio.run(serve(config, http_sock=socks[index], worker=index))
             except BaseException:
                 code = 1
             os._exit(code)
         children.append(pid)
+    _keep_only(socks, socks[0])
+    sock = socks[0]
 
     def stop_children() -> None:
         for pid in children:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from services.common.clock import Clock
 from services.common.http1 import Limits, http_date
 
+from .access import AccessLog
 from .fast import FastRoutes, fast_head_limit
 from .files import Site
 from .plan import Special
@@ -38,6 +39,7 @@ class Context:
     stopping: bool = False
     connections: set[HttpProtocol] = field(default_factory=set)
     fast: FastRoutes = field(init=False)
+    access: AccessLog = field(default_factory=AccessLog)
 
     def __post_init__(self) -> None:
         self.fast = FastRoutes(self.limits.max_headers,

@@ -13,6 +13,7 @@ from .fast import Route
 from .files import FileEntry
 from .paths import url_path
 from .plan import Plan, error_plan, plan_request
+from .sendfile import send_now
 
 _STATUS = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
 _CLOSE = b"Connection: close\r\n\r\n"
@@ -114,9 +115,8 @@ class HttpProtocol(asyncio.Protocol):
         stats.responses[200] += 1
         stats.bytes_sent += len(answer)
         if ctx.access_log:
-            log.event("http.access", client=self.peer, method="GET" if hit[0] else "HEAD",
-                      path=hit[1][:2000].decode("ascii"), status=200, bytes=len(answer),
-                      dur_ms=round((time.monotonic() - now) * 1000, 3))
+            ctx.access.write(self.peer, "GET" if hit[0] else "HEAD", hit[1][:2000].decode("ascii"), 200,
+                             len(answer), round((time.monotonic() - now) * 1000, 3))
         return answer
 
     def _write_batch(self, out: list[bytes]) -> None:
@@ -172,8 +172,8 @@ class HttpProtocol(asyncio.Protocol):
         ctx.stats.responses[plan.status] += 1
         ctx.stats.bytes_sent += sent
         if ctx.access_log:
-            log.event("http.access", client=self.peer, method=request.method, path=request.target[:2000],
-                      status=plan.status, bytes=sent, dur_ms=round((time.monotonic() - started) * 1000, 3))
+            ctx.access.write(self.peer, request.method, request.target[:2000], plan.status, sent,
+                             round((time.monotonic() - started) * 1000, 3))
 
     def _send(self, method: str, plan: Plan, head: bytes, keep: bool) -> int:
         transport = self.transport
@@ -189,26 +189,31 @@ class HttpProtocol(asyncio.Protocol):
                 body = body[plan.offset:plan.offset + plan.length]
             transport.write(head + body)
         else:
-            transport.write(head)
-            self.busy = True
-            asyncio.get_running_loop().create_task(self._sendfile(entry.path, plan, keep))
-            return len(head) + plan.length
+            try:
+                done = send_now(transport, head, entry.path, plan.offset, plan.length)
+            except OSError as exc:
+                self._sendfile_failed(exc)
+                return len(head)
+            if done < plan.length:
+                self.busy = True
+                rest = (plan.offset + done, plan.length - done)
+                asyncio.get_running_loop().create_task(self._sendfile(entry.path, rest, keep))
+                return len(head) + plan.length
         if not keep:
             self._close()
         return len(head) + (0 if method == "HEAD" or plan.status == 304 else len(plan.body) or plan.length)
 
-    async def _sendfile(self, path: str, plan: Plan, keep: bool) -> None:
+    async def _sendfile(self, path: str, rest: tuple[int, int], keep: bool) -> None:
         transport = self.transport
         assert transport is not None
+        offset, length = rest
         try:
             with open(path, "rb") as handle:
-                sent = await asyncio.get_running_loop().sendfile(transport, handle, plan.offset, plan.length)
-            if sent != plan.length:
-                raise OSError(f"short sendfile {sent}/{plan.length}")
+                sent = await asyncio.get_running_loop().sendfile(transport, handle, offset, length)
+            if sent != length:
+                raise OSError(f"short sendfile {sent}/{length}")
         except (OSError, RuntimeError) as exc:
-            log.event("server.sendfile_failed", client=self.peer, error=str(exc))
-            self.closing = True
-            transport.abort()
+            self._sendfile_failed(exc)
             return
         finally:
             self.busy = False
@@ -217,6 +222,12 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self._close()
 
+    def _sendfile_failed(self, exc: Exception) -> None:
+        log.event("server.sendfile_failed", client=self.peer, error=str(exc))
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def _fail(self, status: int, method: str, target: str) -> None:
         plan = error_plan(status)
         head = _STATUS[status] + self.ctx.date_server() + plan.head + _CLOSE
@@ -224,8 +235,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write(head + plan.body)
         self.ctx.stats.responses[status] += 1
         if self.ctx.access_log:
-            log.event("http.access", client=self.peer, method=method, path=target, status=status,
-                      bytes=len(head) + len(plan.body), dur_ms=0)
+            self.ctx.access.write(self.peer, method, target, status, len(head) + len(plan.body), 0)
         self._close()
 
     def _close(self) -> None:

@@ -8,6 +8,7 @@ from typing import cast
 from services.common.clock import Clock
 from services.common.probe import is_probe, stamp_reply
 
+from .probe_counts import ProbeCounts
 from .stats import Stats
 
 
@@ -19,6 +20,7 @@ class UdpEcho(asyncio.DatagramProtocol):
         self.clock = clock
         self.transport: asyncio.DatagramTransport | None = None
         self.paused = False
+        self.counts = ProbeCounts()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -30,7 +32,8 @@ class UdpEcho(asyncio.DatagramProtocol):
         stats.udp_bytes += len(data)
         if is_probe(data):
             stats.udp_probes += 1
-            data = stamp_reply(data, recv_ns, self.clock.wall_ns())
+            seen = self.counts.count(int.from_bytes(data[8:12], "big"))
+            data = stamp_reply(data, recv_ns, self.clock.wall_ns(), count=seen)
         if self.paused or self.transport is None:
             stats.udp_dropped += 1
             return

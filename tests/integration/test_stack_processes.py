@@ -62,6 +62,7 @@ def test_udp_probe_is_echoed_and_stamped_through_the_relay() -> None:
     assert len(reply) == 200
     assert (decoded.test_id, decoded.seq, decoded.client_send_ns) == (42, 7, 123)
     assert decoded.is_reply and decoded.is_stamped
+    assert decoded.flags & probe.FLAG_COUNTED and decoded.server_count == 1
     assert 0 < decoded.server_recv_ns <= decoded.server_send_ns
     assert plain == b"plain datagram"
 

@@ -51,6 +51,22 @@ def excess_stddev(total_ms: float, base_ms: float) -> float:
     return math.sqrt(max(total_ms**2 - base_ms**2, 0.0))
 
 
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile (q in [0, 1]); NaN when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    pos = q * (len(ordered) - 1)
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def robust_sigma(values: Sequence[float]) -> float:
+    """σ from the interquartile range (IQR / 1.349, exact for a normal distribution)."""
+    return (quantile(values, 0.75) - quantile(values, 0.25)) / 1.349
+
+
 def markov_inflation(p_pct: float, r_pct: float) -> float:
     """Variance factor (1 + ρ)/(1 − ρ) of the loss count of a two-state chain, ρ = 1 − p − r."""
     rho = 1.0 - (p_pct + r_pct) / 100.0

@@ -21,11 +21,12 @@ from netem.engine import apply_ends, clear_targets
 from netem.profile import parse_profile
 from netem.vm import netns
 from tests.vm import checks, stack
-from tests.vm.cases import BASELINE_ARGS, CASES, Case
+from tests.vm.cases import BASELINE_ARGS, CASES, WARMUP_ARGS, Case
 from tests.vm.checks import Check
 
 RESULT_MARKER = "QOSLAB-FIDELITY-RESULT "
 BULK_BYTES = 2 * 1024 * 1024
+ATTEMPTS = 2
 
 
 def say(text: str) -> None:
@@ -49,27 +50,47 @@ def measure(case: Case) -> dict[str, Any]:
 
 
 def _summary(row: dict[str, Any]) -> str:
-    keys = ("packets_sent", "rtt_mean_ms", "rtt_stddev_ms", "owd_up_mean_ms", "owd_down_mean_ms",
+    medians = {f"{k[:-3]}_median_ms": checks.quantile(v, 0.5) for k, v in row.get("samples", {}).items()}
+    row = {**row, **medians}
+    keys = ("packets_sent", "rtt_median_ms", "owd_up_median_ms", "owd_down_median_ms", "rtt_mean_ms",
+            "rtt_stddev_ms", "owd_up_mean_ms", "owd_down_mean_ms",
             "loss_pct", "duplicate_pct", "reordered_pct", "goodput_mbps")
     return " ".join(f"{k}={row[k]:.3f}" if isinstance(row.get(k), float) else f"{k}={row.get(k)}"
                     for k in keys if k in row)
 
 
-def run_cases(cases: Sequence[Case]) -> list[Check]:
+def baseline(args: Sequence[str]) -> dict[str, Any]:
     started = time.monotonic()
-    base = stack.qos(BASELINE_ARGS)
-    say(f"baseline ({time.monotonic() - started:.1f}s): {_summary(base)}")
+    row = stack.qos(args)
+    say(f"  baseline ({time.monotonic() - started:.1f}s): {_summary(row)}")
+    return row
+
+
+def run_case(case: Case, base: dict[str, Any]) -> list[Check]:
+    if case.paired:
+        base = baseline(case.qos_args)
+    t0 = time.monotonic()
+    row = measure(case)
+    found = case.verdict(case.name, row, base)
+    say(f"  measured ({time.monotonic() - t0:.1f}s): {_summary(row)}")
+    for c in found:
+        say(f"  {'ok  ' if c.ok else 'FAIL'} {c.metric}: configured {c.configured:.3f} {c.unit}, "
+            f"measured {c.measured:.3f} {c.unit} (±{c.tolerance:.3f})")
+    return found
+
+
+def run_cases(cases: Sequence[Case], attempts: int = ATTEMPTS) -> list[Check]:
+    """Each case once; a failed one again (up to `attempts`), since a starved TCG guest stalls at times."""
+    stack.qos(WARMUP_ARGS)  # first runs pay for imports and cold caches under TCG
+    base = baseline(BASELINE_ARGS)
     results: list[Check] = []
     for case in cases:
-        t0 = time.monotonic()
-        say(f"case {case.name}: {case.description}")
-        row = measure(case)
-        found = case.verdict(case.name, row, base)
+        for attempt in range(1, attempts + 1):
+            say(f"case {case.name}: {case.description}" + (f" (attempt {attempt})" if attempt > 1 else ""))
+            found = run_case(case, base)
+            if all(c.ok for c in found):
+                break
         results += found
-        say(f"  measured ({time.monotonic() - t0:.1f}s): {_summary(row)}")
-        for c in found:
-            say(f"  {'ok  ' if c.ok else 'FAIL'} {c.metric}: configured {c.configured:.3f} {c.unit}, "
-                f"measured {c.measured:.3f} {c.unit} (±{c.tolerance:.3f})")
     return results
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 PROXY = "10.203.1.2"
 SERVER = "10.203.2.10"
@@ -17,6 +20,7 @@ UDP_TARGET = f"{PROXY}:9090"
 HTTP_PROXY = f"{PROXY}:8080"
 BULK_PATH = "bulk.bin"
 START_TIMEOUT_S = 60.0
+SAMPLE_KEYS = ("rtt_ms", "owd_up_ms", "owd_down_ms")
 
 
 class StackError(RuntimeError):
@@ -88,12 +92,28 @@ def client(args: Sequence[str], timeout_s: float = 120.0) -> list[dict[str, Any]
         raise StackError(f"client {' '.join(args)} timed out after {timeout_s:g}s") from exc
     rows = [json.loads(line)["result"] for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not rows:
-        raise StackError(f"client {' '.join(args)} failed (exit {done.returncode})", done.stdout + done.stderr)
+        output = done.stdout + done.stderr
+        raise StackError(f"client {' '.join(args)} failed (exit {done.returncode})", output)
     return rows
 
 
 def qos(extra: Sequence[str]) -> dict[str, Any]:
-    return client(["qos", "--target", UDP_TARGET, *extra])[0]
+    """One QoS run; the row gets `samples`: per-probe rtt_ms / owd_up_ms / owd_down_ms lists."""
+    with tempfile.TemporaryDirectory(prefix="qoslab-raw-") as tmp:
+        raw = Path(tmp) / "raw.csv"
+        row = client(["qos", "--target", UDP_TARGET, "--raw", str(raw), *extra])[0]
+        row["samples"] = read_samples(raw.read_text() if raw.exists() else "")
+    return row
+
+
+def read_samples(text: str) -> dict[str, list[float]]:
+    """Raw per-probe CSV → the received probes' delays (empty cells skipped)."""
+    samples: dict[str, list[float]] = {key: [] for key in SAMPLE_KEYS}
+    for record in csv.DictReader(io.StringIO(text)):
+        for key in SAMPLE_KEYS:
+            if record.get(key):
+                samples[key].append(float(record[key]))
+    return samples
 
 
 def download() -> dict[str, Any]:

@@ -1,1 +1,1 @@
-"""UDP QoS analyzer: paced sender, receive thread, recorder, pure metrics (DESIGN.md section 4)."""
+"""UDP QoS analyzer: paced sender + reply collector, recorder, pure metrics (DESIGN.md section 4)."""

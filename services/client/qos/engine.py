@@ -1,18 +1,18 @@
-"""The I/O of a QoS run: a paced sender on the monotonic clock and a receive thread, both only recording.
+"""The I/O of a QoS run: a paced sender on the monotonic clock that also collects replies; it only records.
 
 Receive timestamps come from the kernel (SO_TIMESTAMPNS, the moment the datagram reached the socket)
-where available, so neither thread wake-up latency nor the GIL shows up in RTTs. The kernel stamp is on
+where available, so neither wake-up latency nor reading replies between sends shows up in RTTs (without
+them, replies read during the sender's final spin are late by up to `spin_s`). The kernel stamp is on
 the wall clock; it is mapped onto the monotonic clock by the (microseconds small) offset to a user-space
 wall/monotonic pair read right after the datagram is taken, so a wall-clock step cannot distort RTTs.
 """
 
 from __future__ import annotations
 
-import contextlib
+import select
 import socket
 import struct
 import sys
-import threading
 import time
 from collections.abc import Callable
 
@@ -25,6 +25,7 @@ SO_TIMESTAMPNS = 35  # Linux asm-generic value; the socket module does not expor
 _TIMESPEC = struct.Struct("@qq")
 _SEQ_AND_SEND = struct.Struct("!QQ")  # probe header offsets 12 (seq) and 20 (client_send_ns)
 RECV_BUFFER = 1 << 16
+DRAIN_GUARD_NS = 30_000  # while spinning, read replies only if the slot is at least this far away
 
 
 def open_socket(config: QosConfig, rcvbuf_bytes: int = 4 << 20) -> tuple[socket.socket, bool]:
@@ -61,46 +62,54 @@ def _kernel_wall_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
-class Receiver(threading.Thread):
-    """Blocking receive loop: stamp, check, record. Stops when `stop()` is called."""
+class Collector:
+    """Reads every waiting reply without blocking: stamp, check, record (called from the sender's loop).
+
+    One thread does everything: no GIL hand-offs between a sender and a receiver thread (which cost a
+    scheduler wake-up each on a busy machine). Arrival times are the kernel's, so reading a reply a little
+    later (while the sender spins) does not change them.
+    """
 
     def __init__(self, sock: socket.socket, recorder: Recorder, test_id: int, clock: Clock = SYSTEM_CLOCK,
-                 ) -> None:
-        super().__init__(name="qos-receiver", daemon=True)
+                 kernel_timestamps: bool = False) -> None:
         self._sock = sock
+        self.kernel_timestamps = kernel_timestamps
         self._recorder = recorder
         self._test_id = test_id
         self._clock = clock
-        self._stopping = threading.Event()
         self.last_arrival_mono_ns = 0
-        # Linux wakes a blocked recvmsg on shutdown(SHUT_RD): one syscall per datagram, no poll.
-        sock.settimeout(None if sys.platform.startswith("linux") else 0.05)
+        self.answered: set[int] = set()  # sequence numbers seen (for the early end of the wait)
+        sock.setblocking(False)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        with contextlib.suppress(OSError):  # not connected or already shut: the timeout ends the loop
-            self._sock.shutdown(socket.SHUT_RD)
+    def fileno(self) -> int:
+        return self._sock.fileno()
 
-    def run(self) -> None:
+    def drain(self, until_mono_ns: int | None = None) -> None:
+        """Record replies until none is waiting (or `until_mono_ns` has passed)."""
         recvmsg = self._sock.recvmsg
-        while not self._stopping.is_set():
+        clock = self._clock
+        while True:
             try:
-                data, ancdata, _, address = recvmsg(RECV_BUFFER, 64)
-            except TimeoutError:
-                continue
+                data, ancdata, _, _ = recvmsg(RECV_BUFFER, 64)
+            except BlockingIOError:
+                return
             except OSError:
                 self._recorder.recv_errors += 1  # e.g. ICMP port unreachable while the echo starts
-                if self._stopping.wait(0.001):
-                    break
-                continue
-            user_mono = self._clock.mono_ns()
-            user_wall = self._clock.wall_ns()
-            if address is None and not data:
-                break  # shutdown(SHUT_RD) by stop()
+                return
+            user_mono = clock.mono_ns()
+            user_wall = clock.wall_ns()
             kernel_wall = _kernel_wall_ns(ancdata)
             wall = kernel_wall if kernel_wall is not None and 0 <= user_wall - kernel_wall < 10**9 \
                 else user_wall
             self._record(data, user_mono - (user_wall - wall), wall)
+            if until_mono_ns is not None and user_mono >= until_mono_ns:
+                return
+
+    def wait(self, timeout_s: float) -> None:
+        """Block up to `timeout_s` for a reply, then record all that are waiting."""
+        readable, _, _ = select.select([self._sock], [], [], max(timeout_s, 0.0))
+        if readable:
+            self.drain()
 
     def _record(self, data: bytes, mono_ns: int, wall_ns: int) -> None:
         try:
@@ -120,23 +129,32 @@ class Receiver(threading.Thread):
             reply.server_recv_ns if stamped else 0, reply.server_send_ns if stamped else 0,
             reply.server_count if reply.is_counted else None))
         self.last_arrival_mono_ns = mono_ns
+        self.answered.add(reply.seq)
 
 
-def wait_until(target_mono_ns: int, spin_ns: int, clock: Clock = SYSTEM_CLOCK) -> int:
-    """Sleep until `spin_ns` before the target, then spin on the monotonic clock; returns the time."""
+def wait_until(target_mono_ns: int, spin_ns: int, clock: Clock = SYSTEM_CLOCK,
+               collector: Collector | None = None) -> int:
+    """Sleep (recording replies) until `spin_ns` before the target, then spin; returns the time."""
     now = clock.mono_ns()
-    remaining = target_mono_ns - now - spin_ns
-    if remaining > 0:
-        time.sleep(remaining / 1e9)
-    now = clock.mono_ns()
+    while (remaining := target_mono_ns - now - spin_ns) > 0:
+        if collector is None or collector.kernel_timestamps:
+            time.sleep(remaining / 1e9)  # replies wait in the socket with their kernel stamps
+        else:
+            collector.wait(remaining / 1e9)  # user-space stamps: read each reply as it comes
+        now = clock.mono_ns()
+    if collector is not None:  # at least one read per slot, even when the sleep ran late
+        collector.drain(until_mono_ns=target_mono_ns - DRAIN_GUARD_NS)
+        now = clock.mono_ns()
     while now < target_mono_ns:
+        if collector is not None and target_mono_ns - now > DRAIN_GUARD_NS:
+            collector.drain(until_mono_ns=target_mono_ns - DRAIN_GUARD_NS)
         now = clock.mono_ns()
     return now
 
 
 def send_all(sock: socket.socket, config: QosConfig, test_id: int, offsets_ns: list[int],
              recorder: Recorder, clock: Clock = SYSTEM_CLOCK,
-             stop: Callable[[], bool] = lambda: False) -> None:
+             stop: Callable[[], bool] = lambda: False, collector: Collector | None = None) -> None:
     """Send one probe per offset, on time.
 
     After a stall the sender catches up at most `max_lag_s` of schedule: a slot found already past the
@@ -153,7 +171,8 @@ def send_all(sock: socket.socket, config: QosConfig, test_id: int, offsets_ns: l
         if stop():
             break
         target = start + offset
-        now = wait_until(target, spin_ns, clock)
+        mid_burst = index > 0 and offsets_ns[index - 1] == offset  # burst probes leave back to back
+        now = wait_until(target, spin_ns, clock, None if mid_burst else collector)
         if (index < last and offsets_ns[index + 1] > offset and now >= start + offsets_ns[index + 1]
                 and now - target > max_lag_ns):
             sends.missed += 1

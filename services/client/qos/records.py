@@ -1,6 +1,6 @@
 """What a QoS run records, and nothing more: statistics are derived afterwards (`analyze`, `metrics`).
 
-The sender appends one entry per probe it sent; the receive thread appends one `Arrival` per valid
+The sender appends one entry per probe it sent; the collector appends one `Arrival` per valid
 reply and counts everything else. Times:
 - `*_mono_ns` are CLOCK_MONOTONIC (pacing, RTT),
 - `*_wall_ns` are CLOCK_REALTIME (what the echo can compare against: one-way delays).
@@ -41,7 +41,7 @@ class SendLog:
 
 @dataclass
 class Recorder:
-    """Everything a run saw. Appends only; the receive thread and the sender write disjoint fields."""
+    """Everything a run saw. Appends only; the sender and the collector write disjoint fields."""
 
     sends: SendLog = field(default_factory=SendLog)
     arrivals: list[Arrival] = field(default_factory=list)

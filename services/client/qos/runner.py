@@ -12,7 +12,7 @@ from typing import TextIO
 
 from services.client.qos import metrics
 from services.client.qos.config import QosConfig, schedule_ns
-from services.client.qos.engine import Receiver, open_socket, send_all
+from services.client.qos.engine import Collector, open_socket, send_all
 from services.client.qos.records import Recorder
 from services.common import probe
 from services.common.clock import SYSTEM_CLOCK, Clock
@@ -39,26 +39,18 @@ def default_wait_s(recorder: Recorder) -> float:
     return max(3 * p99_s, MIN_WAIT_S)
 
 
-def _all_answered(recorder: Recorder) -> bool:
-    seqs = {a.seq for a in list(recorder.arrivals)}
-    return len(seqs) >= len(recorder.sends)
-
-
-def wait_for_replies(recorder: Recorder, receiver: Receiver, wait_s: float,
+def wait_for_replies(recorder: Recorder, collector: Collector, wait_s: float,
                      clock: Clock = SYSTEM_CLOCK) -> None:
-    """Wait up to `wait_s` after the last send; stop early once every probe is answered and quiet."""
+    """Collect up to `wait_s` after the last send; stop early once every probe is answered and quiet."""
     sends = recorder.sends.mono_ns
     deadline = (sends[-1] if sends else clock.mono_ns()) + int(wait_s * 1e9)
-    while True:
-        now = clock.mono_ns()
-        if now >= deadline:
-            return
-        if _all_answered(recorder):
-            rtts = [a.mono_ns - sends[a.seq] for a in list(recorder.arrivals)]
+    while (now := clock.mono_ns()) < deadline:
+        if len(collector.answered) >= len(recorder.sends):
+            rtts = [a.mono_ns - sends[a.seq] for a in recorder.arrivals]
             linger_ns = min(int(wait_s * 1e9), max(50_000_000, 2 * max(rtts, default=0)))
-            if now - receiver.last_arrival_mono_ns >= linger_ns:
+            if now - collector.last_arrival_mono_ns >= linger_ns:
                 return
-        time.sleep(0.01)
+        collector.wait(min(0.01, (deadline - now) / 1e9))
 
 
 def _progress(recorder: Recorder, stream: TextIO, done: threading.Event) -> None:
@@ -80,22 +72,19 @@ def run_qos(config: QosConfig, clock: Clock = SYSTEM_CLOCK, progress: TextIO | N
     offsets = schedule_ns(config, rng)
     sock, kernel = open_socket(config)
     recorder = Recorder(kernel_timestamps=kernel)
-    receiver = Receiver(sock, recorder, test_id, clock)
+    collector = Collector(sock, recorder, test_id, clock, kernel)
     done = threading.Event()
     painter = None
     if progress is not None:
         painter = threading.Thread(target=_progress, args=(recorder, progress, done), daemon=True)
         painter.start()
     started = clock.wall_ns()
-    receiver.start()
     try:
-        send_all(sock, config, test_id, offsets, recorder, clock, stop)
+        send_all(sock, config, test_id, offsets, recorder, clock, stop, collector)
         wait_s = config.wait_s if config.wait_s is not None else default_wait_s(recorder)
-        wait_for_replies(recorder, receiver, wait_s, clock)
+        wait_for_replies(recorder, collector, wait_s, clock)
     finally:
-        receiver.stop()
         done.set()
-        receiver.join(timeout=2)
         if painter is not None:
             painter.join(timeout=2)
         sock.close()

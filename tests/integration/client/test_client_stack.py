@@ -74,3 +74,13 @@ def test_server_echo_is_stamped(stack: dict[str, str], capsys: pytest.CaptureFix
                      "--csv", "", "--json"]) == 0
     out = capsys.readouterr().out
     assert '"owd_up_median_ms": ' in out and '"lost_packets": 0,' in out
+
+
+def test_module_entry_point_exit_codes() -> None:
+    def run(*args: str) -> int:
+        return subprocess.run([sys.executable, "-m", "services.client", *args], cwd=ROOT, capture_output=True,
+                              timeout=60, stdin=subprocess.DEVNULL).returncode
+
+    assert run("--help") == 0
+    assert run("qos", "--count", "0") == 2
+    assert run("http", "http://127.0.0.1:1/", "--proxy", "none", "--csv", "") == 1

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+
 from services.common.http1 import parse_http_date
+from services.server.sendfile import SYNC_MAX
 
 from .conftest import LARGE_SIZE, Server, is_closed, read_replies
 
@@ -118,3 +122,15 @@ def test_access_log_line(server: Server) -> None:
     line = next(x for x in server.lines if "path=/small.txt?logcheck" in x)
     assert "event=http.access" in line and "status=200" in line and "method=GET" in line
     assert "client=127.0.0.1:" in line and "bytes=" in line and "dur_ms=" in line
+
+
+def test_file_beyond_the_synchronous_sendfile_part(spawn: Callable[..., Server]) -> None:
+    """Past SYNC_MAX the rest goes through loop.sendfile; the next pipelined request still follows."""
+    srv = spawn()
+    data = os.urandom(SYNC_MAX + 70_001)
+    (srv.root / "huge.bin").write_bytes(data)
+    raw = b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+    replies = srv.exchange(raw, ["GET", "GET"], timeout_s=20)
+    assert [r.status for r in replies] == [200, 200]
+    assert replies[0].body == data
+    assert replies[1].body == (srv.root / "small.txt").read_bytes()

@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass, field
 
 from services.client.qos.config import QosConfig
-from services.client.qos.engine import Receiver, send_all
+from services.client.qos.engine import Collector, send_all
 from services.client.qos.records import Recorder
 from services.common import probe
 
@@ -38,7 +38,7 @@ class FakeSocket:
         self.sent.append(bytes(data))
         return len(data)
 
-    def settimeout(self, value: float | None) -> None:
+    def setblocking(self, flag: bool) -> None:
         pass
 
 
@@ -70,7 +70,7 @@ def test_receiver_counts_and_ignores_strangers() -> None:
     recorder = Recorder()
     for _ in range(2):
         recorder.sends.mono_ns.append(0)
-    receiver = Receiver(FakeSocket(), recorder, test_id=5, clock=JumpClock())  # type: ignore[arg-type]
+    receiver = Collector(FakeSocket(), recorder, test_id=5, clock=JumpClock())  # type: ignore[arg-type]
     good = probe.stamp_reply(probe.encode(probe.Probe(5, 1, 10)), 20, 30, count=1)
     foreign = probe.encode(probe.Probe(6, 1, 10))
     unknown_seq = probe.encode(probe.Probe(5, 9, 10))
@@ -86,7 +86,7 @@ def test_receiver_counts_and_ignores_strangers() -> None:
 def test_plain_echo_reply_is_accepted_unstamped() -> None:
     recorder = Recorder()
     recorder.sends.mono_ns.append(0)
-    receiver = Receiver(FakeSocket(), recorder, test_id=5, clock=JumpClock())  # type: ignore[arg-type]
+    receiver = Collector(FakeSocket(), recorder, test_id=5, clock=JumpClock())  # type: ignore[arg-type]
     receiver._record(probe.encode(probe.Probe(5, 0, 10)), 1_000, 2_000)
     arrival = recorder.arrivals[0]
     assert (arrival.server_recv_ns, arrival.server_send_ns, arrival.server_count) == (0, 0, None)
@@ -99,3 +99,4 @@ def test_a_short_hiccup_at_high_rate_is_caught_up_without_loss_of_slots() -> Non
     config = QosConfig("h", 1, count=20, interval_s=0.0001, spin_s=0.0)
     send_all(sock, config, 1, [i * 100_000 for i in range(20)], recorder, clock)  # type: ignore[arg-type]
     assert recorder.sends.missed == 0 and len(sock.sent) == 20
+

@@ -37,3 +37,21 @@ def test_unknown_column_is_an_error() -> None:
 
 def test_json_safe_turns_nan_into_null() -> None:
     assert results.json_safe({"a": math.nan, "b": [1.0, math.inf]}) == {"a": None, "b": [1.0, None]}
+
+
+def test_every_column_is_documented() -> None:
+    """docs/client.md is the public description of the CSV: no column may be missing there."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "client.md").read_text(encoding="utf-8")
+    documented: set[str] = set()
+    for cell in re.findall(r"`([a-z0-9_{},]+)`", doc):
+        braces = re.fullmatch(r"([a-z0-9_]*)\{([a-z0-9,]+)\}([a-z0-9_]*)", cell)
+        if braces:
+            documented |= {braces.group(1) + part + braces.group(3) for part in braces.group(2).split(",")}
+        else:
+            documented.add(cell)
+    for prefix in ("owd_up", "owd_down"):  # documented as `owd_up_*_ms`: same statistics as rtt
+        documented |= {c.replace("rtt", prefix, 1) for c in documented if c.startswith("rtt_")}
+    missing = [c for c in (*results.COLUMNS, *results.RAW_COLUMNS) if c not in documented]
+    assert not missing

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from services.common.clock import FakeClock
 from services.common.probe import Probe, decode, encode
@@ -54,3 +57,10 @@ def test_cli_defaults_and_env() -> None:
     assert config.http_port == 0 and config.udp_port == 9000 and config.bind == "0.0.0.0"
     assert Path(config.root).name == "www" and not config.listing
     assert cli.main(["--bogus"]) == 2
+
+
+def test_workers_zero_means_one_per_core() -> None:
+    assert cli.parse_workers("0") == (os.cpu_count() or 1)
+    assert cli.parse_workers("3") == 3
+    with pytest.raises(ValueError):
+        cli.parse_workers("-1")

@@ -1,0 +1,202 @@
+"""The fast path must answer exactly like the full parser + planner, and only for the plain requests."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.common import log
+from services.common.clock import FakeClock
+from services.common.http1 import EndOfMessage, HTTPError, Limits, Request, RequestParser
+from services.server.app import ServerConfig, make_context
+from services.server.context import Context
+from services.server.fast import FastRoutes, simple_request
+from services.server.protocol import HttpProtocol
+
+PLAIN = b"GET /a.html HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    (PLAIN, (b"GET", b"/a.html")),
+    (b"HEAD /a.html?q=1 HTTP/1.1\r\nhost: t\r\nUser-Agent: x y\r\nAccept: */*\r\n\r\n",
+     (b"HEAD", b"/a.html?q=1")),
+    (b"GET /a.html HTTP/1.1\r\nHost:t  \r\nX-Empty:\r\n\r\n", (b"GET", b"/a.html")),
+    (b"GET /a.html HTTP/1.0\r\nHost: t\r\n\r\n", None),  # 1.0: keep-alive rules differ
+    (b"POST /a.html HTTP/1.1\r\nHost: t\r\n\r\n", None),
+    (b"get /a.html HTTP/1.1\r\nHost: t\r\n\r\n", None),
+    (b"GET a.html HTTP/1.1\r\nHost: t\r\n\r\n", None),
+    (b"GET http://t/a.html HTTP/1.1\r\nHost: t\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\n\r\n", None),  # no Host
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nHOST: u\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nIf-None-Match: *\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nif-modified-since: x\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n", None),  # obs-fold
+    (b"GET /a.html HTTP/1.1\r\nHost : t\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\x01\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nX: a\nb\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 100 + b"\r\n", None),  # > 100 fields
+    (b"GET /a\x00 HTTP/1.1\r\nHost: t\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\n\r\nGET", None),
+])
+def test_simple_request_table(head: bytes, expected: tuple[bytes, bytes] | None) -> None:
+    assert simple_request(head, 100) == expected
+
+
+PIECES = [b"GET ", b"HEAD ", b"/a.html", b"?x", b" HTTP/1.1", b" HTTP/1.0", b"\r\n", b"Host", b"host", b":",
+          b" ", b"\t", b"t", b"Content-Length", b"0", b"Transfer-Encoding", b"chunked", b"Connection",
+          b"close", b"If-None-Match", b"Range", b"X-A", b"\x00", b"\x01", b"\x7f", b"\xff", b",", b"\n"]
+heads = st.lists(st.sampled_from(PIECES), max_size=30).map(lambda parts: b"".join(parts) + b"\r\n\r\n")
+plain_prefix = st.just(b"GET /a.html HTTP/1.1\r\nHost: t\r\n")
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(heads, st.tuples(plain_prefix, heads).map(lambda pair: pair[0] + pair[1][:-2])))
+def test_fast_heads_parse_to_the_same_plain_request(head: bytes) -> None:
+    """Whatever simple_request accepts, the full parser accepts as the same body-less plain request."""
+    simple = simple_request(head, Limits().max_headers)
+    if simple is None:
+        return
+    parser = RequestParser()
+    parser.feed(head)
+    try:
+        request = parser.next_event()
+        end = parser.next_event()
+    except HTTPError as exc:  # pragma: no cover - would be a fast-path bug
+        raise AssertionError(f"fast head rejected by the parser: {head!r}") from exc
+    assert isinstance(request, Request) and isinstance(end, EndOfMessage)
+    assert (request.method.encode(), request.target.encode(), request.version) == (*simple, "HTTP/1.1")
+    lowered = [name.lower() for name, _ in request.headers]
+    assert lowered.count("host") == 1
+    assert not {"content-length", "transfer-encoding", "connection", "range"} & set(lowered)
+    assert not any(name.startswith("if-") for name in lowered)
+    assert parser.buffered == 0
+
+
+# -- the Protocol: fast and full paths give the same bytes ------------------------------------
+class FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        self.out.append(bytes(data))
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 5000) if name == "peername" else default
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "a.html").write_bytes(b"<p>a</p>\n" * 50)
+    (tmp_path / "b.css").write_bytes(b"b{}\n")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "index.html").write_bytes(b"index\n")
+    return tmp_path
+
+
+def context(root: Path, fast: bool) -> Context:
+    ctx = make_context(ServerConfig(root=str(root)), FakeClock())
+    if not fast:
+        ctx.fast = FastRoutes(ctx.limits.max_headers, head_limit=0)  # nothing qualifies
+    return ctx
+
+
+G = b"GET /a.html HTTP/1.1\r\nHost: t\r\n\r\n"
+CORPUS = [
+    G, b"HEAD /a.html HTTP/1.1\r\nHost: t\r\n\r\n", G * 5, b"GET /b.css?v=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /dir/ HTTP/1.1\r\nHost: t\r\nAccept: */*\r\n\r\n", b"GET /dir HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n", b"GET /../etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /%2e%2e/a.html HTTP/1.1\r\nHost: t\r\n\r\n", b"GET /a.html%00 HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nIf-None-Match: *\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nRange: bytes=2-5\r\n\r\n" + G,
+    G + b"GET /a.html HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc" + G,
+    G + b"GET /a.html HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n" + G,
+    G + b"GET /a.html HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" + G,
+    G + b"GET /a.html HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n" + G, G + b"GET /a.html HTTP/1.1\r\n\r\n" + G,
+    G + b"GET /a.html HTTP/1.1\r\nHost: t\r\n x\r\n\r\n" + G,
+    G + b"GET /a.html HTTP/1.1\r\nHost: t\x7f\r\n\r\n",
+    G + b"GET /a.html HTTP/2.0\r\nHost: t\r\n\r\n", G + b"BREW /a.html HTTP/1.1\r\nHost: t\r\n\r\n",
+    G + b"GET /a.html HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 101 + b"\r\n",
+    G + b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", G + b"GET /a.html HTTP/1.1\r\nHo",
+    b"GET /a.html HTTP/1.0\r\nHost: t\r\n\r\n", b"\r\n\r\n" + G, G + b"\r\n" + G,
+    b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", b"GET /_server/health HTTP/1.1\r\nHost: t\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nUser-Agent: " + b"u" * 5000 + b"\r\n\r\n" + G,
+]
+
+
+def run(ctx: Context, chunks: Iterator[bytes]) -> tuple[bytes, bool]:
+    transport = FakeTransport()
+    proto = HttpProtocol(ctx)
+    proto.connection_made(transport)
+    for chunk in chunks:
+        if not transport.closed:
+            proto.data_received(chunk)
+    return b"".join(transport.out), transport.closed
+
+
+def splits(data: bytes, step: int) -> Iterator[bytes]:
+    return (data[i:i + step] for i in range(0, len(data), step)) if step else iter([data])
+
+
+def answers(ctx: Context, step: int) -> tuple[list[tuple[bytes, bool]], list[str]]:
+    """Every corpus entry on a new connection; the replies and the access log (without ts/dur_ms)."""
+    stream = io.StringIO()
+    log.configure("server", stream=stream)
+    try:
+        run(ctx, iter([G, CORPUS[3], CORPUS[4]]))  # the full path teaches the fast one
+        replies = [run(ctx, splits(data, step)) for data in CORPUS]
+    finally:
+        log.configure("qoslab", stream=None)
+    return replies, [re.sub(r"^ts=\S+ | dur_ms=\S+", "", line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize("step", [0, 1, 7, 33, 64])
+def test_fast_and_full_paths_answer_alike(root: Path, step: int) -> None:
+    fast, full = context(root, True), context(root, False)
+    fast_replies, fast_log = answers(fast, step)
+    full_replies, full_log = answers(full, step)
+    for data, ours, theirs in zip(CORPUS, fast_replies, full_replies, strict=True):
+        assert ours == theirs, data[:80]
+    assert fast_log == full_log and len(fast_log) > len(CORPUS)
+    assert fast.stats == full.stats
+    assert fast.fast.route(G) is not None and full.fast.route(G) is None  # the fast path did run
+
+
+def test_fast_path_sees_file_changes_after_the_ttl(root: Path) -> None:
+    ctx = make_context(ServerConfig(root=str(root), access_log=False, file_ttl_s=0.0), FakeClock())
+    run(ctx, iter([G]))
+    (root / "a.html").write_bytes(b"changed\n")
+    out, _ = run(ctx, iter([G]))
+    assert out.endswith(b"\r\n\r\nchanged\n")
