@@ -84,7 +84,7 @@ def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosC
             print(f"cannot write {ns.csv}: {exc}", file=sys.stderr)
     for row in rows:
         if ns.json:
-            settings = config.as_dict() if config and row.get("kind") == "qos" else {}
+            settings = config.as_dict() if config and row.get("kind") in report.QOS_KINDS else {}
             results.write_json_line(sys.stdout, {"config": settings, "result": row})
         else:
             print("\n".join(report.block(row)))

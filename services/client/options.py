@@ -72,7 +72,15 @@ LOAD = [
     Option("--requests", "CLIENT_LOAD_REQUESTS", "100", "requests in total", parse_count),
 ]
 
+def parse_optional_udp_target(text: str) -> tuple[str, int] | None:
+    return parse_host_port(text, 9000) if text.strip() else None
+
+
 SUITE = [
+    Option("--direct-url", "CLIENT_DIRECT_URL", "",
+           "also GET this URL without the proxy (direct mode: compose.direct.yaml)"),
+    Option("--direct-target", "CLIENT_DIRECT_UDP_TARGET", "",
+           "also probe this UDP echo without the relay (direct mode)", parse_optional_udp_target),
     Option("--cache-bust", "CLIENT_SUITE_CACHE_BUST", "true",
            "add ?qoslab_run=RUN_ID to the miss/hit pair so the first GET is a fresh cache key",
            is_switch=True),

@@ -62,6 +62,9 @@ def http_block(row: Mapping[str, Any]) -> list[str]:
             f"{_num(row.get('goodput_mbps'), 2)} Mbit/s"]
 
 
+QOS_KINDS = frozenset({"qos", "qos_direct"})
+
+
 def load_block(row: Mapping[str, Any]) -> list[str]:
     return [f"load {row.get('url')}: {row.get('clients')} clients, {row.get('requests_ok')}/"
             f"{row.get('requests')} ok, {_num(row.get('req_per_s'), 1)} req/s, latency median "
@@ -72,7 +75,7 @@ def load_block(row: Mapping[str, Any]) -> list[str]:
 
 def block(row: Mapping[str, Any]) -> list[str]:
     kind = str(row.get("kind", ""))
-    if kind == "qos":
+    if kind in QOS_KINDS:
         lines = qos_block(row) if row.get("packets_sent") else [f"UDP QoS {row.get('target')}: FAILED"]
     elif kind == "load":
         lines = load_block(row)
@@ -85,7 +88,7 @@ def block(row: Mapping[str, Any]) -> list[str]:
 
 def _headline(row: Mapping[str, Any]) -> str:
     kind = row.get("kind")
-    if kind == "qos":
+    if kind in QOS_KINDS:
         return (f"RTT median {_num(row.get('rtt_median_ms'))} ms p99 {_num(row.get('rtt_p99_ms'))} ms, "
                 f"loss {_num(row.get('loss_pct'), 2)} %, jitter {_num(row.get('jitter_ms'))} ms")
     if kind == "load":
@@ -97,9 +100,9 @@ def _headline(row: Mapping[str, Any]) -> str:
 
 def summary_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per test: kind, result, headline numbers."""
-    lines = [f"{'test':<10} {'result':<7} details", "-" * 78]
+    lines = [f"{'test':<11} {'result':<7} details", "-" * 78]
     for row in rows:
         verdict = "ok" if row.get("ok") else "FAILED"
         detail = _headline(row) if row.get("ok") else str(row.get("error", ""))
-        lines.append(f"{row.get('kind', '?')!s:<10} {verdict:<7} {detail}")
+        lines.append(f"{row.get('kind', '?')!s:<11} {verdict:<7} {detail}")
     return lines

@@ -27,9 +27,10 @@ class RunContext:
 
 
 def qos_test(config: QosConfig, ctx: RunContext, *, same_clock: bool | None = None,
-             raw_path: str = "", ready_timeout_s: float = 0.0, progress: bool = True) -> Row:
+             raw_path: str = "", ready_timeout_s: float = 0.0, progress: bool = True,
+             kind: str = "qos") -> Row:
     """One UDP QoS run → its row (and the raw per-probe CSV when asked)."""
-    row = results.base_row("qos", f"{config.host}:{config.port}", run_id=ctx.run_id, label=ctx.label,
+    row = results.base_row(kind, f"{config.host}:{config.port}", run_id=ctx.run_id, label=ctx.label,
                            profile=ctx.profile)
     try:
         if ready_timeout_s > 0 and not wait_for_echo(config, ready_timeout_s):

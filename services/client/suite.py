@@ -1,8 +1,14 @@
-"""The default one-shot run of `docker compose up`: HTTP miss then hit, a UDP QoS burst, 5-client load."""
+"""The default one-shot run of `docker compose up`: HTTP miss then hit, a UDP QoS burst, 5-client load.
+
+In direct mode (`--direct-url`, `--direct-target`; compose.direct.yaml sets both) the suite also measures
+the path to the server without the proxy, as rows of kind `http_direct` and `qos_direct`, so one run
+compares proxied and direct paths.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from services.client.qos.config import QosConfig
@@ -20,7 +26,22 @@ def run_suite(ns: argparse.Namespace, config: QosConfig, ctx: RunContext,
     _expect_cache(second, "HIT")
     qos = qos_test(config, ctx, same_clock=same_clock, ready_timeout_s=ns.ready_timeout)
     load = load_test(ns.url, ns.proxy, ns.clients, ns.requests, ctx, ns.timeout)
-    return [first, second, qos, load]
+    return [first, second, qos, load, *_direct_rows(ns, config, ctx, same_clock)]
+
+
+def _direct_rows(ns: argparse.Namespace, config: QosConfig, ctx: RunContext,
+                 same_clock: bool | None) -> list[dict[str, Any]]:
+    """The same HTTP GET and UDP burst without the proxy, when direct mode names the server."""
+    rows = []
+    if ns.direct_url:
+        rows.append(http_test(ns.direct_url, None, ctx, kind="http_direct", timeout_s=ns.timeout,
+                              ready_timeout_s=ns.ready_timeout))
+    if ns.direct_target is not None:
+        host, port = ns.direct_target
+        direct = dataclasses.replace(config, host=host, port=port)
+        rows.append(qos_test(direct, ctx, same_clock=same_clock, ready_timeout_s=ns.ready_timeout,
+                             kind="qos_direct"))
+    return rows
 
 
 def bust(url: str, run_id: str) -> str:

@@ -83,3 +83,12 @@ def test_proxy_says_502_while_server_is_down_and_recovers(stack: Stack) -> None:
             break
         time.sleep(0.5)
     assert status == 200
+
+
+def test_direct_mode_measures_the_path_without_the_proxy(stack: Stack) -> None:
+    done = stack.compose("-f", "compose.yaml", "-f", "compose.direct.yaml", "run", "--rm", "-T", "client",
+                         "suite", "--csv", "/results/direct.csv", timeout=180, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with (stack.results_dir / "direct.csv").open(newline="") as handle:
+        kinds = [row["kind"] for row in csv.DictReader(handle)]
+    assert kinds == ["http_miss", "http_hit", "qos", "load", "http_direct", "qos_direct"]

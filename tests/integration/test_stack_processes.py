@@ -26,6 +26,10 @@ def _get(address: tuple[str, int], path: str) -> tuple[int, dict[str, str], byte
         conn.close()
 
 
+def _addr(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"
+
+
 def _server() -> AbstractContextManager[Service]:
     return running("services.server", "--bind", "127.0.0.1", "--http-port", "0", "--udp-port", "0")
 
@@ -85,3 +89,22 @@ def test_client_suite_writes_csv_rows_through_the_proxy(tmp_path: Path) -> None:
     rows = list(csv.DictReader(text.splitlines()))
     assert len(rows) >= 6  # at least three tests per run, two runs
     assert {row["label"] for row in rows} == {"integration"}
+
+
+def test_direct_mode_adds_rows_for_the_path_without_the_proxy(tmp_path: Path) -> None:
+    csv_path = tmp_path / "qos_result.csv"
+    with _server() as server, _proxy(server) as proxy:
+        phost, pport = proxy.http
+        shost, sport = server.http
+        env = {**os.environ, "PYTHONPATH": str(REPO), "CLIENT_URL": f"http://{phost}:{pport}/index.html",
+               "CLIENT_PROXY": f"{phost}:{pport}", "CLIENT_UDP_TARGET": _addr(proxy.udp),
+               "CLIENT_DIRECT_URL": f"http://{shost}:{sport}/index.html",
+               "CLIENT_DIRECT_UDP_TARGET": _addr(server.udp), "CLIENT_CSV": str(csv_path)}
+        done = subprocess.run([sys.executable, "-m", "services.client", "suite"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {row["kind"]: row for row in csv.DictReader(csv_path.read_text().splitlines())}
+    assert set(rows) == {"http_miss", "http_hit", "qos", "load", "http_direct", "qos_direct"}
+    assert rows["http_direct"]["x_cache"] == "" and rows["http_direct"]["http_status"] == "200"
+    assert rows["qos_direct"]["target"] == _addr(server.udp)
+    assert rows["qos_direct"]["lost_packets"] == "0"

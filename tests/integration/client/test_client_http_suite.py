@@ -108,4 +108,4 @@ def test_suite_appends_rows_and_exits_0(web: str, impaired: Callable[..., Any], 
     assert {r["label"] for r in rows} == {"ci"} and len({r["run_id"] for r in rows}) == 3
     assert "qoslab_run=" in rows[0]["url"] and rows[8]["error"].startswith("expected X-Cache MISS")
     out = capsys.readouterr().out
-    assert "test       result" in out and "FAILED" in out
+    assert "test        result" in out and "FAILED" in out
