@@ -105,6 +105,11 @@ def plot(summaries: Sequence[ProfileSummary], path: Path) -> bool:
         ax.bar([x + 0.2 for x in xs], [v or 0 for v in measured], 0.4, label="measured")
         ax.set_xticks(xs, names, rotation=30, ha="right")
         ax.set_title(title)
+        values = [v for v in (*configured, *measured) if v]
+        if title.startswith("down rate") and values and max(values) > 20 * min(values):
+            ax.set_yscale("log")  # an unshaped gigabit next to a shaped megabit link
+        elif not values:
+            ax.set_ylim(0, 1)  # all zero: no meaningless negative axis
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -64,12 +64,9 @@ def _pump(stream: TextIO, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def stream_console(proc: subprocess.Popen[str], deadline: float, out: TextIO,
+def stream_console(lines: queue.Queue[str | None], deadline: float, out: TextIO,
                    started: float) -> tuple[int | None, float | None]:
     """Copy console lines to `out` until QEMU exits or the deadline; → (exit marker, ready time)."""
-    assert proc.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
     code: int | None = None
     ready: float | None = None
     while (left := deadline - time.monotonic()) > 0:
@@ -87,6 +84,30 @@ def stream_console(proc: subprocess.Popen[str], deadline: float, out: TextIO,
     return code, ready
 
 
+def _boot(argv: list[str], deadline: float, out: TextIO, started: float) -> tuple[int | None, float | None]:
+    """Run QEMU until it exits or the deadline; always reaped, its pipe closed, the reader joined."""
+    lines: queue.Queue[str | None] = queue.Queue()
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, errors="replace") as proc:
+        assert proc.stdout is not None
+        reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+        reader.start()
+        code: int | None = None
+        ready: float | None = None
+        try:
+            code, ready = stream_console(lines, deadline, out, started)
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            out.write(f"qoslab-vm: timed out after {deadline - started:g}s; killing qemu\n")
+            code = EXIT_TIMEOUT
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+            reader.join(timeout=5)
+    return code, ready
+
+
 def run(image: Image, argv: Sequence[str], *, timeout_s: float = 600.0, env: Mapping[str, str] | None = None,
         out: TextIO = sys.stdout) -> BootResult:
     """Boot, run `argv` inside, power off. Bounded by `timeout_s`; QEMU never outlives this call."""
@@ -95,20 +116,7 @@ def run(image: Image, argv: Sequence[str], *, timeout_s: float = 600.0, env: Map
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qoslab-vm-") as tmp:
         initrd = write_initrd(image, initscript.run_script(argv, env), Path(tmp) / "initrd.cpio")
-        proc = subprocess.Popen(qemu_argv(image, initrd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
-        code: int | None = None
-        ready: float | None = None
-        try:
-            code, ready = stream_console(proc, started + timeout_s, out, started)
-            proc.wait(timeout=max(1.0, started + timeout_s - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            out.write(f"qoslab-vm: timed out after {timeout_s:g}s; killing qemu\n")
-            code = EXIT_TIMEOUT
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
+        code, ready = _boot(qemu_argv(image, initrd), started + timeout_s, out, started)
     if code is None:
         code = EXIT_TIMEOUT if time.monotonic() - started >= timeout_s else EXIT_NO_MARKER
     return BootResult(code, ready, time.monotonic() - started)

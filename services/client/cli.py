@@ -103,8 +103,11 @@ def cmd_qos(ns: argparse.Namespace) -> int:
 
 
 def cmd_http(ns: argparse.Namespace) -> int:
-    url = ns.url_arg or ns.url
+    from services.client.suite import bust
+
     ctx = context(ns)
+    url = ns.url_arg or ns.url
+    url = bust(url, ctx.run_id) if ns.cache_bust else url
     rows = [http_test(url, ns.proxy, ctx, timeout_s=ns.timeout) for _ in range(ns.repeat)]
     emit(rows, ns)
     return 0 if all(r.get("ok") for r in rows) else 1

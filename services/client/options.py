@@ -65,6 +65,9 @@ QOS = [
 
 HTTP = [
     Option("--repeat", "CLIENT_HTTP_REPEAT", "1", "requests in a row", parse_count),
+    Option("--cache-bust", "CLIENT_HTTP_CACHE_BUST", "false",
+           "add ?qoslab_run=RUN_ID so the first request is a fresh cache key (a true miss)",
+           is_switch=True),
 ]
 
 LOAD = [

@@ -21,11 +21,10 @@ from netem.engine import apply_ends, clear_targets
 from netem.profile import parse_profile
 from netem.vm import netns
 from tests.vm import checks, stack
-from tests.vm.cases import BASELINE_ARGS, CASES, WARMUP_ARGS, Case
+from tests.vm.cases import BASELINE_ARGS, BULK_BYTES, CASES, WARMUP_ARGS, Case
 from tests.vm.checks import Check
 
 RESULT_MARKER = "QOSLAB-FIDELITY-RESULT "
-BULK_BYTES = 2 * 1024 * 1024
 ATTEMPTS = 2
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
-from netem.vm import cache, cpio, initscript, kernel, netns
+from netem.vm import boot, cache, cpio, initscript, kernel, netns
 from netem.vm.errors import VmError
 from tests.vm import checks
 
@@ -106,3 +107,19 @@ def test_robust_sigma_of_a_normal_sample() -> None:
     sample = [rng.gauss(0, 2.0) for _ in range(20000)]
     assert checks.robust_sigma(sample) == pytest.approx(2.0, rel=0.03)
     assert checks.quantile([], 0.5) != checks.quantile([], 0.5)  # NaN
+
+
+def test_boot_streams_console_and_reads_the_exit_marker() -> None:
+    out = io.StringIO()
+    started = time.monotonic()
+    argv = ["sh", "-c", "printf '\\033c\\033[2Jboot\\r\\nQOSLAB-VM-READY x\\nQOSLAB-VM-EXIT=4\\n'"]
+    code, ready = boot._boot(argv, started + 20, out, started)
+    assert code == 4 and ready is not None
+    assert out.getvalue() == "boot\nQOSLAB-VM-READY x\nQOSLAB-VM-EXIT=4\n"
+
+
+def test_boot_kills_the_process_at_the_deadline() -> None:
+    started = time.monotonic()
+    code, ready = boot._boot(["sleep", "30"], started + 1.0, io.StringIO(), started)
+    assert code == boot.EXIT_TIMEOUT and ready is None
+    assert time.monotonic() - started < 15

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -109,3 +110,17 @@ def test_suite_appends_rows_and_exits_0(web: str, impaired: Callable[..., Any], 
     assert "qoslab_run=" in rows[0]["url"] and rows[8]["error"].startswith("expected X-Cache MISS")
     out = capsys.readouterr().out
     assert "test        result" in out and "FAILED" in out
+
+
+def test_http_command_cache_bust_gives_a_true_miss_each_run(web: str, tmp_path: Path) -> None:
+    csv_path = tmp_path / "http.csv"
+    argv = ["http", f"http://{web}/page", "--proxy", "none", "--repeat", "2", "--cache-bust",
+            "--csv", str(csv_path)]
+    assert cli.main(argv) == 0
+    assert cli.main(argv) == 0
+    assert cli.main(["http", f"http://{web}/page", "--proxy", "none", "--csv", str(csv_path)]) == 0
+    assert cli.main(["http", f"http://{web}/page", "--proxy", "none", "--csv", str(csv_path)]) == 0
+    rows = list(csv.DictReader(csv_path.read_text().splitlines()))
+    assert [r["x_cache"] for r in rows] == ["MISS", "HIT", "MISS", "HIT", "MISS", "HIT"]
+    assert all("qoslab_run=" in r["url"] for r in rows[:4])
+    assert "qoslab_run=" not in rows[4]["url"]
