@@ -2,11 +2,12 @@
 
 A head qualifies when it is `GET|HEAD /target HTTP/1.1`, every field line has the exact shape
 `parse_fields` accepts (the same pattern, `FIELD_LINE`), Host appears exactly once, the field count is
-within the limit, and no field that changes framing or the answer is present (Content-Length,
-Transfer-Encoding, Connection, any If-*, Range). For such a head the full parser yields a Request with
-no body and the planner looks only at the method and the target, so the Protocol may answer it from the
-file cache without building `Headers`/`Request`/`Plan`. Anything else returns None and takes the full
-path; tests feed a corpus through both paths and compare the bytes.
+within the limit, and no field that changes framing or the answer is present: Content-Length,
+Transfer-Encoding, any If-*, Range, or Connection other than a single exact `Connection: keep-alive`
+(on HTTP/1.1 the same as none). For such a head the full parser yields a Request with no body and the
+planner looks only at the method and the target, so the Protocol may answer it from the file cache
+without building `Headers`/`Request`/`Plan`. Anything else returns None and takes the full path; tests
+feed a corpus through both paths and compare the bytes.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from services.common.http1._fields import FIELD_LINE
 
 _SIMPLE = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1\r\n(?:" + FIELD_LINE + rb"\r\n)*\r\n")
 # Field names that start a line ("\r\n" + name + ":"); values never contain CR or LF, so these are exact.
-_SLOW_FIELDS = (b"\r\ncontent-length:", b"\r\ntransfer-encoding:", b"\r\nconnection:", b"\r\nif-",
-                b"\r\nrange:")
+_CONNECTION = b"\r\nconnection:"
+_SLOW_FIELDS = (b"\r\ncontent-length:", b"\r\ntransfer-encoding:", _CONNECTION, b"\r\nif-", b"\r\nrange:")
 MAX_FAST_HEAD = 4096  # longer heads take the full path (and its limits)
 MEMO_HEAD_MAX = 1024  # heads up to this are remembered after classification (wrk's is ~50, browsers' ~500)
 
@@ -32,9 +33,14 @@ def simple_request(head: bytes, max_fields: int) -> tuple[bytes, bytes] | None:
     if lower.count(b"\r\nhost:") != 1 or head.count(b"\r\n") - 2 > max_fields:
         return None
     for name in _SLOW_FIELDS:
-        if name in lower:
+        if name in lower and not (name == _CONNECTION and _keep_alive_only(lower)):
             return None
     return found.group(1), found.group(2)
+
+
+def _keep_alive_only(lower: bytes) -> bool:
+    """One `Connection: keep-alive` field (what browsers send): on HTTP/1.1 the same as none."""
+    return lower.count(_CONNECTION) == 1 and _CONNECTION + b" keep-alive\r\n" in lower
 
 
 def fast_head_limit(max_request_line: int, max_header_bytes: int) -> int:

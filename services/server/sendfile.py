@@ -4,9 +4,10 @@
 round through the loop per response even when the kernel takes the whole range in one call, which on a
 fast link (loopback, a LAN) it usually does. `send_now` writes the head and calls `os.sendfile` directly
 while the transport's own buffer is empty (so ordering is kept), with TCP_CORK set around both so the
-head and the first file bytes share full segments instead of the head leaving alone (TCP_NODELAY is on
-for asyncio transports). What is left when the socket is full, or beyond `SYNC_MAX` (so one fast
-client of a huge file cannot hold the event loop), goes to `loop.sendfile` as before.
+head and the first file bytes share a segment instead of the head leaving alone (asyncio sets
+TCP_NODELAY): the client wakes once per response, not twice. What is left when the socket is full, or
+beyond `SYNC_MAX` (so one fast client of a huge file cannot hold the event loop), goes to
+`loop.sendfile` as before.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def send_now(transport: asyncio.Transport, head: bytes, path: str, offset: int, 
     Returns the number of file bytes sent; raises OSError when the file cannot be read or shrank.
     """
     sock = transport.get_extra_info("socket")
-    if sock is None or _CORK is None or transport.is_closing():
+    if sock is None or transport.is_closing():
         transport.write(head)
         return 0
     corked = _cork(sock, 1)
@@ -42,8 +43,10 @@ def send_now(transport: asyncio.Transport, head: bytes, path: str, offset: int, 
 
 
 def _cork(sock: socket.socket, value: int) -> bool:
+    if _CORK is None:
+        return False
     with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, _CORK or 0, value)
+        sock.setsockopt(socket.IPPROTO_TCP, _CORK, value)
         return True
     return False
 

@@ -40,9 +40,10 @@ def measure(case: Case) -> dict[str, Any]:
     try:
         shown = {label: state.kind if state else "none" for label, state in states.items()}
         say(f"  in force: {shown}")
-        row = stack.qos(case.qos_args)
+        row = probe(case)
         if case.http:
             row["goodput_mbps"] = stack.download()["goodput_mbps"]
+            row["bulk_mbps"] = stack.bulk(BULK_BYTES)["steady_bps"] / 1e6
         return row
     finally:
         clear_targets(targets)
@@ -53,21 +54,25 @@ def _summary(row: dict[str, Any]) -> str:
     row = {**row, **medians}
     keys = ("packets_sent", "rtt_median_ms", "owd_up_median_ms", "owd_down_median_ms", "rtt_mean_ms",
             "rtt_stddev_ms", "owd_up_mean_ms", "owd_down_mean_ms",
-            "loss_pct", "duplicate_pct", "reordered_pct", "goodput_mbps")
+            "loss_pct", "duplicate_pct", "reordered_pct", "goodput_mbps", "bulk_mbps")
     return " ".join(f"{k}={row[k]:.3f}" if isinstance(row.get(k), float) else f"{k}={row.get(k)}"
                     for k in keys if k in row)
 
 
-def baseline(args: Sequence[str]) -> dict[str, Any]:
+def probe(case: Case) -> dict[str, Any]:
+    return stack.ping(case.qos_args) if case.tool == "ping" else stack.qos(case.qos_args)
+
+
+def baseline(case: Case) -> dict[str, Any]:
     started = time.monotonic()
-    row = stack.qos(args)
+    row = probe(case)
     say(f"  baseline ({time.monotonic() - started:.1f}s): {_summary(row)}")
     return row
 
 
 def run_case(case: Case, base: dict[str, Any]) -> list[Check]:
     if case.paired:
-        base = baseline(case.qos_args)
+        base = baseline(case)
     t0 = time.monotonic()
     row = measure(case)
     found = case.verdict(case.name, row, base)
@@ -81,7 +86,7 @@ def run_case(case: Case, base: dict[str, Any]) -> list[Check]:
 def run_cases(cases: Sequence[Case], attempts: int = ATTEMPTS) -> list[Check]:
     """Each case once; a failed one again (up to `attempts`), since a starved TCG guest stalls at times."""
     stack.qos(WARMUP_ARGS)  # first runs pay for imports and cold caches under TCG
-    base = baseline(BASELINE_ARGS)
+    base = baseline(Case("baseline", {}, lambda *_: [], BASELINE_ARGS))
     results: list[Check] = []
     for case in cases:
         for attempt in range(1, attempts + 1):

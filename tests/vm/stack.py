@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,10 @@ UDP_TARGET = f"{PROXY}:9090"
 HTTP_PROXY = f"{PROXY}:8080"
 BULK_PATH = "bulk.bin"
 START_TIMEOUT_S = 60.0
+BULK_PORT = 5001
 SAMPLE_KEYS = ("rtt_ms", "owd_up_ms", "owd_down_ms")
+PING_TIME = re.compile(r"time=([0-9.]+) ms")
+PING_SENT = re.compile(r"([0-9]+) packets transmitted")
 
 
 class StackError(RuntimeError):
@@ -106,6 +110,21 @@ def qos(extra: Sequence[str]) -> dict[str, Any]:
     return row
 
 
+def ping(extra: Sequence[str], timeout_s: float = 120.0) -> dict[str, Any]:
+    """ICMP echo client → proxy (10.203.1.2), answered in the kernel: the edge link without the Python
+    relay's noise. → {"packets_sent", "packets_received", "samples": {"rtt_ms": [...]}}."""
+    argv = ["ip", "netns", "exec", "client", "ping", "-n", *extra, PROXY]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise StackError(f"ping {' '.join(extra)} timed out after {timeout_s:g}s") from exc
+    rtts = [float(m) for m in PING_TIME.findall(done.stdout)]
+    sent = PING_SENT.search(done.stdout)
+    if not rtts or sent is None:
+        raise StackError(f"ping {' '.join(extra)} failed (exit {done.returncode})", done.stdout + done.stderr)
+    return {"packets_sent": int(sent.group(1)), "packets_received": len(rtts), "samples": {"rtt_ms": rtts}}
+
+
 def read_samples(text: str) -> dict[str, list[float]]:
     """Raw per-probe CSV → the received probes' delays (empty cells skipped)."""
     samples: dict[str, list[float]] = {key: [] for key in SAMPLE_KEYS}
@@ -121,6 +140,30 @@ def download() -> dict[str, Any]:
     url = f"http://{HTTP_PROXY}/{BULK_PATH}"
     rows = client(["http", "--proxy", HTTP_PROXY, "--repeat", "2", url], timeout_s=180.0)
     return max(rows, key=lambda row: float(row.get("goodput_mbps") or 0.0))
+
+
+def bulk(total_b: int, port: int = BULK_PORT, timeout_s: float = 90.0) -> dict[str, Any]:
+    """`tests.vm.bulk`: the proxy namespace sends `total_b` bytes to the client namespace over edge."""
+    server = subprocess.Popen(in_ns("proxy", ["tests.vm.bulk", "serve", PROXY, str(port), str(total_b)]),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until the listener is up (connection refused before)
+            done = subprocess.run(in_ns("client", ["tests.vm.bulk", "fetch", PROXY, str(port)]),
+                                  capture_output=True, text=True, timeout=timeout_s, check=False)
+            if (done.returncode == 0 and done.stdout.startswith("{")) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if done.returncode != 0:
+            raise StackError(f"bulk fetch failed (exit {done.returncode})", done.stderr)
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+    finally:
+        server.kill() if server.poll() is None else None
+        server.wait(timeout=10)
+        if server.stderr:
+            server.stderr.close()
 
 
 def make_root(root: Path, bulk_bytes: int) -> Path:

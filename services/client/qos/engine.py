@@ -24,7 +24,11 @@ from services.common.clock import SYSTEM_CLOCK, Clock
 SO_TIMESTAMPNS = 35  # Linux asm-generic value; the socket module does not export it
 _TIMESPEC = struct.Struct("@qq")
 _SEQ_AND_SEND = struct.Struct("!QQ")  # probe header offsets 12 (seq) and 20 (client_send_ns)
+_HEADER = struct.Struct("!4sBBHIQQQQI")  # the whole probe header (services/common/probe.py)
 RECV_BUFFER = 1 << 16
+ANCILLARY_SPACE = 64
+DRAIN_LIMIT = 4096  # replies read per drain call at most (a loop bound; the socket buffer holds fewer)
+READ_EVERY = 32  # a sender behind schedule sends due probes first, reading replies every this many
 DRAIN_GUARD_NS = 30_000  # while spinning, read replies only if the slot is at least this far away
 
 
@@ -79,30 +83,35 @@ class Collector:
         self._clock = clock
         self.last_arrival_mono_ns = 0
         self.answered: set[int] = set()  # sequence numbers seen (for the early end of the wait)
+        self._buffer = bytearray(RECV_BUFFER)
         sock.setblocking(False)
 
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def drain(self, until_mono_ns: int | None = None) -> None:
-        """Record replies until none is waiting (or `until_mono_ns` has passed)."""
-        recvmsg = self._sock.recvmsg
-        clock = self._clock
-        while True:
+    def drain(self, until_mono_ns: int | None = None, limit: int = DRAIN_LIMIT, at_least: int = 1) -> None:
+        """Record waiting replies until none is left, `limit` were read, or `until_mono_ns` has passed
+        (checked after the first `at_least` replies).
+
+        One preallocated buffer (`recvmsg_into`), the header parsed in place: no per-reply copies.
+        """
+        recvmsg_into, buffers = self._sock.recvmsg_into, [self._buffer]
+        mono_ns, wall_ns = self._clock.mono_ns, self._clock.wall_ns
+        for count in range(1, limit + 1):
             try:
-                data, ancdata, _, _ = recvmsg(RECV_BUFFER, 64)
+                size, ancdata, _, _ = recvmsg_into(buffers, ANCILLARY_SPACE)
             except BlockingIOError:
                 return
             except OSError:
                 self._recorder.recv_errors += 1  # e.g. ICMP port unreachable while the echo starts
                 return
-            user_mono = clock.mono_ns()
-            user_wall = clock.wall_ns()
-            kernel_wall = _kernel_wall_ns(ancdata)
-            wall = kernel_wall if kernel_wall is not None and 0 <= user_wall - kernel_wall < 10**9 \
-                else user_wall
-            self._record(data, user_mono - (user_wall - wall), wall)
-            if until_mono_ns is not None and user_mono >= until_mono_ns:
+            user_mono = mono_ns()
+            user_wall = wall_ns()
+            wall = _kernel_wall_ns(ancdata) if ancdata else None
+            if wall is None or not 0 <= user_wall - wall < 10**9:
+                wall = user_wall
+            self._record(self._buffer, user_mono - (user_wall - wall), wall, size)
+            if until_mono_ns is not None and user_mono >= until_mono_ns and count >= at_least:
                 return
 
     def wait(self, timeout_s: float) -> None:
@@ -111,30 +120,35 @@ class Collector:
         if readable:
             self.drain()
 
-    def _record(self, data: bytes, mono_ns: int, wall_ns: int) -> None:
-        try:
-            reply = probe.decode(data)
-        except probe.ProbeError as exc:
-            self._recorder.rejected[exc.reason] += 1
+    def _record(self, data: bytes | bytearray, mono_ns: int, wall_ns: int, size: int = -1) -> None:
+        """Check and record one datagram: `data[:size]` (all of `data` when size < 0)."""
+        size = len(data) if size < 0 else size
+        reason = "short"
+        if size >= probe.HEADER_LEN:
+            magic, version, flags, header_len, test_id, seq, _, server_recv, server_send, count = \
+                _HEADER.unpack_from(data)
+            reason = ("magic" if magic != probe.MAGIC else "version" if version != probe.VERSION
+                      else "header_len" if not probe.HEADER_LEN <= header_len <= size
+                      else "foreign" if test_id != self._test_id
+                      else "unknown_seq" if seq >= len(self._recorder.sends) else "")
+        if reason:
+            self._recorder.rejected[reason] += 1
             return
-        if reply.test_id != self._test_id:
-            self._recorder.rejected["foreign"] += 1
-            return
-        if reply.seq >= len(self._recorder.sends):
-            self._recorder.rejected["unknown_seq"] += 1
-            return
-        stamped = reply.is_stamped
+        stamped = flags & probe.FLAG_STAMPED
         self._recorder.arrivals.append(Arrival(
-            reply.seq, mono_ns, wall_ns, len(data),
-            reply.server_recv_ns if stamped else 0, reply.server_send_ns if stamped else 0,
-            reply.server_count if reply.is_counted else None))
+            seq, mono_ns, wall_ns, size, server_recv if stamped else 0, server_send if stamped else 0,
+            count if flags & probe.FLAG_COUNTED else None))
         self.last_arrival_mono_ns = mono_ns
-        self.answered.add(reply.seq)
+        self.answered.add(seq)
 
 
 def wait_until(target_mono_ns: int, spin_ns: int, clock: Clock = SYSTEM_CLOCK,
-               collector: Collector | None = None) -> int:
-    """Sleep (recording replies) until `spin_ns` before the target, then spin; returns the time."""
+               collector: Collector | None = None, backlog: int = 0) -> int:
+    """Sleep (recording replies) until `spin_ns` before the target, then spin; returns the time.
+
+    At least `backlog` + 2 replies are read (if waiting) even when the sleep ran late, so reading keeps
+    ahead of sending (`backlog`: probes sent since the last read).
+    """
     now = clock.mono_ns()
     while (remaining := target_mono_ns - now - spin_ns) > 0:
         if collector is None or collector.kernel_timestamps:
@@ -142,14 +156,29 @@ def wait_until(target_mono_ns: int, spin_ns: int, clock: Clock = SYSTEM_CLOCK,
         else:
             collector.wait(remaining / 1e9)  # user-space stamps: read each reply as it comes
         now = clock.mono_ns()
-    if collector is not None:  # at least one read per slot, even when the sleep ran late
-        collector.drain(until_mono_ns=target_mono_ns - DRAIN_GUARD_NS)
+    if collector is not None:
+        collector.drain(until_mono_ns=target_mono_ns - DRAIN_GUARD_NS, at_least=backlog + 2)
         now = clock.mono_ns()
     while now < target_mono_ns:
         if collector is not None and target_mono_ns - now > DRAIN_GUARD_NS:
             collector.drain(until_mono_ns=target_mono_ns - DRAIN_GUARD_NS)
         now = clock.mono_ns()
     return now
+
+
+def _reach(target_mono_ns: int, spin_ns: int, clock: Clock, collector: Collector | None, unread: int,
+           back_to_back: bool) -> tuple[int, int]:
+    """Wait for a slot (reading replies meanwhile); returns the time and the probes sent since a read.
+
+    A slot that is already due (behind schedule, or the rest of a burst) is sent at once; its replies are
+    read in batches of `READ_EVERY` (one syscall fewer per probe while catching up).
+    """
+    if collector is None or not (back_to_back or clock.mono_ns() >= target_mono_ns):
+        return wait_until(target_mono_ns, spin_ns, clock, None if back_to_back else collector, unread), 0
+    if unread + 1 < READ_EVERY:
+        return clock.mono_ns(), unread + 1
+    collector.drain(limit=4 * READ_EVERY)
+    return clock.mono_ns(), 0
 
 
 def send_all(sock: socket.socket, config: QosConfig, test_id: int, offsets_ns: list[int],
@@ -167,12 +196,13 @@ def send_all(sock: socket.socket, config: QosConfig, test_id: int, offsets_ns: l
     max_lag_ns = int(config.max_lag_s * 1e9)
     start = clock.mono_ns() + 1_000_000
     last = len(offsets_ns) - 1
+    unread = 0  # probes sent since replies were last read
     for index, offset in enumerate(offsets_ns):
         if stop():
             break
         target = start + offset
         mid_burst = index > 0 and offsets_ns[index - 1] == offset  # burst probes leave back to back
-        now = wait_until(target, spin_ns, clock, None if mid_burst else collector)
+        now, unread = _reach(target, spin_ns, clock, collector, unread, mid_burst)
         if (index < last and offsets_ns[index + 1] > offset and now >= start + offsets_ns[index + 1]
                 and now - target > max_lag_ns):
             sends.missed += 1

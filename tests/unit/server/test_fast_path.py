@@ -38,7 +38,11 @@ PLAIN = b"GET /a.html HTTP/1.1\r\nHost: t\r\n\r\n"
     (b"GET /a.html HTTP/1.1\r\nHost: t\r\nHOST: u\r\n\r\n", None),
     (b"GET /a.html HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", None),
     (b"GET /a.html HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", None),
-    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n", (b"GET", b"/a.html")),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, close\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX: \r\nconnection: keep-alive\r\n\r\n", None),
+    (b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n\r\n", None),
     (b"GET /a.html HTTP/1.1\r\nHost: t\r\nIf-None-Match: *\r\n\r\n", None),
     (b"GET /a.html HTTP/1.1\r\nHost: t\r\nif-modified-since: x\r\n\r\n", None),
     (b"GET /a.html HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\n\r\n", None),
@@ -56,7 +60,8 @@ def test_simple_request_table(head: bytes, expected: tuple[bytes, bytes] | None)
 
 PIECES = [b"GET ", b"HEAD ", b"/a.html", b"?x", b" HTTP/1.1", b" HTTP/1.0", b"\r\n", b"Host", b"host", b":",
           b" ", b"\t", b"t", b"Content-Length", b"0", b"Transfer-Encoding", b"chunked", b"Connection",
-          b"close", b"If-None-Match", b"Range", b"X-A", b"\x00", b"\x01", b"\x7f", b"\xff", b",", b"\n"]
+          b"close", b"keep-alive", b"\r\nConnection: keep-alive",
+          b"If-None-Match", b"Range", b"X-A", b"\x00", b"\x01", b"\x7f", b"\xff", b",", b"\n"]
 heads = st.lists(st.sampled_from(PIECES), max_size=30).map(lambda parts: b"".join(parts) + b"\r\n\r\n")
 plain_prefix = st.just(b"GET /a.html HTTP/1.1\r\nHost: t\r\n")
 
@@ -79,7 +84,8 @@ def test_fast_heads_parse_to_the_same_plain_request(head: bytes) -> None:
     assert (request.method.encode(), request.target.encode(), request.version) == (*simple, "HTTP/1.1")
     lowered = [name.lower() for name, _ in request.headers]
     assert lowered.count("host") == 1
-    assert not {"content-length", "transfer-encoding", "connection", "range"} & set(lowered)
+    assert not {"content-length", "transfer-encoding", "range"} & set(lowered)
+    assert [v.lower() for n, v in request.headers if n.lower() == "connection"] in ([], ["keep-alive"])
     assert not any(name.startswith("if-") for name in lowered)
     assert parser.buffered == 0
 
@@ -151,6 +157,10 @@ CORPUS = [
     G + b"GET /a.html HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 101 + b"\r\n",
     G + b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", G + b"GET /a.html HTTP/1.1\r\nHo",
     b"GET /a.html HTTP/1.0\r\nHost: t\r\n\r\n", b"\r\n\r\n" + G, G + b"\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: Keep-Alive\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n" + G,
     b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", b"GET /_server/health HTTP/1.1\r\nHost: t\r\n\r\n" + G,
     b"GET /a.html HTTP/1.1\r\nHost: t\r\nUser-Agent: " + b"u" * 5000 + b"\r\n\r\n" + G,
 ]
