@@ -34,8 +34,9 @@ def test_lines_match_format_line(stream: io.StringIO) -> None:
     access = AccessLog()
     for client, method, path, status, size, dur in CASES:
         access.write(client, method, path, status, size, dur)  # no loop: written at once
+    json_lines = log.current().json_lines
     expected = [log.format_line("http.access", {"client": c, "method": m, "path": p, "status": s, "bytes": b,
-                                                "dur_ms": d}, service="server", ts="T", json_lines=log._json)
+                                                "dur_ms": d}, service="server", ts="T", json_lines=json_lines)
                 for c, m, p, s, b, d in CASES]
     assert [strip_ts(line) for line in stream.getvalue().splitlines()] == [strip_ts(e) for e in expected]
     assert re.match(r"ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z |\{\"ts\"", stream.getvalue())

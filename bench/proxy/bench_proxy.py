@@ -1,7 +1,7 @@
 """Proxy benchmark: qoslab vs Varnish (default VCL) on cache hits, small and 1 MiB objects, same origin,
 same run; then the UDP relay's packet rate and added latency against the direct path.
 
-    python bench/proxy/bench.py [--duration 5] [--connections 64]
+    python bench/proxy/bench_proxy.py [--duration 5] [--connections 64]
 
 Needs `wrk` and `varnishd` (apt-get install wrk varnish) and `gcc` (the UDP load generator and echo,
 udpblast.c, are compiled at run time). Prints each number and the ratios.

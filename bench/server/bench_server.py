@@ -1,6 +1,7 @@
 """Benchmark the qoslab server against nginx and `python -m http.server` in the same run (wrk).
 
-    sudo python bench/server/bench.py [--duration 10] [--repeat 3] [--server-workers N] [--baseline DIR]
+    sudo python bench/server/bench_server.py [--duration 10] [--repeat 3] [--server-workers N]
+                                             [--baseline DIR]
 
 Installs wrk and nginx with apt-get when missing (needs root), generates the large files, starts the
 servers on 127.0.0.1 one after another, runs wrk for a small file with keep-alive (req/s) and for a 1 MiB
