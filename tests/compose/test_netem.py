@@ -6,6 +6,7 @@ the sch_netem message and leave every interface as it was. Each test clears the 
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -16,25 +17,7 @@ import pytest
 
 from .conftest import REPO, Stack
 
-SINK = """
-import socket, time
-srv = socket.create_server(("0.0.0.0", 5201)); srv.settimeout(30)
-print("ready", flush=True)
-conn, _ = srv.accept(); conn.settimeout(30)
-total, first = 0, None
-while True:
-    data = conn.recv(1 << 16)
-    if not data:
-        break
-    first = first or time.monotonic()
-    total += len(data)
-print(total, time.monotonic() - first, flush=True)
-"""
-SOURCE = """
-import socket, sys
-s = socket.create_connection(("10.203.2.2", 5201), timeout=30)
-s.sendall(b"x" * int(sys.argv[1])); s.close()
-"""
+BULK_PORT = "5201"
 
 
 def netem(stack: Stack, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -53,17 +36,19 @@ def events(stdout: str, name: str) -> list[dict[str, str]]:
 
 def core_bps(stack: Stack, size_b: int) -> float:
     """server → proxy over the core link (server egress = core.down), measured at the receiver."""
-    sink = subprocess.Popen(["docker", "exec", stack.container_id("proxy"), "python3", "-c", SINK],
-                            stdout=subprocess.PIPE, text=True)
+    sender = subprocess.Popen(["docker", "exec", stack.container_id("server"), "python3", "-m", "netem.bulk",
+                               "serve", "0.0.0.0", BULK_PORT, str(size_b)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-        stack.exec("server", "python3", "-c", SOURCE, str(size_b), timeout=60)
-        total, seconds = sink.communicate(timeout=60)[0].split()
+        done = stack.exec("proxy", "python3", "-m", "netem.bulk", "fetch", "10.203.2.10", BULK_PORT,
+                          timeout=90)
     finally:
-        sink.kill()
-        sink.wait(timeout=10)
-    assert int(total) == size_b
-    return size_b * 8 / float(seconds)
+        if sender.poll() is None:
+            sender.kill()
+        sender.wait(timeout=10)
+    result = json.loads(done.stdout)
+    assert result["bytes"] == size_b
+    return float(result["steady_bps"])
 
 
 def root_kinds(stack: Stack) -> dict[str, str]:

@@ -143,19 +143,14 @@ def download() -> dict[str, Any]:
 
 
 def bulk(total_b: int, port: int = BULK_PORT, timeout_s: float = 90.0) -> dict[str, Any]:
-    """`tests.vm.bulk`: the proxy namespace sends `total_b` bytes to the client namespace over edge."""
-    server = subprocess.Popen(in_ns("proxy", ["tests.vm.bulk", "serve", PROXY, str(port), str(total_b)]),
+    """`netem.bulk`: the proxy namespace sends `total_b` bytes to the client namespace over edge."""
+    server = subprocess.Popen(in_ns("proxy", ["netem.bulk", "serve", PROXY, str(port), str(total_b)]),
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:  # until the listener is up (connection refused before)
-            done = subprocess.run(in_ns("client", ["tests.vm.bulk", "fetch", PROXY, str(port)]),
-                                  capture_output=True, text=True, timeout=timeout_s, check=False)
-            if (done.returncode == 0 and done.stdout.startswith("{")) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        if done.returncode != 0:
+        done = subprocess.run(in_ns("client", ["netem.bulk", "fetch", PROXY, str(port)]),
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
+        if done.returncode != 0 or not done.stdout.startswith("{"):
             raise StackError(f"bulk fetch failed (exit {done.returncode})", done.stderr)
         result: dict[str, Any] = json.loads(done.stdout)
         return result

@@ -5,6 +5,10 @@ where available, so neither wake-up latency nor reading replies between sends sh
 them, replies read during the sender's final spin are late by up to `spin_s`). The kernel stamp is on
 the wall clock; it is mapped onto the monotonic clock by the (microseconds small) offset to a user-space
 wall/monotonic pair read right after the datagram is taken, so a wall-clock step cannot distort RTTs.
+
+Per probe at high rates (profiled, docs/client.md): one `send`, one `recvmsg_into` into a preallocated
+buffer, the header parsed in place, a few list appends; no per-probe objects beyond the `Arrival` record.
+A sender behind schedule sends the slots that are due first and reads their replies in batches.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from services.client.qos.config import QosConfig
 from services.client.qos.records import Arrival, Recorder
 from services.common import probe
-from services.common.clock import SYSTEM_CLOCK, Clock
+from services.common.clock import SYSTEM_CLOCK, Clock, SystemClock
 
 SO_TIMESTAMPNS = 35  # Linux asm-generic value; the socket module does not export it
 _TIMESPEC = struct.Struct("@qq")
@@ -27,12 +31,23 @@ _SEQ_AND_SEND = struct.Struct("!QQ")  # probe header offsets 12 (seq) and 20 (cl
 _HEADER = struct.Struct("!4sBBHIQQQQI")  # the whole probe header (services/common/probe.py)
 RECV_BUFFER = 1 << 16
 ANCILLARY_SPACE = 64
-DRAIN_LIMIT = 4096  # replies read per drain call at most (a loop bound; the socket buffer holds fewer)
+BUFFER_BYTES = 4 << 20  # SO_RCVBUF/SO_SNDBUF asked for (the kernel caps it at net.core.rmem_max/wmem_max)
+DRAIN_LIMIT = 4096  # replies read per drain call at most (a loop bound)
 READ_EVERY = 32  # a sender behind schedule sends due probes first, reading replies every this many
 DRAIN_GUARD_NS = 30_000  # while spinning, read replies only if the slot is at least this far away
 
+ClockReader = Callable[[], int]
 
-def open_socket(config: QosConfig, rcvbuf_bytes: int = 4 << 20) -> tuple[socket.socket, bool]:
+
+def clock_readers(clock: Clock) -> tuple[ClockReader, ClockReader]:
+    """(mono_ns, wall_ns) of `clock`: for the system clock the C functions themselves, which saves a
+    Python frame per read (three to five reads per probe)."""
+    if isinstance(clock, SystemClock):
+        return time.monotonic_ns, time.time_ns
+    return clock.mono_ns, clock.wall_ns
+
+
+def open_socket(config: QosConfig, rcvbuf_bytes: int = BUFFER_BYTES) -> tuple[socket.socket, bool]:
     """A UDP socket connected to the target (replies from elsewhere never reach it); kernel stamps on?"""
     infos = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_DGRAM)
     family, kind, proto, _, address = infos[0]
@@ -79,6 +94,8 @@ class Collector:
         self._sock = sock
         self.kernel_timestamps = kernel_timestamps
         self._recorder = recorder
+        self._sent_mono = recorder.sends.mono_ns  # its length is the number of probes sent
+        self._arrivals = recorder.arrivals
         self._test_id = test_id
         self._clock = clock
         self.last_arrival_mono_ns = 0
@@ -91,12 +108,10 @@ class Collector:
 
     def drain(self, until_mono_ns: int | None = None, limit: int = DRAIN_LIMIT, at_least: int = 1) -> None:
         """Record waiting replies until none is left, `limit` were read, or `until_mono_ns` has passed
-        (checked after the first `at_least` replies).
-
-        One preallocated buffer (`recvmsg_into`), the header parsed in place: no per-reply copies.
-        """
-        recvmsg_into, buffers = self._sock.recvmsg_into, [self._buffer]
-        mono_ns, wall_ns = self._clock.mono_ns, self._clock.wall_ns
+        (checked after the first `at_least` replies). One preallocated buffer, no per-reply copies."""
+        recvmsg_into, buffers, record = self._sock.recvmsg_into, [self._buffer], self._record
+        mono_ns, wall_ns = clock_readers(self._clock)
+        until = until_mono_ns if until_mono_ns is not None else 1 << 62
         for count in range(1, limit + 1):
             try:
                 size, ancdata, _, _ = recvmsg_into(buffers, ANCILLARY_SPACE)
@@ -108,10 +123,10 @@ class Collector:
             user_mono = mono_ns()
             user_wall = wall_ns()
             wall = _kernel_wall_ns(ancdata) if ancdata else None
-            if wall is None or not 0 <= user_wall - wall < 10**9:
+            if wall is None or not 0 <= user_wall - wall < 1_000_000_000:
                 wall = user_wall
-            self._record(self._buffer, user_mono - (user_wall - wall), wall, size)
-            if until_mono_ns is not None and user_mono >= until_mono_ns and count >= at_least:
+            record(self._buffer, user_mono - (user_wall - wall), wall, size)
+            if user_mono >= until and count >= at_least:
                 return
 
     def wait(self, timeout_s: float) -> None:
@@ -130,12 +145,12 @@ class Collector:
             reason = ("magic" if magic != probe.MAGIC else "version" if version != probe.VERSION
                       else "header_len" if not probe.HEADER_LEN <= header_len <= size
                       else "foreign" if test_id != self._test_id
-                      else "unknown_seq" if seq >= len(self._recorder.sends) else "")
+                      else "unknown_seq" if seq >= len(self._sent_mono) else "")
         if reason:
             self._recorder.rejected[reason] += 1
             return
         stamped = flags & probe.FLAG_STAMPED
-        self._recorder.arrivals.append(Arrival(
+        self._arrivals.append(Arrival(
             seq, mono_ns, wall_ns, size, server_recv if stamped else 0, server_send if stamped else 0,
             count if flags & probe.FLAG_COUNTED else None))
         self.last_arrival_mono_ns = mono_ns
@@ -149,20 +164,25 @@ def wait_until(target_mono_ns: int, spin_ns: int, clock: Clock = SYSTEM_CLOCK,
     At least `backlog` + 2 replies are read (if waiting) even when the sleep ran late, so reading keeps
     ahead of sending (`backlog`: probes sent since the last read).
     """
-    now = clock.mono_ns()
+    mono_ns = clock_readers(clock)[0]
+    now = mono_ns()
     while (remaining := target_mono_ns - now - spin_ns) > 0:
         if collector is None or collector.kernel_timestamps:
             time.sleep(remaining / 1e9)  # replies wait in the socket with their kernel stamps
         else:
             collector.wait(remaining / 1e9)  # user-space stamps: read each reply as it comes
-        now = clock.mono_ns()
-    if collector is not None:
-        collector.drain(until_mono_ns=target_mono_ns - DRAIN_GUARD_NS, at_least=backlog + 2)
-        now = clock.mono_ns()
+        now = mono_ns()
+    if collector is None:
+        while now < target_mono_ns:
+            now = mono_ns()
+        return now
+    guard = target_mono_ns - DRAIN_GUARD_NS
+    collector.drain(until_mono_ns=guard, at_least=backlog + 2)
+    now = mono_ns()
     while now < target_mono_ns:
-        if collector is not None and target_mono_ns - now > DRAIN_GUARD_NS:
-            collector.drain(until_mono_ns=target_mono_ns - DRAIN_GUARD_NS)
-        now = clock.mono_ns()
+        if now < guard:
+            collector.drain(until_mono_ns=guard)
+        now = mono_ns()
     return now
 
 
@@ -173,12 +193,13 @@ def _reach(target_mono_ns: int, spin_ns: int, clock: Clock, collector: Collector
     A slot that is already due (behind schedule, or the rest of a burst) is sent at once; its replies are
     read in batches of `READ_EVERY` (one syscall fewer per probe while catching up).
     """
-    if collector is None or not (back_to_back or clock.mono_ns() >= target_mono_ns):
+    now = clock_readers(clock)[0]()
+    if collector is None or not (back_to_back or now >= target_mono_ns):
         return wait_until(target_mono_ns, spin_ns, clock, None if back_to_back else collector, unread), 0
     if unread + 1 < READ_EVERY:
-        return clock.mono_ns(), unread + 1
+        return now, unread + 1
     collector.drain(limit=4 * READ_EVERY)
-    return clock.mono_ns(), 0
+    return clock_readers(clock)[0](), 0
 
 
 def send_all(sock: socket.socket, config: QosConfig, test_id: int, offsets_ns: list[int],
@@ -191,28 +212,28 @@ def send_all(sock: socket.socket, config: QosConfig, test_id: int, offsets_ns: l
     into a burst (iperf3's catch-up), while a short hiccup at high rates does not lose slots.
     """
     packet = bytearray(probe.encode(probe.Probe(test_id, 0, 0), config.size))
-    sends = recorder.sends
-    spin_ns = int(config.spin_s * 1e9)
-    max_lag_ns = int(config.max_lag_s * 1e9)
-    start = clock.mono_ns() + 1_000_000
-    last = len(offsets_ns) - 1
-    unread = 0  # probes sent since replies were last read
+    sends, pack_into, send = recorder.sends, _SEQ_AND_SEND.pack_into, sock.send
+    sched, walls, monos = sends.sched_mono_ns, sends.wall_ns, sends.mono_ns
+    mono_ns, wall_ns = clock_readers(clock)
+    spin_ns, max_lag_ns = int(config.spin_s * 1e9), int(config.max_lag_s * 1e9)
+    start = mono_ns() + 1_000_000
+    last, unread, previous = len(offsets_ns) - 1, 0, -1
     for index, offset in enumerate(offsets_ns):
         if stop():
             break
         target = start + offset
-        mid_burst = index > 0 and offsets_ns[index - 1] == offset  # burst probes leave back to back
-        now, unread = _reach(target, spin_ns, clock, collector, unread, mid_burst)
+        now, unread = _reach(target, spin_ns, clock, collector, unread, offset == previous)
+        previous = offset  # a burst's probes share one offset and leave back to back
         if (index < last and offsets_ns[index + 1] > offset and now >= start + offsets_ns[index + 1]
                 and now - target > max_lag_ns):
             sends.missed += 1
             continue
-        wall = clock.wall_ns()
-        _SEQ_AND_SEND.pack_into(packet, 12, len(sends), wall)
-        sends.sched_mono_ns.append(target)
-        sends.wall_ns.append(wall)
-        sends.mono_ns.append(clock.mono_ns())  # last: the receiver accepts seq < len(mono_ns)
+        wall = wall_ns()
+        pack_into(packet, 12, len(monos), wall)
+        sched.append(target)
+        walls.append(wall)
+        monos.append(mono_ns())  # last: the receiver accepts seq < len(mono_ns)
         try:
-            sock.send(packet)
+            send(packet)
         except OSError:
             sends.errors += 1

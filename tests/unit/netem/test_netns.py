@@ -5,6 +5,7 @@ Skipped unless root with `ip` and `tc`. Namespaces are created per test module a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,25 +24,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tc") or n
                                 reason="needs root, ip and tc (network namespaces)")
 
 SUBNETS = "edge=10.203.201.0/24,core=10.203.202.0/24"
-SINK = """
-import socket, sys, time
-srv = socket.create_server(("10.203.201.2", 5201)); srv.settimeout(20)
-print("ready", flush=True)
-conn, _ = srv.accept(); conn.settimeout(20)
-total, first = 0, None
-while True:
-    data = conn.recv(1 << 16)
-    if not data:
-        break
-    first = first or time.monotonic()
-    total += len(data)
-print(total, time.monotonic() - first, flush=True)
-"""
-SOURCE = """
-import socket, sys
-s = socket.create_connection(("10.203.201.2", 5201), timeout=20)
-s.sendall(b"x" * int(sys.argv[1])); s.close()
-"""
+BULK_PORT = "5201"
 
 
 def sh(*argv: str) -> None:
@@ -71,18 +54,20 @@ def env(profile: str) -> dict[str, str]:
 
 
 def transfer_bps(client: str, proxy: str, size_b: int) -> float:
-    sink = subprocess.Popen(["ip", "netns", "exec", proxy, sys.executable, "-c", SINK],
-                            stdout=subprocess.PIPE, text=True)
+    """client → proxy over the veth pair (client egress = edge.up), measured at the receiver."""
+    sender = subprocess.Popen(["ip", "netns", "exec", client, sys.executable, "-m", "netem.bulk", "serve",
+                               "10.203.201.10", BULK_PORT, str(size_b)], stdout=subprocess.DEVNULL)
     try:
-        assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-        subprocess.run(["ip", "netns", "exec", client, sys.executable, "-c", SOURCE, str(size_b)],
-                       check=True, timeout=30)
-        total, seconds = sink.communicate(timeout=30)[0].split()
+        done = subprocess.run(["ip", "netns", "exec", proxy, sys.executable, "-m", "netem.bulk", "fetch",
+                               "10.203.201.10", BULK_PORT], capture_output=True, text=True, check=True,
+                              timeout=60)
     finally:
-        sink.kill()
-        sink.wait(timeout=5)
-    assert int(total) == size_b
-    return size_b * 8 / float(seconds)
+        if sender.poll() is None:
+            sender.kill()
+        sender.wait(timeout=5)
+    result = json.loads(done.stdout)
+    assert result["bytes"] == size_b
+    return float(result["steady_bps"])
 
 
 def test_boot_applies_tbf_reads_back_and_clears(netns: tuple[str, str]) -> None:

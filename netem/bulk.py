@@ -1,8 +1,13 @@
-"""A lean bulk TCP transfer for the rate check: `serve` sends N bytes once, `fetch` times the receipt.
+"""A lean bulk TCP transfer that measures a shaped link: `serve` sends N bytes once, `fetch` times them.
 
-`python3 -m tests.vm.bulk serve HOST PORT BYTES` (one connection, then exit) and
-`python3 -m tests.vm.bulk fetch HOST PORT` → one JSON line: bytes, seconds, and the steady-state rate over
-the last 75 % of the bytes (past TCP slow start), from kernel-sized reads with little CPU per byte.
+    python3 -m netem.bulk serve HOST PORT BYTES    # one connection, then exit
+    python3 -m netem.bulk fetch HOST PORT          # → one JSON line
+
+`fetch` prints bytes, seconds (first to last byte) and the steady-state rate over the last 75 % of the
+bytes (past TCP slow start), from kernel-sized reads with little CPU per byte. It retries a refused
+connection for a bounded time, so both ends can be started at once. It runs wherever the netem package
+is: on the host, in the containers (/app/netem) and in the VM image; the rate tests of the compose stack,
+of network namespaces and of the VM fidelity suite all use it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import time
 from collections.abc import Sequence
 
 TIMEOUT_S = 60.0
+CONNECT_RETRY_S = 15.0
 CHUNK_B = 1 << 16
 STEADY_FROM = 0.25  # rate over the bytes after the first quarter
 
@@ -31,8 +37,20 @@ def serve(host: str, port: int, total_b: int) -> None:
                 left -= min(left, CHUNK_B)
 
 
-def fetch(host: str, port: int) -> dict[str, float]:
-    with socket.create_connection((host, port), timeout=TIMEOUT_S) as conn:
+def _connect(host: str, port: int, retry_s: float) -> socket.socket:
+    """Connect, retrying while the listener is not up yet (refused), for at most `retry_s`."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            return socket.create_connection((host, port), timeout=TIMEOUT_S)
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def fetch(host: str, port: int, retry_s: float = CONNECT_RETRY_S) -> dict[str, float]:
+    with _connect(host, port, retry_s) as conn:
         buf = bytearray(CHUNK_B)
         marks: list[tuple[int, float]] = []
         got = 0
