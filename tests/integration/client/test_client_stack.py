@@ -1,57 +1,34 @@
-"""The client against the real server and proxy as processes on 127.0.0.1 (skipped if they cannot start)."""
+"""The client against the real server and proxy as processes on 127.0.0.1."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from services.client import cli, results
+from tests.integration.processes import REPO as ROOT
+from tests.integration.processes import running
 
-ROOT = Path(__file__).resolve().parents[3]
 
-
-def _start(argv: list[str], event: str, procs: list[subprocess.Popen[str]]) -> dict[str, str]:
-    proc = subprocess.Popen([sys.executable, "-m", *argv], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    procs.append(proc)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if f"event={event}" in line:
-            return dict(re.findall(r"(\w+)=(\S+)", line))
-    pytest.skip(f"{argv[0]} did not report {event} (still being built?)")
+def _addr(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"
 
 
 @pytest.fixture
 def stack() -> Iterator[dict[str, str]]:
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        server = _start(["services.server", "--bind", "127.0.0.1", "--http-port", "0", "--udp-port", "0"],
-                        "server.listening", procs)
-        proxy = _start(["services.proxy", "--bind", "127.0.0.1", "--http-port", "0", "--udp-port", "0",
-                        "--upstream", server["http"], "--upstream-udp", server["udp"]],
-                       "proxy.listening", procs)
-        yield {"server_http": server["http"], "server_udp": server["udp"], "proxy_http": proxy["http"],
-               "proxy_udp": proxy["udp"]}
-    finally:
-        for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            if proc.stdout is not None:
-                proc.stdout.close()
+    with ExitStack() as stop:
+        server = stop.enter_context(running("services.server", "--bind", "127.0.0.1", "--http-port", "0",
+                                            "--udp-port", "0"))
+        proxy = stop.enter_context(running("services.proxy", "--bind", "127.0.0.1", "--http-port", "0",
+                                           "--udp-port", "0", "--upstream", _addr(server.http),
+                                           "--upstream-udp", _addr(server.udp)))
+        yield {"server_http": _addr(server.http), "server_udp": _addr(server.udp),
+               "proxy_http": _addr(proxy.http), "proxy_udp": _addr(proxy.udp)}
 
 
 def test_suite_through_real_proxy(stack: dict[str, str], tmp_path: Path,
