@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass, field
 
+import pytest
+
+from services.client.qos import engine
 from services.client.qos.config import QosConfig
 from services.client.qos.engine import Collector, send_all
 from services.client.qos.records import Recorder
 from services.common import probe
+from services.common.clock import SYSTEM_CLOCK
 
 
 @dataclass
@@ -100,3 +105,74 @@ def test_a_short_hiccup_at_high_rate_is_caught_up_without_loss_of_slots() -> Non
     send_all(sock, config, 1, [i * 100_000 for i in range(20)], recorder, clock)  # type: ignore[arg-type]
     assert recorder.sends.missed == 0 and len(sock.sent) == 20
 
+
+
+@dataclass
+class EchoSocket(FakeSocket):
+    """Answers every probe at once (stamped, counted); replies wait until read, like a socket buffer."""
+
+    waiting: list[bytes] = field(default_factory=list)
+    most_waiting: int = 0
+    reads: int = 0
+
+    def send(self, data: bytes) -> int:
+        self.waiting.append(probe.stamp_reply(bytes(data), 1, 2, count=len(self.sent) + 1))
+        self.most_waiting = max(self.most_waiting, len(self.waiting))
+        return super().send(data)
+
+    def recvmsg_into(self, buffers: list[bytearray], ancbufsize: int) -> tuple[int, list[object], int, None]:
+        if not self.waiting:
+            raise BlockingIOError
+        data = self.waiting.pop(0)
+        buffers[0][:len(data)] = data
+        self.reads += 1
+        return len(data), [], 0, None
+
+
+def test_a_sender_behind_schedule_sends_due_probes_first_and_reads_replies_in_batches() -> None:
+    sock, recorder = EchoSocket(), Recorder()
+    clock = JumpClock()  # 1 µs per clock read: slots 2 µs apart are always due, the sender is behind
+    collector = Collector(sock, recorder, 1, clock, kernel_timestamps=True)  # type: ignore[arg-type]
+    config = QosConfig("h", 1, count=500, interval_s=2e-6, spin_s=0.0)
+    send_all(sock, config, 1, [i * 2_000 for i in range(500)], recorder, clock,  # type: ignore[arg-type]
+             collector=collector)
+    assert recorder.sends.missed == 0 and len(sock.sent) == 500
+    assert sock.most_waiting <= engine.READ_EVERY + 1  # reading keeps pace with sending
+    assert sock.reads < 500 + 500 // engine.READ_EVERY + 2  # not a read attempt per probe while behind
+    collector.drain()
+    assert sorted(a.seq for a in recorder.arrivals) == list(range(500))
+
+
+def test_a_sender_whose_sleeps_overshoot_still_reads_more_replies_than_it_sends(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sock, recorder = EchoSocket(), Recorder()
+    clock = JumpClock()
+
+    def late_sleep(seconds: float) -> None:  # every sleep ends 50 µs late: no spare time to read in
+        clock.mono += int(seconds * 1e9) + 50_000
+
+    monkeypatch.setattr(engine.time, "sleep", late_sleep)
+    collector = Collector(sock, recorder, 1, clock, kernel_timestamps=True)  # type: ignore[arg-type]
+    sock.waiting += [b"junk"] * 50  # a backlog (e.g. after a stall) shrinks even without spare time
+    config = QosConfig("h", 1, count=300, interval_s=20e-6, spin_s=0.0)  # some slots due on waking
+    send_all(sock, config, 1, [i * 20_000 for i in range(300)], recorder, clock,  # type: ignore[arg-type]
+             collector=collector)
+    assert sock.most_waiting <= 50 + 2 and len(sock.waiting) < engine.READ_EVERY  # never grew
+    assert recorder.rejected["short"] == 50
+
+
+def test_record_reads_only_the_datagram_from_a_larger_buffer() -> None:
+    recorder = Recorder()
+    recorder.sends.mono_ns.append(0)
+    receiver = Collector(FakeSocket(), recorder, test_id=5, clock=JumpClock())  # type: ignore[arg-type]
+    buffer = bytearray(probe.encode(probe.Probe(5, 0, 10), 60)) + b"\xff" * 100
+    receiver._record(buffer, 1_000, 2_000, 60)
+    receiver._record(buffer, 1_000, 2_000, 40)
+    assert [a.size for a in recorder.arrivals] == [60] and dict(recorder.rejected) == {"short": 1}
+
+
+def test_the_system_clock_is_read_without_a_python_frame() -> None:
+    assert engine.clock_readers(SYSTEM_CLOCK) == (time.monotonic_ns, time.time_ns)
+    fake = JumpClock()
+    mono_ns, _ = engine.clock_readers(fake)  # type: ignore[arg-type]
+    assert mono_ns() == 1_000
