@@ -27,6 +27,7 @@ class ServerConfig:
     bind: str = "0.0.0.0"
     http_port: int = 8000
     udp_port: int = 9000
+    udp_buffer_bytes: int = 4 << 20  # SO_RCVBUF/SO_SNDBUF asked for; the kernel caps it (rmem_max)
     root: str = "www"
     rules: tuple[CacheRule, ...] = ()
     default_max_age: int = 60
@@ -52,6 +53,13 @@ def make_context(config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> Context:
         "/_server/health": lambda: ("text/plain; charset=utf-8", b"ok\n"),
     }
     return ctx
+
+
+def _size_buffers(sock: socket.socket, size_b: int) -> None:
+    """Probe bursts queue in the echo's socket: the 208 KiB default dropped from 60-80 kpps."""
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, size_b)
 
 
 def _address(sock_name: tuple[object, ...]) -> str:
@@ -96,6 +104,7 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
     if worker == 0:
         udp, _ = await loop.create_datagram_endpoint(lambda: UdpEcho(ctx.stats, clock),
                                                      local_addr=(config.bind, config.udp_port))
+        _size_buffers(udp.get_extra_info("socket"), config.udp_buffer_bytes)
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)

@@ -33,6 +33,8 @@ OPTIONS = [
     Option("--bind", "SERVER_BIND", "0.0.0.0", "address to listen on (HTTP and UDP)"),
     Option("--http-port", "SERVER_HTTP_PORT", "8000", "HTTP port (0 = pick a free one)", parse_port),
     Option("--udp-port", "SERVER_UDP_PORT", "9000", "UDP echo port (0 = pick a free one)", parse_port),
+    Option("--udp-buffer", "SERVER_UDP_BUFFER", "4MiB",
+           "UDP echo socket buffers (the kernel caps them at net.core.rmem_max/wmem_max)", parse_size),
     Option("--root", "SERVER_ROOT", DEFAULT_ROOT, "document root"),
     Option("--max-age", "SERVER_MAX_AGE", "60", "Cache-Control max-age for paths no rule matches (-1: none)",
            int),
@@ -62,7 +64,8 @@ OPTIONS = [
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
-        bind=args.bind, http_port=args.http_port, udp_port=args.udp_port, root=args.root,
+        bind=args.bind, http_port=args.http_port, udp_port=args.udp_port,
+        udp_buffer_bytes=args.udp_buffer, root=args.root,
         rules=args.cache_rules, default_max_age=args.max_age, listing=args.listing,
         timeouts=Timeouts(args.header_timeout, args.idle_timeout, args.send_timeout),
         shutdown_timeout_s=args.shutdown_timeout, max_body=args.max_body,

@@ -26,3 +26,4 @@ def test_bounded_and_forgets_least_recently_seen() -> None:
 def test_rejects_empty_table() -> None:
     with pytest.raises(ValueError):
         ProbeCounts(max_tests=0)
+
