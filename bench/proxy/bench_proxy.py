@@ -2,6 +2,7 @@
 same run; then the UDP relay's packet rate and added latency against the direct path.
 
     python bench/proxy/bench_proxy.py [--duration 5] [--connections 64]
+    python bench/proxy/bench_proxy.py --skip-http --duration 4 [--udp-workers 2] [--udp-sockets 16]
 
 Needs `wrk` and `varnishd` (apt-get install wrk varnish) and `gcc` (the UDP load generator and echo,
 udpblast.c, are compiled at run time). Prints each number and the ratios.
@@ -10,8 +11,11 @@ udpblast.c, are compiled at run time). Prints each number and the ratios.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -91,15 +95,45 @@ def build_udpblast() -> str:
     return str(out)
 
 
-def relay_counters(http_port: int) -> int:
-    """Datagrams the relay forwarded so far, both directions, from its own counters in /_proxy/stats."""
+def relay_counters(http_port: int) -> tuple[int, list[int]]:
+    """Datagrams the relay forwarded so far, both directions, from its own counters in /_proxy/stats:
+    the total over all `--udp-workers` and each worker's share."""
     with socket.create_connection(("127.0.0.1", http_port), timeout=5) as sock:
         sock.sendall(b"GET /_proxy/stats HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
         raw = b""
         while chunk := sock.recv(65536):
             raw += chunk
     udp = json.loads(raw.split(b"\r\n\r\n", 1)[1])["udp"]
-    return int(udp["packets_up_total"]) + int(udp["packets_down_total"])
+    rows = udp.get("per_worker") or [udp]
+    return (int(udp["packets_up_total"]) + int(udp["packets_down_total"]),
+            [int(r["packets_up_total"]) + int(r["packets_down_total"]) for r in rows])
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def children_cpu() -> float:
+    """utime + stime of this script's finished children (the blaster runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` and its direct children (the relay workers), from /proc."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = 0
+    for one in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def udp_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> None:
@@ -113,7 +147,9 @@ def udp_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) ->
     procs.append(start([tool, "echo", str(echo_port)]))
     procs.append(start([sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port",
                         str(http_port), "--udp-port", str(relay_port), "--upstream", "127.0.0.1:9",
-                        "--upstream-udp", f"127.0.0.1:{echo_port}", "--no-access-log"], cwd=ROOT))
+                        "--upstream-udp", f"127.0.0.1:{echo_port}", "--no-access-log",
+                        "--udp-workers", str(args.udp_workers)], cwd=ROOT))
+    relay_pid = procs[-1].pid
     wait_http(http_port, "/_proxy/health")
 
     def run(*cmd: str) -> list[float]:
@@ -126,14 +162,27 @@ def udp_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) ->
     print(f"udp latency relay : median {relayed[0]:.1f} us p99 {relayed[1]:.1f} us  "
           f"(added median {relayed[0] - direct[0]:.1f} us, p99 {relayed[1] - direct[1]:.1f} us)")
     shape = [str(args.duration), str(args.udp_sockets), str(args.udp_window), "64"]
-    before = relay_counters(http_port)
+    before, before_workers = relay_counters(http_port)
+    cpu_before, machine_before = cpu_seconds(relay_pid), machine_busy()
+    echo_before, blaster_before = cpu_seconds(procs[0].pid), children_cpu()
     relay_replies = run("blast", "127.0.0.1", str(relay_port), *shape)[0]
-    forwarded = relay_counters(http_port) - before
+    cpu, machine = cpu_seconds(relay_pid) - cpu_before, machine_busy()
+    echo_cpu, blaster_cpu = cpu_seconds(procs[0].pid) - echo_before, children_cpu() - blaster_before
+    busy = (machine[0] - machine_before[0]) / max(machine[1] - machine_before[1], 1e-9)
+    time.sleep(0.5)  # extra workers publish their counters every 0.2 s
+    after, after_workers = relay_counters(http_port)
+    forwarded = after - before
+    share = [a - b for a, b in zip(after_workers, before_workers, strict=True)]
     direct_replies = run("blast", "127.0.0.1", str(echo_port), *shape)[0]
-    print(f"udp relay: {relay_replies:.0f} round trips/s = {2 * relay_replies:.0f} datagrams relayed/s "
-          f"(relay's counters: {forwarded / args.duration:.0f}/s) with {args.udp_sockets} sessions x "
-          f"{args.udp_window} in flight; direct {direct_replies:.0f} round trips/s; "
-          f"ratio {relay_replies / direct_replies:.2f}")
+    print(f"udp relay ({args.udp_workers} worker(s)): {relay_replies:.0f} round trips/s = "
+          f"{2 * relay_replies:.0f} datagrams relayed/s "
+          f"(relay's counters: {forwarded / args.duration:.0f}/s, "
+          f"per worker {share}) with {args.udp_sockets} sessions x {args.udp_window} in flight; direct "
+          f"{direct_replies:.0f} round trips/s; ratio {relay_replies / direct_replies:.2f}")
+    print(f"udp relay CPU: {cpu / args.duration:.2f} cores, "
+          f"{1e6 * cpu / max(forwarded, 1):.2f} us per datagram relayed; whole machine "
+          f"{100 * busy:.0f} % busy of {os.cpu_count()} cores (blaster {blaster_cpu / args.duration:.2f}, "
+          f"echo {echo_cpu / args.duration:.2f} cores)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--udp-sockets", type=int, default=4, help="UDP sessions of the C blaster")
     parser.add_argument("--udp-window", type=int, default=32, help="datagrams in flight per session")
     parser.add_argument("--udp-pings", type=int, default=5000, help="ping-pongs for the latency figures")
+    parser.add_argument("--udp-workers", type=int, default=1, help="the proxy's --udp-workers")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-udp", action="store_true")
     args = parser.parse_args(argv)

@@ -1,13 +1,14 @@
-"""`python -m netem.vm build | run [--timeout S] [--env K=V] -- CMD… | fidelity`."""
+"""`python -m netem.vm build | run [--timeout S] [--env K=V] -- CMD… | fidelity | scenario FILE [--out D]`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from netem.vm import boot
-from netem.vm.build import build
+from netem.errors import NetemError
+from netem.vm import boot, build, scenario
 from netem.vm.errors import VmError
 
 FIDELITY_CMD = ["python3", "-m", "tests.vm.fidelity"]
@@ -23,7 +24,23 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--timeout", type=float, default=600.0, help="seconds before qemu is killed")
         cmd.add_argument("--env", action="append", default=[], metavar="K=V", help="environment in the VM")
         cmd.add_argument("argv", nargs="*", metavar="CMD", help="command (after --) and its arguments")
+    cmd = sub.add_parser("scenario", help="run a scenario's matrix inside the VM; the report on the host")
+    cmd.add_argument("path", metavar="FILE", help="scenarios/NAME.yaml")
+    cmd.add_argument("--out", default="results", help="report directory (default: results)")
+    cmd.add_argument("--timeout", type=float, default=600.0, help="seconds before qemu is killed")
     return parser
+
+
+def _scenario(args: argparse.Namespace, log: build.Log) -> int:
+    loaded, spec = scenario.spec_for(args.path)  # an invalid scenario or profile stops before the build
+    image = build.build(log=log)
+    code, written = scenario.run(image, loaded, spec, Path(args.out), timeout_s=args.timeout)
+    print("\n".join(str(p) for p in written))
+    return code
+
+
+def _log(text: str) -> None:
+    print(f"qoslab-vm: {text}", file=sys.stderr)
 
 
 def _env(items: Sequence[str]) -> dict[str, str]:
@@ -39,8 +56,10 @@ def _env(items: Sequence[str]) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "scenario":
+            return _scenario(args, _log)
         env = _env(getattr(args, "env", []))
-        image = build(log=lambda text: print(f"qoslab-vm: {text}", file=sys.stderr))
+        image = build.build(log=_log)
         if args.command == "build":
             return 0
         command = args.argv if args.command == "run" else FIDELITY_CMD + list(args.argv)
@@ -48,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("qoslab-vm: run needs a command after --", file=sys.stderr)
             return 2
         result = boot.run(image, command, timeout_s=args.timeout, env=env)
-    except ValueError as exc:
+    except (ValueError, NetemError) as exc:  # bad usage, or an invalid scenario or profile
         print(f"qoslab-vm: {exc}", file=sys.stderr)
         return 2
     except VmError as exc:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Sequence
 
 from services.common import log
@@ -22,6 +23,8 @@ from services.common.config import (
 from .app import ProxyConfig
 from .server import ProxyServer
 from .target import parse_allow
+from .udp_counters import SharedCounters
+from .udp_workers import fork_workers, parse_udp_workers, relay_factory, stop_workers, udp_sockets
 
 OPTIONS = [
     Option("--bind", "PROXY_BIND", "0.0.0.0", "address to listen on"),
@@ -46,6 +49,9 @@ OPTIONS = [
     Option("--udp-idle-timeout", "PROXY_UDP_IDLE_TIMEOUT", "60s", "UDP session idle expiry",
            parse_duration_s),
     Option("--udp-max-sessions", "PROXY_UDP_MAX_SESSIONS", "4096", "UDP session table size", int),
+    Option("--udp-workers", "PROXY_UDP_WORKERS", "1",
+           "UDP relay processes, each with its own SO_REUSEPORT socket on the UDP port (0 = one per CPU "
+           "core; a client address always lands on the same one)", parse_udp_workers),
     Option("--access-log", "PROXY_ACCESS_LOG", "true", "one log line per request", parse_bool,
            is_switch=True),
 ]
@@ -68,25 +74,45 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         client_timeout_s=args.client_timeout, access_log=args.access_log)
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None,
+                 udp_counters: SharedCounters | None = None) -> None:
     server = ProxyServer(config_from(args), udp_upstream=args.upstream_udp,
-                         udp_idle_timeout_s=args.udp_idle_timeout, udp_max_sessions=args.udp_max_sessions)
-    await server.start(args.bind, args.http_port, args.udp_port)
+                         udp_idle_timeout_s=args.udp_idle_timeout, udp_max_sessions=args.udp_max_sessions,
+                         udp_sock=udp_sock, udp_counters=udp_counters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before the listening line, so a quick SIGTERM is clean
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    await server.start(args.bind, args.http_port, args.udp_port)
     await stop.wait()
     log.event("proxy.stopping")
     await server.close()
+
+
+def _serve_with_workers(args: argparse.Namespace) -> None:
+    """`--udp-workers N` > 1: bind N SO_REUSEPORT sockets, fork N-1 relay-only workers (before any event
+    loop), serve HTTP + the relay on the first socket here, and stop and reap every worker on the way out."""
+    socks = udp_sockets(args.bind, args.udp_port, args.udp_workers)
+    counters = SharedCounters(len(socks))
+    make_relay = relay_factory(args.upstream_udp, max_sessions=args.udp_max_sessions,
+                               idle_timeout_s=args.udp_idle_timeout)
+    children = fork_workers(socks, counters, make_relay)
+    try:
+        asyncio.run(_serve(args, socks[0], counters))
+    finally:
+        stop_workers(children)
+        socks[0].close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     log.configure("proxy")
     args = parse_args(argv)
     try:
-        asyncio.run(_serve(args))
+        if args.udp_workers > 1:
+            _serve_with_workers(args)
+        else:
+            asyncio.run(_serve(args))
     except OSError as exc:
         log.event("proxy.failed", error=str(exc))
         return 1

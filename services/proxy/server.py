@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from services.common import log
 
 from .app import ProxyApp, ProxyConfig
 from .conn import ClientConnection
+from .udp_counters import SharedCounters
 from .udp_relay import UdpRelay
 
 
@@ -19,11 +21,16 @@ def _hostport(sockname: Any) -> str:
 
 class ProxyServer:
     def __init__(self, config: ProxyConfig, *, udp_upstream: tuple[str, int] | None,
-                 udp_idle_timeout_s: float = 60.0, udp_max_sessions: int = 4096) -> None:
+                 udp_idle_timeout_s: float = 60.0, udp_max_sessions: int = 4096,
+                 udp_sock: socket.socket | None = None, udp_counters: SharedCounters | None = None) -> None:
+        """`udp_sock`: an already bound relay socket (`--udp-workers`, worker 0); `udp_counters`: the
+        workers' shared counters, summed into `/_proxy/stats`."""
         self.app = ProxyApp(config)
         self.udp_upstream = udp_upstream
         self.udp_idle_timeout_s = udp_idle_timeout_s
         self.udp_max_sessions = udp_max_sessions
+        self.udp_sock = udp_sock
+        self.udp_counters = udp_counters
         self.http: asyncio.Server | None = None
         self.relay: UdpRelay | None = None
         self.http_address = ""
@@ -37,12 +44,16 @@ class ProxyServer:
         if self.udp_upstream is not None:
             relay = UdpRelay(self.udp_upstream, max_sessions=self.udp_max_sessions,
                              idle_timeout_s=self.udp_idle_timeout_s)
-            sockname = await relay.start((bind, udp_port))
+            sockname = await relay.start((bind, udp_port), sock=self.udp_sock)
             self.relay = relay
-            self.app.udp_stats = relay.stats
+            counters = self.udp_counters
+            self.app.udp_stats = (relay.stats if counters is None
+                                  else lambda: counters.aggregate(0, relay.stats()))
             self.udp_address = _hostport(sockname)
         cfg = self.app.config
-        log.event("proxy.listening", http=self.http_address, udp=self.udp_address or "-", mode=cfg.mode,
+        workers = self.udp_counters.workers if self.udp_counters is not None else 1
+        log.event("proxy.listening", http=self.http_address, udp=self.udp_address or "-", udp_workers=workers,
+                  mode=cfg.mode,
                   upstream=f"{cfg.upstream[0]}:{cfg.upstream[1]}", cache_size=cfg.cache_size)
 
     async def close(self) -> None:

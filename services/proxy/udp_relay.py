@@ -49,19 +49,15 @@ class UdpRelay:
         self._sweeper: asyncio.TimerHandle | None = None
         self._errors_seen = 0
 
-    async def start(self, local_addr: tuple[str, int]) -> Address:
-        """Bind the client-facing socket, start reading and sweeping; returns the bound address."""
+    async def start(self, local_addr: tuple[str, int] | None = None, *,
+                    sock: socket.socket | None = None) -> Address:
+        """Bind the client-facing socket (or take `sock`, already bound, e.g. one of several SO_REUSEPORT
+        sockets), start reading and sweeping; returns the bound address."""
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(local_addr[0], local_addr[1], type=socket.SOCK_DGRAM,
-                                       flags=socket.AI_PASSIVE)
-        family, _, _, _, sockaddr = infos[0]
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.bind(sockaddr)
-        except OSError:
-            sock.close()
-            raise
+        if sock is None:
+            assert local_addr is not None
+            sock = await _bind(loop, local_addr)
+        sock.setblocking(False)
         self._loop, self.sock = loop, sock
         loop.add_reader(sock.fileno(), self._on_client_readable)
         self._schedule_sweep()
@@ -230,15 +226,32 @@ class UdpRelay:
             self.sock.close()
             self.sock = None
 
-    def stats(self) -> dict[str, Any]:
-        active = list(self.sessions.items())
-        return {"sessions": len(active), "sessions_expired": self.sessions_expired,
+    def counters(self) -> dict[str, int]:
+        """The relay's totals (cheap: no per-session list); what `--udp-workers` processes publish."""
+        active = self.sessions.values()
+        return {"sessions": len(self.sessions), "sessions_expired": self.sessions_expired,
                 "sessions_evicted": self.sessions_evicted, "upstream_errors": self.upstream_errors,
                 "client_errors": self.client_errors, "dropped": self.dropped,
                 "packets_up_total": self.packets_up_total, "packets_down_total": self.packets_down_total,
-                "packets_up_active": sum(s.stats.packets_up for _, s in active),
-                "packets_down_active": sum(s.stats.packets_down for _, s in active),
+                "packets_up_active": sum(s.stats.packets_up for s in active),
+                "packets_down_active": sum(s.stats.packets_down for s in active)}
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.counters(),
                 "per_session": [{"client": fmt_address(addr), "packets_up": s.stats.packets_up,
                                  "packets_down": s.stats.packets_down, "bytes_up": s.stats.bytes_up,
                                  "bytes_down": s.stats.bytes_down}
-                                for addr, s in active[:100]]}
+                                for addr, s in list(self.sessions.items())[:100]]}
+
+
+async def _bind(loop: asyncio.AbstractEventLoop, local_addr: tuple[str, int]) -> socket.socket:
+    infos = await loop.getaddrinfo(local_addr[0], local_addr[1], type=socket.SOCK_DGRAM,
+                                   flags=socket.AI_PASSIVE)
+    family, _, _, _, sockaddr = infos[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind(sockaddr)
+    except OSError:
+        sock.close()
+        raise
+    return sock

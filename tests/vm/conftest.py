@@ -7,6 +7,8 @@ import shutil
 
 import pytest
 
+from netem.vm import build
+
 VM_ENV = "QOSLAB_VM"
 NEEDED = ("qemu-system-x86_64", "debootstrap", "apt-get", "dpkg-deb")
 
@@ -27,3 +29,14 @@ def vm_skip_reason() -> str | None:
     if setting != "1" and os.geteuid() != 0:
         return "building the VM image needs root (debootstrap); set QOSLAB_VM=1 to force"
     return None
+
+
+@pytest.fixture(scope="session")
+def image() -> build.Image:
+    """The VM image (built or reused once per session); skips, or fails when QOSLAB_VM=1 asked for it."""
+    reason = vm_skip_reason()
+    if reason:
+        if os.environ.get(VM_ENV) == "1":  # asked for (scripts/test): a missing piece is a failure
+            pytest.fail(f"{VM_ENV}=1 but the VM cannot run: {reason}")
+        pytest.skip(reason)
+    return build.build(log=lambda text: print(f"qoslab-vm: {text}"))

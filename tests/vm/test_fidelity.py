@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 
 import pytest
 
 from netem.vm import boot, build
 from netem.vm.cli import FIDELITY_CMD
-from tests.vm.conftest import vm_skip_reason
 from tests.vm.fidelity import RESULT_MARKER
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
-REASON = vm_skip_reason()
 SUITE_TIMEOUT_S = 600.0
 
 
@@ -29,15 +26,6 @@ class Tee(io.StringIO):
     def write(self, text: str) -> int:
         sys.__stdout__.write(text) if sys.__stdout__ else None
         return super().write(text)
-
-
-@pytest.fixture(scope="module")
-def image() -> build.Image:
-    if REASON:
-        if os.environ.get("QOSLAB_VM") == "1":  # asked for (scripts/test): a missing piece is a failure
-            pytest.fail(f"QOSLAB_VM=1 but the VM cannot run: {REASON}")
-        pytest.skip(REASON)
-    return build.build(log=lambda text: print(f"qoslab-vm: {text}"))
 
 
 def test_run_returns_the_commands_exit_code(image: build.Image) -> None:

@@ -1,0 +1,125 @@
+"""`--udp-workers N`: N UDP relay processes on one port. Every worker binds its own socket with
+SO_REUSEPORT, so the kernel picks the worker by a hash of the datagram's 4-tuple: a client address always
+lands on the same worker, and each worker's session table stays correct. Worker 0 is the main process
+(HTTP + UDP); workers 1…N-1 are forked before any event loop exists and run only the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from services.common import log
+
+from .udp_counters import PUBLISH_INTERVAL_S, SharedCounters
+from .udp_relay import UdpRelay
+
+
+def parse_udp_workers(text: str) -> int:
+    """`--udp-workers`: a count ≥ 1, or 0 for one per CPU core."""
+    count = int(text)
+    if count < 0:
+        raise ValueError("--udp-workers must be 0 (one per core) or more")
+    return count or os.cpu_count() or 1
+
+
+def udp_sockets(bind: str, port: int, count: int) -> list[socket.socket]:
+    """`count` non-blocking datagram sockets bound to one port (SO_REUSEPORT when more than one); with port
+    0 the first picks the port and the others join it."""
+    family, _, _, _, sockaddr = socket.getaddrinfo(bind, port, type=socket.SOCK_DGRAM,
+                                                   flags=socket.AI_PASSIVE)[0]
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            socks.append(sock)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.setblocking(False)
+            sock.bind(sockaddr)
+            sockaddr = (sockaddr[0], sock.getsockname()[1], *sockaddr[2:])
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+async def _relay_worker(relay: UdpRelay, sock: socket.socket, counters: SharedCounters, index: int,
+                        parent: int) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await relay.start(sock=sock)
+    pid = os.getpid()
+    while not stop.is_set():
+        counters.publish(index, pid, relay.counters())
+        if os.getppid() != parent:  # the main process is gone (even by SIGKILL): do not linger
+            break
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PUBLISH_INTERVAL_S):
+                await stop.wait()
+    counters.publish(index, pid, relay.counters())
+    relay.close()
+
+
+def fork_workers(socks: list[socket.socket], counters: SharedCounters,
+                 make_relay: Callable[[], UdpRelay]) -> list[int]:
+    """Fork one relay-only process per socket after the first; returns their pids. Call before any event
+    loop or thread exists. Every process keeps only its own socket."""
+    parent = os.getpid()
+    children: list[int] = []
+    for index in range(1, len(socks)):
+        pid = os.fork()
+        if pid == 0:  # child: relay until SIGTERM or the parent's death, never return into the caller
+            code = 0
+            try:
+                for other in socks:
+                    if other is not socks[index]:
+                        other.close()
+                asyncio.run(_relay_worker(make_relay(), socks[index], counters, index, parent))
+            except BaseException:
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    for sock in socks[1:]:
+        sock.close()
+    log.event("proxy.udp_workers", workers=len(socks), pids=",".join(map(str, [os.getpid(), *children])))
+    return children
+
+
+def stop_workers(children: list[int], timeout_s: float = 5.0) -> None:
+    """SIGTERM every worker and reap it (SIGKILL after `timeout_s`), so none outlives the main process."""
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in children:
+        if not _reap(pid, timeout_s):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _reap(pid, None)
+
+
+def _reap(pid: int, timeout_s: float | None) -> bool:
+    """Wait for `pid` to exit (forever with None); False if it is still running after `timeout_s`."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        try:
+            done, _ = os.waitpid(pid, 0 if deadline is None else os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if done:
+            return True
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+
+
+def relay_factory(upstream: tuple[str, int], **kwargs: Any) -> Callable[[], UdpRelay]:
+    return lambda: UdpRelay(upstream, **kwargs)

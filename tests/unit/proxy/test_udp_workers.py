@@ -1,0 +1,64 @@
+"""`--udp-workers`: the count, the SO_REUSEPORT sockets and the shared counters (no processes here)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from services.proxy.udp_counters import COUNTERS, SharedCounters
+from services.proxy.udp_workers import parse_udp_workers, udp_sockets
+
+
+def counters(base: int) -> dict[str, int]:
+    return {name: base + i for i, name in enumerate(COUNTERS)}
+
+
+def test_parse_udp_workers() -> None:
+    assert parse_udp_workers("1") == 1 and parse_udp_workers("3") == 3
+    assert parse_udp_workers("0") == (os.cpu_count() or 1)
+    with pytest.raises(ValueError):
+        parse_udp_workers("-1")
+
+
+def test_aggregate_sums_live_local_and_published_workers() -> None:
+    shared = SharedCounters(3)
+    try:
+        shared.publish(1, 4242, counters(100))
+        local = {**counters(10), "per_session": [{"client": "x"}]}
+        merged = shared.aggregate(0, local)
+        # worker 2 never published: counted as zeros, flagged by age_s None
+        assert merged["workers"] == 3 and merged["per_session_worker"] == 0
+        assert all(merged[name] == 10 + 100 + 2 * i for i, name in enumerate(COUNTERS))
+        assert merged["per_session"] == [{"client": "x"}]
+        rows = merged["per_worker"]
+        assert [row["worker"] for row in rows] == [0, 1, 2]
+        assert rows[1]["pid"] == 4242 and 0 <= rows[1]["age_s"] < 5 and rows[2]["age_s"] is None
+        assert rows[1]["packets_up_total"] == counters(100)["packets_up_total"]
+        published, pid, values = shared.read(1)
+        assert published > 0 and pid == 4242 and values == counters(100)
+    finally:
+        shared.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
+def test_udp_sockets_share_one_port() -> None:
+    socks = udp_sockets("127.0.0.1", 0, 3)
+    try:
+        ports = {sock.getsockname()[1] for sock in socks}
+        assert len(ports) == 1 and 0 not in ports
+        assert all(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for sock in socks)
+        assert all(not sock.getblocking() for sock in socks)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_one_socket_has_no_reuseport_and_a_taken_port_fails_cleanly() -> None:
+    (sock,) = udp_sockets("127.0.0.1", 0, 1)
+    try:
+        with pytest.raises(OSError):
+            udp_sockets("127.0.0.1", sock.getsockname()[1], 2)
+    finally:
+        sock.close()
