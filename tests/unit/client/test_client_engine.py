@@ -151,7 +151,7 @@ def test_a_sender_whose_sleeps_overshoot_still_reads_more_replies_than_it_sends(
     def late_sleep(seconds: float) -> None:  # every sleep ends 50 µs late: no spare time to read in
         clock.mono += int(seconds * 1e9) + 50_000
 
-    monkeypatch.setattr(engine.time, "sleep", late_sleep)
+    monkeypatch.setattr(time, "sleep", late_sleep)  # the engine calls time.sleep
     collector = Collector(sock, recorder, 1, clock, kernel_timestamps=True)  # type: ignore[arg-type]
     sock.waiting += [b"junk"] * 50  # a backlog (e.g. after a stall) shrinks even without spare time
     config = QosConfig("h", 1, count=300, interval_s=20e-6, spin_s=0.0)  # some slots due on waking
@@ -174,5 +174,5 @@ def test_record_reads_only_the_datagram_from_a_larger_buffer() -> None:
 def test_the_system_clock_is_read_without_a_python_frame() -> None:
     assert engine.clock_readers(SYSTEM_CLOCK) == (time.monotonic_ns, time.time_ns)
     fake = JumpClock()
-    mono_ns, _ = engine.clock_readers(fake)  # type: ignore[arg-type]
+    mono_ns, _ = engine.clock_readers(fake)
     assert mono_ns() == 1_000
