@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 import sys
 import threading
 import time
@@ -91,27 +92,54 @@ def run_qos(config: QosConfig, clock: Clock = SYSTEM_CLOCK, progress: TextIO | N
     return QosRun(config, test_id, recorder, started, wait_s)
 
 
+READY_PROBE_GAP_S = 0.2
+
+
 def wait_for_echo(config: QosConfig, timeout_s: float, clock: Clock = SYSTEM_CLOCK) -> bool:
-    """Probe the target every 200 ms until one reply comes back (services just starting)."""
+    """Probe the target every 200 ms until a reply to any of them comes back (services just starting).
+
+    One socket for the whole wait, so a reply slower than 200 ms (a satellite path: ~600 ms RTT) still
+    arrives where it is read; the socket is only reopened after an error (e.g. ICMP port unreachable).
+    """
     deadline = clock.mono_ns() + int(timeout_s * 1e9)
     test_id = random.getrandbits(32)
-    while clock.mono_ns() < deadline:
-        try:
-            sock, _ = open_socket(config, rcvbuf_bytes=1 << 16)
-        except OSError:
-            time.sleep(0.2)
-            continue
-        with sock:
-            sock.settimeout(0.2)
+    sock: socket.socket | None = None
+    seq = 0
+    try:
+        while clock.mono_ns() < deadline:
             try:
-                sock.send(probe.encode(probe.Probe(test_id, 0, clock.wall_ns())))
-                data = sock.recv(65535)
-                if probe.is_probe(data) and probe.decode(data).test_id == test_id:
+                if sock is None:
+                    sock, _ = open_socket(config, rcvbuf_bytes=1 << 16)
+                sock.send(probe.encode(probe.Probe(test_id, seq, clock.wall_ns())))
+                seq += 1
+                if _reply_within(sock, test_id, READY_PROBE_GAP_S):
                     return True
-            except TimeoutError:
-                continue
-            except (OSError, probe.ProbeError):
-                time.sleep(0.2)
+            except OSError:
+                if sock is not None:
+                    sock.close()
+                    sock = None
+                time.sleep(READY_PROBE_GAP_S)
+        return False
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _reply_within(sock: socket.socket, test_id: int, window_s: float) -> bool:
+    """True once a reply of `test_id` arrives within `window_s`; other datagrams are skipped."""
+    deadline = time.monotonic() + window_s
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            return False
+        if probe.is_probe(data):
+            try:
+                if probe.decode(data).test_id == test_id:
+                    return True
+            except probe.ProbeError:
+                pass
     return False
 
 
