@@ -113,6 +113,10 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
             before.append((target, state))
             if rules.qdisc_kind(imp) is None and (state is None or state.is_default()):
                 continue
+            if verb == "replace" and state is not None and state.kind == rules.qdisc_kind(imp) == "netem":
+                # replace on a netem root is netem's change, which keeps every attribute the new command
+                # omits (correlations, reorder, corrupt, rate, slot): start the new profile from nothing.
+                _run_end(target, Impairment(), verb, log)
             _run_end(target, imp, verb, log)
         after = {t.label: read_root(t) for t in targets}
         for target in targets:

@@ -70,3 +70,17 @@ def test_log_lines_carry_argv_and_counters(fake_tc: Any) -> None:
     assert names == ["netem.tc", "netem.readback", "netem.readback"]
     assert lines[0][1]["argv"].startswith("tc qdisc replace dev eth0 root handle 1: tbf rate 10mbit")
     assert lines[1][1]["rate_bps"] == 10_000_000 and lines[1][1]["sent_bytes"] == 10
+
+
+def test_switching_netem_profiles_starts_from_a_fresh_qdisc(fake_tc: Any) -> None:
+    """netem's change keeps attributes a command omits, so netem → netem deletes the old root first."""
+    fake_tc.netem = True
+    targets = proxy_targets(fake_tc)
+    apply_ends(targets, ends(Impairment(delay_us=20_000, reorder_pct=25.0), Impairment()))
+    fake_tc.calls.clear()
+    apply_ends(targets, ends(Impairment(delay_us=50_000), Impairment()))
+    verbs = [c[2] for c in fake_tc.calls if c[:2] == ["tc", "qdisc"] and c[2] != "show"]
+    assert verbs == ["del", "replace"]
+    fake_tc.calls.clear()
+    apply_ends(targets, ends(RATE, Impairment()))  # netem → tbf: replace swaps the kind by itself
+    assert [c[2] for c in fake_tc.calls if c[:2] == ["tc", "qdisc"] and c[2] != "show"] == ["replace"]
