@@ -57,6 +57,19 @@ def _pump(stream: object, lines: list[str], found: queue.Queue[dict[str, tuple[s
             found.put(addresses)
 
 
+def stop(proc: subprocess.Popen[str], grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`; close the output pipe so no file is left open."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 @contextmanager
 def running(module: str, *args: str, timeout_s: float = 15.0,
             env: dict[str, str] | None = None) -> Iterator[Service]:
@@ -78,12 +91,4 @@ def running(module: str, *args: str, timeout_s: float = 15.0,
                                  + "\n".join(lines[-40:]))
         yield Service(proc, addresses, lines)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop(proc)

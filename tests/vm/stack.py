@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from tests.integration.processes import stop
+
 PROXY = "10.203.1.2"
 SERVER = "10.203.2.10"
 UDP_TARGET = f"{PROXY}:9090"
@@ -79,12 +81,7 @@ def services(root: Path, log: IO[str] = sys.stdout) -> Iterator[None]:
         yield
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            stop(proc)
 
 
 def client(args: Sequence[str], timeout_s: float = 120.0) -> list[dict[str, Any]]:
