@@ -63,6 +63,14 @@ def parse_port(text: str) -> int:
     return port
 
 
+def parse_worker_count(text: str) -> int:
+    """A process count ≥ 1, or 0 for one per CPU core (`--workers`, `--udp-workers`)."""
+    count = int(text)
+    if count < 0:
+        raise ValueError(f"invalid worker count {text!r} (0 = one per CPU core, or more)")
+    return count or os.cpu_count() or 1
+
+
 def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:

@@ -18,13 +18,14 @@ from services.common.config import (
     parse_host_port,
     parse_port,
     parse_size,
+    parse_worker_count,
 )
 
 from .app import ProxyConfig
 from .server import ProxyServer
 from .target import parse_allow
 from .udp_counters import SharedCounters
-from .udp_workers import fork_workers, parse_udp_workers, relay_factory, stop_workers, udp_sockets
+from .udp_workers import fork_workers, relay_factory, stop_workers, udp_sockets
 
 OPTIONS = [
     Option("--bind", "PROXY_BIND", "0.0.0.0", "address to listen on"),
@@ -51,7 +52,7 @@ OPTIONS = [
     Option("--udp-max-sessions", "PROXY_UDP_MAX_SESSIONS", "4096", "UDP session table size", int),
     Option("--udp-workers", "PROXY_UDP_WORKERS", "1",
            "UDP relay processes, each with its own SO_REUSEPORT socket on the UDP port (0 = one per CPU "
-           "core; a client address always lands on the same one)", parse_udp_workers),
+           "core; a client address always lands on the same one)", parse_worker_count),
     Option("--access-log", "PROXY_ACCESS_LOG", "true", "one log line per request", parse_bool,
            is_switch=True),
 ]

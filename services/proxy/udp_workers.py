@@ -20,14 +20,6 @@ from .udp_counters import PUBLISH_INTERVAL_S, SharedCounters
 from .udp_relay import UdpRelay
 
 
-def parse_udp_workers(text: str) -> int:
-    """`--udp-workers`: a count ≥ 1, or 0 for one per CPU core."""
-    count = int(text)
-    if count < 0:
-        raise ValueError("--udp-workers must be 0 (one per core) or more")
-    return count or os.cpu_count() or 1
-
-
 def udp_sockets(bind: str, port: int, count: int) -> list[socket.socket]:
     """`count` non-blocking datagram sockets bound to one port (SO_REUSEPORT when more than one); with port
     0 the first picks the port and the others join it."""

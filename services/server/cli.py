@@ -12,21 +12,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.common import log
-from services.common.config import Option, build_parser, parse_duration_s, parse_port, parse_size
+from services.common.config import (
+    Option,
+    build_parser,
+    parse_duration_s,
+    parse_port,
+    parse_size,
+    parse_worker_count,
+)
 
 from .app import ServerConfig, listen_socket, serve
 from .context import Timeouts
 from .rules import DEFAULT_RULES, parse_rules
 
 DEFAULT_ROOT = str(Path(__file__).resolve().parents[2] / "www")
-
-
-def parse_workers(text: str) -> int:
-    """`--workers`: a count ≥ 1, or 0 for one per CPU core."""
-    count = int(text)
-    if count < 0:
-        raise ValueError("--workers must be 0 (one per core) or more")
-    return count or os.cpu_count() or 1
 
 
 OPTIONS = [
@@ -57,7 +56,7 @@ OPTIONS = [
            parse_duration_s),
     Option("--workers", "SERVER_WORKERS", "1",
            "HTTP worker processes, each with its own SO_REUSEPORT socket on the port (0 = one per CPU core; "
-           "stats are per worker)", parse_workers),
+           "stats are per worker)", parse_worker_count),
     Option("--access-log", "SERVER_ACCESS_LOG", "true", "one log line per request", is_switch=True),
 ]
 

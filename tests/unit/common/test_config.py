@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from services.common.config import (
@@ -12,6 +14,7 @@ from services.common.config import (
     parse_host_port,
     parse_port,
     parse_size,
+    parse_worker_count,
 )
 
 OPTIONS = [
@@ -87,3 +90,10 @@ def test_parse_bool() -> None:
     assert parse_bool("ON") is True and parse_bool("0") is False
     with pytest.raises(ValueError):
         parse_bool("maybe")
+
+
+def test_parse_worker_count_zero_means_one_per_core() -> None:
+    assert parse_worker_count("1") == 1 and parse_worker_count("3") == 3
+    assert parse_worker_count("0") == (os.cpu_count() or 1)
+    with pytest.raises(ValueError, match="invalid worker count"):
+        parse_worker_count("-1")

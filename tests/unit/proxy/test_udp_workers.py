@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
 
 from services.proxy.udp_counters import COUNTERS, SharedCounters
-from services.proxy.udp_workers import parse_udp_workers, udp_sockets
+from services.proxy.udp_workers import udp_sockets
 
 
 def counters(base: int) -> dict[str, int]:
     return {name: base + i for i, name in enumerate(COUNTERS)}
 
-
-def test_parse_udp_workers() -> None:
-    assert parse_udp_workers("1") == 1 and parse_udp_workers("3") == 3
-    assert parse_udp_workers("0") == (os.cpu_count() or 1)
-    with pytest.raises(ValueError):
-        parse_udp_workers("-1")
 
 
 def test_aggregate_sums_live_local_and_published_workers() -> None:

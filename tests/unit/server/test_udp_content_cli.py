@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from services.common.clock import FakeClock
 from services.common.probe import Probe, decode, encode
@@ -58,9 +55,3 @@ def test_cli_defaults_and_env() -> None:
     assert Path(config.root).name == "www" and not config.listing
     assert cli.main(["--bogus"]) == 2
 
-
-def test_workers_zero_means_one_per_core() -> None:
-    assert cli.parse_workers("0") == (os.cpu_count() or 1)
-    assert cli.parse_workers("3") == 3
-    with pytest.raises(ValueError):
-        cli.parse_workers("-1")
