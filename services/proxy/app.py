@@ -18,11 +18,11 @@ from services.common.http1 import Headers, Limits, Request
 from . import respond
 from .cache.entry import refresh
 from .cache.head import head_effects
-from .cache.policy import Action, decide, request_directives, select
+from .cache.policy import Action, decide, request_directives
 from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
 from .stats import HttpStats
-from .store import Store
+from .store import DEFAULT_MAX_VARIANTS, Store
 from .target import Origin, Route, TargetError, connect_route, forward_route, reverse_route
 from .upstream import Pool
 
@@ -35,6 +35,7 @@ class ProxyConfig:
     mode: str = "reverse"
     cache_size: int = 64 * 1024 * 1024
     max_object_size: int = 8 * 1024 * 1024
+    max_variants: int = DEFAULT_MAX_VARIANTS
     allow: frozenset[Origin] = frozenset({("server", 8000)})
     connect_ports: frozenset[int] = frozenset({443, 8000, 8080})
     purge_clients: frozenset[str] = frozenset({"127.0.0.1", "::1"})
@@ -83,7 +84,7 @@ class ProxyApp:
     def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time) -> None:
         self.config = config
         self.now = now
-        self.store = Store(config.cache_size, config.max_object_size)
+        self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
         self.pool = Pool(connect_timeout_s=config.connect_timeout_s)
         self.stats = HttpStats()
         self.inflight: dict[str, asyncio.Future[None]] = {}
@@ -157,11 +158,8 @@ class ProxyApp:
         """Head and body of a fresh hit for a plain GET (no request directives, no Vary), else None."""
         if self.config.mode != "reverse":
             return None
-        entries = self.store.lookup(target)
-        if len(entries) != 1:
-            return None
-        entry = entries[0]
-        if entry.vary or "no-cache" in entry.cc:
+        entry = self.store.single(target)
+        if entry is None or "no-cache" in entry.cc:
             return None
         age = entry.age_s(self.now())
         if age >= entry.lifetime_s:
@@ -176,7 +174,7 @@ class ProxyApp:
     def lookup(self, job: Job) -> tuple[Action, Any]:
         assert job.route is not None
         req_cc = request_directives(job.request.headers)
-        entry = select(self.store.lookup(job.route.key), job.request.headers)
+        entry = self.store.select(job.route.key, job.request.headers)
         decision = decide(entry, req_cc, self.now())
         return decision.action, decision.entry
 
@@ -236,6 +234,7 @@ class ProxyApp:
     def stats_dict(self) -> dict[str, Any]:
         data = self.stats.as_dict(len(self.store), self.store.used_bytes, self.store.max_bytes,
                                   self.store.evictions)
+        data["variant_evictions"] = self.store.variant_evictions
         data["upstream_connects"] = self.pool.connects
         data["upstream_reuses"] = self.pool.reuses
         if self.udp_stats is not None:
