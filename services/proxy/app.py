@@ -21,6 +21,7 @@ from .cache.head import head_effects
 from .cache.policy import Action, decide, request_directives
 from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
+from .fds import Episodes
 from .stats import HttpStats
 from .store import DEFAULT_MAX_VARIANTS, Store
 from .target import Origin, Route, TargetError, connect_route, forward_route, reverse_route
@@ -85,7 +86,8 @@ class ProxyApp:
         self.config = config
         self.now = now
         self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
-        self.pool = Pool(connect_timeout_s=config.connect_timeout_s)
+        self.fds = Episodes()
+        self.pool = Pool(connect_timeout_s=config.connect_timeout_s, on_exhausted=self.fds.exhausted)
         self.stats = HttpStats()
         self.inflight: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -235,6 +237,7 @@ class ProxyApp:
         data = self.stats.as_dict(len(self.store), self.store.used_bytes, self.store.max_bytes,
                                   self.store.evictions)
         data["variant_evictions"] = self.store.variant_evictions
+        data["fd_exhaustion_episodes"] = self.fds.count
         data["upstream_connects"] = self.pool.connects
         data["upstream_reuses"] = self.pool.reuses
         if self.udp_stats is not None:

@@ -22,6 +22,7 @@ from services.common.config import (
 )
 
 from .app import ProxyConfig
+from .fds import raise_nofile_limit, session_budget
 from .server import ProxyServer
 from .target import parse_allow
 from .udp_counters import SharedCounters
@@ -106,7 +107,7 @@ def _serve_with_workers(args: argparse.Namespace) -> None:
     loop), serve HTTP + the relay on the first socket here, and stop and reap every worker on the way out."""
     socks = udp_sockets(args.bind, args.udp_port, args.udp_workers)
     counters = SharedCounters(len(socks))
-    make_relay = relay_factory(args.upstream_udp, max_sessions=args.udp_max_sessions,
+    make_relay = relay_factory(args.upstream_udp, max_sessions=session_budget(args.udp_max_sessions),
                                idle_timeout_s=args.udp_idle_timeout)
     children = fork_workers(socks, counters, make_relay)
     try:
@@ -119,6 +120,7 @@ def _serve_with_workers(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     log.configure("proxy")
     args = parse_args(argv)
+    raise_nofile_limit()
     try:
         if args.udp_workers > 1:
             _serve_with_workers(args)

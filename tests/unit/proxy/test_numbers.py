@@ -42,10 +42,12 @@ def test_ranges_with_odd_numbers_are_ignored_or_clamped(value: str, expected: ob
 
 @pytest.mark.parametrize("target", ["http://[", "http://[]/", "http://a]/", "http://[zz]/x", "http://[::1"])
 def test_bracketed_absolute_targets_are_400_in_both_modes(target: str) -> None:
-    for route in (lambda: reverse_route(target, ("o", 1)), lambda: forward_route(target, frozenset())):
-        with pytest.raises(TargetError) as exc:
-            route()
-        assert exc.value.status == 400
+    with pytest.raises(TargetError) as exc:
+        reverse_route(target, ("o", 1))
+    assert exc.value.status == 400
+    with pytest.raises(TargetError) as exc:
+        forward_route(target, frozenset())
+    assert exc.value.status == 400
 
 
 @pytest.mark.parametrize("target", ["h:\xb2", "h:99999", f"h:{HUGE}", "h:", "h"])
