@@ -1,22 +1,20 @@
-"""Numbers in header values and request targets: ASCII digits only, linear time, bounded. Pure.
-
-`str.isdigit` accepts `²` and other Unicode digits that `int()` then rejects, and `int()` refuses more
-than 4,300 digits; both raised inside a connection's handling. Every number the proxy reads from a peer
-goes through `parse_uint`. (To be replaced by the shared parser in `services/common/http1` once it exists.)
-"""
+"""Numbers from peers, clamped: `services.common.http1.numbers.parse_decimal` (ASCII digits only, at most
+18 of them) for the value, plus the clamp the proxy needs where a huge number has a meaning: delta-seconds
+beyond 2^31 count as 2^31 (RFC 9111 §1.2.2), a range position beyond 2^63 is past the end of anything
+stored. Linear time: an over-long value is never given to `int()` (which refuses 4,300+ digits)."""
 
 from __future__ import annotations
 
-_ASCII_DIGITS = frozenset("0123456789")
+from services.common.http1.numbers import MAX_DIGITS, parse_decimal
+
 UINT_CAP = 2**63
 
 
 def parse_uint(text: str, cap: int = UINT_CAP) -> int | None:
     """`text` (no surrounding space) as a non-negative integer clamped to `cap`; None unless it is one or
-    more ASCII digits. Values longer than `cap` has digits are `cap` without being converted."""
-    if not text or not _ASCII_DIGITS.issuperset(text):
-        return None
-    significant = text.lstrip("0")
-    if len(significant) > len(str(cap)):
-        return cap
-    return min(int(significant or "0"), cap)
+    more ASCII digits."""
+    significant = text.lstrip("0") or text[:1]
+    if len(significant) <= MAX_DIGITS:
+        value = parse_decimal(significant)
+        return None if value is None else min(value, cap)
+    return cap if significant.isascii() and significant.isdigit() else None
