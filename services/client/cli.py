@@ -10,13 +10,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from services.client import options, report, results
+from services.client import gating, options, report, results
+from services.client.gates import GateError
 from services.client.qos.config import QosConfig, QosConfigError, parse_rate
 from services.client.runs import RunContext, http_test, load_test, qos_test
 from services.common import log
 from services.common.config import add_options, parse_bool, parse_duration_s
 
 COMMANDS = ("suite", "qos", "http", "load", "menu", "plot")
+GATED = frozenset({"suite", "qos", "http", "load"})  # --assert / --junit
 
 
 class UsageError(Exception):
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name in {"http", "load"}:
             command.add_argument("url_arg", nargs="?", metavar="URL", help="URL (default: --url)")
         add_options(command, [*options.COMMON, *extra])
+        if name != "menu":
+            gating.add_arguments(command)
     plot = sub.add_parser("plot", help="raw per-probe CSVs → PNGs (needs matplotlib)")
     plot.add_argument("raw", nargs="+", help="raw CSV files written by qos --raw")
     plot.add_argument("--out", default="results/plots", help="output directory (default results/plots)")
@@ -76,7 +80,8 @@ def same_clock(ns: argparse.Namespace) -> bool | None:
 
 
 def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosConfig | None = None) -> None:
-    """Append to the CSV, print JSON lines or the human blocks."""
+    """Append to the CSV, print JSON lines or the human blocks; keep the rows for the gates (`main`)."""
+    ns.emitted = [*getattr(ns, "emitted", []), *rows]
     if ns.csv:
         try:
             results.append_rows(ns.csv, rows)
@@ -164,8 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"suite": cmd_suite, "qos": cmd_qos, "http": cmd_http, "load": cmd_load, "menu": cmd_menu,
                 "plot": cmd_plot}
     try:
-        return handlers[ns.command](ns)
-    except UsageError as exc:
+        assertions = gating.parse(ns) if ns.command in GATED else []
+        status = handlers[ns.command](ns)
+        if ns.command in GATED:
+            return gating.finish(ns, status, getattr(ns, "emitted", []), assertions)
+        return status
+    except (UsageError, GateError) as exc:
         print(f"usage error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

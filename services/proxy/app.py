@@ -13,6 +13,7 @@ from typing import Any
 
 from services.common import log
 from services.common.http1 import Headers, Request
+from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
 from .cache.entry import refresh
@@ -21,6 +22,8 @@ from .cache.policy import Action, decide, request_directives, select
 from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
 from .job import Job, ProxyConfig
+from .metrics import PATH as METRICS_PATH
+from .metrics import ProxyMetrics
 from .stats import HttpStats
 from .store import Store
 from .target import Route, TargetError, forward_route, reverse_route
@@ -34,6 +37,7 @@ class ProxyApp:
         self.store = Store(config.cache_size, config.max_object_size)
         self.pool = Pool(connect_timeout_s=config.connect_timeout_s)
         self.stats = HttpStats()
+        self.metrics = ProxyMetrics()
         self.inflight: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.udp_stats: Callable[[], dict[str, Any]] | None = None
@@ -50,6 +54,10 @@ class ProxyApp:
             return respond.simple_response(200, b"ok\n", close=job.close, head_only=job.head_only)
         if path == "/_proxy/stats":
             return respond.json_response(self.stats_dict(), close=job.close, head_only=job.head_only)
+        if path == METRICS_PATH:
+            body = self.metrics.exposition(self.stats_dict())
+            return respond.simple_response(200, body, content_type=METRICS_TYPE, close=job.close,
+                                           head_only=job.head_only)
         return respond.error_response(404, "no such proxy endpoint", close=job.close)
 
     def purge(self, job: Job) -> None:
@@ -89,6 +97,7 @@ class ProxyApp:
         self.stats.requests += 1
         self.stats.hits += 1
         self.stats.bytes_from_cache += len(head) + len(entry.body)
+        self.metrics.answered(200, "HIT", len(head) + len(entry.body), 0.0)
         return head, entry.body
 
     def lookup(self, job: Job) -> tuple[Action, Any]:
@@ -143,6 +152,7 @@ class ProxyApp:
         self.log_access(job)
 
     def log_access(self, job: Job) -> None:
+        self.metrics.answered(job.status, job.cache_status, job.sent_bytes, job.upstream_ms)
         if not self.config.access_log:
             return
         req = job.request

@@ -12,13 +12,14 @@ from .app import ProxyApp
 from .cycle import serve_cached_path
 from .forwarding import forward
 from .job import CACHEABLE_METHODS, Job
+from .metrics import PATH as METRICS_PATH
 from .target import TargetError, connect_route
 
 
 def handle(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | None:
     app.stats.requests += 1
     req = job.request
-    if req.target.startswith("/_proxy/"):
+    if req.target.startswith("/_proxy/") or req.target.split("?")[0] == METRICS_PATH:
         app.finish(job, app.internal(job), 200, "-")
         return None
     if req.method == "PURGE":
