@@ -21,8 +21,8 @@ from services.common.config import (
     parse_worker_count,
 )
 
-from .app import ProxyConfig
 from .fds import raise_nofile_limit, session_budget
+from .job import ProxyConfig
 from .server import ProxyServer
 from .target import parse_allow
 from .udp_counters import SharedCounters
