@@ -16,11 +16,13 @@ from services.common.http1 import Headers, Request
 from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
+from .cache.directives import parse_cache_control
 from .cache.entry import refresh
 from .cache.head import head_effects
 from .cache.policy import Action, decide, request_directives
 from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
+from .fast import FastHeads
 from .fds import Episodes
 from .job import Job, ProxyConfig
 from .metrics import PATH as METRICS_PATH
@@ -30,16 +32,22 @@ from .store import Store
 from .target import Route, TargetError, forward_route, reverse_route
 from .upstream import Pool
 
+NO_DIRECTIVES = parse_cache_control([])  # a request without Cache-Control or Pragma
+
 
 class ProxyApp:
-    def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time, pool: Pool | None = None,
+                 ) -> None:
+        """`now`: the wall clock the cache policy uses; `pool`: the upstream connections (tests: a fake)."""
         self.config = config
         self.now = now
         self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
         self.fds = Episodes()
-        self.pool = Pool(connect_timeout_s=config.connect_timeout_s, on_exhausted=self.fds.exhausted)
+        self.pool = pool if pool is not None else Pool(connect_timeout_s=config.connect_timeout_s,
+                                                       on_exhausted=self.fds.exhausted)
         self.stats = HttpStats()
         self.metrics = ProxyMetrics()
+        self.fast_heads = FastHeads(config.limits)
         self.inflight: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.udp_stats: Callable[[], dict[str, Any]] | None = None
@@ -82,21 +90,23 @@ class ProxyApp:
 
     # -- cache lookups (synchronous) ------------------------------------------------------------------
     def fast_hit(self, target: str, close: bool) -> tuple[bytes, bytes] | None:
-        """Head and body of a fresh hit for a plain GET (no request directives, no Vary), else None."""
+        """Head and body for a plain GET (no request fields that matter, see `fast.py`) when `decide` says
+        the only stored variant is a fresh HIT and it has no Vary; else None (then the full path runs)."""
         if self.config.mode != "reverse":
             return None
-        entry = self.store.single(target)
-        if entry is None or "no-cache" in entry.cc:
+        single = self.store.single(target)  # the only variant, without Vary (touched in the LRU)
+        if single is None:
             return None
-        age = entry.age_s(self.now())
-        if age >= entry.lifetime_s:
+        now = self.now()
+        decision = decide(single, NO_DIRECTIVES, now)
+        if decision.action is not Action.HIT or decision.entry is None:
             return None
-        tail = b"Age: %d\r\n%bX-Cache: HIT\r\n\r\n" % (age, respond.CLOSE_FIELD if close else b"")
-        head = entry.head + tail
+        entry = decision.entry
+        head = respond.served_head(entry, now, "HIT", close=close)
         self.stats.requests += 1
         self.stats.hits += 1
         self.stats.bytes_from_cache += len(head) + len(entry.body)
-        self.metrics.answered(200, "HIT", len(head) + len(entry.body), 0.0)
+        self.metrics.answered(entry.status, "HIT", len(head) + len(entry.body), 0.0)
         return head, entry.body
 
     def lookup(self, job: Job) -> tuple[Action, Any]:
