@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from netem import report
+from netem import report, topology
 from netem.profile import resolve_path
 from netem.scenario import Scenario, load_scenario
 from netem.vm import boot
@@ -29,9 +29,10 @@ SPEC_ENV = "QOSLAB_SCENARIO_SPEC"
 ROW_MARKER = "QOSLAB-SCENARIO-ROW "
 COUNT_MARKER = "QOSLAB-SCENARIO-ROWS="
 SCENARIO_CMD = ["python3", "-m", "tests.vm.scenario_vm"]
-ADDRESSES = {"proxy": "10.203.1.2", "server": "10.203.2.10", "client": "10.203.1.10"}  # compose.yaml
-CLIENT_ENV = {"CLIENT_PROXY": "10.203.1.2:8080", "CLIENT_URL": "http://10.203.1.2:8080/index.html",
-              "CLIENT_UDP_TARGET": "10.203.1.2:9090", "CLIENT_CSV": ""}
+ADDRESSES = {service: topology.address(service) for service in topology.SERVICES}  # as compose's DNS
+CLIENT_ENV = {"CLIENT_PROXY": topology.endpoint("proxy", "http"),
+              "CLIENT_URL": f"http://{topology.endpoint('proxy', 'http')}/index.html",
+              "CLIENT_UDP_TARGET": topology.endpoint("proxy", "udp"), "CLIENT_CSV": ""}
 _HOST = re.compile(r"(^|://|=)(" + "|".join(ADDRESSES) + r")(?=:[0-9]|/|$)")
 
 
