@@ -2,7 +2,7 @@
 
 The host loads and validates the scenario, and sends it with the text of every profile it names as one
 JSON spec (an environment variable of the VM's run script), so scenarios and profiles need not be in the
-checkout. Inside, `tests.vm.scenario_vm` runs `netem.scenario.run_matrix` against the namespace stack and
+checkout. Inside, `netem.vm.scenario_guest` runs `netem.scenario.run_matrix` against the namespace stack and
 prints each row behind ROW_MARKER. The host collects those rows and writes the usual report
 (`netem.report.write`: Markdown, PNG, JSONL). Compose names in client arguments (`proxy:8080`,
 `http://proxy:8080/…`) become the namespace addresses, the same as compose's.
@@ -28,7 +28,7 @@ from netem.vm.build import Image
 SPEC_ENV = "QOSLAB_SCENARIO_SPEC"
 ROW_MARKER = "QOSLAB-SCENARIO-ROW "
 COUNT_MARKER = "QOSLAB-SCENARIO-ROWS="
-SCENARIO_CMD = ["python3", "-m", "tests.vm.scenario_vm"]
+SCENARIO_CMD = ["python3", "-m", "netem.vm.scenario_guest"]
 ADDRESSES = {service: topology.address(service) for service in topology.SERVICES}  # as compose's DNS
 CLIENT_ENV = {"CLIENT_PROXY": topology.endpoint("proxy", "http"),
               "CLIENT_URL": f"http://{topology.endpoint('proxy', 'http')}/index.html",

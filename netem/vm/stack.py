@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from netem import topology
-from tests.integration.processes import stop
+from netem.process import stop
 
 PROXY = topology.address("proxy")
 SERVER = topology.address("server")
