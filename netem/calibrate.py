@@ -2,7 +2,7 @@
 
 `expected` is pure (configured RTT, loss and bottleneck rates along client → proxy → server);
 `run` drives the client in the compose project (`docker compose run --rm client qos …`) with the same
-NETEM_PROFILE, so the client's own end is shaped by `netem.boot` at its start.
+NETEM_PROFILE, so the client's own end is shaped by `netem.startup` at its start.
 """
 
 from __future__ import annotations

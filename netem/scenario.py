@@ -8,7 +8,7 @@
     client_args: {qos: ["--count", "200"]} # optional extra flags per test
 
 Each profile is applied to the proxy/server ends by the controller; each client run starts a fresh
-client container with the same NETEM_PROFILE, so `netem.boot` shapes the client's end. Every row is
+client container with the same NETEM_PROFILE, so `netem.startup` shapes the client's end. Every row is
 labelled with its profile. Links are cleared at the end, also on Ctrl-C or a failure.
 """
 

@@ -5,7 +5,7 @@
     server (10.203.2.10)
 
 `setup_argv`/`teardown_argv` are pure; `targets` finds each end's interface by address with the same
-`netem.boot.find_targets` the containers use, and runs tc through `ip netns exec` (`LocalRunner`).
+`netem.discover.find_targets` the containers use, and runs tc through `ip netns exec` (`LocalRunner`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netem import endpoints, topology
-from netem.boot import find_targets
+from netem.discover import find_targets
 from netem.engine import Target
 from netem.local import LocalRunner
 from netem.vm.errors import VmError

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from netem import boot, tc
+from netem import startup, tc
 from netem.engine import Target, apply_ends, clear_targets, read_root
 from netem.local import LocalRunner
 from netem.profile import available, load_profile
@@ -76,7 +76,7 @@ def transfer_bps(client: str, proxy: str, size_b: int) -> float:
 def test_boot_applies_tbf_reads_back_and_clears(netns: tuple[str, str]) -> None:
     client, _ = netns
     runner = LocalRunner(netns=client)
-    assert boot.main([], env("rate-10mbit"), runner) == 0
+    assert startup.main([], env("rate-10mbit"), runner) == 0
     target = Target("client", "edge", "up", "vc", runner)
     state = read_root(target)
     assert state is not None and state.kind == "tbf" and state.options["rate"] * 8 == 10_000_000
@@ -101,13 +101,13 @@ def test_netem_profile_applies_or_fails_cleanly(netns: tuple[str, str],
     target = Target("client", "edge", "up", "vc", runner)
     if kernel_has_netem(client):
         try:
-            assert boot.main([], env("4g"), runner) == 0
+            assert startup.main([], env("4g"), runner) == 0
             state = read_root(target)
             assert state is not None and state.kind == "netem", state
         finally:
             clear_targets([target])
     else:
-        assert boot.main([], env("4g"), runner) == 1
+        assert startup.main([], env("4g"), runner) == 1
         assert "no sch_netem" in capsys.readouterr().err
     state = read_root(target)
     assert state is not None and state.kind == "noqueue"
