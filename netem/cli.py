@@ -73,13 +73,13 @@ def _list() -> int:
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from netem import apply  # the only module that imports docker
+    from netem import controller  # imports docker (through netem.docker_backend)
 
     if args.command == "scenario":
         from netem import scenario
 
         return scenario.run_file(args.file, project=args.project, out_dir=args.out)
-    return apply.run_command(args)
+    return controller.run_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -118,22 +118,23 @@ def compose_client(project: str, label: str, repo: Path) -> ClientFn:
 
 
 def run_file(path: str, *, project: str | None, out_dir: str) -> int:
-    from netem import apply, report
+    from netem import docker_backend, report
     from netem.engine import apply_ends, clear_targets
     from services.common import log
 
     scenario = load_scenario(path)
-    name = project or apply.default_project()
+    name = project or docker_backend.default_project()
     log.configure("netem")
 
     def apply_profile(profile: str) -> None:
-        targets, _ = apply.discover(name, "all")
+        targets, _ = docker_backend.discover(name, "all")
         apply_ends(targets, load_profile(profile).ends, log=log.event)
 
     def clear() -> None:
-        clear_targets(apply.discover(name, "all")[0])
+        clear_targets(docker_backend.discover(name, "all")[0])
 
-    rows = run_matrix(scenario, apply_profile, clear, compose_client(name, scenario.label, apply.REPO),
+    client = compose_client(name, scenario.label, docker_backend.REPO)
+    rows = run_matrix(scenario, apply_profile, clear, client,
                       lambda line: print(line, file=sys.stderr, flush=True))
     written = report.write(scenario.name, rows, Path(out_dir))
     print("\n".join(str(p) for p in written))
