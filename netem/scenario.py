@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from netem import calibrate
 from netem.errors import NetemError, ProfileError
+from netem.expect import parse_rows
 from netem.profile import load_profile
 
 TESTS = ("qos", "http", "load")
@@ -109,7 +109,7 @@ def compose_client(project: str, label: str, repo: Path) -> ClientFn:
                 "--label", label, "--json", *extra]
         done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
                               check=False)
-        rows = calibrate.parse_rows(done.stdout)
+        rows = parse_rows(done.stdout)
         if done.returncode not in (0, 1) or not rows:
             raise NetemError(f"client {test} under {profile} exited {done.returncode}: "
                              f"{done.stderr.strip()[-500:]}")
@@ -118,7 +118,7 @@ def compose_client(project: str, label: str, repo: Path) -> ClientFn:
 
 
 def run_file(path: str, *, project: str | None, out_dir: str) -> int:
-    from netem import docker_backend, report
+    from netem import docker_backend, report_files
     from netem.engine import apply_ends, clear_targets
     from services.common import log
 
@@ -136,6 +136,6 @@ def run_file(path: str, *, project: str | None, out_dir: str) -> int:
     client = compose_client(name, scenario.label, docker_backend.REPO)
     rows = run_matrix(scenario, apply_profile, clear, client,
                       lambda line: print(line, file=sys.stderr, flush=True))
-    written = report.write(scenario.name, rows, Path(out_dir))
+    written = report_files.write(scenario.name, rows, Path(out_dir))
     print("\n".join(str(p) for p in written))
     return 0

@@ -4,7 +4,7 @@ The host loads and validates the scenario, and sends it with the text of every p
 JSON spec (an environment variable of the VM's run script), so scenarios and profiles need not be in the
 checkout. Inside, `netem.vm.scenario_guest` runs `netem.scenario.run_matrix` against the namespace stack and
 prints each row behind ROW_MARKER. The host collects those rows and writes the usual report
-(`netem.report.write`: Markdown, PNG, JSONL). Compose names in client arguments (`proxy:8080`,
+(`netem.report_files.write`: Markdown, PNG, JSONL). Compose names in client arguments (`proxy:8080`,
 `http://proxy:8080/…`) become the namespace addresses, the same as compose's.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from netem import report, topology
+from netem import report_files, topology
 from netem.profile import resolve_path
 from netem.scenario import Scenario, load_scenario
 from netem.vm import boot
@@ -117,6 +117,6 @@ def run(image: Image, scenario: Scenario, spec: str, out_dir: Path, *, timeout_s
         return result.exit_code or 1, []
     if count != len(rows):
         echo.write(f"qoslab-vm: the VM announced {count} rows, {len(rows)} arrived intact\n")
-    written = report.write(scenario.name, rows, out_dir)
+    written = report_files.write(scenario.name, rows, out_dir)
     ok = result.exit_code == 0 and count == len(rows)
     return (0 if ok else result.exit_code or 1), written

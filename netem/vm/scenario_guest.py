@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from netem.calibrate import parse_rows
 from netem.engine import apply_ends, clear_targets
 from netem.errors import NetemError
+from netem.expect import parse_rows
 from netem.profile import Profile, parse_profile
 from netem.scenario import RUN_TIMEOUT_S, run_matrix
 from netem.vm import netns, stack
