@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from netem.errors import NetemError, ProfileError
+from netem.errors import NetemError, ScenarioError
 from netem.expect import parse_rows
 from netem.profile import load_profile
 
@@ -45,25 +45,25 @@ class Scenario:
 
 def parse_scenario(raw: object, source: str, name: str) -> Scenario:
     if not isinstance(raw, Mapping):
-        raise ProfileError(source, "(top level)", raw, f"a mapping with keys {', '.join(_KEYS)}")
+        raise ScenarioError(source, "(top level)", raw, f"a mapping with keys {', '.join(_KEYS)}")
     for key in raw:
         if key not in _KEYS:
-            raise ProfileError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_KEYS)}")
+            raise ScenarioError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_KEYS)}")
     profiles = raw.get("profiles")
     if not isinstance(profiles, list) or not profiles or not all(isinstance(p, str) for p in profiles):
-        raise ProfileError(source, "profiles", profiles, "a non-empty list of profile names")
+        raise ScenarioError(source, "profiles", profiles, "a non-empty list of profile names")
     for profile in profiles:
         load_profile(profile)  # every profile valid before anything runs
     tests = raw.get("tests", ["qos"])
     if not isinstance(tests, list) or not tests or any(t not in TESTS for t in tests):
-        raise ProfileError(source, "tests", tests, f"a list of {', '.join(TESTS)}")
+        raise ScenarioError(source, "tests", tests, f"a list of {', '.join(TESTS)}")
     reps = raw.get("repetitions", 1)
     if isinstance(reps, bool) or not isinstance(reps, int) or not 1 <= reps <= 1000:
-        raise ProfileError(source, "repetitions", reps, "a whole number 1-1000")
+        raise ScenarioError(source, "repetitions", reps, "a whole number 1-1000")
     extra = raw.get("client_args", {})
     if not isinstance(extra, Mapping) or any(k not in TESTS or not isinstance(v, list)
                                              for k, v in extra.items()):
-        raise ProfileError(source, "client_args", extra, "a mapping test → list of flags")
+        raise ScenarioError(source, "client_args", extra, "a mapping test → list of flags")
     return Scenario(name, str(raw.get("description", "")), tuple(profiles), tuple(tests), reps,
                     str(raw.get("label", name)), {k: [str(a) for a in v] for k, v in extra.items()})
 
@@ -72,7 +72,7 @@ def load_scenario(path: str) -> Scenario:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(path, "(file)", path, f"a readable YAML file ({exc})") from exc
+        raise ScenarioError(path, "(file)", path, f"a readable YAML file ({exc})") from exc
     return parse_scenario(raw, path, Path(path).stem)
 
 

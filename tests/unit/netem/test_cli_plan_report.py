@@ -7,7 +7,7 @@ import pytest
 
 from netem import calibrate, expect, report, report_files, scenario
 from netem.cli import main
-from netem.errors import ProfileError
+from netem.errors import ProfileError, ScenarioError, SchemaError
 from netem.plan import plan_lines
 from netem.profile import load_profile
 
@@ -77,9 +77,10 @@ def test_matrix_labels_rows_and_clears_even_on_interrupt() -> None:
     ({**SCENARIO, "repetitions": 0}, "repetitions"), ({**SCENARIO, "extra": 1}, "extra"),
 ])
 def test_scenario_errors(raw: dict[str, Any], key: str) -> None:
-    with pytest.raises(ProfileError) as info:
+    with pytest.raises(SchemaError) as info:
         scenario.parse_scenario(raw, "s.yaml", "s")
     assert info.value.key == key
+    assert isinstance(info.value, ProfileError if key == "profile" else ScenarioError), type(info.value)
 
 
 def test_report_configured_vs_measured(tmp_path: Path) -> None:
