@@ -13,10 +13,6 @@ PACKAGES = ("services", "netem")
 KNOWN: tuple[frozenset[str], ...] = (
     # the registry of live connections (TYPE_CHECKING import): moves to the server's lifecycle (issue 12)
     frozenset({"services.server.context", "services.server.protocol"}),
-    # app.py imports these late ("avoids a cycle"); they import app's Job/ProxyApp
-    frozenset({"services.proxy.app", "services.proxy.cycle", "services.proxy.forwarding"}),
-    # tunnel.py names ClientConnection for its type only (TYPE_CHECKING)
-    frozenset({"services.proxy.conn", "services.proxy.tunnel"}),
 )
 
 
