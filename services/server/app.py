@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from services.common import log
 from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.http1 import Limits
+from services.common.metrics import CONTENT_TYPE
 
 from .context import Context, Timeouts
 from .files import Site
+from .metrics import PATH as METRICS_PATH
+from .metrics import exposition
 from .protocol import HttpProtocol
 from .rules import CacheRule
 from .stats import Stats
@@ -51,6 +54,7 @@ def make_context(config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> Context:
     ctx.specials = {
         "/_server/stats": lambda: ("application/json", stats.to_json(clock.wall_ns() / 1e9)),
         "/_server/health": lambda: ("text/plain; charset=utf-8", b"ok\n"),
+        METRICS_PATH: lambda: (CONTENT_TYPE, exposition(stats, clock.wall_ns() / 1e9)),
     }
     return ctx
 

@@ -1,0 +1,80 @@
+"""`/metrics` of the proxy: requests by status and cache result, bytes, upstream latency buckets, and the
+cache and UDP relay counters it already keeps (`/_proxy/stats`), in the Prometheus text format."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.common.metrics import Family, Histogram, LabelledCounter, counter, gauge, labelled, render
+
+PATH = "/metrics"
+P = "qoslab_proxy_"
+# seconds: a LAN answer (sub-millisecond) up to a satellite link with retries
+UPSTREAM_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_CACHE_COUNTERS = (  # (stats key, metric, help)
+    ("uncacheable", "cache_uncacheable_total", "Responses not stored (policy or size)."),
+    ("collapsed", "cache_collapsed_total", "Requests that waited for another request's fill."),
+    ("evictions", "cache_evictions_total", "Entries evicted to make room (LRU by bytes)."),
+    ("purges", "cache_purges_total", "PURGE requests served."),
+    ("invalidations", "cache_invalidations_total", "Entries invalidated by unsafe methods."),
+    ("upstream_requests", "upstream_requests_total", "Requests sent upstream."),
+    ("upstream_errors", "upstream_errors_total", "Upstream failures answered with 5xx."),
+    ("upstream_timeouts", "upstream_timeouts_total", "Upstream requests that timed out."),
+    ("upstream_connects", "upstream_connects_total", "Upstream TCP connections opened."),
+    ("upstream_reuses", "upstream_reuses_total", "Upstream requests on a kept-alive connection."),
+    ("client_errors", "client_errors_total", "Requests refused with 4xx."),
+)
+
+
+class ProxyMetrics:
+    """What only `/metrics` needs beyond `/_proxy/stats`: one call per answered request."""
+
+    def __init__(self) -> None:
+        self.requests = LabelledCounter(P + "http_requests_total",
+                                        "Requests answered, by status and cache result.", ("status", "cache"))
+        self.bytes = LabelledCounter(P + "http_response_bytes_total",
+                                     "Bytes sent to clients (head and body), by cache result.", ("cache",))
+        self.upstream = Histogram(P + "upstream_latency_seconds",
+                                  "Time from sending a request upstream to its response head.",
+                                  UPSTREAM_BUCKETS_S)
+
+    def answered(self, status: int, cache: str, sent_bytes: int, upstream_ms: float) -> None:
+        self.requests.inc(str(status), cache)
+        self.bytes.inc(cache, amount=sent_bytes)
+        if upstream_ms > 0:
+            self.upstream.observe(upstream_ms / 1000)
+
+    def families(self, stats: Mapping[str, Any]) -> list[Family]:
+        lookups = (("hit", stats["hits"]), ("miss", stats["misses"]),
+                   ("revalidation", stats["revalidations"]), ("stale", stats["stale"]))
+        out = [
+            self.requests.family(), self.bytes.family(), self.upstream.family(),
+            labelled(P + "cache_lookups_total", "counter", "Cache lookups, by result.", "result", lookups),
+            labelled(P + "cache_bytes_served_total", "counter", "Bytes served, by where they came from.",
+                     "source", (("cache", stats["bytes_from_cache"]),
+                                ("upstream", stats["bytes_from_upstream"]))),
+            *(counter(P + name, text, stats[key]) for key, name, text in _CACHE_COUNTERS),
+            gauge(P + "cache_entries", "Objects stored now.", stats["entries"]),
+            gauge(P + "cache_bytes", "Bytes stored now.", stats["bytes_used"]),
+            gauge(P + "cache_size_bytes", "Cache capacity.", stats["cache_size"]),
+        ]
+        udp = stats.get("udp")
+        return out + (udp_families(udp) if udp is not None else [])
+
+    def exposition(self, stats: Mapping[str, Any]) -> bytes:
+        return render(self.families(stats))
+
+
+def udp_families(udp: Mapping[str, Any]) -> list[Family]:
+    """The relay's totals (summed over `--udp-workers`)."""
+    return [
+        labelled(P + "udp_datagrams_total", "counter", "Datagrams relayed, by direction (up: to the server).",
+                 "direction", (("up", udp["packets_up_total"]), ("down", udp["packets_down_total"]))),
+        gauge(P + "udp_sessions", "Relay sessions open now (one upstream socket each).", udp["sessions"]),
+        labelled(P + "udp_sessions_closed_total", "counter", "Relay sessions closed, by reason.", "reason",
+                 (("expired", udp["sessions_expired"]), ("evicted", udp["sessions_evicted"]))),
+        counter(P + "udp_dropped_total", "Datagrams the relay dropped.", udp["dropped"]),
+        labelled(P + "udp_errors_total", "counter", "Relay socket errors, by side.", "side",
+                 (("upstream", udp["upstream_errors"]), ("client", udp["client_errors"]))),
+    ]
