@@ -16,11 +16,14 @@ from services.common.http1 import Headers, Request
 from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
+from .cache.directives import parse_cache_control
 from .cache.entry import refresh
 from .cache.head import head_effects
-from .cache.policy import Action, decide, request_directives, select
+from .cache.policy import Action, decide, request_directives
 from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
+from .fast import FastHeads
+from .fds import Episodes
 from .job import Job, ProxyConfig
 from .metrics import PATH as METRICS_PATH
 from .metrics import ProxyMetrics
@@ -29,15 +32,22 @@ from .store import Store
 from .target import Route, TargetError, forward_route, reverse_route
 from .upstream import Pool
 
+NO_DIRECTIVES = parse_cache_control([])  # a request without Cache-Control or Pragma
+
 
 class ProxyApp:
-    def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time, pool: Pool | None = None,
+                 ) -> None:
+        """`now`: the wall clock the cache policy uses; `pool`: the upstream connections (tests: a fake)."""
         self.config = config
         self.now = now
-        self.store = Store(config.cache_size, config.max_object_size)
-        self.pool = Pool(connect_timeout_s=config.connect_timeout_s)
+        self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
+        self.fds = Episodes()
+        self.pool = pool if pool is not None else Pool(connect_timeout_s=config.connect_timeout_s,
+                                                       on_exhausted=self.fds.exhausted)
         self.stats = HttpStats()
         self.metrics = ProxyMetrics()
+        self.fast_heads = FastHeads(config.limits)
         self.inflight: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.udp_stats: Callable[[], dict[str, Any]] | None = None
@@ -80,30 +90,29 @@ class ProxyApp:
 
     # -- cache lookups (synchronous) ------------------------------------------------------------------
     def fast_hit(self, target: str, close: bool) -> tuple[bytes, bytes] | None:
-        """Head and body of a fresh hit for a plain GET (no request directives, no Vary), else None."""
+        """Head and body for a plain GET (no request fields that matter, see `fast.py`) when `decide` says
+        the only stored variant is a fresh HIT and it has no Vary; else None (then the full path runs)."""
         if self.config.mode != "reverse":
             return None
-        entries = self.store.lookup(target)
-        if len(entries) != 1:
+        single = self.store.single(target)  # the only variant, without Vary (touched in the LRU)
+        if single is None:
             return None
-        entry = entries[0]
-        if entry.vary or "no-cache" in entry.cc:
+        now = self.now()
+        decision = decide(single, NO_DIRECTIVES, now)
+        if decision.action is not Action.HIT or decision.entry is None:
             return None
-        age = entry.age_s(self.now())
-        if age >= entry.lifetime_s:
-            return None
-        tail = b"Age: %d\r\n%bX-Cache: HIT\r\n\r\n" % (age, respond.CLOSE_FIELD if close else b"")
-        head = entry.head + tail
+        entry = decision.entry
+        head = respond.served_head(entry, now, "HIT", close=close)
         self.stats.requests += 1
         self.stats.hits += 1
         self.stats.bytes_from_cache += len(head) + len(entry.body)
-        self.metrics.answered(200, "HIT", len(head) + len(entry.body), 0.0)
+        self.metrics.answered(entry.status, "HIT", len(head) + len(entry.body), 0.0)
         return head, entry.body
 
     def lookup(self, job: Job) -> tuple[Action, Any]:
         assert job.route is not None
         req_cc = request_directives(job.request.headers)
-        entry = select(self.store.lookup(job.route.key), job.request.headers)
+        entry = self.store.select(job.route.key, job.request.headers)
         decision = decide(entry, req_cc, self.now())
         return decision.action, decision.entry
 
@@ -164,6 +173,8 @@ class ProxyApp:
     def stats_dict(self) -> dict[str, Any]:
         data = self.stats.as_dict(len(self.store), self.store.used_bytes, self.store.max_bytes,
                                   self.store.evictions)
+        data["variant_evictions"] = self.store.variant_evictions
+        data["fd_exhaustion_episodes"] = self.fds.count
         data["upstream_connects"] = self.pool.connects
         data["upstream_reuses"] = self.pool.reuses
         if self.udp_stats is not None:

@@ -29,6 +29,7 @@ from .cache.storage import may_store, storable_headers, strip_hop_by_hop
 from .cache.surrogate import CAPABILITY
 from .cache.validation import CONDITIONALS
 from .job import Job
+from .numbers import parse_uint
 from .upstream import UpstreamConnection, UpstreamError
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -83,7 +84,8 @@ def _storable(app: ProxyApp, job: Job, resp: Response) -> bool:
     if not may_store("GET", job.request.headers, req_cc, resp.status, resp.headers, resp_cc):
         return False
     length = resp.headers.get("content-length")
-    return length is None or (length.isdigit() and app.store.fits(int(length)))
+    size = parse_uint(length.strip()) if length is not None else 0
+    return size is not None and app.store.fits(size)
 
 
 def _client_head(job: Job, resp: Response, cache_status: str) -> tuple[bytes, bool]:
