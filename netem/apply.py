@@ -1,8 +1,10 @@
-"""Docker backend: find a compose project's containers and apply profiles through `docker exec`.
+"""Docker backend: find a compose project's containers and apply profiles to them.
 
-The only module that imports the Docker SDK. Containers are found by the compose project label, link
-subnets from the project's networks, interfaces by address inside each container (`ip -j addr`).
-Everything else (argv, rollback, read back) is `engine`'s single apply path.
+The only module that imports the Docker SDK. Containers are found by the compose project label, which
+ends to shape by `targets.select` (qoslab's topology, or any `--service`/`--network`), interfaces by
+address inside each container (`ip -j addr`). tc runs through `docker exec` in containers that can run
+it, else in a helper container sharing the target's network namespace (`Helpers`). Everything else
+(argv, rollback, read back) is `engine`'s single apply path.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from docker.errors import APIError, ImageNotFound
+
 import docker
-from netem import calibrate, endpoints
+from netem import calibrate, endpoints, targets
 from netem.engine import CommandResult, Target, apply_ends, clear_targets, read_root
 from netem.errors import DiscoveryError
-from netem.plan import selected_ends
 from netem.profile import load_profile
 from netem.steps import replay_steps
 from services.common import log
@@ -50,42 +53,127 @@ class DockerRunner:
                              (err or b"").decode(errors="replace"))
 
 
-def _subnets(client: Any, project: str) -> str:
-    found = []
+HELPER_LABEL = "qoslab.netem.helper"
+HELPER_IMAGE = "qoslab/netem:dev"
+EXEC_CAPS = ("NET_ADMIN", "ALL")
+
+
+class Helpers:
+    """Runners for target containers: `docker exec` into a container that can run tc itself (iproute2
+    and NET_ADMIN, as qoslab's own), else a helper container in its network namespace (any image).
+
+    Helpers are removed on `close` (use as a context manager); the qdiscs stay, they belong to the
+    target's network namespace. `image=None` allows exec only.
+    """
+
+    def __init__(self, client: Any, image: str | None = HELPER_IMAGE) -> None:
+        self.client = client
+        self.image = image
+        self.started: list[Any] = []
+
+    def __enter__(self) -> Helpers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for helper in self.started:
+            try:
+                helper.remove(force=True)
+            except Exception as exc:  # every helper must be tried
+                log.event("netem.helper", container=getattr(helper, "name", "?"), result="not removed",
+                          error=str(exc))
+        self.started.clear()
+
+    def runner(self, container: Any) -> DockerRunner:
+        if _can_exec_tc(container):
+            return DockerRunner(container)
+        if self.image is None:
+            raise DiscoveryError(f"{container.name}: cannot run tc inside (no iproute2 or no NET_ADMIN) "
+                                 "and no helper image was given")
+        try:
+            helper = self.client.containers.run(
+                self.image, ["infinity"], entrypoint=["sleep"], user="root", detach=True,
+                network_mode=f"container:{container.id}", cap_add=["NET_ADMIN"],
+                labels={HELPER_LABEL: container.name})
+        except ImageNotFound as exc:
+            raise DiscoveryError(f"{container.name} has no tc of its own and the helper image "
+                                 f"{self.image!r} is missing: build it (docker compose build netem)") from exc
+        except APIError as exc:
+            raise DiscoveryError(f"{container.name}: cannot start a helper from {self.image!r}: "
+                                 f"{exc}") from exc
+        self.started.append(helper)
+        log.event("netem.helper", target=container.name, helper=helper.name, image=self.image)
+        return DockerRunner(helper)
+
+
+def _can_exec_tc(container: Any) -> bool:
+    host = container.attrs.get("HostConfig") or {}
+    caps = {str(c).upper().removeprefix("CAP_") for c in host.get("CapAdd") or []}
+    if not (host.get("Privileged") or caps & set(EXEC_CAPS)):
+        return False
+    code, _ = container.exec_run(["tc", "-V"], user="root")
+    return int(code) == 0
+
+
+def _network_names(client: Any, project: str) -> dict[str, str]:
+    """Docker network name → compose network name (`qoslabtest1_edge` → `edge`)."""
+    names = {}
     for network in client.networks.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
-        link = (network.attrs.get("Labels") or {}).get(NETWORK_LABEL, "")
-        configs = (network.attrs.get("IPAM") or {}).get("Config") or []
-        if link in ("edge", "core") and configs and configs[0].get("Subnet"):
-            found.append(f"{link}={configs[0]['Subnet']}")
-    return ",".join(found) or endpoints.DEFAULT_SUBNETS
+        short = (network.attrs.get("Labels") or {}).get(NETWORK_LABEL)
+        if short:
+            names[network.name] = short
+    return names
 
 
-def discover(project: str, link: str = "all", service: str | None = None,
-             client: Any = None) -> tuple[list[Target], list[str]]:
-    """Targets for every running container's ends on `link`, and notes on ends that were skipped."""
-    client = client or docker.from_env()  # type: ignore[attr-defined]
-    subnets = endpoints.parse_subnets(_subnets(client, project))
-    containers = client.containers.list(filters={"label": f"{PROJECT_LABEL}={project}"})
-    targets: list[Target] = []
-    skipped: list[str] = []
-    for svc, lnk, direction in selected_ends(link):
-        if service and svc != service:
-            continue
-        running = [c for c in containers if c.labels.get(SERVICE_LABEL) == svc]
-        if not running:
-            skipped.append(f"{svc} {lnk}.{direction}: no running {svc} container")
-        for container in running:
-            runner = DockerRunner(container)
-            result = runner.run(["ip", "-j", "addr", "show"])
-            if result.returncode != 0:
-                raise DiscoveryError(f"{container.name}: ip -j addr failed: {result.stderr.strip()}")
-            dev = endpoints.interface_for(endpoints.addresses(result.stdout), subnets[lnk],
-                                          f"{container.name} on {lnk}")
-            targets.append(Target(container.name, lnk, direction, dev, runner))
-    if not targets:
-        raise DiscoveryError(f"no running containers of compose project {project!r} on link {link} "
-                             f"(label {PROJECT_LABEL}={project}); is the stack up? ({'; '.join(skipped)})")
-    return targets, skipped
+def attachments(client: Any, project: str) -> tuple[list[targets.Attachment], dict[str, Any]]:
+    """Every running container of `project` on each of its networks, and the containers by name."""
+    names = _network_names(client, project)
+    found: list[targets.Attachment] = []
+    containers = {}
+    for container in client.containers.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
+        containers[container.name] = container
+        service = container.labels.get(SERVICE_LABEL, container.name)
+        nets = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        for full, info in sorted(nets.items()):
+            if info.get("IPAddress"):
+                found.append(targets.Attachment(container.name, service, names.get(full, full),
+                                                info["IPAddress"], int(info.get("IPPrefixLen") or 32)))
+    return found, containers
+
+
+def discover(project: str, link: str = "all", service: str | None = None, client: Any = None, *,
+             selection: targets.Selection | None = None,
+             helpers: Helpers | None = None) -> tuple[list[Target], list[str]]:
+    """Targets for the selected ends (qoslab's topology on `link` by default), and notes on skipped ends.
+
+    `service` (without `selection`) narrows qoslab's topology to one service, as `show SERVICE` does.
+    Without `helpers`, only containers that can run tc themselves can be targets.
+    """
+    client = client or (helpers.client if helpers else docker.from_env())  # type: ignore[attr-defined]
+    sel = selection or targets.Selection(link=link)
+    found, containers = attachments(client, project)
+    if not found:
+        raise DiscoveryError(f"no running containers of compose project {project!r} "
+                             f"(label {PROJECT_LABEL}={project}); is the stack up?")
+    ends, skipped = targets.select(found, sel)
+    if service and not sel.services:
+        ends = [e for e in ends if e.attachment.service == service]
+    runners = helpers or Helpers(client, image=None)
+    result = []
+    for end in ends:
+        att = end.attachment
+        runner = runners.runner(containers[att.container])
+        addrs = runner.run(["ip", "-j", "addr", "show"])
+        if addrs.returncode != 0:
+            raise DiscoveryError(f"{att.container}: ip -j addr failed: {addrs.stderr.strip()}")
+        dev = endpoints.interface_for(endpoints.addresses(addrs.stdout), att.subnet,
+                                      f"{att.container} on {att.network}")
+        result.append(Target(att.container, end.link, end.direction, dev, runner))
+    if not result:
+        raise DiscoveryError(f"no running container of project {project!r} matches service {service!r}")
+    return result, skipped
 
 
 def _note_skipped(skipped: list[str]) -> None:
@@ -93,20 +181,28 @@ def _note_skipped(skipped: list[str]) -> None:
         log.event("netem.skip", reason=note)
 
 
-def cmd_apply(project: str, args: argparse.Namespace) -> int:
+def selection(args: argparse.Namespace) -> targets.Selection:
+    return targets.Selection(services=tuple(getattr(args, "service_names", None) or ()),
+                             networks=tuple(getattr(args, "networks", None) or ()),
+                             peers=tuple(getattr(args, "peers", None) or ()),
+                             link=getattr(args, "link", "all"))
+
+
+def cmd_apply(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
     profile = load_profile(args.profile)
-    targets, skipped = discover(project, args.link)
+    sel = selection(args)
+    found, skipped = discover(project, selection=sel, helpers=helpers)
     _note_skipped(skipped)
     log.event("netem.apply", project=project, profile=profile.name, link=args.link,
-              targets=",".join(t.label for t in targets))
-    apply_ends(targets, profile.ends, log=log.event)
-    if not args.no_calibrate:
+              targets=",".join(t.label for t in found))
+    apply_ends(found, profile.ends, log=log.event)
+    if not args.no_calibrate and not sel.services:
         calibrate.report(calibrate.run(project, profile.name, REPO), log.event)
     if profile.steps and args.steps:
         try:
-            replay_steps(targets, profile, log=log.event)
+            replay_steps(found, profile, log=log.event)
         except KeyboardInterrupt:
-            clear_targets(targets, log=log.event)
+            clear_targets(found, log=log.event)
             raise
     elif profile.steps:
         log.event("netem.steps", count=len(profile.steps), note="not replayed; add --steps to replay")
@@ -114,29 +210,28 @@ def cmd_apply(project: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show(project: str, service: str | None) -> int:
-    targets, skipped = discover(project, "all", service)
+def cmd_show(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
+    found, skipped = discover(project, "all", args.service, selection=selection(args), helpers=helpers)
     _note_skipped(skipped)
-    for target in targets:
+    for target in found:
         state = read_root(target)
         fields = state.summary() if state else {"qdisc": "none"}
         log.event("netem.show", target=target.label, **fields)
     return 0
 
 
-def cmd_clear(project: str, link: str) -> int:
-    targets, skipped = discover(project, link)
+def cmd_clear(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
+    found, skipped = discover(project, selection=selection(args), helpers=helpers)
     _note_skipped(skipped)
-    clear_targets(targets, log=log.event)
-    log.event("netem.clear", project=project, link=link, result="cleared", targets=len(targets))
+    clear_targets(found, log=log.event)
+    log.event("netem.clear", project=project, link=args.link, result="cleared", targets=len(found))
     return 0
 
 
 def run_command(args: argparse.Namespace) -> int:
     log.configure("netem")
     project = args.project or default_project()
-    if args.command == "apply":
-        return cmd_apply(project, args)
-    if args.command == "show":
-        return cmd_show(project, args.service)
-    return cmd_clear(project, args.link)
+    commands = {"apply": cmd_apply, "show": cmd_show, "clear": cmd_clear}
+    image = getattr(args, "helper_image", None) or os.environ.get("NETEM_HELPER_IMAGE") or HELPER_IMAGE
+    with Helpers(docker.from_env(), image) as helpers:  # type: ignore[attr-defined]
+        return commands[args.command](project, args, helpers)
