@@ -1,10 +1,11 @@
-"""`python -m netem.vm build`: three cached cpio layers concatenated into one initramfs.
+"""`python -m netem.vm build`: cached cpio layers concatenated into one initramfs.
 
     rootfs-KEY.cpio   debootstrap'd Debian with Docker (slow: minutes; keyed by suite + packages + recipe)
     kernel-V-PKG/     vmlinuz + kernel.cpio: the module tree netem and Docker need (keyed by the package)
     compose-HASH.cpio the host's `docker compose` plugin binary (when the host has one)
-    code-HASH.cpio    /init + the checkout's code and compose files (cheap; keyed by file contents)
-`run` boots vmlinuz with the three (plus a run layer) concatenated into one temporary initrd.
+    code-HASH.cpio    /init + services/ netem/ and the compose files of the checkout (cheap; by content)
+    tests-HASH.cpio   tests/ of the checkout, only for runs that ask for it (the test suite's own runs)
+`run` boots vmlinuz with them (plus a run layer) concatenated into one temporary initrd.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netem.vm import cpio, initscript, kernel, rootfs
-from netem.vm.cache import cache_dir, code_files, digest, files_digest, repo_root, run_tool
+from netem.vm.cache import TEST_DIRS, cache_dir, code_files, digest, files_digest, repo_root, run_tool
 
 Log = Callable[[str], None]
 KEEP_CODE_LAYERS = 5
@@ -112,22 +113,34 @@ def compose_plugin(dirs: tuple[str, ...] | None = None) -> Path | None:
 
 
 def code_layer(cache: Path, root: Path) -> Path:
-    files = code_files(root)
-    key = digest([files_digest(root, files), initscript.INIT])
+    """/init and the checkout's code (services/, netem/, compose files) under CODE_DIR."""
+    init = cpio.file_entry("init", initscript.INIT.encode(), 0o755)
+    return _files_layer(cache, root, "code", code_files(root), [init], initscript.INIT)
+
+
+def tests_layer(cache: Path, root: Path) -> Path:
+    """tests/ of the checkout under CODE_DIR: for the test suite's own runs in the VM."""
+    return _files_layer(cache, root, "tests", code_files(root, TEST_DIRS, ()), [], "")
+
+
+def _files_layer(cache: Path, root: Path, kind: str, files: list[Path], head: list[cpio.Entry],
+                 salt: str) -> Path:
+    key = digest([files_digest(root, files), salt])
 
     def make(tmp: Path) -> None:
         code = initscript.CODE_DIR.lstrip("/")
-        entries = [cpio.file_entry("init", initscript.INIT.encode(), 0o755), cpio.dir_entry(code)]
+        entries = [*head, cpio.dir_entry(code)]
         dirs = sorted({parent for p in files for parent in p.parents if parent != Path(".")})
         entries += [cpio.dir_entry(f"{code}/{d.as_posix()}") for d in dirs]
         entries += [cpio.file_entry(f"{code}/{p.as_posix()}", (root / p).read_bytes()) for p in files]
         with tmp.open("wb") as out:
             cpio.write(out, entries)
 
-    return _atomic(cache / f"code-{key}.cpio", make)
+    return _atomic(cache / f"{kind}-{key}.cpio", make)
 
 
-def build(root: Path | None = None, cache: Path | None = None, log: Log = print) -> Image:
+def build(root: Path | None = None, cache: Path | None = None, log: Log = print, *,
+          with_tests: bool = False) -> Image:
     """Make (or reuse) every layer; cheap when only code changed. Old code layers are pruned."""
     root = root or repo_root()
     cache = cache or cache_dir()
@@ -136,9 +149,11 @@ def build(root: Path | None = None, cache: Path | None = None, log: Log = print)
     kernel_dir = kernel_layer(cache, log)
     plugin = plugin_layer(cache, log)
     layers = (rootfs_layer(cache, log), kernel_dir / "kernel.cpio", *([plugin] if plugin else []),
-              code_layer(cache, root))
-    layers[-1].touch()
+              *([tests_layer(cache, root)] if with_tests else []), code_layer(cache, root))
+    for layer in layers[-2:]:
+        layer.touch()
     prune(cache, "code-*.cpio", KEEP_CODE_LAYERS)
+    prune(cache, "tests-*.cpio", KEEP_CODE_LAYERS)
     key = digest([p.name for p in layers] + [kernel_dir.name])
     log(f"image {key} ready in {time.monotonic() - started:.1f}s ({', '.join(p.name for p in layers)})")
     return Image(kernel_dir / "vmlinuz", layers, key, has_compose=plugin is not None)

@@ -13,8 +13,9 @@ from typing import IO
 from netem.vm.errors import VmError
 
 CACHE_ENV = "QOSLAB_VM_CACHE"
-CODE_DIRS = ("services", "netem", "tests")
+CODE_DIRS = ("services", "netem")
 CODE_FILES = ("compose.yaml", "compose.direct.yaml", "pyproject.toml")  # compose and pytest run in the VM
+TEST_DIRS = ("tests",)  # only in the test suite's own runs (`run --tests`), never in the product's
 _SKIP_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 

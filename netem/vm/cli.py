@@ -12,7 +12,7 @@ from netem.vm import boot, build, compose, dockerdisk, initscript, scenario
 from netem.vm.cache import cache_dir, repo_root
 from netem.vm.errors import VmError
 
-FIDELITY_CMD = ["python3", "-m", "tests.vm.fidelity"]
+FIDELITY_CMD = ["python3", "-m", "netem.vm.fidelity"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
             if name == "run":
                 cmd.add_argument("--docker", action="store_true",
                                  help="start Docker in the VM first, with this checkout's images loaded")
+                cmd.add_argument("--tests", action="store_true",
+                                 help="also carry the checkout's tests/ into the VM (to run the test suite)")
             cmd.add_argument("--no-build", action="store_true",
                              help="use the images on the host as they are (no `docker compose build`)")
         cmd.add_argument("argv", nargs="*", metavar="CMD", help="command (after --) and its arguments")
@@ -82,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                build_images=not args.no_build, log=_log)
         if getattr(args, "docker", False) and not args.no_build:
             dockerdisk.build_images(repo_root(), _log)
-        image = build.build(log=_log)
+        image = build.build(log=_log, with_tests=getattr(args, "tests", False))
         if args.command == "build":
             return 0
         command = args.argv if args.command == "run" else FIDELITY_CMD + list(args.argv)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 READY_MARKER = "QOSLAB-VM-READY"
 EXIT_MARKER = "QOSLAB-VM-EXIT="
 DOCKER_READY_MARKER = "QOSLAB-VM-DOCKER-READY"
-CODE_DIR = "/qoslab"  # the checkout: services/, netem/, tests/, compose files
+CODE_DIR = "/qoslab"  # the checkout: services/, netem/, compose files (and tests/ when asked for)
 VM_DIR = "/qoslab-vm"  # modules.list, run.sh
 DOCKER_DISK = "/dev/vda"  # the data disk: /var/lib/docker (ext4, images preloaded)
 DOCKER_WAIT_S = 120

@@ -12,11 +12,11 @@ import os
 import shutil
 from pathlib import Path
 
+from netem.aptsources import debian_mirror
 from netem.vm.cache import run_tool
 
 SUITE = "bookworm"
-MIRROR_ENV = "QOSLAB_VM_MIRROR"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+MIRROR_ENV = "QOSLAB_VM_MIRROR"  # else the mirror of the host's apt sources (netem.aptsources)
 PACKAGES = ("python3", "python3-yaml", "iproute2", "kmod", "iputils-ping", "procps",
             "docker.io", "e2fsprogs", "python3-pytest", "python3-docker")
 ROOTFS_VERSION = "2"  # bump when the recipe below changes
@@ -39,7 +39,7 @@ def build_rootfs(target: Path) -> Path:
     """Debootstrap into `target` (replaced if it exists) and trim it; returns `target`."""
     if target.exists():
         shutil.rmtree(target)
-    mirror = os.environ.get(MIRROR_ENV, DEFAULT_MIRROR)
+    mirror = debian_mirror(os.environ, MIRROR_ENV, SUITE)
     run_tool(debootstrap_argv(target, mirror), DEBOOTSTRAP_TIMEOUT_S)
     prune(target)
     return target

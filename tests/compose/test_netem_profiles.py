@@ -27,9 +27,9 @@ import pytest
 import yaml
 
 from netem import capability
-from netem.calibrate import expected
+from netem.expect import expected, parse_rows
 from netem.profile import load_profile
-from tests.vm import checks
+from netem.vm import checks
 
 from .conftest import REPO, _docker_ready, free_stack_subnets
 
@@ -210,8 +210,6 @@ def _qos_json(project: str, env: dict[str, str]) -> dict[str, Any]:
     done = _compose(project, env, [REPO / "compose.yaml"], "run", "--rm", "--no-deps", "-T", "client", "qos",
                     "--count", "200", "--interval", "5ms", "--json", "--csv", "")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    from netem.calibrate import parse_rows
-
     rows = [r for r in parse_rows(done.stdout) if "rtt_median_ms" in r]
     assert rows, done.stdout[-2000:]
     return rows[-1]

@@ -141,11 +141,11 @@ def canned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """`qos` without a network: the measurement returns QOS_ROW; counts how often it ran."""
     calls: list[int] = []
 
-    def fake_qos_test(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    def fake_qos_test(*args: Any, **kwargs: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         calls.append(1)
-        return {**QOS_ROW, "timestamp_utc": "2026-01-01T00:00:00Z"}
+        return {**QOS_ROW, "timestamp_utc": "2026-01-01T00:00:00Z"}, []
 
-    monkeypatch.setattr(cli, "qos_test", fake_qos_test)
+    monkeypatch.setattr(cli, "qos_test_raw", fake_qos_test)
     return calls
 
 
