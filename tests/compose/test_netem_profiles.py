@@ -2,11 +2,11 @@
 
 The same file means the same on every kernel. One probe (`netem.capability`, a netem qdisc on the
 loopback of a throwaway container) decides what is right:
-- with sch_netem (a netem-capable host, or the VM: `python -m netem.vm run --docker -- python3 -m pytest
-  tests/compose/test_netem_profiles.py`, which scripts/test runs on kernels without it), each profile
-  brought up with `NETEM_PROFILE=…` must show its configured round-trip delay, one-way delays and loss
-  per direction in the client's rows, against a `none` baseline of the same run; and a profile applied
-  by the controller to a running stack must show in the next client run;
+- with sch_netem (a netem-capable host, or the VM: `python -m netem.vm run --docker --tests -- python3 -m
+  pytest tests/compose/test_netem_profiles.py`, which scripts/test runs on kernels without it), each
+  profile brought up with `NETEM_PROFILE=…` must show its configured round-trip delay, one-way delays and
+  loss per direction in the client's rows, against a `none` baseline of the same run; and a profile
+  applied by the controller to a running stack must show in the next client run;
 - without it, a netem profile must stop the stack with exit 78 and the reason, and write no row.
 Images are used as built (scripts/test builds them; the VM carries them in): no `--build` here.
 """
@@ -17,6 +17,7 @@ import csv
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from .conftest import REPO, _docker_ready, free_stack_subnets
 pytestmark = pytest.mark.compose
 
 PROBE_IMAGE = "qoslab/server:dev"
-UP_TIMEOUT_S = 300.0
+UP_TIMEOUT_S = 600.0
 MIN_TOLERANCE_MS = 1.0
 REL_TOLERANCE = 0.03
 ASYMMETRIC = {  # written by the test: different delay and loss up vs down, some delay on core
@@ -47,6 +48,7 @@ ASYMMETRIC = {  # written by the test: different delay and loss up vs down, some
 PROFILES = ("lan", "4g", "satellite", "lossy", "asymmetric")
 QOS_COLUMNS = ("rtt_median_ms", "rtt_stddev_ms", "owd_up_median_ms", "owd_down_median_ms", "jitter_ms",
                "loss_pct")
+SERVICES = ("server", "proxy", "client")
 
 
 @dataclass
@@ -65,11 +67,10 @@ class Run:
         return rows[0]
 
 
-def _compose(project: str, env: dict[str, str], files: list[Path], *args: str,
-             timeout: float = UP_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    argv = ["docker", "compose", "-p", project, *(a for f in files for a in ("-f", str(f))), *args]
-    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+def compose_files() -> list[Path]:
+    """compose.yaml, or the files COMPOSE_FILE names (the VM adds its override that way)."""
+    names = os.environ.get("COMPOSE_FILE", "")
+    return [REPO / name for name in names.split(os.pathsep) if name] or [REPO / "compose.yaml"]
 
 
 def _exit_code(container: str) -> int | None:
@@ -79,39 +80,53 @@ def _exit_code(container: str) -> int | None:
     return int(code) if status == "exited" and code.lstrip("-").isdigit() else None
 
 
-def profile_override(folder: Path) -> Path:
-    """A compose override that shows `folder` to every service at /profiles (test-written profiles)."""
-    mount = {"volumes": [f"{folder}:/profiles:ro"]}
-    path = folder / "override.yaml"
-    path.write_text(yaml.safe_dump({"services": {s: mount for s in ("server", "proxy", "client")}}))
-    return path
+@dataclass
+class Project:
+    """One compose project for the module. Each profile re-creates the containers (`up -d
+    --force-recreate` with NETEM_PROFILE set, as a user would); the networks stay."""
 
+    name: str
+    files: list[Path]
+    results: Path
 
-def up(profile: str, tmp: Path, label: str) -> Run:
-    """Bring the stack up with NETEM_PROFILE=`profile`, let the client's suite finish, take it down."""
-    results = tmp / "results"
-    results.mkdir()
-    project = f"qoslabtest{uuid.uuid4().hex[:8]}"
-    files = [REPO / "compose.yaml", profile_override(tmp)]
-    env = dict(os.environ, QOSLAB_RESULTS=str(results), NETEM_PROFILE=profile, CLIENT_LABEL=label,
-               PROXY_PUBLISH_PORT="0", SERVER_PUBLISH_PORT="0")
-    try:
-        free_stack_subnets()
-        started = _compose(project, env, files, "up", "-d")
+    def compose(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        argv = ["docker", "compose", "-p", self.name, *(a for f in self.files for a in ("-f", str(f))), *args]
+        return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=UP_TIMEOUT_S,
+                              check=False)
+
+    def env(self, profile: str, label: str) -> dict[str, str]:
+        return dict(os.environ, QOSLAB_RESULTS=str(self.results), NETEM_PROFILE=profile, CLIENT_LABEL=label,
+                    PROXY_PUBLISH_PORT="0", SERVER_PUBLISH_PORT="0")
+
+    def up(self, profile: str, label: str) -> Run:
+        """Bring the stack up with NETEM_PROFILE=`profile` and let the client's suite finish."""
+        env = self.env(profile, label)
+        clock = time.monotonic()
+        started = self.compose(env, "up", "-d", "--force-recreate")
+        healthy_s = time.monotonic() - clock
         if started.returncode == 0:
-            _compose(project, env, files, "wait", "client")
-        ids = {s: _compose(project, env, files, "ps", "-a", "-q", s).stdout.split() for s in
-               ("server", "proxy", "client")}
+            self.compose(env, "wait", "client")
+        ids = {s: self.compose(env, "ps", "-a", "-q", s).stdout.split() for s in SERVICES}
         exits = {s: _exit_code(i[0]) if i else None for s, i in ids.items()}
-        logs = _compose(project, env, files, "logs", "--no-color").stdout + started.stderr
-    finally:
-        _compose(project, env, files, "down", "-v", "--remove-orphans", "-t", "2", timeout=180)
-    csv_path = results / "qos_result.csv"
-    rows: list[dict[str, str]] = []
-    if csv_path.exists():
-        with csv_path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    return Run(profile, exits["client"], exits, rows, logs)
+        logs = self.compose(env, "logs", "--no-color").stdout + started.stderr
+        print(f"profile={profile} up_and_healthy={healthy_s:.1f}s with_suite={time.monotonic() - clock:.1f}s")
+        return Run(profile, exits["client"], exits, self.rows(label), logs)
+
+    def rows(self, label: str) -> list[dict[str, str]]:
+        path = self.results / "qos_result.csv"
+        if not path.exists():
+            return []
+        with path.open(newline="") as handle:
+            return [r for r in csv.DictReader(handle) if r["label"] == label]
+
+    def qos_json(self, env: dict[str, str]) -> dict[str, Any]:
+        """One client `qos` run against the running stack (the client's own end unshaped)."""
+        done = self.compose(env, "run", "--rm", "--no-deps", "-T", "-e", "NETEM_PROFILE=", "client", "qos",
+                            "--count", "150", "--interval", "20ms", "--json", "--csv", "")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        rows = [r for r in parse_rows(done.stdout) if "rtt_median_ms" in r]
+        assert rows, done.stdout[-2000:]
+        return rows[-1]
 
 
 @pytest.fixture(scope="module")
@@ -134,14 +149,30 @@ def profile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, profile_dir: Path) -> Iterator[Project]:
+    """The module's compose project; every service also sees the test's profiles at /profiles."""
+    tmp = tmp_path_factory.mktemp("stack")
+    override = tmp / "override.yaml"
+    mount = {"volumes": [f"{profile_dir}:/profiles:ro"]}
+    override.write_text(yaml.safe_dump({"services": {s: mount for s in SERVICES}}))
+    (tmp / "results").mkdir()
+    made = Project(f"qoslabtest{uuid.uuid4().hex[:8]}", [*compose_files(), override], tmp / "results")
+    free_stack_subnets()
+    try:
+        yield made
+    finally:
+        made.compose(made.env("", "down"), "down", "-v", "--remove-orphans", "-t", "2")
+
+
 def profile_arg(name: str) -> str:
     return "/profiles/asymmetric.yaml" if name == "asymmetric" else name
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Run:
+def baseline(project: Project) -> Run:
     """`none`: the same stack with unimpaired links, on every kernel."""
-    return up("none", tmp_path_factory.mktemp("none"), "baseline")
+    return project.up("none", "baseline")
 
 
 def test_none_runs_the_suite_with_every_qos_value(baseline: Run) -> None:
@@ -157,26 +188,35 @@ def _num(row: dict[str, str], column: str) -> float:
     return float(value)
 
 
-def delay_check(case: str, metric: str, configured_ms: float, measured_ms: float) -> checks.Check:
-    tolerance = max(REL_TOLERANCE * configured_ms, MIN_TOLERANCE_MS)
-    return checks.Check(case, metric, configured_ms, measured_ms, tolerance, "ms",
-                        f"±max({REL_TOLERANCE:.0%}, {MIN_TOLERANCE_MS:g} ms)")
+def delay_check(case: str, metric: str, configured_ms: float, measured_ms: float,
+                noise_ms: float = 0.0) -> checks.Check:
+    """±max(3 %, 1 ms) of the configured delay, plus the path's own noise measured in the same run."""
+    tolerance = max(REL_TOLERANCE * configured_ms, MIN_TOLERANCE_MS) + noise_ms
+    note = f"±max({REL_TOLERANCE:.0%}, {MIN_TOLERANCE_MS:g} ms)"
+    note += f" + {noise_ms:.2f} noise" if noise_ms else ""
+    return checks.Check(case, metric, configured_ms, measured_ms, tolerance, "ms", note)
+
+
+def path_noise(row: dict[str, str]) -> float:
+    """How much the unimpaired path itself spreads (baseline RTT p90 − median): ~0.05 ms on a quiet host,
+    milliseconds when the services share an emulated or busy CPU. Widens the delay bands by that much."""
+    return max(_num(row, "rtt_p90_ms") - _num(row, "rtt_median_ms"), 0.0)
 
 
 def profile_checks(name: str, path: Path, run: Run, base: Run) -> list[checks.Check]:
     """Configured vs measured for one profile's qos row, against the baseline's."""
-    profile = load_profile(str(path))
-    want = expected(profile.ends)
+    want = expected(load_profile(str(path)).ends)
     qos, ref = run.qos(), base.qos()
+    noise = path_noise(ref)
     sent = int(_num(qos, "packets_sent"))
     lost_up, lost_down = int(_num(qos, "lost_up_packets")), int(_num(qos, "lost_down_packets"))
     found = [
         delay_check(name, "RTT median − baseline", want.rtt_ms,
-                    _num(qos, "rtt_median_ms") - _num(ref, "rtt_median_ms")),
+                    _num(qos, "rtt_median_ms") - _num(ref, "rtt_median_ms"), noise),
         delay_check(name, "one-way up median − baseline", want.owd_up_ms,
-                    _num(qos, "owd_up_median_ms") - _num(ref, "owd_up_median_ms")),
+                    _num(qos, "owd_up_median_ms") - _num(ref, "owd_up_median_ms"), noise),
         delay_check(name, "one-way down median − baseline", want.owd_down_ms,
-                    _num(qos, "owd_down_median_ms") - _num(ref, "owd_down_median_ms")),
+                    _num(qos, "owd_down_median_ms") - _num(ref, "owd_down_median_ms"), noise),
         checks.binomial(name, "loss up", want.loss_up_pct, 100.0 * lost_up / sent, sent,
                         want.loss_up_inflation),
         checks.binomial(name, "loss down", want.loss_down_pct, 100.0 * lost_down / max(sent - lost_up, 1),
@@ -185,15 +225,15 @@ def profile_checks(name: str, path: Path, run: Run, base: Run) -> list[checks.Ch
     if want.jitter_ms >= 1.0:  # the spread a jitter profile adds must show above the baseline's
         spread = checks.excess_stddev(_num(qos, "rtt_stddev_ms"), _num(ref, "rtt_stddev_ms"))
         found.append(checks.Check(name, "RTT σ in excess of baseline", want.jitter_ms, spread,
-                                  want.jitter_ms * 0.5, "ms", "> half the configured σ"))
+                                  want.jitter_ms * 0.5, "ms", "within half the configured σ"))
     return found
 
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_profile_at_start_shows_in_the_client_rows(name: str, netem_present: bool, baseline: Run,
-                                                   profile_dir: Path, tmp_path: Path) -> None:
+                                                   project: Project, profile_dir: Path) -> None:
     path = profile_dir / "asymmetric.yaml" if name == "asymmetric" else REPO / f"netem/profiles/{name}.yaml"
-    run = up(profile_arg(name), tmp_path, f"profile-{name}")
+    run = project.up(profile_arg(name), f"profile-{name}")
     if not netem_present:
         assert run.client_exit is None and not run.rows, run.logs[-3000:]
         assert 78 in (run.exits["server"], run.exits["proxy"]), (run.exits, run.logs[-3000:])
@@ -206,51 +246,29 @@ def test_profile_at_start_shows_in_the_client_rows(name: str, netem_present: boo
     assert all(c.ok for c in found), checks.table([c for c in found if not c.ok])
 
 
-def _qos_json(project: str, env: dict[str, str]) -> dict[str, Any]:
-    done = _compose(project, env, [REPO / "compose.yaml"], "run", "--rm", "--no-deps", "-T", "client", "qos",
-                    "--count", "200", "--interval", "5ms", "--json", "--csv", "")
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    rows = [r for r in parse_rows(done.stdout) if "rtt_median_ms" in r]
-    assert rows, done.stdout[-2000:]
-    return rows[-1]
-
-
-@pytest.fixture
-def running_stack(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    project = f"qoslabtest{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, QOSLAB_RESULTS=str(tmp_path), NETEM_PROFILE="", PROXY_PUBLISH_PORT="0",
-               SERVER_PUBLISH_PORT="0")
-    free_stack_subnets()
-    try:
-        done = _compose(project, env, [REPO / "compose.yaml"], "up", "-d", "--wait", "server", "proxy")
-        assert done.returncode == 0, done.stderr[-3000:]
-        yield project, env
-    finally:
-        _compose(project, env, [REPO / "compose.yaml"], "down", "-v", "--remove-orphans", "-t", "2",
-                 timeout=180)
-
-
-def test_controller_changes_a_running_stack(running_stack: tuple[str, dict[str, str]], netem_present: bool,
-                                            tmp_path: Path) -> None:
-    project, env = running_stack
+def test_controller_changes_a_running_stack(project: Project, netem_present: bool, tmp_path: Path) -> None:
+    env = project.env("", "controller")
+    started = project.compose(env, "up", "-d", "--force-recreate", "--wait", "server", "proxy")
+    assert started.returncode == 0, started.stderr[-3000:]
     profile = tmp_path / "core-20ms.yaml"
     profile.write_text("description: 20 ms each way on core\ncore: {delay: 20ms}\n")
-    controller = [sys.executable, "-m", "netem", "--project", project]
-    before = _qos_json(project, env)
+    controller = [sys.executable, "-m", "netem", "--project", project.name]
+    before = project.qos_json(env)
     applied = subprocess.run([*controller, "apply", str(profile), "--link", "core", "--no-calibrate"],
-                             cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
+                             cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     if not netem_present:
         assert applied.returncode == 1 and "this kernel has no sch_netem" in applied.stderr, applied.stderr
         return
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    after = _qos_json(project, env)
-    cleared = subprocess.run([*controller, "clear"], cwd=REPO, capture_output=True, text=True, timeout=180,
+    after = project.qos_json(env)
+    cleared = subprocess.run([*controller, "clear"], cwd=REPO, capture_output=True, text=True, timeout=300,
                              check=False)
     assert cleared.returncode == 0, cleared.stdout + cleared.stderr
-    again = _qos_json(project, env)
+    again = project.qos_json(env)
+    noise = max(float(before["rtt_p90_ms"]) - float(before["rtt_median_ms"]), 0.0)
     added = float(after["rtt_median_ms"]) - float(before["rtt_median_ms"])
-    print(f"rtt median before={before['rtt_median_ms']} after={after['rtt_median_ms']} "
-          f"cleared={again['rtt_median_ms']}")
-    assert delay_check("controller", "RTT added", 40.0, added).ok, added
     back = float(again["rtt_median_ms"]) - float(before["rtt_median_ms"])
-    assert delay_check("controller", "RTT after clear − before", 0.0, back).ok, back
+    print(f"controller: rtt median before={before['rtt_median_ms']} after={after['rtt_median_ms']} "
+          f"cleared={again['rtt_median_ms']} noise={noise:.2f}")
+    assert delay_check("controller", "RTT added", 40.0, added, noise).ok, added
+    assert delay_check("controller", "RTT after clear − before", 0.0, back, noise).ok, back
