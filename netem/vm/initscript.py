@@ -59,13 +59,14 @@ def docker_script(body: str) -> str:
     """The sh text `body` with a Docker engine around it: its data disk mounted, dockerd up first.
 
     `body`'s exit code is the script's. Docker's root is the initramfs, so runc must not pivot_root
-    (DOCKER_RAMDISK). COMPOSE_FILE adds the VM's compose override (slower health checks) to compose.yaml.
+    (DOCKER_RAMDISK). Published ports are NAT rules only (no docker-proxy process per port: each Go
+    process costs seconds to start under TCG). COMPOSE_FILE adds the VM's compose override (slower health checks) to compose.yaml.
     """
     return f"""mkdir -p /var/lib/docker
 mount -t ext4 {DOCKER_DISK} /var/lib/docker ||
   {{ echo "qoslab-vm: cannot mount {DOCKER_DISK}"; exit 70; }}
 export COMPOSE_FILE={COMPOSE_FILES}
-DOCKER_RAMDISK=true dockerd --data-root /var/lib/docker --log-level warn >/tmp/dockerd.log 2>&1 &
+DOCKER_RAMDISK=true dockerd --data-root /var/lib/docker --log-level warn --userland-proxy=false >/tmp/dockerd.log 2>&1 &
 i=0
 until docker info >/dev/null 2>&1; do
   i=$((i + 1))
