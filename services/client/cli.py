@@ -117,7 +117,7 @@ def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosC
 
 
 def context(ns: argparse.Namespace) -> RunContext:
-    return RunContext(results.new_run_id(), ns.label, ns.profile)
+    return RunContext(results.new_run_id(), ns.label, ns.profile, options.replica_name(ns.replica))
 
 
 def cmd_qos(ns: argparse.Namespace) -> int:
@@ -140,7 +140,11 @@ def cmd_http(ns: argparse.Namespace) -> int:
 
 
 def cmd_load(ns: argparse.Namespace) -> int:
-    row = load_test(ns.url_arg or ns.url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout)
+    from services.client.qos.runner import is_tty
+
+    row = load_test(ns.url_arg or ns.url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout,
+                    duration_s=ns.duration or None, rate_rps=ns.rate, pipeline=ns.pipeline,
+                    progress=not ns.json and is_tty(sys.stderr))
     written = emit([row], ns)
     return 0 if row.get("ok") and written else 1
 

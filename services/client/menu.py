@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from services.client import report, results
-from services.client.options import parse_proxy, parse_udp_target
+from services.client.options import parse_proxy, parse_udp_target, replica_name
 from services.client.qos.config import QosConfig, QosConfigError
 from services.client.runs import RunContext, http_test, load_test, qos_test
 
@@ -87,7 +87,8 @@ class Menu:
             return 0
 
     def _ctx(self) -> RunContext:
-        return RunContext(results.new_run_id(), self.ns.label, self.ns.profile)
+        return RunContext(results.new_run_id(), self.ns.label, self.ns.profile,
+                          replica_name(self.ns.replica))
 
     def _record(self, row: dict[str, object]) -> None:
         if self.ns.csv:

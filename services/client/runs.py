@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from services.client import results
 from services.client.httpc import HttpClientError, fetch
-from services.client.load import run_load
+from services.client.load import make_plan, progress_line, run_plan
+from services.client.load.result import load_columns
 from services.client.qos import analyze
 from services.client.qos.config import QosConfig
 from services.client.qos.runner import progress_stream, run_qos, wait_for_echo
@@ -24,6 +26,11 @@ class RunContext:
     run_id: str
     label: str = ""
     profile: str = ""
+    replica: str = ""  # which client wrote the row (replicas of `--scale client=N`)
+
+    def row(self, kind: str, target: str) -> Row:
+        return results.base_row(kind, target, run_id=self.run_id, label=self.label, profile=self.profile,
+                                replica=self.replica)
 
 
 def qos_test(config: QosConfig, ctx: RunContext, *, same_clock: bool | None = None,
@@ -37,8 +44,7 @@ def qos_test_raw(config: QosConfig, ctx: RunContext, *, same_clock: bool | None 
                  ready_timeout_s: float = 0.0, progress: bool = True, kind: str = "qos",
                  raw: bool = True) -> tuple[Row, list[Row]]:
     """One UDP QoS run → its row and (with `raw`) one row per probe (`results.RAW_COLUMNS`)."""
-    row = results.base_row(kind, f"{config.host}:{config.port}", run_id=ctx.run_id, label=ctx.label,
-                           profile=ctx.profile)
+    row = ctx.row(kind, f"{config.host}:{config.port}")
     try:
         if ready_timeout_s > 0 and not wait_for_echo(config, ready_timeout_s):
             return {**row, "ok": False, "error": f"no echo reply within {ready_timeout_s:g} s"}, []
@@ -54,7 +60,7 @@ def qos_test_raw(config: QosConfig, ctx: RunContext, *, same_clock: bool | None 
 def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind: str = "http",
               timeout_s: float = 10.0, ready_timeout_s: float = 0.0) -> Row:
     """One GET with its timing breakdown, status, bytes and X-Cache."""
-    row = results.base_row(kind, url, run_id=ctx.run_id, label=ctx.label, profile=ctx.profile)
+    row = ctx.row(kind, url)
     row["url"] = url
     deadline = time.monotonic() + ready_timeout_s
     while True:
@@ -80,18 +86,22 @@ def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind:
     return row
 
 
-def load_test(url: str, proxy: tuple[str, int] | None, clients: int, requests: int, ctx: RunContext,
-              timeout_s: float = 10.0) -> Row:
-    """N concurrent clients → requests/s, latency percentiles, errors by kind."""
-    row = results.base_row("load", url, run_id=ctx.run_id, label=ctx.label, profile=ctx.profile)
+def load_test(url: str, proxy: tuple[str, int] | None, clients: int, requests: int | None, ctx: RunContext,
+              timeout_s: float = 10.0, *, duration_s: float | None = None, rate_rps: float | None = None,
+              pipeline: int = 1, progress: bool = False) -> Row:
+    """N keep-alive connections, closed or open loop → requests/s, latency percentiles, errors by kind."""
+    row = ctx.row("load", url)
     row["url"] = url
     try:
-        outcome = run_load(url, clients, requests, proxy, timeout_s)
+        plan = make_plan(url, proxy, clients=clients, requests=None if duration_s else requests,
+                         duration_s=duration_s or None, rate_rps=rate_rps, pipeline=pipeline,
+                         timeout_s=timeout_s)
     except ValueError as exc:
         return {**row, "ok": False, "error": str(exc)}
-    row.update(outcome.columns())
-    if outcome.x_cache:
-        row["x_cache"] = ";".join(f"{k}={v}" for k, v in sorted(outcome.x_cache.items()))
+    stats = run_plan(plan, progress_line() if progress else None)
+    if progress:
+        print(file=sys.stderr)
+    row.update(load_columns(plan, stats))
     if not row["ok"]:
-        row["error"] = f"{row['errors']} of {requests} requests failed"
+        row["error"] = f"{row['errors']} of {row['requests']} requests failed"
     return row

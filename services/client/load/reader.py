@@ -1,0 +1,174 @@
+"""A minimal HTTP/1.1 response reader for the load generator (sans-IO: bytes in, replies out).
+
+It only finds where each response ends and keeps what `load` reports (status, body size, X-Cache,
+whether the server closes): Content-Length, chunked (extensions and trailers skipped), close-delimited
+bodies; 1xx responses are skipped, 204/304 have no body. Pipelined responses come out in order. Anything
+malformed raises `ReplyError` (counted as a `protocol` error). The full parser in services/common/http1
+is the reference: a differential test feeds both the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_HEAD = 64 * 1024
+_CRLF2 = b"\r\n\r\n"
+_NO_BODY = frozenset({204, 304})
+
+
+class ReplyError(Exception):
+    """The bytes are not a valid HTTP/1.x response stream."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body_bytes: int
+    x_cache: str = ""
+    close: bool = False  # the server closes the connection after this response
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    status: int
+    length: int  # -1 chunked, -2 until close
+    x_cache: str
+    close: bool
+
+
+def parse_head(head: bytes) -> _Head:
+    """Status line and the few fields that frame the body (`head` without the final CRLF CRLF)."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
+        raise ReplyError(f"bad status line {lines[0][:80]!r}")
+    status = int(parts[1])
+    length, chunked, x_cache = -2, False, ""
+    close = parts[0] == b"HTTP/1.0"
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip():
+            raise ReplyError(f"bad header line {line[:80]!r}")
+        key = name.lower()
+        if key == b"content-length":
+            text = value.strip()
+            if not text.isdigit() or not text.isascii() or len(text) > 18 or (0 <= length != int(text)):
+                raise ReplyError(f"bad Content-Length {text[:40]!r}")
+            length = int(text)
+        elif key == b"transfer-encoding":
+            chunked = value.strip().lower().endswith(b"chunked")
+        elif key == b"connection":
+            tokens = {t.strip() for t in value.lower().split(b",")}
+            close = b"close" in tokens or (close and b"keep-alive" not in tokens)
+        elif key == b"x-cache":
+            x_cache = value.strip().decode("latin-1")
+    if status < 200 or status in _NO_BODY:
+        length = 0
+    elif chunked:
+        length = -1
+    return _Head(status, length, x_cache, close or length == -2)
+
+
+class ReplyReader:
+    """Feed bytes as they arrive; `feed` returns the responses completed by them."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._head: _Head | None = None
+        self._body = 0  # body bytes counted so far (chunked: payload only)
+        self._chunk = 0  # data bytes left in the current chunk
+        self._crlf = False  # the CRLF after a chunk's data is still to come
+        self._trailers = False
+
+    def feed(self, data: bytes) -> list[Reply]:
+        self._buf += data
+        done: list[Reply] = []
+        while (reply := self._step()) is not None:
+            if reply.status >= 200:
+                done.append(reply)
+        return done
+
+    def feed_eof(self) -> Reply | None:
+        """The connection closed: completes a close-delimited body; ReplyError if one was cut short."""
+        head = self._head
+        if head is not None and head.length == -2:
+            self._head = None
+            return Reply(head.status, self._body + len(self._buf), head.x_cache, True)
+        if head is not None or self._buf:
+            raise ReplyError("connection closed in the middle of a response")
+        return None
+
+    @property
+    def idle(self) -> bool:
+        return self._head is None and not self._buf
+
+    def _step(self) -> Reply | None:
+        buf = self._buf
+        if self._head is None:
+            end = buf.find(_CRLF2)
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    raise ReplyError("response head too large")
+                return None
+            self._head = parse_head(bytes(buf[:end]))
+            del buf[:end + 4]
+            self._body = 0
+        head = self._head
+        if head.length >= 0:
+            if len(buf) < head.length:
+                return None
+            del buf[:head.length]
+            self._head = None
+            return Reply(head.status, head.length, head.x_cache, head.close)
+        if head.length == -2:
+            self._body += len(buf)
+            buf.clear()
+            return None
+        return self._chunked(head)
+
+    def _chunked(self, head: _Head) -> Reply | None:
+        buf = self._buf
+        while True:
+            if self._trailers:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    return None
+                del buf[:end + 2]
+                if end == 0:
+                    self._trailers, self._head = False, None
+                    return Reply(head.status, self._body, head.x_cache, head.close)
+                continue
+            if self._chunk:
+                take = min(self._chunk, len(buf))
+                if take == 0:
+                    return None
+                self._body += take
+                self._chunk -= take
+                del buf[:take]
+                self._crlf = self._chunk == 0
+                continue
+            if self._crlf:
+                if len(buf) < 2:
+                    return None
+                if buf[:2] != b"\r\n":
+                    raise ReplyError("chunk data not followed by CRLF")
+                del buf[:2]
+                self._crlf = False
+                continue
+            end = buf.find(b"\r\n")
+            if end < 0:
+                if len(buf) > 1024:
+                    raise ReplyError("chunk size line too long")
+                return None
+            size_text = bytes(buf[:end]).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16) if size_text and len(size_text) <= 16 else -1
+            except ValueError:
+                size = -1
+            if size < 0 or not size_text.isascii():
+                raise ReplyError(f"bad chunk size {size_text[:40]!r}")
+            del buf[:end + 2]
+            if size == 0:
+                self._trailers = True
+            else:
+                self._chunk = size
