@@ -112,12 +112,11 @@ class Connection(asyncio.Protocol):
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def send(self, due_ns: list[int]) -> None:
+    def send(self, due_ns: list[int], now_ns: int) -> None:
         """Write one request per due time in one write."""
         assert self.transport is not None
-        now = time.monotonic_ns()
-        self.inflight.extend((due, now) for due in due_ns)
-        self.transport.write(self.driver.request * len(due_ns))
+        self.inflight.extend((due, now_ns) for due in due_ns)
+        self.transport.write(self.driver.request if len(due_ns) == 1 else self.driver.request * len(due_ns))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -205,7 +204,8 @@ class Driver:
     def _refill(self, conn: Connection, now_ns: int) -> None:
         room = self.plan.pipeline - len(conn.inflight)
         if room <= 0 or conn.transport is None or conn.failed:
-            self._check_done()
+            if self.stopping:
+                self._check_done()
             return
         if self.open_loop:
             due = [conn.backlog.popleft() for _ in range(min(room, len(conn.backlog)))]
@@ -215,8 +215,9 @@ class Driver:
                 self.stats.issued += 1
                 due.append(now_ns)
         if due:
-            conn.send(due)
-        self._check_done()
+            conn.send(due, now_ns)
+        if self.stopping:
+            self._check_done()
 
     def on_lost(self, conn: Connection, kind: str) -> None:
         if conn.inflight:

@@ -81,12 +81,31 @@ class ReplyReader:
         self._trailers = False
 
     def feed(self, data: bytes) -> list[Reply]:
-        self._buf += data
         done: list[Reply] = []
+        if self._head is None and not self._buf:
+            data = self._whole(data, done)  # fast path: complete Content-Length responses, no copies
+        self._buf += data
         while (reply := self._step()) is not None:
             if reply.status >= 200:
                 done.append(reply)
         return done
+
+    @staticmethod
+    def _whole(data: bytes, done: list[Reply]) -> bytes:
+        """Take the complete fixed-length responses at the start of `data`; return the rest."""
+        pos, size = 0, len(data)
+        while pos < size:
+            end = data.find(_CRLF2, pos)
+            if end < 0:
+                break
+            head = parse_head(data[pos:end])
+            stop = end + 4 + head.length
+            if head.length < 0 or stop > size:
+                break
+            if head.status >= 200:
+                done.append(Reply(head.status, head.length, head.x_cache, head.close))
+            pos = stop
+        return data[pos:] if pos else data
 
     def feed_eof(self) -> Reply | None:
         """The connection closed: completes a close-delimited body; ReplyError if one was cut short."""
