@@ -4,7 +4,7 @@
                                                                      [--connections 64] [--server-workers 1]
 
 Part 1, closed loop: the same target (the qoslab server, and nginx as a target that is not the
-bottleneck), the same connection count and duration for wrk (`-t2`) and for `load`, rounds interleaved
+bottleneck), the same connection count and duration for wrk (`-t2`) and for `load --workers 2`, rounds interleaved
 (wrk, ours, wrk, ours …); medians of the rounds: req/s, the ratio ours / wrk, latency percentiles, and
 the load generator's own CPU per request (user + system of the child, from getrusage).
 Part 2, coordinated omission: an origin that answers after 2 ms and pauses once for 500 ms
@@ -119,7 +119,8 @@ def closed_loop(args: argparse.Namespace, targets: dict[str, str]) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     tools: dict[str, Callable[[str], dict[str, float]]] = {
         "wrk -t2": lambda url: wrk(url, args.connections, args.duration),
-        "load": lambda url: ours(url, args.connections, args.duration),
+        f"load --workers {args.load_workers}": lambda url: ours(url, args.connections, args.duration,
+                                                                "--workers", str(args.load_workers)),
     }
     for name, url in targets.items():
         samples: dict[str, list[dict[str, float]]] = {tool: [] for tool in tools}
@@ -129,7 +130,7 @@ def closed_loop(args: argparse.Namespace, targets: dict[str, str]) -> None:
         wrk_rps = medians(samples["wrk -t2"])["req_s"]
         for tool in tools:
             m = medians(samples[tool])
-            ratio = f"{m['req_s'] / wrk_rps:.2f}" if tool == "load" else "1"
+            ratio = f"{m['req_s'] / wrk_rps:.2f}" if tool.startswith("load") else "1"
             rounds = "/".join(f"{s['req_s']:.0f}" for s in samples[tool])
             print(f"| {name} | {tool} | {m['req_s']:.0f} ({rounds}) | {ratio} | {m['p50_ms']:.2f} | "
                   f"{m['p90_ms']:.2f} | {m['p99_ms']:.2f} | {m['max_ms']:.1f} | {m['cpu_us']:.0f} |")
@@ -176,6 +177,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--server-workers", type=int, default=1)
+    parser.add_argument("--load-workers", type=int, default=2, help="load --workers (wrk runs -t2)")
     parser.add_argument("--skip-omission", action="store_true")
     args = parser.parse_args()
     procs: list[subprocess.Popen[bytes]] = []

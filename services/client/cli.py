@@ -144,7 +144,7 @@ def cmd_load(ns: argparse.Namespace) -> int:
 
     row = load_test(ns.url_arg or ns.url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout,
                     duration_s=ns.duration or None, rate_rps=ns.rate, pipeline=ns.pipeline,
-                    progress=not ns.json and is_tty(sys.stderr))
+                    workers=ns.workers, progress=not ns.json and is_tty(sys.stderr))
     written = emit([row], ns)
     return 0 if row.get("ok") and written else 1
 

@@ -109,6 +109,8 @@ LOAD = [
            "open loop: this many requests/s on a schedule, latency from each one's due time", parse_rate_rps),
     Option("--pipeline", "CLIENT_LOAD_PIPELINE", "1", "requests in flight per connection (HTTP pipelining)",
            parse_count),
+    Option("--workers", "CLIENT_LOAD_WORKERS", "1",
+           "processes sharing the connections (one event loop per core, like wrk's threads)", parse_count),
 ]
 
 def parse_optional_udp_target(text: str) -> tuple[str, int] | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.client import results
 from services.client.httpc import HttpClientError, fetch
-from services.client.load import make_plan, progress_line, run_plan
+from services.client.load import make_plan, progress_line, run_workers
 from services.client.load.result import load_columns
 from services.client.qos import analyze
 from services.client.qos.config import QosConfig
@@ -88,7 +88,7 @@ def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind:
 
 def load_test(url: str, proxy: tuple[str, int] | None, clients: int, requests: int | None, ctx: RunContext,
               timeout_s: float = 10.0, *, duration_s: float | None = None, rate_rps: float | None = None,
-              pipeline: int = 1, progress: bool = False) -> Row:
+              pipeline: int = 1, workers: int = 1, progress: bool = False) -> Row:
     """N keep-alive connections, closed or open loop → requests/s, latency percentiles, errors by kind."""
     row = ctx.row("load", url)
     row["url"] = url
@@ -98,7 +98,7 @@ def load_test(url: str, proxy: tuple[str, int] | None, clients: int, requests: i
                          timeout_s=timeout_s)
     except ValueError as exc:
         return {**row, "ok": False, "error": str(exc)}
-    stats = run_plan(plan, progress_line() if progress else None)
+    stats = run_workers(plan, workers, progress_line() if progress else None)
     if progress:
         print(file=sys.stderr)
     row.update(load_columns(plan, stats))

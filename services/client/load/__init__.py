@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import multiprocessing
 import socket
 import sys
 from collections.abc import Callable
@@ -39,13 +41,48 @@ def run_plan(plan: LoadPlan, progress: Progress | None = None) -> LoadStats:
         host = str(infos[0][4][0])
     except OSError:
         host = plan.host  # every connection attempt fails as `dns` and is counted
-    resolved = LoadPlan(host, plan.port, plan.request, plan.connections, plan.requests, plan.duration_s,
-                        plan.rate_rps, plan.pipeline, plan.timeout_s)
+    resolved = dataclasses.replace(plan, host=host)
 
     async def main() -> LoadStats:
         return await Driver(resolved, asyncio.get_running_loop(), progress).run()
 
     return asyncio.run(main())
+
+
+def split(plan: LoadPlan, workers: int) -> list[LoadPlan]:
+    """The plan cut into `workers` plans (at most one per connection): connections, requests and rate
+    shared out as evenly as integers allow; a duration stays the same for each."""
+    count = max(1, min(workers, plan.connections))
+
+    def share(total: int, index: int) -> int:
+        return total // count + (1 if index < total % count else 0)
+
+    parts = []
+    for index in range(count):
+        requests = None if plan.requests is None else share(plan.requests, index)
+        if requests == 0:
+            continue
+        parts.append(dataclasses.replace(
+            plan, connections=share(plan.connections, index), requests=requests,
+            rate_rps=None if plan.rate_rps is None else plan.rate_rps * share(plan.connections, index)
+            / plan.connections))
+    return parts
+
+
+def run_workers(plan: LoadPlan, workers: int = 1, progress: Progress | None = None) -> LoadStats:
+    """Run the plan in `workers` processes (like wrk's threads: one event loop per core) and merge.
+
+    With one worker it runs here, with the progress line; with more, each forked process runs its share
+    and sends its histograms and counters back."""
+    parts = split(plan, workers)
+    if len(parts) == 1:
+        return run_plan(parts[0], progress)
+    with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
+        results = pool.map(run_plan, parts)
+    total = LoadStats()
+    for result in results:
+        total.merge(result)
+    return total
 
 
 def progress_line(stream: TextIO = sys.stderr) -> Progress:

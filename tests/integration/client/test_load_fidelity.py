@@ -109,3 +109,12 @@ def test_refused_and_timeout_are_counted_by_kind(origin: Callable[..., int]) -> 
     slow = origin("--delay-ms", "2000")
     timed_out = run(slow, connections=1, requests=2, timeout_s=0.3)
     assert timed_out.errors["timeout"] >= 1 and timed_out.ok == 0
+
+
+def test_workers_share_the_work_and_merge_their_results(origin: Callable[..., int]) -> None:
+    from services.client.load import make_plan, run_workers
+
+    port = origin("--delay-ms", "1")
+    plan = make_plan(f"http://127.0.0.1:{port}/x", None, clients=4, requests=201, timeout_s=5.0)
+    stats = run_workers(plan, workers=2)
+    assert stats.issued == stats.ok == stats.latency.total == 201 and stats.x_cache == {"MISS": 201}
