@@ -5,8 +5,8 @@
 
 Part 1, closed loop: the same target (the qoslab server, and nginx as a target that is not the
 bottleneck), the same connection count and duration for wrk (`-t2`) and for `load --workers 2`, rounds
-interleaved (wrk, ours, wrk, ours …); medians of the rounds: req/s, the ratio ours / wrk, latency percentiles, and
-the load generator's own CPU per request (user + system of the child, from getrusage).
+interleaved (wrk, ours, wrk, ours …); medians of the rounds: req/s, the ratio ours / wrk, latency
+percentiles, and the load generator's own CPU per request (user + system of the child, from getrusage).
 Part 2, coordinated omission: an origin that answers after 2 ms and pauses once for 500 ms
 (tests/integration/client/slow_origin.py); `load` open loop at 400 req/s (corrected and uncorrected
 percentiles) and closed loop, and wrk (closed loop) on the same origin.

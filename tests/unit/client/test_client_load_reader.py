@@ -98,7 +98,7 @@ def test_split_shares_connections_requests_and_rate() -> None:
     parts = split(plan, 2)
     assert [(p.connections, p.requests) for p in parts] == [(3, 6), (2, 5)]
     assert sum(p.rate_rps or 0 for p in parts) == pytest.approx(100.0)
-    assert split(plan, 9) == split(plan, 5) and len(split(plan, 9)) == 5  # never a worker without a connection
+    assert split(plan, 9) == split(plan, 5) and len(split(plan, 9)) == 5  # no worker without a connection
     timed = LoadPlan("h", 1, b"r", connections=2, duration_s=3.0)
     assert [p.duration_s for p in split(timed, 2)] == [3.0, 3.0]
     assert split(LoadPlan("h", 1, b"r", connections=4, requests=2), 4) == [
