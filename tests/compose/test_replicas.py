@@ -57,12 +57,13 @@ def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack) -> None:
 
 @pytest.fixture
 def running_clients(stack: Stack) -> Iterator[list[str]]:
-    """Three client containers that stay up (the suite's replicas exit when done)."""
+    """Three client containers that stay up (the suite's replicas exit when done), each started with
+    NETEM_PROFILE=rate-10mbit (tbf only: works without sch_netem), which it applies to its own edge end."""
     started = []
     try:
         for _ in range(3):
-            done = stack.compose("run", "-d", "--no-deps", "client", "python3", "-c",
-                                 "import time; time.sleep(300)")
+            done = stack.compose("run", "-d", "--no-deps", "-e", "NETEM_PROFILE=rate-10mbit", "client",
+                                 "python3", "-c", "import time; time.sleep(300)")
             started.append(done.stdout.strip().splitlines()[-1])
         yield started
     finally:
@@ -77,6 +78,12 @@ def test_netem_controller_covers_every_replica_and_the_proxy_edge(
                                        check=True, timeout=60).stdout)[0]["Name"].lstrip("/")
              for c in running_clients}
     try:
+        at_start = netem(stack, "show")
+        assert at_start.returncode == 0, at_start.stderr
+        shaped_at_start = {e["target"].split(":")[0]: e for e in events(at_start.stdout, "netem.show")}
+        for name in names:  # NETEM_PROFILE at start: each replica shaped its own edge end
+            assert shaped_at_start[name]["qdisc"] == "tbf", shaped_at_start[name]
+            assert shaped_at_start[name]["target"].endswith("(edge.up)")
         done = netem(stack, "apply", "rate-10mbit", "--link", "edge", "--no-calibrate")
         assert done.returncode == 0, done.stdout + done.stderr
         # target labels: CONTAINER:DEV (LINK.DIRECTION)

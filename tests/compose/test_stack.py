@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import http.client
+import re
 import time
 
 from .conftest import Stack
@@ -25,7 +26,18 @@ def test_client_suite_exits_zero_and_prints_a_summary(stack: Stack) -> None:
     logs = stack.logs("client")
     assert state["Status"] == "exited", logs[-3000:]
     assert state["ExitCode"] == 0, logs[-3000:]
-    assert "X-Cache" in logs or "x_cache" in logs or "HIT" in logs, logs[-3000:]
+    # the summary table: one line per test of the suite, each ok (a failed cache shows FAILED + why)
+    for kind in ("http_miss", "http_hit", "qos", "load"):
+        assert re.search(rf"\b{kind}\s+ok\b", logs), (kind, logs[-3000:])
+
+
+def test_suite_rows_show_the_proxy_cache_miss_then_hit(stack: Stack) -> None:
+    with (stack.results_dir / "qos_result.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    first = {row["kind"]: row for row in reversed(rows)}  # each kind's first row (the first suite run)
+    assert first["http_miss"]["x_cache"].upper().startswith("MISS"), first["http_miss"]
+    assert first["http_hit"]["x_cache"].upper().startswith("HIT"), first["http_hit"]
+    assert first["http_miss"]["run_id"] == first["http_hit"]["run_id"]
 
 
 def test_results_csv_lands_on_the_host_with_a_row_per_test(stack: Stack) -> None:
