@@ -8,6 +8,10 @@
     python -m netem [--project P] clear [--link L]
     python -m netem [--project P] scenario run scenarios/NAME.yaml
 
+Any project, any service: apply|show|clear --project P --service S [--network N] [--peer S2] shape
+the link(s) between S and its peers (docs/netem.md, "Any compose project"); `--project` may also follow
+the command, as in `docker compose run --rm netem apply 3g --project P --service S`.
+
 Exit 0 ok, 1 an apply/clear/run failed (links left as they were), 2 bad usage or invalid profile.
 """
 
@@ -17,7 +21,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from netem.errors import DiscoveryError, NetemError, ProfileError
+from netem.errors import DiscoveryError, NetemError, ProfileError, SchemaError
 from netem.plan import LINK_CHOICES, plan_lines
 from netem.profile import available, load_profile
 
@@ -39,14 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--no-calibrate", action="store_true", help="skip the probe burst after apply")
     apply.add_argument("--steps", action="store_true", help="stay and replay time-varying steps")
     show = sub.add_parser("show", help="show what is in force")
-    show.add_argument("service", nargs="?")
+    show.add_argument("service", nargs="?", help="only this qoslab service's ends")
     clear = sub.add_parser("clear", help="remove impairments")
     clear.add_argument("--link", choices=LINK_CHOICES, default="all")
+    for cmd in (apply, show, clear):
+        _add_targeting(cmd)
     scenario = sub.add_parser("scenario", help="run a scenario matrix")
     scenario.add_argument("action", choices=("run",))
     scenario.add_argument("file")
     scenario.add_argument("--out", default="results", help="directory for CSV, report and plots")
+    _add_project(scenario)
     return parser
+
+
+def _add_project(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--project", default=argparse.SUPPRESS, help="compose project (also before the command)")
+
+
+def _add_targeting(cmd: argparse.ArgumentParser) -> None:
+    _add_project(cmd)
+    cmd.add_argument("--service", dest="service_names", action="append", metavar="S",
+                     help="shape the links of this compose service (repeatable); default: qoslab's topology")
+    cmd.add_argument("--network", dest="networks", action="append", metavar="N",
+                     help="only S's link on this compose network (repeatable); default: all of S's networks")
+    cmd.add_argument("--peer", dest="peers", action="append", metavar="S2",
+                     help="only these services as the other end of S's links (default: all on N)")
+    cmd.add_argument("--helper-image", default=None, metavar="IMAGE",
+                     help="image run in a target's network namespace when the target cannot run tc "
+                          "itself (env NETEM_HELPER_IMAGE; default qoslab/netem:dev)")
 
 
 def _validate(files: Sequence[str]) -> int:
@@ -73,17 +97,20 @@ def _list() -> int:
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from netem import apply  # the only module that imports docker
+    from netem import controller  # imports docker (through netem.docker_backend)
 
     if args.command == "scenario":
         from netem import scenario
 
         return scenario.run_file(args.file, project=args.project, out_dir=args.out)
-    return apply.run_command(args)
+    return controller.run_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (getattr(args, "networks", None) or getattr(args, "peers", None)) and not args.service_names:
+        parser.error("--network and --peer need --service")
     try:
         if args.command == "list":
             return _list()
@@ -93,8 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(plan_lines(load_profile(args.profile), args.link)))
             return 0
         return _controller(args)
-    except ProfileError as exc:
-        print(f"invalid profile: {exc}", file=sys.stderr)
+    except SchemaError as exc:  # a profile or a scenario
+        print(f"invalid {exc.what}: {exc}", file=sys.stderr)
         return 2
     except DiscoveryError as exc:
         print(f"error: {exc}", file=sys.stderr)

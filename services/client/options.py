@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from services.client.clocks import parse_separate
 from services.common.config import Option, parse_duration_s, parse_host_port, parse_size
 
 
@@ -60,6 +61,11 @@ COMMON = [
     Option("--replica", "CLIENT_REPLICA", "",
            "name stored in every row's `replica` column ('' = host name; 'auto' = the container name "
            "from reverse DNS, e.g. qoslab-client-3)"),
+    Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
+           "client and echo share one clock (true/false/auto = loopback only); stated in every row"),
+    Option("--separate-clocks", "CLIENT_SEPARATE_CLOCKS", "relative",
+           "one-way delays when the clocks are not shared: relative (minus their minimum) or omitted",
+           parse_separate),
 ]
 
 QOS = [
@@ -75,8 +81,6 @@ QOS = [
     Option("--wait", "CLIENT_QOS_WAIT", "", "wait after the last send (default max(3 × RTT p99, 1s))"),
     Option("--raw", "CLIENT_QOS_RAW", "", "write one row per probe to this CSV"),
     Option("--seed", "CLIENT_QOS_SEED", "", "random seed (Poisson spacing, test id)"),
-    Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
-           "client and echo share one clock (true/false/auto = loopback only)"),
     Option("--ready-timeout", "CLIENT_READY_TIMEOUT", "10s",
            "retry the first contact this long while services start", parse_duration_s),
 ]
@@ -132,6 +136,4 @@ SUITE = [
            "retry the first contact this long while services start", parse_duration_s),
     Option("--clients", "CLIENT_LOAD_CLIENTS", "5", "concurrent clients of the load test", parse_count),
     Option("--requests", "CLIENT_LOAD_REQUESTS", "100", "requests of the load test", parse_count),
-    Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
-           "client and echo share one clock (true/false/auto = loopback only)"),
 ]

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from services.client import results
+from services.client import clocks, results
 from services.client.httpc import HttpClientError, fetch
 from services.client.load import make_plan, progress_line, run_workers
 from services.client.load.result import load_columns
@@ -26,11 +26,15 @@ class RunContext:
     run_id: str
     label: str = ""
     profile: str = ""
+    owd_clock: str = ""  # the run's clock mode (clocks.configured_mode), stated in rows without probes
+    separate_clocks: str = clocks.RELATIVE  # one-way delays when the clocks are not shared
     replica: str = ""  # which client wrote the row (replicas of `--scale client=N`)
 
     def row(self, kind: str, target: str) -> Row:
-        return results.base_row(kind, target, run_id=self.run_id, label=self.label, profile=self.profile,
-                                replica=self.replica)
+        row = results.base_row(kind, target, run_id=self.run_id, label=self.label, profile=self.profile,
+                               replica=self.replica)
+        row[clocks.COLUMN] = self.owd_clock or None
+        return row
 
 
 def qos_test(config: QosConfig, ctx: RunContext, *, same_clock: bool | None = None,
@@ -51,10 +55,10 @@ def qos_test_raw(config: QosConfig, ctx: RunContext, *, same_clock: bool | None 
         run = run_qos(config, progress=progress_stream() if progress else None)
     except OSError as exc:
         return {**row, "ok": False, "error": f"{type(exc).__name__}: {exc}"}, []
-    row.update(analyze.result_columns(run, same_clock))
+    row.update(analyze.result_columns(run, same_clock, ctx.separate_clocks))
     if not row["ok"]:
         row["error"] = "no reply received"
-    return row, analyze.raw_rows(run, ctx.run_id, ctx.label) if raw else []
+    return row, analyze.raw_rows(run, ctx.run_id, ctx.label, same_clock, ctx.separate_clocks) if raw else []
 
 
 def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind: str = "http",

@@ -23,21 +23,21 @@ from services.common.http1 import (
 )
 
 from . import respond
-from .app import Job, ProxyApp
+from .app import ProxyApp
 from .flow import FlowControl
+from .job import Job
+from .router import handle
 from .target import Origin
 from .tunnel import open_tunnel
 
 MAX_BUFFERED_BYTES = 1024 * 1024
-# Request fields that need the full cycle (directives, conditionals, ranges, credentials, bodies).
-_FAST_PATH_BLOCKERS = (b"cache-control", b"pragma", b"\r\nif-", b"range", b"authorization",
-                       b"content-length", b"transfer-encoding", b"expect", b"\r\nconnection: upgrade")
 
 
 class ClientConnection(asyncio.Protocol):
     def __init__(self, app: ProxyApp) -> None:
         self.app = app
         self.parser = RequestParser(app.config.limits)
+        self.fast_heads = app.fast_heads
         self.transport: asyncio.Transport | None = None
         self.flow: FlowControl | None = None
         self.peer = "-"
@@ -46,6 +46,7 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False
         self.closed = False
         self.tunnel: asyncio.Transport | None = None
+        self.eof_from = {"client": False, "upstream": False}  # tunnel half-closes; both: close
         self.last_activity = time.monotonic()
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -53,6 +54,8 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.app.fds.active:
+            self.app.fds.recovered()
         self.flow = FlowControl(transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "-"
@@ -78,6 +81,7 @@ class ClientConnection(asyncio.Protocol):
         if self.tunnel is not None:
             if self.tunnel.can_write_eof():
                 self.tunnel.write_eof()
+            self._tunnel_eof("client")
             return True
         return False
 
@@ -114,34 +118,50 @@ class ClientConnection(asyncio.Protocol):
     def start_tunnel(self, origin: Origin) -> Coroutine[Any, Any, None]:
         return open_tunnel(self, origin, self.app.config.connect_timeout_s)
 
+    # -- the TunnelClient interface -------------------------------------------------------------------
+    def attach_tunnel(self, upstream: asyncio.Transport) -> None:
+        self.tunnel = upstream
+
+    def write_eof(self) -> None:
+        if self.transport is not None and self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._tunnel_eof("upstream")
+
+    def _tunnel_eof(self, side: str) -> None:
+        self.eof_from[side] = True
+        if all(self.eof_from.values()):  # both directions finished: nothing more can flow
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
     # -- request loop -----------------------------------------------------------------------------------
     def _try_fast_hit(self, data: bytes) -> bool:
-        """Answer one plain `GET` of a fresh stored object without the parser (the hot path)."""
-        if not data.startswith(b"GET /") or not data.endswith(b"\r\n\r\n") or data.count(b"\r\n\r\n") != 1:
+        """Answer one plain `GET` of a fresh stored object without a Job (the hot path, access log off).
+
+        `data` must be exactly one head; `fast.plain_get` validates it with the full parser's rules and
+        `ProxyApp.fast_hit` asks `decide`, so anything else gets the full path's answer."""
+        if self.app.config.access_log or self.transport is None or not data.endswith(b"\r\n\r\n"):
             return False
-        line_end = data.find(b"\r\n")
-        line = data[:line_end]
-        if not line.endswith(b" HTTP/1.1") or line.count(b" ") != 2:
+        if data.find(b"\r\n\r\n") != len(data) - 4:
             return False
-        lowered = data[line_end:].lower()
-        if b"\r\nhost:" not in lowered or any(word in lowered for word in _FAST_PATH_BLOCKERS):
+        plain = self.fast_heads.classify(data)
+        if plain is None:
             return False
-        if not self.app.config.access_log:
-            close = b"close" in lowered
-            hit = self.app.fast_hit(line[4:-9].decode("latin-1"), close)
-            if hit is None or self.transport is None:
-                return False
-            head, body = hit
-            if len(body) < 65536:
-                self.transport.write(head + body)
-            else:
-                self.transport.write(head)
-                self.transport.write(body)
-            if close:
-                self.closed = True
-                self.transport.close()
-            return True
-        return False
+        hit = self.app.fast_hit(*plain)
+        if hit is None:
+            return False
+        head, body = hit
+        if len(body) < 65536:
+            self.transport.write(head + body)
+        else:
+            self.transport.write(head)
+            self.transport.write(body)
+        if plain[1]:
+            self.closed = True
+            self.transport.close()
+        return True
 
     def _process(self) -> None:
         while not self.busy and not self.closed and self.tunnel is None:
@@ -167,7 +187,7 @@ class ClientConnection(asyncio.Protocol):
         assert request is not None
         close = not keep_alive(request.version, request.headers)
         job = Job(request, bytes(self.body), close, self, time.monotonic())
-        coro = self.app.handle(job)
+        coro = handle(self.app, job)
         if coro is None:
             self._done(job)
             return
