@@ -97,6 +97,8 @@ def ours(url: str, connections: int, duration_s: float, *extra: str) -> dict[str
                            "--json", *extra], cwd=REPO, capture_output=True, text=True,
                           timeout=duration_s + 120)
     cpu = children_cpu_s() - before
+    if not done.stdout.strip():
+        raise RuntimeError(f"load printed nothing (exit {done.returncode}):\n{done.stderr[-2000:]}")
     row = json.loads(done.stdout.strip().splitlines()[-1])["result"]
     result = {"req_s": float(row["req_per_s"] or 0), "cpu_us": cpu / max(1, row["requests_ok"]) * 1e6,
               "errors": float(row["errors"])}

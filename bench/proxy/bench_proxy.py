@@ -302,11 +302,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-udp", action="store_true")
     args = parser.parse_args(argv)
-    for tool, needed in (("wrk", not args.skip_http), ("varnishd", not args.skip_http),
-                         ("gcc", not args.skip_udp)):
-        if needed and shutil.which(tool) is None:
-            print(f"missing {tool}: apt-get install wrk varnish gcc", file=sys.stderr)
-            return 1
     procs: list[subprocess.Popen[bytes]] = []
     if args.udp_vs_nginx:
         if shutil.which("nginx") is None or not Path(NGINX_STREAM_MODULE).exists():
@@ -320,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
                 proc.terminate()
                 proc.wait(timeout=5)
         return 0
+    for tool, needed in (("wrk", not args.skip_http), ("varnishd", not args.skip_http),
+                         ("gcc", not args.skip_udp)):
+        if needed and shutil.which(tool) is None:
+            print(f"missing {tool}: apt-get install wrk varnish gcc", file=sys.stderr)
+            return 1
     try:
         if not args.skip_http:
             http_bench(args, procs)
