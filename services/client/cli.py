@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from services.client import gating, options, report, results
+from services.client import clocks, gating, options, report, results
 from services.client.gates import GateError
 from services.client.qos.config import QosConfig, QosConfigError, parse_rate
 from services.client.runs import RunContext, http_test, load_test, qos_test_raw
@@ -117,7 +117,9 @@ def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosC
 
 
 def context(ns: argparse.Namespace) -> RunContext:
-    return RunContext(results.new_run_id(), ns.label, ns.profile)
+    return RunContext(results.new_run_id(), ns.label, ns.profile,
+                      clocks.configured_mode(same_clock(ns), ns.separate_clocks, ns.target[0]),
+                      ns.separate_clocks)
 
 
 def cmd_qos(ns: argparse.Namespace) -> int:

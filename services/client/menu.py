@@ -87,7 +87,9 @@ class Menu:
             return 0
 
     def _ctx(self) -> RunContext:
-        return RunContext(results.new_run_id(), self.ns.label, self.ns.profile)
+        from services.client.cli import context  # cli imports the menu lazily too
+
+        return context(self.ns)
 
     def _record(self, row: dict[str, object]) -> None:
         if self.ns.csv:
@@ -125,7 +127,9 @@ class Menu:
         except QosConfigError as exc:
             self.say(f"  invalid: {exc}")
             return True
-        self._record(qos_test(config, self._ctx()))
+        from services.client.cli import same_clock
+
+        self._record(qos_test(config, self._ctx(), same_clock=same_clock(self.ns)))
         return True
 
     def load(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.client.clocks import parse_separate
 from services.common.config import Option, parse_duration_s, parse_host_port, parse_size
 
 
@@ -42,6 +43,11 @@ COMMON = [
     Option("--profile", "CLIENT_PROFILE", "", "netem profile in force, stored in every row"),
     Option("--timeout", "CLIENT_TIMEOUT", "10s", "HTTP timeout per request", parse_duration_s),
     Option("--json", "CLIENT_JSON", "false", "print one JSON object per test on stdout", is_switch=True),
+    Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
+           "client and echo share one clock (true/false/auto = loopback only); stated in every row"),
+    Option("--separate-clocks", "CLIENT_SEPARATE_CLOCKS", "relative",
+           "one-way delays when the clocks are not shared: relative (minus their minimum) or omitted",
+           parse_separate),
 ]
 
 QOS = [
@@ -57,8 +63,6 @@ QOS = [
     Option("--wait", "CLIENT_QOS_WAIT", "", "wait after the last send (default max(3 × RTT p99, 1s))"),
     Option("--raw", "CLIENT_QOS_RAW", "", "write one row per probe to this CSV"),
     Option("--seed", "CLIENT_QOS_SEED", "", "random seed (Poisson spacing, test id)"),
-    Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
-           "client and echo share one clock (true/false/auto = loopback only)"),
     Option("--ready-timeout", "CLIENT_READY_TIMEOUT", "10s",
            "retry the first contact this long while services start", parse_duration_s),
 ]
@@ -94,6 +98,4 @@ SUITE = [
            "retry the first contact this long while services start", parse_duration_s),
     Option("--clients", "CLIENT_LOAD_CLIENTS", "5", "concurrent clients of the load test", parse_count),
     Option("--requests", "CLIENT_LOAD_REQUESTS", "100", "requests of the load test", parse_count),
-    Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
-           "client and echo share one clock (true/false/auto = loopback only)"),
 ]

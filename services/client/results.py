@@ -40,6 +40,8 @@ COLUMNS: tuple[str, ...] = (
     # load
     "clients", "requests", "requests_ok", "errors", "errors_by_kind", "req_per_s",
     "latency_median_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
+    # every row: shared | relative | omitted (services/client/clocks.py)
+    "owd_clock",
 )
 
 RAW_COLUMNS: tuple[str, ...] = (

@@ -19,10 +19,11 @@ from . import respond
 from .cache.directives import parse_cache_control
 from .cache.entry import refresh
 from .cache.head import head_effects
-from .cache.policy import Action, decide, request_directives, select
+from .cache.policy import Action, decide, request_directives
 from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
 from .fast import FastHeads
+from .fds import Episodes
 from .job import Job, ProxyConfig
 from .metrics import PATH as METRICS_PATH
 from .metrics import ProxyMetrics
@@ -40,8 +41,10 @@ class ProxyApp:
         """`now`: the wall clock the cache policy uses; `pool`: the upstream connections (tests: a fake)."""
         self.config = config
         self.now = now
-        self.store = Store(config.cache_size, config.max_object_size)
-        self.pool = pool if pool is not None else Pool(connect_timeout_s=config.connect_timeout_s)
+        self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
+        self.fds = Episodes()
+        self.pool = pool if pool is not None else Pool(connect_timeout_s=config.connect_timeout_s,
+                                                       on_exhausted=self.fds.exhausted)
         self.stats = HttpStats()
         self.metrics = ProxyMetrics()
         self.fast_heads = FastHeads(config.limits)
@@ -91,11 +94,11 @@ class ProxyApp:
         the only stored variant is a fresh HIT and it has no Vary; else None (then the full path runs)."""
         if self.config.mode != "reverse":
             return None
-        entries = self.store.lookup(target)
-        if len(entries) != 1 or entries[0].vary:
+        single = self.store.single(target)  # the only variant, without Vary (touched in the LRU)
+        if single is None:
             return None
         now = self.now()
-        decision = decide(entries[0], NO_DIRECTIVES, now)
+        decision = decide(single, NO_DIRECTIVES, now)
         if decision.action is not Action.HIT or decision.entry is None:
             return None
         entry = decision.entry
@@ -109,7 +112,7 @@ class ProxyApp:
     def lookup(self, job: Job) -> tuple[Action, Any]:
         assert job.route is not None
         req_cc = request_directives(job.request.headers)
-        entry = select(self.store.lookup(job.route.key), job.request.headers)
+        entry = self.store.select(job.route.key, job.request.headers)
         decision = decide(entry, req_cc, self.now())
         return decision.action, decision.entry
 
@@ -170,6 +173,8 @@ class ProxyApp:
     def stats_dict(self) -> dict[str, Any]:
         data = self.stats.as_dict(len(self.store), self.store.used_bytes, self.store.max_bytes,
                                   self.store.evictions)
+        data["variant_evictions"] = self.store.variant_evictions
+        data["fd_exhaustion_episodes"] = self.fds.count
         data["upstream_connects"] = self.pool.connects
         data["upstream_reuses"] = self.pool.reuses
         if self.udp_stats is not None:

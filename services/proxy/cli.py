@@ -22,6 +22,7 @@ from services.common.config import (
     parse_worker_count,
 )
 
+from .fds import raise_nofile_limit, session_budget
 from .job import ProxyConfig
 from .server import ProxyServer
 from .target import parse_allow
@@ -42,6 +43,13 @@ def parse_field_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
 OPTIONS = [
     Option("--bind", "PROXY_BIND", "0.0.0.0", "address to listen on"),
     Option("--http-port", "PROXY_HTTP_PORT", "8080", "HTTP port (0: pick a free one)", parse_port),
@@ -54,6 +62,8 @@ OPTIONS = [
     Option("--cache-size", "PROXY_CACHE_SIZE", "64MiB", "cache memory bound", parse_size),
     Option("--max-object-size", "PROXY_MAX_OBJECT_SIZE", "8MiB", "larger responses are streamed, not stored",
            parse_size),
+    Option("--max-variants", "PROXY_MAX_VARIANTS", "32",
+           "stored variants per URL (Vary); the least recently used one is dropped beyond", _positive_int),
     Option("--allow", "PROXY_ALLOW", "server:8000", "forward-mode destinations HOST[:PORT],…"),
     Option("--purge-allow", "PROXY_PURGE_ALLOW", "127.0.0.1,::1", "client addresses allowed to PURGE"),
     Option("--connect-timeout", "PROXY_CONNECT_TIMEOUT", "5s", "upstream connect timeout",
@@ -90,7 +100,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def config_from(args: argparse.Namespace) -> ProxyConfig:
     return ProxyConfig(
         upstream=args.upstream, mode=args.mode, cache_size=args.cache_size,
-        max_object_size=args.max_object_size, allow=parse_allow(args.allow),
+        max_object_size=args.max_object_size, max_variants=args.max_variants, allow=parse_allow(args.allow),
         purge_clients=frozenset(a.strip() for a in args.purge_allow.split(",") if a.strip()),
         connect_timeout_s=args.connect_timeout, upstream_timeout_s=args.upstream_timeout,
         client_timeout_s=args.client_timeout, access_log=args.access_log,
@@ -118,7 +128,7 @@ def _serve_with_workers(args: argparse.Namespace) -> None:
     loop), serve HTTP + the relay on the first socket here, and stop and reap every worker on the way out."""
     socks = udp_sockets(args.bind, args.udp_port, args.udp_workers)
     counters = SharedCounters(len(socks))
-    make_relay = relay_factory(args.upstream_udp, max_sessions=args.udp_max_sessions,
+    make_relay = relay_factory(args.upstream_udp, max_sessions=session_budget(args.udp_max_sessions),
                                idle_timeout_s=args.udp_idle_timeout)
     children = fork_workers(socks, counters, make_relay)
     try:
@@ -131,6 +141,7 @@ def _serve_with_workers(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     log.configure("proxy")
     args = parse_args(argv)
+    raise_nofile_limit()
     try:
         if args.udp_workers > 1:
             _serve_with_workers(args)

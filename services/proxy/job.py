@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from services.common.http1 import Limits, Request
 
+from .store import DEFAULT_MAX_VARIANTS
 from .target import Origin, Route
 
 CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
@@ -22,6 +23,7 @@ class ProxyConfig:
     mode: str = "reverse"
     cache_size: int = 64 * 1024 * 1024
     max_object_size: int = 8 * 1024 * 1024
+    max_variants: int = DEFAULT_MAX_VARIANTS
     allow: frozenset[Origin] = frozenset({("server", 8000)})
     connect_ports: frozenset[int] = frozenset({443, 8000, 8080})
     purge_clients: frozenset[str] = frozenset({"127.0.0.1", "::1"})

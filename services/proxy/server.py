@@ -8,6 +8,7 @@ from typing import Any
 
 from services.common import log
 
+from . import fds
 from .app import ProxyApp
 from .conn import ClientConnection
 from .job import ProxyConfig
@@ -39,11 +40,15 @@ class ProxyServer:
 
     async def start(self, bind: str, http_port: int, udp_port: int) -> None:
         loop = asyncio.get_running_loop()
+        fds.install(loop, self.app.fds)
         self.http = await loop.create_server(lambda: ClientConnection(self.app), bind, http_port,
                                              reuse_address=True, backlog=1024)
         self.http_address = _hostport(self.http.sockets[0].getsockname())
         if self.udp_upstream is not None:
-            relay = UdpRelay(self.udp_upstream, max_sessions=self.udp_max_sessions,
+            sessions = fds.session_budget(self.udp_max_sessions)
+            if sessions < self.udp_max_sessions:
+                log.event("proxy.udp_sessions_capped", max_sessions=sessions, reserve=fds.FD_RESERVE)
+            relay = UdpRelay(self.udp_upstream, max_sessions=sessions,
                              idle_timeout_s=self.udp_idle_timeout_s)
             sockname = await relay.start((bind, udp_port), sock=self.udp_sock)
             self.relay = relay
