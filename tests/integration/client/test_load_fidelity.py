@@ -17,7 +17,8 @@ import pytest
 
 from services.client.histogram import Histogram
 from services.client.load import build_request
-from services.client.load.engine import Driver, LoadPlan, LoadStats
+from services.client.load.engine import Driver
+from services.client.load.model import LoadPlan, LoadStats
 
 HERE = Path(__file__).parent
 
