@@ -163,7 +163,8 @@ class Driver:
             self.connections[index] = None
             self.pending[index].extend(conn.backlog)
             conn.backlog.clear()
-            self.loop.create_task(self._connect(index))
+            if not self.stopping or self.pending[index]:  # replace it while there is work for it
+                self.loop.create_task(self._connect(index))
         self._check_done()
 
     # --- tasks ------------------------------------------------------------------------------------------
