@@ -80,18 +80,20 @@ def default_path(directory: Path, link: str, side: str, now_s: float, tag: str =
 
 
 def tcpdump_argv(pid: int, dev: str, output: Path, count: int | None = None, bpf: str = "") -> list[str]:
-    """tcpdump in the network namespace of `pid`; `-U` writes each packet at once, `-Z root` keeps it
-    from switching to the tcpdump user, which could not write to the results directory."""
+    """tcpdump in the network namespace of `pid`. `--immediate-mode` takes each packet from the kernel at
+    once (else packets still in the ring when it stops are lost) and `-U` writes it at once; `-Z root`
+    keeps it from switching to the tcpdump user, which could not write to the results directory."""
     argv = ["nsenter", f"--net=/proc/{pid}/ns/net", "--", "tcpdump", "-i", dev, "-n", "-s", str(SNAPLEN_B),
-            "-U", "-Z", "root", "-w", str(output)]
+            "--immediate-mode", "-U", "-Z", "root", "-w", str(output)]
     if count is not None:
         argv += ["-c", str(count)]
     return [*argv, *([bpf] if bpf else [])]
 
 
 def is_listening(stderr_line: str) -> bool:
-    """tcpdump's line once the capture is open: `listening on eth0, link-type EN10MB …`."""
-    return stderr_line.startswith("listening on ")
+    """tcpdump's line once the capture is open: `tcpdump: listening on eth0, link-type EN10MB …` (with
+    `-w`; without it the `tcpdump: ` prefix is missing)."""
+    return stderr_line.removeprefix("tcpdump: ").startswith("listening on ")
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,10 @@ class RunningCapture:
             raise CaptureError(f"tcpdump did not start capturing within {timeout_s:g} s",
                                "\n".join(self.lines[-5:]))
 
-    def stop(self) -> CaptureResult:
+    def stop(self, settle_s: float = 0.2) -> CaptureResult:
+        """Let tcpdump take what just crossed the link (`settle_s`), then end it with SIGINT."""
         if self.proc.poll() is None:
+            time.sleep(settle_s)
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=STOP_TIMEOUT_S)

@@ -38,15 +38,17 @@ def _start_capture(stack: Stack) -> subprocess.Popen[str]:
                             text=True)
     assert proc.stderr is not None
     deadline = time.monotonic() + 60
+    seen = []
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
+        seen.append(line)
         if line.startswith("capturing edge at proxy"):
             return proc
         if not line and proc.poll() is not None:
             break
     proc.kill()
     out, err = proc.communicate(timeout=10)
-    raise AssertionError(f"capture did not start (exit {proc.returncode}): {out}{err}")
+    raise AssertionError(f"capture did not start (exit {proc.returncode}): {out}{''.join(seen)}{err}")
 
 
 def _stop_capture(proc: subprocess.Popen[str]) -> Path:

@@ -52,11 +52,12 @@ def test_default_path_names_link_side_and_utc_time() -> None:
 def test_tcpdump_runs_in_the_container_namespace_as_root_writing_each_packet() -> None:
     argv = capture.tcpdump_argv(4242, "eth1", Path("/r/x.pcap"), count=50, bpf="udp port 9090")
     assert argv == ["nsenter", "--net=/proc/4242/ns/net", "--", "tcpdump", "-i", "eth1", "-n", "-s", "65535",
-                    "-U", "-Z", "root", "-w", "/r/x.pcap", "-c", "50", "udp port 9090"]
+                    "--immediate-mode", "-U", "-Z", "root", "-w", "/r/x.pcap", "-c", "50", "udp port 9090"]
     assert capture.tcpdump_argv(1, "eth0", Path("x"))[-2:] == ["-w", "x"]
 
 
 def test_tcpdump_words() -> None:
+    assert capture.is_listening("tcpdump: listening on eth1, link-type EN10MB (Ethernet)")
     assert capture.is_listening("listening on eth1, link-type EN10MB (Ethernet), snapshot length 65535 bytes")
     assert not capture.is_listening("tcpdump: eth9: No such device exists")
     done = capture.parse_summary(Path("x"), "12 packets captured\n14 packets received by filter\n"
