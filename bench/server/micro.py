@@ -57,7 +57,7 @@ def main() -> int:
     request = f"GET {args.target} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n".encode()
     config = ServerConfig(root=args.root, access_log=False)
     fast, full = make_context(config), make_context(config)
-    full.fast = FastRoutes(full.limits.max_headers, head_limit=0)
+    full.fast = FastRoutes(full.limits, head_limit=0)
     rows = [("fast path, 1 request/read", fast, request),
             ("fast path, 16 pipelined/read", fast, request * 16),
             ("full path, 1 request/read", full, request),

@@ -10,13 +10,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from services.client import options, report, results
+from services.client import gating, options, report, results
+from services.client.gates import GateError
 from services.client.qos.config import QosConfig, QosConfigError, parse_rate
-from services.client.runs import RunContext, http_test, load_test, qos_test
+from services.client.runs import RunContext, http_test, load_test, qos_test_raw
 from services.common import log
 from services.common.config import add_options, parse_bool, parse_duration_s
 
 COMMANDS = ("suite", "qos", "http", "load", "menu", "plot")
+GATED = frozenset({"suite", "qos", "http", "load"})  # --assert / --junit
 
 
 class UsageError(Exception):
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name in {"http", "load"}:
             command.add_argument("url_arg", nargs="?", metavar="URL", help="URL (default: --url)")
         add_options(command, [*options.COMMON, *extra])
+        if name != "menu":
+            gating.add_arguments(command)
     plot = sub.add_parser("plot", help="raw per-probe CSVs → PNGs (needs matplotlib)")
     plot.add_argument("raw", nargs="+", help="raw CSV files written by qos --raw")
     plot.add_argument("--out", default="results/plots", help="output directory (default results/plots)")
@@ -75,19 +79,41 @@ def same_clock(ns: argparse.Namespace) -> bool | None:
         raise UsageError(f"--same-clock: {exc}") from exc
 
 
-def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosConfig | None = None) -> None:
-    """Append to the CSV, print JSON lines or the human blocks."""
-    if ns.csv:
-        try:
-            results.append_rows(ns.csv, rows)
-        except OSError as exc:
-            print(f"cannot write {ns.csv}: {exc}", file=sys.stderr)
+def save(path: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] = results.COLUMNS) -> bool:
+    """Append rows to a results file; False (with a message on stderr) when they could not be written."""
+    try:
+        done = results.append_rows(path, rows, columns)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"error: cannot write results to {path}: {reason} ({type(exc).__name__}); "
+              "the result is printed on stdout as JSON instead", file=sys.stderr)
+        return False
+    if done.note():
+        print(f"note: {done.note()}", file=sys.stderr)
+    return True
+
+
+def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosConfig | None = None,
+         raw_rows: Sequence[dict[str, Any]] = ()) -> bool:
+    """Append to the CSV (and the raw CSV), print JSON lines or the human blocks; keep the rows for the
+    gates (`main`).
+
+    False when a result could not be written: the message is on stderr and every row not written is
+    printed on stdout as a JSON line, so nothing measured is lost.
+    """
+    ns.emitted = [*getattr(ns, "emitted", []), *rows]  # kept for the gates (`main`)
+    saved = save(ns.csv, rows) if ns.csv else True
+    raw_saved = save(ns.raw, raw_rows, results.RAW_COLUMNS) if getattr(ns, "raw", "") else True
     for row in rows:
-        if ns.json:
+        if ns.json or not saved:
             settings = config.as_dict() if config and row.get("kind") in report.QOS_KINDS else {}
             results.write_json_line(sys.stdout, {"config": settings, "result": row})
-        else:
+        if not ns.json:
             print("\n".join(report.block(row)))
+    if not raw_saved:
+        for raw in raw_rows:
+            results.write_json_line(sys.stdout, {"raw": raw})
+    return saved and raw_saved
 
 
 def context(ns: argparse.Namespace) -> RunContext:
@@ -96,10 +122,10 @@ def context(ns: argparse.Namespace) -> RunContext:
 
 def cmd_qos(ns: argparse.Namespace) -> int:
     config = qos_config(ns)
-    row = qos_test(config, context(ns), same_clock=same_clock(ns), raw_path=ns.raw,
-                   ready_timeout_s=ns.ready_timeout, progress=not ns.json)
-    emit([row], ns, config=config)
-    return 0 if row.get("ok") else 1
+    row, raw_rows = qos_test_raw(config, context(ns), same_clock=same_clock(ns), raw=bool(ns.raw),
+                                 ready_timeout_s=ns.ready_timeout, progress=not ns.json)
+    written = emit([row], ns, config=config, raw_rows=raw_rows)
+    return 0 if row.get("ok") and written else 1
 
 
 def cmd_http(ns: argparse.Namespace) -> int:
@@ -109,14 +135,14 @@ def cmd_http(ns: argparse.Namespace) -> int:
     url = ns.url_arg or ns.url
     url = bust(url, ctx.run_id) if ns.cache_bust else url
     rows = [http_test(url, ns.proxy, ctx, timeout_s=ns.timeout) for _ in range(ns.repeat)]
-    emit(rows, ns)
-    return 0 if all(r.get("ok") for r in rows) else 1
+    written = emit(rows, ns)
+    return 0 if all(r.get("ok") for r in rows) and written else 1
 
 
 def cmd_load(ns: argparse.Namespace) -> int:
     row = load_test(ns.url_arg or ns.url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout)
-    emit([row], ns)
-    return 0 if row.get("ok") else 1
+    written = emit([row], ns)
+    return 0 if row.get("ok") and written else 1
 
 
 def cmd_suite(ns: argparse.Namespace) -> int:
@@ -124,10 +150,10 @@ def cmd_suite(ns: argparse.Namespace) -> int:
 
     config = qos_config(ns, count=ns.suite_count, interval_s=ns.suite_interval)
     rows = run_suite(ns, config, context(ns), same_clock(ns))
-    emit(rows, ns, config=config)
+    written = emit(rows, ns, config=config)
     if not ns.json:
         print("\n".join(["", *report.summary_table(rows)]))
-    return 0 if rows and all(r.get("ok") for r in rows) else 1
+    return 0 if rows and all(r.get("ok") for r in rows) and written else 1
 
 
 def cmd_plot(ns: argparse.Namespace) -> int:
@@ -164,8 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"suite": cmd_suite, "qos": cmd_qos, "http": cmd_http, "load": cmd_load, "menu": cmd_menu,
                 "plot": cmd_plot}
     try:
-        return handlers[ns.command](ns)
-    except UsageError as exc:
+        assertions = gating.parse(ns) if ns.command in GATED else []
+        status = handlers[ns.command](ns)
+        if ns.command in GATED:
+            return gating.finish(ns, status, getattr(ns, "emitted", []), assertions)
+        return status
+    except (UsageError, GateError) as exc:
         print(f"usage error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from services.client import csvfile
+
 Row = dict[str, Any]
 
 _STATS = ("min", "mean", "median", "p90", "p95", "p99", "max", "stddev")
@@ -78,18 +80,10 @@ def format_row(row: Mapping[str, Any], columns: Sequence[str]) -> list[str]:
 
 
 def append_rows(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]],
-                columns: Sequence[str] = COLUMNS) -> None:
-    """Append rows; write the header first if the file is new or empty."""
-    target = Path(path)
-    if target.parent != Path():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    new = not target.exists() or target.stat().st_size == 0
-    with target.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        if new:
-            writer.writerow(columns)
-        for row in rows:
-            writer.writerow(format_row(row, columns))
+                columns: Sequence[str] = COLUMNS) -> csvfile.Appended:
+    """Append whole rows under a file lock; the header once. A file with other columns is migrated or
+    left alone (rows written alongside): see `csvfile`. Raises OSError when the file cannot be written."""
+    return csvfile.append(path, [format_row(row, columns) for row in rows], columns)
 
 
 def json_safe(value: Any) -> Any:

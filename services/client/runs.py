@@ -27,23 +27,28 @@ class RunContext:
 
 
 def qos_test(config: QosConfig, ctx: RunContext, *, same_clock: bool | None = None,
-             raw_path: str = "", ready_timeout_s: float = 0.0, progress: bool = True,
-             kind: str = "qos") -> Row:
-    """One UDP QoS run → its row (and the raw per-probe CSV when asked)."""
+             ready_timeout_s: float = 0.0, progress: bool = True, kind: str = "qos") -> Row:
+    """One UDP QoS run → its row."""
+    return qos_test_raw(config, ctx, same_clock=same_clock, ready_timeout_s=ready_timeout_s,
+                        progress=progress, kind=kind, raw=False)[0]
+
+
+def qos_test_raw(config: QosConfig, ctx: RunContext, *, same_clock: bool | None = None,
+                 ready_timeout_s: float = 0.0, progress: bool = True, kind: str = "qos",
+                 raw: bool = True) -> tuple[Row, list[Row]]:
+    """One UDP QoS run → its row and (with `raw`) one row per probe (`results.RAW_COLUMNS`)."""
     row = results.base_row(kind, f"{config.host}:{config.port}", run_id=ctx.run_id, label=ctx.label,
                            profile=ctx.profile)
     try:
         if ready_timeout_s > 0 and not wait_for_echo(config, ready_timeout_s):
-            return {**row, "ok": False, "error": f"no echo reply within {ready_timeout_s:g} s"}
+            return {**row, "ok": False, "error": f"no echo reply within {ready_timeout_s:g} s"}, []
         run = run_qos(config, progress=progress_stream() if progress else None)
     except OSError as exc:
-        return {**row, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return {**row, "ok": False, "error": f"{type(exc).__name__}: {exc}"}, []
     row.update(analyze.result_columns(run, same_clock))
     if not row["ok"]:
         row["error"] = "no reply received"
-    if raw_path:
-        results.append_rows(raw_path, analyze.raw_rows(run, ctx.run_id, ctx.label), results.RAW_COLUMNS)
-    return row
+    return row, analyze.raw_rows(run, ctx.run_id, ctx.label) if raw else []
 
 
 def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind: str = "http",

@@ -18,6 +18,12 @@ class Clock(Protocol):
     def mono_ns(self) -> int: ...
 
 
+class SleepingClock(Clock, Protocol):
+    """A clock that can also wait: the real one sleeps, a fake one moves itself (no real sleeps in tests)."""
+
+    def sleep(self, seconds: float) -> None: ...
+
+
 class SystemClock:
     """The real clocks of this host."""
 
@@ -26,6 +32,9 @@ class SystemClock:
 
     def mono_ns(self) -> int:
         return time.monotonic_ns()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 @dataclass
@@ -44,6 +53,10 @@ class FakeClock:
     def advance_ns(self, delta_ns: int) -> None:
         self.wall += delta_ns
         self.mono += delta_ns
+
+    def sleep(self, seconds: float) -> None:
+        """Sleeping on a fake clock moves it (never below zero), at once."""
+        self.advance_ns(max(int(seconds * 1e9), 0))
 
 
 SYSTEM_CLOCK = SystemClock()

@@ -1,7 +1,7 @@
-"""The proxy's shared state and the synchronous half of the request cycle.
+"""The proxy's shared state and what it answers synchronously: cache hits, internal paths, PURGE, errors.
 
-`ProxyApp.handle` answers what it can at once (internal paths, cache hits, refusals) and returns a
-coroutine only when the upstream is needed; `cycle.py` carries that out. Policy lives in `cache/`.
+`router.handle` picks the path of each request; `cycle.py` (cacheable methods) and `forwarding.py` (the
+others) do the asynchronous half through `exchange.py`. Policy lives in `cache/`.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from services.common import log
-from services.common.http1 import Headers, Limits, Request
+from services.common.http1 import Headers, Request
 from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
@@ -22,64 +21,13 @@ from .cache.head import head_effects
 from .cache.policy import Action, decide, request_directives, select
 from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
+from .job import Job, ProxyConfig
 from .metrics import PATH as METRICS_PATH
 from .metrics import ProxyMetrics
 from .stats import HttpStats
 from .store import Store
-from .target import Origin, Route, TargetError, connect_route, forward_route, reverse_route
+from .target import Route, TargetError, forward_route, reverse_route
 from .upstream import Pool
-
-CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    upstream: Origin = ("server", 8000)
-    mode: str = "reverse"
-    cache_size: int = 64 * 1024 * 1024
-    max_object_size: int = 8 * 1024 * 1024
-    allow: frozenset[Origin] = frozenset({("server", 8000)})
-    connect_ports: frozenset[int] = frozenset({443, 8000, 8080})
-    purge_clients: frozenset[str] = frozenset({"127.0.0.1", "::1"})
-    connect_timeout_s: float = 5.0
-    upstream_timeout_s: float = 30.0
-    client_timeout_s: float = 60.0
-    access_log: bool = True
-    limits: Limits = field(default_factory=Limits)
-
-
-class Client(Protocol):
-    """What the request cycle needs from a client connection."""
-
-    peer: str
-
-    def write(self, data: bytes) -> None: ...
-
-    async def drain(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-    def start_tunnel(self, origin: Origin) -> Coroutine[Any, Any, None]: ...
-
-
-@dataclass(slots=True)
-class Job:
-    """One client request with what the cycle learns about it."""
-
-    request: Request
-    body: bytes
-    close: bool
-    client: Client
-    start_s: float
-    route: Route | None = None
-    cache_status: str = "-"
-    status: int = 0
-    sent_bytes: int = 0
-    upstream_ms: float = 0.0
-
-    @property
-    def head_only(self) -> bool:
-        return self.request.method == "HEAD"
 
 
 class ProxyApp:
@@ -94,43 +42,13 @@ class ProxyApp:
         self.tasks: set[asyncio.Task[None]] = set()
         self.udp_stats: Callable[[], dict[str, Any]] | None = None
 
-    # -- entry point --------------------------------------------------------------------------------
-    def handle(self, job: Job) -> Coroutine[Any, Any, None] | None:
-        self.stats.requests += 1
-        req = job.request
-        if req.target.startswith("/_proxy/") or req.target.split("?")[0] == METRICS_PATH:
-            self.finish(job, self._internal(job), 200, "-")
-            return None
-        if req.method == "PURGE":
-            self._purge(job)
-            return None
-        try:
-            if req.method == "CONNECT":
-                return self._connect(job)
-            job.route = self._route(req)
-        except TargetError as exc:
-            self.reply_error(job, exc.status, exc.message)
-            return None
-        from .cycle import serve_cached_path  # these import app: late import avoids a cycle
-        from .forwarding import forward
-        if req.method in CACHEABLE_METHODS:
-            return serve_cached_path(self, job)
-        return forward(self, job)
-
-    def _route(self, req: Request) -> Route:
+    def route(self, req: Request) -> Route:
+        """Where a request goes (raises TargetError with the status to answer)."""
         if self.config.mode == "forward":
             return forward_route(req.target, self.config.allow)
         return reverse_route(req.target, self.config.upstream)
 
-    def _connect(self, job: Job) -> Coroutine[Any, Any, None] | None:
-        if self.config.mode != "forward":
-            raise TargetError(405, "CONNECT is only served in forward mode")
-        origin = connect_route(job.request.target, self.config.allow)
-        if origin[1] not in self.config.connect_ports:
-            raise TargetError(403, f"CONNECT to port {origin[1]} is not allowed")
-        return job.client.start_tunnel(origin)
-
-    def _internal(self, job: Job) -> bytes:
+    def internal(self, job: Job) -> bytes:
         path = job.request.target.split("?")[0]
         if path == "/_proxy/health":
             return respond.simple_response(200, b"ok\n", close=job.close, head_only=job.head_only)
@@ -142,13 +60,13 @@ class ProxyApp:
                                            head_only=job.head_only)
         return respond.error_response(404, "no such proxy endpoint", close=job.close)
 
-    def _purge(self, job: Job) -> None:
+    def purge(self, job: Job) -> None:
         host = job.client.peer.rsplit(":", 1)[0].strip("[]")
         if host not in self.config.purge_clients:
             self.reply_error(job, 403, "PURGE not allowed from this client")
             return None
         try:
-            route = self._route(job.request)
+            route = self.route(job.request)
         except TargetError as exc:
             self.reply_error(job, exc.status, exc.message)
             return None

@@ -21,7 +21,7 @@ from services.common.config import (
     parse_worker_count,
 )
 
-from .app import ProxyConfig
+from .job import ProxyConfig
 from .server import ProxyServer
 from .target import parse_allow
 from .udp_counters import SharedCounters

@@ -23,8 +23,10 @@ from services.common.http1 import (
 )
 
 from . import respond
-from .app import Job, ProxyApp
+from .app import ProxyApp
 from .flow import FlowControl
+from .job import Job
+from .router import handle
 from .target import Origin
 from .tunnel import open_tunnel
 
@@ -46,6 +48,7 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False
         self.closed = False
         self.tunnel: asyncio.Transport | None = None
+        self.eof_from = {"client": False, "upstream": False}  # tunnel half-closes; both: close
         self.last_activity = time.monotonic()
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -78,6 +81,7 @@ class ClientConnection(asyncio.Protocol):
         if self.tunnel is not None:
             if self.tunnel.can_write_eof():
                 self.tunnel.write_eof()
+            self._tunnel_eof("client")
             return True
         return False
 
@@ -113,6 +117,24 @@ class ClientConnection(asyncio.Protocol):
 
     def start_tunnel(self, origin: Origin) -> Coroutine[Any, Any, None]:
         return open_tunnel(self, origin, self.app.config.connect_timeout_s)
+
+    # -- the TunnelClient interface -------------------------------------------------------------------
+    def attach_tunnel(self, upstream: asyncio.Transport) -> None:
+        self.tunnel = upstream
+
+    def write_eof(self) -> None:
+        if self.transport is not None and self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._tunnel_eof("upstream")
+
+    def _tunnel_eof(self, side: str) -> None:
+        self.eof_from[side] = True
+        if all(self.eof_from.values()):  # both directions finished: nothing more can flow
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     # -- request loop -----------------------------------------------------------------------------------
     def _try_fast_hit(self, data: bytes) -> bool:
@@ -167,7 +189,7 @@ class ClientConnection(asyncio.Protocol):
         assert request is not None
         close = not keep_alive(request.version, request.headers)
         job = Job(request, bytes(self.body), close, self, time.monotonic())
-        coro = self.app.handle(job)
+        coro = handle(self.app, job)
         if coro is None:
             self._done(job)
             return

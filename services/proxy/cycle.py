@@ -1,7 +1,6 @@
-"""The asynchronous half of the request cycle: misses, revalidations, collapsing, forwarding.
+"""The asynchronous half of the cache path (GET/HEAD): misses, revalidations, collapsing, stale serving.
 
-Bodies are streamed from upstream to client as they arrive; a storable response is also collected, up to
-`--max-object-size`, and stored at its end. Concurrent misses for one key wait for the first (collapsing).
+Concurrent misses for one key wait for the first (collapsing). The upstream exchange is in `exchange.py`.
 """
 
 from __future__ import annotations
@@ -12,29 +11,18 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from services.common.http1 import (
-    LAST_CHUNK,
-    Data,
-    EndOfMessage,
-    Headers,
-    Response,
-    build_request_head,
-    build_response_head,
-    encode_chunk,
-)
+from services.common.http1 import EndOfMessage, Response
 
 from . import respond
-from .app import Job, ProxyApp
-from .cache.directives import parse_cache_control
-from .cache.entry import Entry, make_entry, refresh
+from .app import ProxyApp
+from .cache.entry import Entry, refresh
 from .cache.policy import Action, request_directives, stale_if_error_allows
-from .cache.storage import may_store, storable_headers, strip_hop_by_hop
-from .cache.surrogate import CAPABILITY
-from .cache.validation import CONDITIONALS, conditional_headers, is_conditional, merge_304
+from .cache.validation import conditional_headers, is_conditional, merge_304
+from .exchange import exchange, stream_response, upstream_headers
+from .job import Job
 from .upstream import UpstreamConnection, UpstreamError
 
 SERVED = (Action.HIT, Action.STALE, Action.STALE_REVALIDATE)
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class _NullClient:
@@ -85,49 +73,6 @@ async def _background_revalidate(app: ProxyApp, job: Job, entry: Entry) -> None:
     finally:
         app.inflight.pop(job.route.key, None)
         future.set_result(None)
-
-
-def upstream_headers(app: ProxyApp, job: Job, *, drop_conditionals: bool = False) -> Headers:
-    req, route = job.request, job.route
-    assert route is not None
-    headers = strip_hop_by_hop(req.headers)
-    for name in ("expect", "content-length", *(CONDITIONALS if drop_conditionals else ())):
-        headers.remove(name)
-    if route.host is not None:
-        headers.set("Host", route.host)
-    elif "host" not in headers:
-        headers.set("Host", f"{route.origin[0]}:{route.origin[1]}")
-    if job.body or req.method in ("POST", "PUT", "PATCH"):
-        headers.add("Content-Length", str(len(job.body)))
-    headers.add("Via", respond.VIA)
-    if app.config.mode == "reverse":
-        headers.add("Surrogate-Capability", CAPABILITY)
-    return headers
-
-
-async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
-                   body: bytes) -> tuple[UpstreamConnection, Response]:
-    """Send one request upstream; retry once on a pooled connection the upstream had closed."""
-    assert job.route is not None
-    data = build_request_head(method, job.route.target, headers) + body
-    for attempt in (0, 1):
-        conn, reused = await app.pool.acquire(job.route.origin)
-        app.stats.upstream_requests += 1
-        conn.send(method, data)
-        try:
-            event = await conn.next_event(app.config.upstream_timeout_s)
-        except UpstreamError as exc:
-            conn.close()
-            if exc.status == 504:
-                app.stats.upstream_timeouts += 1
-            if reused and attempt == 0 and exc.status == 502 and method in IDEMPOTENT:
-                continue
-            raise
-        if not isinstance(event, Response):
-            conn.close()
-            raise UpstreamError(502, "upstream sent no response head")
-        return conn, event
-    raise UpstreamError(502, "upstream closed the connection")
 
 
 async def miss(app: ProxyApp, job: Job) -> None:
@@ -218,85 +163,3 @@ async def _finish_304(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: R
     app.serve_entry(job, fresh, "REVALIDATED")
 
 
-def _storable(app: ProxyApp, job: Job, resp: Response) -> bool:
-    req_cc = request_directives(job.request.headers)
-    resp_cc = parse_cache_control(resp.headers.get_all("cache-control"))
-    if not may_store("GET", job.request.headers, req_cc, resp.status, resp.headers, resp_cc):
-        return False
-    length = resp.headers.get("content-length")
-    return length is None or (length.isdigit() and app.store.fits(int(length)))
-
-
-def _client_head(job: Job, resp: Response, cache_status: str) -> tuple[bytes, bool]:
-    """The head sent to the client and whether the body is chunk-encoded on the way."""
-    fields = respond.forwarded_response_fields(resp.headers, cache_status)
-    has_body = not (job.head_only or resp.status in (204, 304) or resp.status < 200)
-    chunked = False
-    if has_body and "content-length" not in resp.headers:
-        if job.request.version == "HTTP/1.1":
-            fields.set("Transfer-Encoding", "chunked")
-            chunked = True
-        else:
-            job.close = True
-    if job.close:
-        fields.set("Connection", "close")
-    return build_response_head(resp.status, fields, resp.reason), chunked
-
-
-async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: Response,
-                          request_time: float, cache_status: str, leader: asyncio.Future[None] | None,
-                          *, storable: bool) -> None:
-    assert job.route is not None
-    store = storable and _storable(app, job, resp)
-    if not store:
-        app.stats.uncacheable += 1
-        if leader is not None and not leader.done():
-            leader.set_result(None)  # waiters fetch for themselves
-    head, chunked = _client_head(job, resp, cache_status)
-    client, send_body = job.client, not job.head_only
-    client.write(head)
-    parts: list[bytes] = []
-    size = 0
-    try:
-        while True:
-            event = await conn.next_event(app.config.upstream_timeout_s)
-            if isinstance(event, EndOfMessage):
-                break
-            if not isinstance(event, Data):
-                continue
-            size += len(event.data)
-            if send_body:
-                client.write(encode_chunk(event.data) if chunked else event.data)
-                await client.drain()
-            if store:
-                parts.append(event.data)
-                store = size <= app.store.max_object_bytes
-    except UpstreamError:
-        conn.close()
-        job.close = True
-        client.abort()
-        app.stats.upstream_errors += 1
-        _log(app, job, resp.status, cache_status, len(head) + size)
-        return
-    if chunked and send_body:
-        client.write(LAST_CHUNK)
-    app.pool.release(job.route.origin, conn, resp)
-    app.stats.bytes_from_upstream += len(head) + size
-    if store:
-        _store(app, job, resp, b"".join(parts), request_time)
-    _log(app, job, resp.status, cache_status, len(head) + size)
-
-
-def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: float) -> None:
-    assert job.route is not None
-    headers = Headers(storable_headers(resp.headers))
-    headers.add("Via", respond.VIA)
-    entry = make_entry(job.route.key, resp.status, resp.reason, headers, body, job.request.headers,
-                       request_time, app.now(), resp.headers)
-    entry.head = respond.entry_head(entry)
-    app.store.put(entry)
-
-
-def _log(app: ProxyApp, job: Job, status: int, cache_status: str, sent: int) -> None:
-    job.status, job.cache_status, job.sent_bytes = status, cache_status, sent
-    app.log_access(job)

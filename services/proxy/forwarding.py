@@ -6,9 +6,10 @@ from __future__ import annotations
 from services.common.http1 import Response, build_request_head
 
 from . import respond
-from .app import Job, ProxyApp
+from .app import ProxyApp
 from .cache.storage import is_unsafe
-from .cycle import exchange, stream_response, upstream_headers
+from .exchange import exchange, stream_response, upstream_headers
+from .job import Job
 from .target import related_key
 from .upstream import UpstreamError
 

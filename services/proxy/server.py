@@ -8,8 +8,9 @@ from typing import Any
 
 from services.common import log
 
-from .app import ProxyApp, ProxyConfig
+from .app import ProxyApp
 from .conn import ClientConnection
+from .job import ProxyConfig
 from .udp_counters import SharedCounters
 from .udp_relay import UdpRelay
 

@@ -42,7 +42,7 @@ class Context:
     access: AccessLog = field(default_factory=AccessLog)
 
     def __post_init__(self) -> None:
-        self.fast = FastRoutes(self.limits.max_headers,
+        self.fast = FastRoutes(self.limits,
                                fast_head_limit(self.limits.max_request_line, self.limits.max_header_bytes))
     _date_second: int = -1
     _date_line: bytes = b""

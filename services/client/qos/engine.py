@@ -23,7 +23,7 @@ from collections.abc import Callable
 from services.client.qos.config import QosConfig
 from services.client.qos.records import Arrival, Recorder
 from services.common import probe
-from services.common.clock import SYSTEM_CLOCK, Clock, SystemClock
+from services.common.clock import SYSTEM_CLOCK, Clock, SleepingClock, SystemClock
 
 SO_TIMESTAMPNS = 35  # Linux asm-generic value; the socket module does not export it
 _TIMESPEC = struct.Struct("@qq")
@@ -37,6 +37,11 @@ READ_EVERY = 32  # a sender behind schedule sends due probes first, reading repl
 DRAIN_GUARD_NS = 30_000  # while spinning, read replies only if the slot is at least this far away
 
 ClockReader = Callable[[], int]
+
+
+def sleeper(clock: SleepingClock) -> Callable[[float], None]:
+    """`time.sleep` itself for the system clock; the clock's own `sleep` otherwise (a fake moves)."""
+    return time.sleep if isinstance(clock, SystemClock) else clock.sleep
 
 
 def clock_readers(clock: Clock) -> tuple[ClockReader, ClockReader]:
@@ -157,18 +162,18 @@ class Collector:
         self.answered.add(seq)
 
 
-def wait_until(target_mono_ns: int, spin_ns: int, clock: Clock = SYSTEM_CLOCK,
+def wait_until(target_mono_ns: int, spin_ns: int, clock: SleepingClock = SYSTEM_CLOCK,
                collector: Collector | None = None, backlog: int = 0) -> int:
     """Sleep (recording replies) until `spin_ns` before the target, then spin; returns the time.
 
     At least `backlog` + 2 replies are read (if waiting) even when the sleep ran late, so reading keeps
     ahead of sending (`backlog`: probes sent since the last read).
     """
-    mono_ns = clock_readers(clock)[0]
+    mono_ns, sleep = clock_readers(clock)[0], sleeper(clock)
     now = mono_ns()
     while (remaining := target_mono_ns - now - spin_ns) > 0:
         if collector is None or collector.kernel_timestamps:
-            time.sleep(remaining / 1e9)  # replies wait in the socket with their kernel stamps
+            sleep(remaining / 1e9)  # replies wait in the socket with their kernel stamps
         else:
             collector.wait(remaining / 1e9)  # user-space stamps: read each reply as it comes
         now = mono_ns()
@@ -186,7 +191,7 @@ def wait_until(target_mono_ns: int, spin_ns: int, clock: Clock = SYSTEM_CLOCK,
     return now
 
 
-def _reach(target_mono_ns: int, spin_ns: int, clock: Clock, collector: Collector | None, unread: int,
+def _reach(target_mono_ns: int, spin_ns: int, clock: SleepingClock, collector: Collector | None, unread: int,
            back_to_back: bool) -> tuple[int, int]:
     """Wait for a slot (reading replies meanwhile); returns the time and the probes sent since a read.
 
@@ -203,7 +208,7 @@ def _reach(target_mono_ns: int, spin_ns: int, clock: Clock, collector: Collector
 
 
 def send_all(sock: socket.socket, config: QosConfig, test_id: int, offsets_ns: list[int],
-             recorder: Recorder, clock: Clock = SYSTEM_CLOCK,
+             recorder: Recorder, clock: SleepingClock = SYSTEM_CLOCK,
              stop: Callable[[], bool] = lambda: False, collector: Collector | None = None) -> None:
     """Send one probe per offset, on time.
 

@@ -16,7 +16,7 @@ from services.client.qos.config import QosConfig, schedule_ns
 from services.client.qos.engine import Collector, open_socket, send_all
 from services.client.qos.records import Recorder
 from services.common import probe
-from services.common.clock import SYSTEM_CLOCK, Clock
+from services.common.clock import SYSTEM_CLOCK, Clock, SleepingClock
 
 MIN_WAIT_S = 1.0
 
@@ -64,7 +64,7 @@ def _progress(recorder: Recorder, stream: TextIO, done: threading.Event) -> None
     stream.flush()
 
 
-def run_qos(config: QosConfig, clock: Clock = SYSTEM_CLOCK, progress: TextIO | None = None,
+def run_qos(config: QosConfig, clock: SleepingClock = SYSTEM_CLOCK, progress: TextIO | None = None,
             rng: random.Random | None = None, stop: Callable[[], bool] = lambda: False) -> QosRun:
     """Send the probes of `config` and record what came back. Raises OSError if the target is unusable."""
     config.validate()
@@ -95,7 +95,7 @@ def run_qos(config: QosConfig, clock: Clock = SYSTEM_CLOCK, progress: TextIO | N
 READY_PROBE_GAP_S = 0.2
 
 
-def wait_for_echo(config: QosConfig, timeout_s: float, clock: Clock = SYSTEM_CLOCK) -> bool:
+def wait_for_echo(config: QosConfig, timeout_s: float, clock: SleepingClock = SYSTEM_CLOCK) -> bool:
     """Probe the target every 200 ms until a reply to any of them comes back (services just starting).
 
     One socket for the whole wait, so a reply slower than 200 ms (a satellite path: ~600 ms RTT) still
@@ -118,7 +118,7 @@ def wait_for_echo(config: QosConfig, timeout_s: float, clock: Clock = SYSTEM_CLO
                 if sock is not None:
                     sock.close()
                     sock = None
-                time.sleep(READY_PROBE_GAP_S)
+                clock.sleep(READY_PROBE_GAP_S)
         return False
     finally:
         if sock is not None:

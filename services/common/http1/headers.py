@@ -35,10 +35,10 @@ class Headers:
         return [self._items[i][1] for i, lowered in enumerate(self._lower) if lowered == key]
 
     def get_tokens(self, name: str) -> list[str]:
-        """All values of `name` split on commas, stripped, lower-cased, empty ones dropped."""
+        """All values of `name` split on commas, stripped of SP/HTAB only, lower-cased, empty ones dropped."""
         tokens: list[str] = []
         for value in self.get_all(name):
-            tokens.extend(part.strip().lower() for part in value.split(",") if part.strip())
+            tokens.extend(token for part in value.split(",") if (token := part.strip(" \t").lower()))
         return tokens
 
     def add(self, name: str, value: str) -> None:

@@ -8,30 +8,22 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
 
-from ._fields import TOKEN, content_length, parse_fields
+from ._fields import content_length, parse_fields
 from .errors import HTTPError
 from .events import Data, EndOfMessage, Request, Response
 from .headers import Headers
+from .validate import CHUNKED, Limits, parse_request_head
 
-_REQUEST_LINE = re.compile(rb"(" + TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
-_ANY_VERSION = re.compile(rb"(" + TOKEN + rb") ([\x21-\x7e]+) HTTP/[0-9]+\.[0-9]+")
-_STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: ([\t \x21-\x7e\x80-\xff]*))?")
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?")
+__all__ = ["Limits", "ParsedEvent", "RequestParser", "ResponseParser"]
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: ([\t \x21-\x7e\x80-\xff]*+))?")
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*+(?:;[^\x00-\x08\x0a-\x1f\x7f]*+)?")
 _MAX_CHUNK_LINE = 4096
 
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE, _CLOSED = range(8)
 
 ParsedEvent = Request | Response | Data | EndOfMessage
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_request_line: int = 8192
-    max_header_bytes: int = 32768
-    max_headers: int = 100
-    max_body: int = 64 * 1024 * 1024
 
 
 class _Parser:
@@ -99,16 +91,13 @@ class _Parser:
         if end < 0:
             self._check_partial_head()
             return None
-        line_end = buf.find(b"\r\n")
-        if line_end > self.limits.max_request_line:
-            raise self._fail(414, "request line too long")
-        if end - line_end > self.limits.max_header_bytes:
-            raise self._fail(431, "header section too large")
-        lines = bytes(buf[:end]).split(b"\r\n")
+        head = bytes(buf[: end + 4])
         del buf[: end + 4]
-        if len(lines) - 1 > self.limits.max_headers:
-            raise self._fail(431, "too many header fields")
-        return self._start(lines[0], parse_fields(lines[1:], self._status))
+        return self._complete_head(head)
+
+    def _complete_head(self, head: bytes) -> ParsedEvent:
+        """One head through its blank line → the start event; sets the body framing."""
+        raise NotImplementedError
 
     def _check_partial_head(self) -> None:
         buf = self._buf
@@ -122,9 +111,6 @@ class _Parser:
             raise self._fail(431, "header section too large")
         if self._eof and buf:
             raise self._fail(400, "connection closed inside a message head")
-
-    def _start(self, line: bytes, headers: Headers) -> ParsedEvent:
-        raise NotImplementedError
 
     def _message_done(self) -> EndOfMessage:
         self._state = _HEAD
@@ -245,58 +231,20 @@ class _Parser:
         self._state = _HEAD
         return EndOfMessage(trailers)
 
-    def _framing(self, headers: Headers, version: str) -> None:
-        """Pick the body framing from Transfer-Encoding / Content-Length (RFC 9112 §6.3)."""
-        names = headers._lower
-        if "transfer-encoding" in names:
-            if "content-length" in names:
-                raise self._fail(400, "both Transfer-Encoding and Content-Length")
-            codings = headers.get_tokens("transfer-encoding")
-            if codings == ["chunked"]:
-                self._state = _CHUNK_SIZE
-                self._body_seen = 0
-                return
-            self._other_coding(codings)
-            return
-        if "content-length" in names:
-            self._set_length(content_length(headers.get_all("content-length"), self._status))
-        else:
-            self._no_length()
-
-    def _other_coding(self, codings: list[str]) -> None:
-        raise NotImplementedError
-
-    def _no_length(self) -> None:
-        self._set_length(0)
-
 
 class RequestParser(_Parser):
-    """Parses requests a client sends; pipelined requests come out one after another."""
+    """Parses requests a client sends; pipelined requests come out one after another.
 
-    def _start(self, line: bytes, headers: Headers) -> ParsedEvent:
-        if len(line) > self.limits.max_request_line:
-            raise HTTPError(414, "request line too long")
-        found = _REQUEST_LINE.fullmatch(line)
-        if found is None:
-            if _ANY_VERSION.fullmatch(line):
-                raise HTTPError(505, "HTTP version not supported")
-            raise HTTPError(400, "invalid request line")
-        major, minor = found.group(3), found.group(4)
-        if major != b"1":
-            raise HTTPError(505, "HTTP version not supported")
-        version = "HTTP/1.0" if minor == b"0" else "HTTP/1.1"
-        hosts = headers._lower.count("host")
-        if hosts > 1 or (version == "HTTP/1.1" and not hosts):
-            raise HTTPError(400, "missing or repeated Host header")
-        self._framing(headers, version)
-        if self._state == _LENGTH and self._remaining > self.limits.max_body:
-            raise HTTPError(413, "request body too large")
-        return Request(found.group(1).decode("ascii"), found.group(2).decode("ascii"), version, headers)
+    Each complete head goes through `validate.parse_request_head`, the check fast paths share."""
 
-    def _other_coding(self, codings: list[str]) -> None:
-        if "chunked" in codings and codings[-1] != "chunked":
-            raise HTTPError(400, "chunked is not the final transfer coding")
-        raise HTTPError(501, "unsupported transfer coding")
+    def _complete_head(self, head: bytes) -> ParsedEvent:
+        parsed = parse_request_head(head, self.limits)
+        if parsed.body_length == CHUNKED:
+            self._state = _CHUNK_SIZE
+            self._body_seen = 0
+        else:
+            self._set_length(parsed.body_length)
+        return parsed.request
 
     def _check_body_size(self, size: int) -> None:
         if size > self.limits.max_body:
@@ -318,6 +266,18 @@ class ResponseParser(_Parser):
     def _fail(self, status: int, message: str) -> HTTPError:
         return HTTPError(502, message)
 
+    def _complete_head(self, head: bytes) -> ParsedEvent:
+        end = len(head) - 4
+        line_end = head.find(b"\r\n")
+        if line_end > self.limits.max_request_line:
+            raise self._fail(414, "status line too long")
+        if end - line_end > self.limits.max_header_bytes:
+            raise self._fail(431, "header section too large")
+        lines = head[:end].split(b"\r\n")
+        if len(lines) - 1 > self.limits.max_headers:
+            raise self._fail(431, "too many header fields")
+        return self._start(lines[0], parse_fields(lines[1:], 502))
+
     def _start(self, line: bytes, headers: Headers) -> ParsedEvent:
         found = _STATUS_LINE.fullmatch(line)
         if found is None:
@@ -337,12 +297,19 @@ class ResponseParser(_Parser):
             self._framing(headers, version)
         return Response(status, reason, version, headers)
 
-    def _other_coding(self, codings: list[str]) -> None:
-        if codings and codings[-1] == "chunked":
-            self._state = _CHUNK_SIZE
-            self._body_seen = 0
-            return
-        self._state = _CLOSE
-
-    def _no_length(self) -> None:
-        self._state = _CLOSE
+    def _framing(self, headers: Headers, version: str) -> None:
+        """Pick the body framing from Transfer-Encoding / Content-Length (RFC 9112 §6.3)."""
+        names = headers._lower
+        if "transfer-encoding" in names:
+            if "content-length" in names:
+                raise self._fail(400, "both Transfer-Encoding and Content-Length")
+            codings = headers.get_tokens("transfer-encoding")
+            if codings and codings[-1] == "chunked":
+                self._state = _CHUNK_SIZE
+                self._body_seen = 0
+            else:
+                self._state = _CLOSE  # any other final coding: the body runs until close
+        elif "content-length" in names:
+            self._set_length(content_length(headers.get_all("content-length"), 502))
+        else:
+            self._state = _CLOSE

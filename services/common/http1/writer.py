@@ -68,9 +68,15 @@ def parse_http_date(text: str) -> float | None:
 
 
 def keep_alive(version: str, headers: Headers) -> bool:
-    """Whether the connection stays open after this message (`version` as "HTTP/1.1" or "1.1")."""
-    if "connection" not in headers._lower:
+    """Whether the connection stays open after this message (`version` as "HTTP/1.1" or "1.1").
+
+    An HTTP/1.0 message with Transfer-Encoding has faulty framing: close after it (RFC 9112 §6.1).
+    """
+    names = headers._lower
+    if "connection" not in names:
         return not version.endswith("1.0")
+    if version.endswith("1.0") and "transfer-encoding" in names:
+        return False
     tokens = headers.get_tokens("connection")
     if "close" in tokens:
         return False

@@ -18,7 +18,7 @@ from services.common.http1 import (
     encode_chunk,
     encode_last_chunk,
 )
-from services.proxy.app import ProxyConfig
+from services.proxy.job import ProxyConfig
 from services.proxy.server import ProxyServer
 
 

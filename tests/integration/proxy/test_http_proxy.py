@@ -231,3 +231,27 @@ def test_head_response_updates_the_stored_get() -> None:
         assert (await get(port, "/h")).body == b"longer body"
 
     run(scenario)
+
+
+def test_connect_tunnel_carries_bytes_both_ways_and_closes_with_the_origin() -> None:
+    async def scenario(origin: Origin, proxy: ProxyServer, port: int) -> None:
+        origin.routes["/t"] = Reply(body=b"tunnelled", headers=[])
+        object.__setattr__(proxy.app.config, "allow", frozenset({("127.0.0.1", origin.port)}))
+        object.__setattr__(proxy.app.config, "connect_ports", frozenset({origin.port}))
+        refused = await request(port, b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\n\r\n", method="CONNECT")
+        assert refused.status == 403
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            established = await reader.readuntil(b"\r\n\r\n")
+            assert established.startswith(b"HTTP/1.1 200 Connection Established\r\n")
+            writer.write(b"GET /t HTTP/1.1\r\nHost: o\r\n\r\n")
+            answer = await reader.readuntil(b"tunnelled")
+            assert answer.startswith(b"HTTP/1.1 200") and b"x-cache" not in answer.lower()
+            await origin.stop()  # the origin goes away: the tunnel closes the client side too
+            assert await reader.read(-1) == b""
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    run(scenario, mode="forward")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,56 @@ def test_report_blocks_never_fail_on_sparse_rows() -> None:
         assert report.block(row)
     table = report.summary_table(rows)
     assert len(table) == 2 + len(rows) and "FAILED" in table[2]
+
+
+def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A qos and an http run that measured something, without a network."""
+    from services.client import results
+
+    def qos(config: object, ctx: object, **_: object) -> tuple[dict[str, object], list[dict[str, object]]]:
+        row = {**results.base_row("qos", "h:1", run_id="r1"), "ok": True, "rtt_p99_ms": 1.25}
+        return row, [{"run_id": "r1", "seq": 0, "rtt_ms": 1.0}] if _.get("raw") else []
+
+    def http(url: str, proxy: object, ctx: object, **_: object) -> dict[str, object]:
+        return {**results.base_row("http", url, run_id="r1"), "ok": True, "http_status": 200}
+
+    monkeypatch.setattr(cli, "qos_test_raw", qos)
+    monkeypatch.setattr(cli, "http_test", http)
+
+
+def _json_lines(text: str) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("where", ["dir", "missing_parent_is_a_file", "ok"])
+@pytest.mark.parametrize("command", [["qos"], ["http", "http://h/"]])
+def test_unwritable_csv_exits_1_and_prints_the_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        where: str, command: list[str]) -> None:
+    _fake_runs(monkeypatch)
+    (tmp_path / "file").write_text("x")
+    path = {"dir": tmp_path, "missing_parent_is_a_file": tmp_path / "file" / "new" / "q.csv",
+            "ok": tmp_path / "new" / "q.csv"}[where]
+    code = cli.main([*command, "--csv", str(path)])
+    out, err = capsys.readouterr()
+    if where == "ok":
+        assert code == 0 and err == "" and path.is_file() and not _json_lines(out)
+        return
+    assert code == 1 and f"cannot write results to {path}" in err
+    rows = _json_lines(out)
+    assert len(rows) == 1 and rows[0]["result"]["ok"] is True  # type: ignore[index]
+
+
+def test_unwritable_raw_exits_1_and_prints_every_probe(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_runs(monkeypatch)
+    csv_path = tmp_path / "q.csv"
+    code = cli.main(["qos", "--csv", str(csv_path), "--raw", str(tmp_path), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and f"cannot write results to {tmp_path}" in err and "Traceback" not in err
+    lines = _json_lines(out)
+    assert [sorted(line) for line in lines] == [["config", "result"], ["raw"]]
+    assert lines[1]["raw"] == {"run_id": "r1", "seq": 0, "rtt_ms": 1.0}
+    assert len(csv_path.read_text().splitlines()) == 2  # the CSV row was still written

@@ -16,6 +16,15 @@ from services.common import probe
 from services.common.clock import SYSTEM_CLOCK
 
 
+@pytest.fixture(autouse=True)
+def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every wait in these tests goes through the fake clock's own sleep."""
+    def refuse(seconds: float) -> None:
+        raise AssertionError(f"real time.sleep({seconds}) in a unit test")
+
+    monkeypatch.setattr(time, "sleep", refuse)
+
+
 @dataclass
 class JumpClock:
     """Monotonic time advancing 1 µs per read; the first read past `stall_at_ns` jumps `stall_ns`."""
@@ -23,6 +32,7 @@ class JumpClock:
     mono: int = 0
     stall_at_ns: int = 10**18
     stall_ns: int = 0
+    slept_ns: int = 0
 
     def mono_ns(self) -> int:
         self.mono += 1_000
@@ -33,6 +43,10 @@ class JumpClock:
 
     def wall_ns(self) -> int:
         return 10**18 + self.mono
+
+    def sleep(self, seconds: float) -> None:
+        self.mono += int(seconds * 1e9)
+        self.slept_ns += int(seconds * 1e9)
 
 
 @dataclass
@@ -51,6 +65,7 @@ def test_sender_stamps_sequences_and_times() -> None:
     sock, recorder, clock = FakeSocket(), Recorder(), JumpClock()
     config = QosConfig("h", 1, count=3, interval_s=0.001, size=64, spin_s=0.0)
     send_all(sock, config, 77, [0, 1_000_000, 2_000_000], recorder, clock)  # type: ignore[arg-type]
+    assert clock.slept_ns > 1_500_000  # it slept between slots (on the fake clock: no real sleep)
     decoded = [probe.decode(d) for d in sock.sent]
     assert [p.seq for p in decoded] == [0, 1, 2] and {p.test_id for p in decoded} == {77}
     assert all(len(d) == 64 for d in sock.sent)
@@ -61,8 +76,9 @@ def test_sender_stamps_sequences_and_times() -> None:
 
 def test_a_stall_past_the_next_slot_skips_instead_of_bursting() -> None:
     sock, recorder = FakeSocket(), Recorder()
-    # slots at 1.001 + k ms; a 2 ms stall while waiting for slot 2 lands past slot 3's time
-    clock = JumpClock(stall_at_ns=2_500_000, stall_ns=2_000_000)
+    # slots at ≈ 1.002 + k ms; the sender sleeps to slot 2 (3.002 ms), then a 1.5 ms stall lands it past
+    # slot 3's time (4.002 ms) but not slot 4's
+    clock = JumpClock(stall_at_ns=2_500_000, stall_ns=1_500_000)
     config = QosConfig("h", 1, count=5, interval_s=0.001, spin_s=0.0)
     send_all(sock, config, 1, [i * 1_000_000 for i in range(5)], recorder, clock)  # type: ignore[arg-type]
     assert recorder.sends.missed == 1 and len(sock.sent) == 4
@@ -143,15 +159,17 @@ def test_a_sender_behind_schedule_sends_due_probes_first_and_reads_replies_in_ba
     assert sorted(a.seq for a in recorder.arrivals) == list(range(500))
 
 
-def test_a_sender_whose_sleeps_overshoot_still_reads_more_replies_than_it_sends(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@dataclass
+class LateClock(JumpClock):
+    """Every sleep ends 50 µs late: no spare time to read in."""
+
+    def sleep(self, seconds: float) -> None:
+        self.mono += int(seconds * 1e9) + 50_000
+
+
+def test_a_sender_whose_sleeps_overshoot_still_reads_more_replies_than_it_sends() -> None:
     sock, recorder = EchoSocket(), Recorder()
-    clock = JumpClock()
-
-    def late_sleep(seconds: float) -> None:  # every sleep ends 50 µs late: no spare time to read in
-        clock.mono += int(seconds * 1e9) + 50_000
-
-    monkeypatch.setattr(time, "sleep", late_sleep)  # the engine calls time.sleep
+    clock = LateClock()
     collector = Collector(sock, recorder, 1, clock, kernel_timestamps=True)  # type: ignore[arg-type]
     sock.waiting += [b"junk"] * 50  # a backlog (e.g. after a stall) shrinks even without spare time
     config = QosConfig("h", 1, count=300, interval_s=20e-6, spin_s=0.0)  # some slots due on waking

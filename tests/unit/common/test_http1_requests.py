@@ -134,6 +134,14 @@ HOSTILE: list[tuple[str, bytes, int]] = [
      b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;" + b"x" * 5000, 400),
     ("chunk-too-large", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\n", 413),
     ("bad-trailer", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad\r\n\r\n", 400),
+    # only SP and HTAB are whitespace (RFC 9110 §5.6.3); numbers are ASCII digits (issue 16)
+    ("nbsp-after-cl", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\xa0\r\n\r\nabcde", 400),
+    ("nel-after-cl", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\x85\r\n\r\nabcde", 400),
+    ("superscript-cl", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\nab", 400),
+    ("nbsp-after-chunked", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\xa0\r\n\r\n", 501),
+    # the ReDoS heads of issue 16 (items 9 and 10): answered, not backtracked over
+    ("empty-values-redos", b"GET / HTTP/1.1\r\n" + b"X:        \r\n" * 8 + b"Y\r\n\r\n", 400),
+    ("whitespace-run-redos", b"GET / HTTP/1.1\r\nHost: x\r\nX:" + b" " * 32000 + b"\x01\r\n\r\n", 400),
 ]
 
 

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,11 @@ def test_report_configured_vs_measured(tmp_path: Path) -> None:
     text = written[0].read_text()
     assert "| rate-10mbit | 0 | 0.3 | +0.3 |" in text
     assert json.loads((tmp_path / "scenario-t.jsonl").read_text().splitlines()[0])["kind"] == "qos"
-    assert "plots skipped" in text or (tmp_path / "scenario-t.png").stat().st_size > 1000
+    png = tmp_path / "scenario-t.png"
+    if importlib.util.find_spec("matplotlib") is None:  # probe the capability, assert each outcome
+        assert "plots skipped" in text and not png.exists()
+    else:
+        assert "plots skipped" not in text and png.stat().st_size > 1000
 
 
 def test_shipped_scenarios_parse() -> None:

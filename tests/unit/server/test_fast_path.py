@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ PLAIN = b"GET /a.html HTTP/1.1\r\nHost: t\r\n\r\n"
     (b"GET /a.html HTTP/1.1\r\nHost: t\r\n\r\nGET", None),
 ])
 def test_simple_request_table(head: bytes, expected: tuple[bytes, bytes] | None) -> None:
-    assert simple_request(head, 100) == expected
+    assert simple_request(head, Limits()) == expected
 
 
 PIECES = [b"GET ", b"HEAD ", b"/a.html", b"?x", b" HTTP/1.1", b" HTTP/1.0", b"\r\n", b"Host", b"host", b":",
@@ -70,7 +71,7 @@ plain_prefix = st.just(b"GET /a.html HTTP/1.1\r\nHost: t\r\n")
 @given(st.one_of(heads, st.tuples(plain_prefix, heads).map(lambda pair: pair[0] + pair[1][:-2])))
 def test_fast_heads_parse_to_the_same_plain_request(head: bytes) -> None:
     """Whatever simple_request accepts, the full parser accepts as the same body-less plain request."""
-    simple = simple_request(head, Limits().max_headers)
+    simple = simple_request(head, Limits())
     if simple is None:
         return
     parser = RequestParser()
@@ -134,7 +135,7 @@ def root(tmp_path: Path) -> Path:
 def context(root: Path, fast: bool) -> Context:
     ctx = make_context(ServerConfig(root=str(root)), FakeClock())
     if not fast:
-        ctx.fast = FastRoutes(ctx.limits.max_headers, head_limit=0)  # nothing qualifies
+        ctx.fast = FastRoutes(ctx.limits, head_limit=0)  # nothing qualifies
     return ctx
 
 
@@ -163,6 +164,17 @@ CORPUS = [
     b"GET /a.html HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n" + G,
     b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", b"GET /_server/health HTTP/1.1\r\nHost: t\r\n\r\n" + G,
     b"GET /a.html HTTP/1.1\r\nHost: t\r\nUser-Agent: " + b"u" * 5000 + b"\r\n\r\n" + G,
+    # pathological heads (issue 16, items 9, 10 and 16): the same answer on both paths, and quickly
+    b"GET /a.html HTTP/1.1\r\n" + b"X:        \r\n" * 8 + b"Y\r\n\r\n",
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\n" + b"X:        \r\n" * 8 + b"\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\n" + b"Expect: \r\n" * 24 + b"Expect\r\n\r\n",
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\n" + b"Expect: \r\n" * 24 + b"\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nX:" + b" \t" * 1500 + b"\x01\r\n\r\n",
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nX: a" + b" " * 3000 + b"\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nX: \xa0\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nContent-Length: 0\xa0\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.1\r\nHost: t\r\nContent-Length: \xb2\r\n\r\n" + G,
+    b"GET /a.html HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + G,
 ]
 
 
@@ -202,6 +214,36 @@ def test_fast_and_full_paths_answer_alike(root: Path, step: int) -> None:
     assert fast_log == full_log and len(fast_log) > len(CORPUS)
     assert fast.stats == full.stats
     assert fast.fast.route(G) is not None and full.fast.route(G) is None  # the fast path did run
+
+
+def test_http10_chunked_request_closes_after_its_response(root: Path) -> None:
+    """RFC 9112 §6.1: HTTP/1.0 with Transfer-Encoding is answered, then the connection closes."""
+    ctx = make_context(ServerConfig(root=str(root), access_log=False), FakeClock())
+    raw = b"GET /a.html HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    out, closed = run(ctx, iter([raw + G]))
+    assert out.startswith(b"HTTP/1.1 200 ") and out.count(b"HTTP/1.1 ") == 1 and b"Connection: close" in out
+    assert closed
+
+
+def test_redos_head_costs_about_a_normal_head() -> None:
+    """Issue 16 item 9: this 117-byte head cost seconds in the fast path's regex (×9 per extra line)."""
+    head = b"GET / HTTP/1.1\r\n" + b"X:        \r\n" * 8 + b"Y\r\n\r\n"
+    normal = b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: aaaaaa\r\n" * 7 + b"Y: aaaaaaaa\r\n\r\n"
+    assert len(head) == len(normal) and simple_request(normal, Limits()) == (b"GET", b"/")
+    assert ratio(lambda data: simple_request(data, Limits()), head, normal) < 8
+
+
+def ratio(func: Callable[[bytes], object], slow: bytes, fast: bytes, rounds: int = 5, calls: int = 200,
+          ) -> float:
+    """Best-of-`rounds` time of `slow` over `fast`, interleaved so load hits both alike."""
+    best = {slow: float("inf"), fast: float("inf")}
+    for _ in range(rounds):
+        for head in (slow, fast):
+            started = time.perf_counter()
+            for _ in range(calls):
+                func(head)
+            best[head] = min(best[head], time.perf_counter() - started)
+    return best[slow] / best[fast]
 
 
 def test_fast_path_sees_file_changes_after_the_ttl(root: Path) -> None:

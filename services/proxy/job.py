@@ -1,0 +1,66 @@
+"""Shared types of the request cycle (a leaf module): the settings, one request job, the client interface.
+
+Every other module of the cycle imports these; this module imports none of them, so no import cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from services.common.http1 import Limits, Request
+
+from .target import Origin, Route
+
+CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    upstream: Origin = ("server", 8000)
+    mode: str = "reverse"
+    cache_size: int = 64 * 1024 * 1024
+    max_object_size: int = 8 * 1024 * 1024
+    allow: frozenset[Origin] = frozenset({("server", 8000)})
+    connect_ports: frozenset[int] = frozenset({443, 8000, 8080})
+    purge_clients: frozenset[str] = frozenset({"127.0.0.1", "::1"})
+    connect_timeout_s: float = 5.0
+    upstream_timeout_s: float = 30.0
+    client_timeout_s: float = 60.0
+    access_log: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+
+class Client(Protocol):
+    """What the request cycle needs from a client connection."""
+
+    peer: str
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def start_tunnel(self, origin: Origin) -> Coroutine[Any, Any, None]: ...
+
+
+@dataclass(slots=True)
+class Job:
+    """One client request with what the cycle learns about it."""
+
+    request: Request
+    body: bytes
+    close: bool
+    client: Client
+    start_s: float
+    route: Route | None = None
+    cache_status: str = "-"
+    status: int = 0
+    sent_bytes: int = 0
+    upstream_ms: float = 0.0
+
+    @property
+    def head_only(self) -> bool:
+        return self.request.method == "HEAD"

@@ -1,0 +1,46 @@
+"""Which path a request takes: internal endpoints, PURGE, CONNECT, the cache (GET/HEAD) or forwarding.
+
+`handle` answers what it can at once and returns a coroutine only when the upstream is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+from .app import ProxyApp
+from .cycle import serve_cached_path
+from .forwarding import forward
+from .job import CACHEABLE_METHODS, Job
+from .metrics import PATH as METRICS_PATH
+from .target import TargetError, connect_route
+
+
+def handle(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | None:
+    app.stats.requests += 1
+    req = job.request
+    if req.target.startswith("/_proxy/") or req.target.split("?")[0] == METRICS_PATH:
+        app.finish(job, app.internal(job), 200, "-")
+        return None
+    if req.method == "PURGE":
+        app.purge(job)
+        return None
+    try:
+        if req.method == "CONNECT":
+            return _connect(app, job)
+        job.route = app.route(req)
+    except TargetError as exc:
+        app.reply_error(job, exc.status, exc.message)
+        return None
+    if req.method in CACHEABLE_METHODS:
+        return serve_cached_path(app, job)
+    return forward(app, job)
+
+
+def _connect(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | None:
+    if app.config.mode != "forward":
+        raise TargetError(405, "CONNECT is only served in forward mode")
+    origin = connect_route(job.request.target, app.config.allow)
+    if origin[1] not in app.config.connect_ports:
+        raise TargetError(403, f"CONNECT to port {origin[1]} is not allowed")
+    return job.client.start_tunnel(origin)
