@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from netem.capability import netem_capability
+from netem.capability import probe_docker
 from netem.pcap import probe_exchanges, read_pcap
 
 from .conftest import REPO, Stack
@@ -59,7 +59,9 @@ def _stop_capture(proc: subprocess.Popen[str]) -> Path:
 
 
 def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
-    delayed = netem_capability().available
+    found = probe_docker("qoslab/proxy:dev")  # the kernel the containers run on
+    assert found.netem is not None, found.detail
+    delayed = found.netem
     if delayed:
         applied = _netem(stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
         assert applied.returncode == 0, applied.stderr

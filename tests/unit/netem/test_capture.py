@@ -1,5 +1,5 @@
-"""Capture options, file names, the tcpdump argv and its closing words; the netem capability probe's
-reading of tc's answer; `capture:` in scenario files (pure, no tcpdump run here)."""
+"""Capture options, file names, the tcpdump argv and its closing words; `capture:` in scenario files
+(pure, no tcpdump run here)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from netem import capture, cli, scenario
-from netem.capability import interpret
 from netem.errors import ProfileError
 
 
@@ -64,12 +63,6 @@ def test_tcpdump_words() -> None:
                                             "0 packets dropped by kernel\n")
     assert (done.captured, done.dropped) == (12, 0)
     assert capture.parse_summary(Path("x"), "").captured is None
-
-
-def test_netem_probe_reads_tc_answers() -> None:
-    assert interpret(0, "qdisc netem 8001: root refcnt 2 limit 1000 delay 1ms\n", "").available
-    missing = interpret(2, "", "Error: Specified qdisc kind is unknown.\n")
-    assert not missing.available and missing.reason == "Error: Specified qdisc kind is unknown."
 
 
 BASE: dict[str, Any] = {"profiles": ["none"], "tests": ["qos", "http"]}
