@@ -4,17 +4,12 @@ own cache behave as docs/server.md says, and a screenshot of the index page is k
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from .browser_checks import check_all
 from .cdp import chromium, chromium_path
-from .conftest import REPO, Stack
-
-
-def artifacts_dir() -> Path:
-    return Path(os.environ.get("QOSLAB_ARTIFACTS") or REPO / "results" / "artifacts")
+from .conftest import Stack, artifacts_dir
 
 
 def test_chromium_through_the_proxy(stack: Stack) -> None:

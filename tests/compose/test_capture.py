@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 from netem.capability import probe_docker
 from netem.pcap import probe_exchanges, read_pcap
 
-from .conftest import REPO, Stack
+from .conftest import REPO, Stack, artifacts_dir
 
 PROXY_EDGE = "10.203.1.2"
 EDGE = ipaddress.ip_network("10.203.1.0/24")
@@ -107,3 +108,5 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
                             env={**os.environ, "HOME": str(stack.results_dir)})
     assert tshark.returncode == 0, tshark.stderr
     assert len(tshark.stdout.split()) == len(packets)
+    artifacts_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, artifacts_dir() / "capture-edge.pcap")
