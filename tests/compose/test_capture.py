@@ -8,6 +8,7 @@ proxy's edge end shows as the time between each probe and its reply at that end.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -110,3 +111,19 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     assert len(tshark.stdout.split()) == len(packets)
     artifacts_dir().mkdir(parents=True, exist_ok=True)
     shutil.copy(path, artifacts_dir() / "capture-edge.pcap")
+
+
+def test_scenario_with_capture_keeps_one_pcap_per_client_run(stack: Stack, tmp_path: Path) -> None:
+    plan = tmp_path / "captured.yaml"
+    plan.write_text('profiles: [none]\ntests: [qos]\nrepetitions: 2\ncapture: edge\n'
+                    'client_args: {qos: ["--count", "20", "--interval", "10ms"]}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    done = _netem(stack, "scenario", "run", str(plan), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "scenario-captured.jsonl").read_text().splitlines()]
+    files = [Path(row["capture"]) for row in rows]
+    assert len(files) == 2 and len(set(files)) == 2, files
+    for rep, path in enumerate(files, start=1):
+        assert path.parent == out / "captures"
+        assert path.name.startswith(f"captured-none-r{rep}-qos-edge-proxy-"), path.name
+        assert len(probe_exchanges(list(read_pcap(path.read_bytes())))) >= 18, path
