@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from netem.calibrate import parse_rows
 from netem.capability import probe_docker
 from netem.pcap import probe_exchanges, read_pcap
 
@@ -53,11 +54,18 @@ def _start_capture(stack: Stack) -> subprocess.Popen[str]:
     raise AssertionError(f"capture did not start (exit {proc.returncode}): {out}{''.join(seen)}{err}")
 
 
-def _stop_capture(proc: subprocess.Popen[str]) -> Path:
+def _stop_capture(proc: subprocess.Popen[str]) -> tuple[Path, str]:
     proc.send_signal(signal.SIGINT)  # what Ctrl-C does
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    return Path(out.strip().splitlines()[-1])
+    return Path(out.strip().splitlines()[-1]), err.strip()
+
+
+def _received(stdout: str) -> int:
+    """Replies the client counted, from its --json row."""
+    rows = [row for row in parse_rows(stdout) if row.get("kind") == "qos"]
+    assert len(rows) == 1, stdout[-2000:]
+    return int(rows[0]["packets_received"])
 
 
 def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
@@ -70,12 +78,13 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     try:
         capture = _start_capture(stack)
         try:
-            stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
-                          "--count", str(PROBES), "--interval", "20ms", "--label", "capture-test")
+            qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
+                                "--count", str(PROBES), "--interval", "20ms", "--label", "capture-test",
+                                "--json")
             stack.compose("run", "--rm", "-T", "--no-deps", "client", "http",
                           "http://proxy:8080/index.html?capture", "--label", "capture-test")
         finally:
-            path = _stop_capture(capture)
+            path, summary = _stop_capture(capture)
     finally:
         if delayed:
             _netem(stack, "clear", "--link", "edge")
@@ -85,7 +94,10 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     packets = list(read_pcap(path.read_bytes()))
 
     exchanges = probe_exchanges(packets)
-    assert len(exchanges) >= PROBES * 0.9, f"{len(exchanges)} probe/reply pairs of {PROBES}"
+    # every reply the client got crossed the capture point (plus its readiness probes)
+    received = _received(qos.stdout)
+    assert received >= PROBES * 0.9 and len(exchanges) >= received, \
+        (received, summary, sorted((e.test_id, e.seq) for e in exchanges))
     assert {e.target for e in exchanges} == {(PROXY_EDGE, 9090)}
     clients = {e.client[0] for e in exchanges}
     assert all(ipaddress.ip_address(c) in EDGE and c != PROXY_EDGE for c in clients), clients
@@ -123,7 +135,9 @@ def test_scenario_with_capture_keeps_one_pcap_per_client_run(stack: Stack, tmp_p
     rows = [json.loads(line) for line in (out / "scenario-captured.jsonl").read_text().splitlines()]
     files = [Path(row["capture"]) for row in rows]
     assert len(files) == 2 and len(set(files)) == 2, files
-    for rep, path in enumerate(files, start=1):
+    for rep, (row, path) in enumerate(zip(rows, files, strict=True), start=1):
         assert path.parent == out / "captures"
         assert path.name.startswith(f"captured-none-r{rep}-qos-edge-proxy-"), path.name
-        assert len(probe_exchanges(list(read_pcap(path.read_bytes())))) >= 18, path
+        exchanges = probe_exchanges(list(read_pcap(path.read_bytes())))
+        assert int(row["packets_received"]) >= 1 and len(exchanges) >= int(row["packets_received"]), \
+            (row, sorted((e.test_id, e.seq) for e in exchanges))
