@@ -28,7 +28,7 @@ from .cache.policy import request_directives
 from .cache.storage import may_store, storable_headers, strip_hop_by_hop
 from .cache.surrogate import CAPABILITY
 from .cache.validation import CONDITIONALS
-from .job import Job
+from .job import CACHEABLE_METHODS, Job
 from .numbers import parse_uint
 from .upstream import UpstreamConnection, UpstreamError
 
@@ -36,6 +36,8 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 def upstream_headers(app: ProxyApp, job: Job, *, drop_conditionals: bool = False) -> Headers:
+    """The fields sent upstream. A GET/HEAD body was read from the client and is dropped together with its
+    framing (issue 16 #11): Content-Length / Transfer-Encoding never go out without their bytes."""
     req, route = job.request, job.route
     assert route is not None
     headers = strip_hop_by_hop(req.headers)
@@ -45,8 +47,8 @@ def upstream_headers(app: ProxyApp, job: Job, *, drop_conditionals: bool = False
         headers.set("Host", route.host)
     elif "host" not in headers:
         headers.set("Host", f"{route.origin[0]}:{route.origin[1]}")
-    if job.body or req.method in ("POST", "PUT", "PATCH"):
-        headers.add("Content-Length", str(len(job.body)))
+    if req.method not in CACHEABLE_METHODS and (job.body or req.method in ("POST", "PUT", "PATCH")):
+        headers.add("Content-Length", str(len(job.body)))  # framing of the body `exchange` sends
     headers.add("Via", respond.VIA)
     if app.config.mode == "reverse":
         headers.add("Surrogate-Capability", CAPABILITY)

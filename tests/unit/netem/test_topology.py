@@ -1,0 +1,81 @@
+"""`netem.topology` is the one copy of the topology: compose.yaml must declare exactly the same."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from netem import endpoints, topology
+from netem.vm import netns
+from netem.vm import scenario as vm_scenario
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _compose(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / name).read_text(encoding="utf-8"))
+    return data
+
+
+def _subnet(network: dict[str, Any]) -> str:
+    configs = network["ipam"]["config"]
+    assert len(configs) == 1, configs
+    return str(configs[0]["subnet"])
+
+
+def test_compose_networks_are_the_topology_links() -> None:
+    networks = _compose("compose.yaml")["networks"]
+    assert {name: _subnet(net) for name, net in networks.items()} == topology.SUBNETS
+
+
+def test_compose_addresses_are_the_topology_addresses() -> None:
+    services = _compose("compose.yaml")["services"]
+    declared = {(svc, link): str(cfg["ipv4_address"])
+                for svc, spec in services.items() for link, cfg in spec["networks"].items()}
+    assert declared == topology.ADDRESSES
+    assert set(services) == set(topology.SERVICES)
+
+
+def test_compose_environment_matches_subnets_and_ports() -> None:
+    compose = _compose("compose.yaml")
+    for name, spec in compose["services"].items():
+        env = spec["environment"]
+        assert env["NETEM_SUBNETS"] == topology.SUBNETS_TEXT, name
+        for (svc, proto), port in topology.PORTS.items():
+            if svc == name:
+                assert env[f"{svc.upper()}_{proto.upper()}_PORT"] == str(port)
+    client = compose["services"]["client"]["environment"]
+    assert client["CLIENT_PROXY"] == f"proxy:{topology.PORTS[('proxy', 'http')]}"
+    assert client["CLIENT_UDP_TARGET"] == f"proxy:{topology.PORTS[('proxy', 'udp')]}"
+
+
+def test_direct_mode_addresses() -> None:
+    networks = _compose("compose.direct.yaml")["services"]["client"]["networks"]
+    assert networks["edge"]["ipv4_address"] == topology.ADDRESSES[("client", "edge")]
+    assert networks["core"]["ipv4_address"] == topology.DIRECT_CLIENT_CORE
+
+
+def test_every_address_is_inside_its_subnet() -> None:
+    for (_, link), addr in topology.ADDRESSES.items():
+        assert ipaddress.ip_address(addr) in ipaddress.ip_network(topology.SUBNETS[link])
+        assert ipaddress.ip_network(topology.SUBNETS[link]).prefixlen == topology.PREFIX_LEN
+
+
+@pytest.mark.parametrize(("key", "direction"), [
+    (("client", "edge"), "up"), (("proxy", "edge"), "down"), (("proxy", "core"), "up"),
+    (("server", "core"), "down")])
+def test_egress_direction_up_is_client_to_server(key: tuple[str, str], direction: str) -> None:
+    assert topology.EGRESS[key] == direction
+
+
+def test_users_take_the_topology_from_the_module() -> None:
+    assert endpoints.DEFAULT_SUBNETS == "edge=10.203.1.0/24,core=10.203.2.0/24"
+    assert endpoints.EGRESS is topology.EGRESS
+    assert [(w.link, w.a, w.b) for w in netns.TOPOLOGY] == [(link.name, link.near, link.far)
+                                                           for link in topology.LINKS]
+    assert vm_scenario.ADDRESSES == {"client": "10.203.1.10", "proxy": "10.203.1.2", "server": "10.203.2.10"}
+    assert topology.endpoint("proxy", "udp") == "10.203.1.2:9090"
