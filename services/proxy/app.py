@@ -151,7 +151,7 @@ class ProxyApp:
         for entry in drops:
             self.store.discard(entry)
         for entry, merged in updates:
-            fresh = refresh(entry, merged, request_time, self.now(), head)
+            fresh = refresh(entry, merged, request_time, self.now(), head, self.config.cache_targets)
             fresh.head = respond.entry_head(fresh)
             self.store.replace(entry, fresh)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 from collections.abc import Sequence
@@ -27,6 +28,19 @@ from .server import ProxyServer
 from .target import parse_allow
 from .udp_counters import SharedCounters
 from .udp_workers import fork_workers, relay_factory, stop_workers, udp_sockets
+
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def parse_field_names(text: str) -> tuple[str, ...]:
+    """`CDN-Cache-Control,Foo-Cache-Control` → names in order; `none` or empty → ()."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if names in ((), ("none",)):
+        return ()
+    for name in names:
+        if not _FIELD_NAME.fullmatch(name) or name.lower() == "cache-control":
+            raise ValueError(f"invalid targeted field name {name!r} (example: CDN-Cache-Control)")
+    return names
 
 
 def _addresses(text: str) -> frozenset[str]:
@@ -81,6 +95,12 @@ OPTIONS = [
            "core; a client address always lands on the same one)", parse_worker_count),
     Option("--access-log", "PROXY_ACCESS_LOG", "true", "one log line per request", parse_bool,
            is_switch=True),
+    Option("--targeted-cache-control", "PROXY_TARGETED_CACHE_CONTROL", "CDN-Cache-Control",
+           "RFC 9213 fields obeyed over Cache-Control in reverse mode, first valid wins (none: off)",
+           parse_field_names),
+    Option("--stale-on-error", "PROXY_STALE_ON_ERROR", "24h",
+           "serve a stored response up to this long past its freshness when the origin fails (0: never)",
+           parse_duration_s),
 ]
 
 
@@ -100,7 +120,8 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         header_timeout_s=args.header_timeout, send_timeout_s=args.send_timeout,
         shutdown_timeout_s=args.shutdown_timeout, body_buffer=args.body_buffer,
         connect_timeout_s=args.connect_timeout, upstream_timeout_s=args.upstream_timeout,
-        client_timeout_s=args.client_timeout, access_log=args.access_log)
+        client_timeout_s=args.client_timeout, access_log=args.access_log,
+        targeted_cache_control=args.targeted_cache_control, stale_on_error_s=args.stale_on_error)
 
 
 async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None,

@@ -37,6 +37,16 @@ class ProxyConfig:
     body_buffer: int = 64 * 1024 * 1024  # request bodies held by all connections together (else 503)
     access_log: bool = True
     limits: Limits = field(default_factory=Limits)
+    # RFC 9213 targeted fields obeyed over Cache-Control, first present and valid wins (reverse mode only)
+    targeted_cache_control: tuple[str, ...] = ("CDN-Cache-Control",)
+    # RFC 9111 §4.2.4: how long past its freshness a stored response may still be served when the origin
+    # fails (connect error, dropped connection, timeout, 5xx) and no stale-if-error says otherwise; 0 = never
+    stale_on_error_s: float = 86400.0
+
+    @property
+    def cache_targets(self) -> tuple[str, ...]:
+        """The target list in force: the proxy is the origin's CDN only in reverse mode."""
+        return self.targeted_cache_control if self.mode == "reverse" else ()
 
 
 class Client(Protocol):
