@@ -31,12 +31,12 @@ STOP_TIMEOUT_S = 10.0
 
 def locate(project: str, link: str, side: str) -> tuple[str, int, str]:
     """(container name, its init pid on the host, interface on `link`) of the running `side` container."""
-    from netem import apply  # the only module that imports docker
+    from netem import docker_backend  # imports docker
 
-    targets, _ = apply.discover(project, link, side)
+    targets, _ = docker_backend.discover(project, link, side)
     target = targets[0]
     runner = target.runner
-    if not isinstance(runner, apply.DockerRunner):
+    if not isinstance(runner, docker_backend.DockerRunner):
         raise CaptureError(f"{target.label}: not a container")
     runner.container.reload()
     pid = int(runner.container.attrs["State"]["Pid"])

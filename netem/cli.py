@@ -10,6 +10,10 @@
     python -m netem [--project P] capture edge|core [--service S] [--duration D | --count N]
                                   [--filter BPF] [-o FILE]   a pcap of one link end (needs root)
 
+Any project, any service: apply|show|clear --project P --service S [--network N] [--peer S2] shape
+the link(s) between S and its peers (docs/netem.md, "Any compose project"); `--project` may also follow
+the command, as in `docker compose run --rm netem apply 3g --project P --service S`.
+
 Exit 0 ok, 1 an apply/clear/run failed (links left as they were), 2 bad usage or invalid profile.
 """
 
@@ -19,7 +23,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from netem.errors import DiscoveryError, NetemError, ProfileError
+from netem.errors import DiscoveryError, NetemError, ProfileError, SchemaError
 from netem.plan import LINK_CHOICES, plan_lines
 from netem.profile import available, load_profile
 
@@ -41,13 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--no-calibrate", action="store_true", help="skip the probe burst after apply")
     apply.add_argument("--steps", action="store_true", help="stay and replay time-varying steps")
     show = sub.add_parser("show", help="show what is in force")
-    show.add_argument("service", nargs="?")
+    show.add_argument("service", nargs="?", help="only this qoslab service's ends")
     clear = sub.add_parser("clear", help="remove impairments")
     clear.add_argument("--link", choices=LINK_CHOICES, default="all")
+    for cmd in (apply, show, clear):
+        _add_targeting(cmd)
     scenario = sub.add_parser("scenario", help="run a scenario matrix")
     scenario.add_argument("action", choices=("run",))
     scenario.add_argument("file")
     scenario.add_argument("--out", default="results", help="directory for CSV, report and plots")
+    _add_project(scenario)
     capture = sub.add_parser("capture", help="write a pcap of what crosses one link end")
     capture.add_argument("link", help="edge (client-proxy) or core (proxy-server)")
     capture.add_argument("--service", help="which end: client, proxy (default) or server")
@@ -55,12 +62,30 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--count", type=int, help="stop after this many packets")
     capture.add_argument("--filter", default="", help="BPF filter, e.g. 'udp port 9090'")
     capture.add_argument("-o", "--output", help="pcap file (default: results/captures/LINK-SIDE-TIME.pcap)")
+    _add_project(capture)
     return parser
+
+
+def _add_project(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--project", default=argparse.SUPPRESS, help="compose project (also before the command)")
+
+
+def _add_targeting(cmd: argparse.ArgumentParser) -> None:
+    _add_project(cmd)
+    cmd.add_argument("--service", dest="service_names", action="append", metavar="S",
+                     help="shape the links of this compose service (repeatable); default: qoslab's topology")
+    cmd.add_argument("--network", dest="networks", action="append", metavar="N",
+                     help="only S's link on this compose network (repeatable); default: all of S's networks")
+    cmd.add_argument("--peer", dest="peers", action="append", metavar="S2",
+                     help="only these services as the other end of S's links (default: all on N)")
+    cmd.add_argument("--helper-image", default=None, metavar="IMAGE",
+                     help="image run in a target's network namespace when the target cannot run tc "
+                          "itself (env NETEM_HELPER_IMAGE; default qoslab/netem:dev)")
 
 
 def _capture(args: argparse.Namespace) -> int:
     from netem import capture, capture_run
-    from netem.apply import REPO, default_project
+    from netem.docker_backend import REPO, default_project
 
     try:
         spec = capture.make_spec(args.link, args.service, args.duration, args.count, args.filter, args.output)
@@ -99,7 +124,7 @@ def _list() -> int:
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from netem import apply  # the only module that imports docker
+    from netem import controller  # imports docker (through netem.docker_backend)
 
     if args.command == "capture":
         return _capture(args)
@@ -107,11 +132,14 @@ def _controller(args: argparse.Namespace) -> int:
         from netem import scenario
 
         return scenario.run_file(args.file, project=args.project, out_dir=args.out)
-    return apply.run_command(args)
+    return controller.run_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (getattr(args, "networks", None) or getattr(args, "peers", None)) and not args.service_names:
+        parser.error("--network and --peer need --service")
     try:
         if args.command == "list":
             return _list()
@@ -121,8 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(plan_lines(load_profile(args.profile), args.link)))
             return 0
         return _controller(args)
-    except ProfileError as exc:
-        print(f"invalid profile: {exc}", file=sys.stderr)
+    except SchemaError as exc:  # a profile or a scenario
+        print(f"invalid {exc.what}: {exc}", file=sys.stderr)
         return 2
     except DiscoveryError as exc:
         print(f"error: {exc}", file=sys.stderr)

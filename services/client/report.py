@@ -29,10 +29,11 @@ def qos_block(row: Mapping[str, Any]) -> list[str]:
             continue
         values = "".join(f"{_num(row.get(f'{prefix}_{s}_ms')):>9}" for s in stats)
         lines.append(f"  {title:>9}{values}")
-    clock = {True: "same clock", False: "clocks may differ", None: "no server stamps"}
+    clock = {"shared": "same clock", "relative": "relative to min (separate clocks)",
+             "omitted": "omitted (separate clocks)"}
     lines.append(f"  jitter {_num(row.get('jitter_ms'))} ms  IPDV mean|.| {_num(row.get('ipdv_mean_abs_ms'))}"
                  f" p99 {_num(row.get('ipdv_p99_ms'))} ms  PDV p99 {_num(row.get('pdv_p99_ms'))} ms"
-                 f"  one-way: {clock.get(row.get('owd_same_clock'), '?')}")
+                 f"  one-way: {clock.get(str(row.get('owd_clock')), '?')}")
     lines.append(f"  late {_num(row.get('late_packets'))}  reordered {_num(row.get('reordered_packets'))}"
                  f"  duplicates {_num(row.get('duplicate_packets'))}  rejected "
                  f"{_num(row.get('rejected_packets'))}  missed sends {_num(row.get('missed_sends'))}")

@@ -9,18 +9,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from services.common import log
 from services.common.http1 import Headers, Request
 from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
+from .budget import BodyBudget
+from .cache.directives import parse_cache_control
 from .cache.entry import refresh
 from .cache.head import head_effects
-from .cache.policy import Action, decide, request_directives, select
+from .cache.policy import Action, decide, request_directives
 from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
+from .fast import FastHeads
+from .fds import Episodes
 from .job import Job, ProxyConfig
 from .metrics import PATH as METRICS_PATH
 from .metrics import ProxyMetrics
@@ -29,15 +33,37 @@ from .store import Store
 from .target import Route, TargetError, forward_route, reverse_route
 from .upstream import Pool
 
+NO_DIRECTIVES = parse_cache_control([])  # a request without Cache-Control or Pragma
+
+
+class Tracked(Protocol):
+    """A live client connection, as the server's sweeper and shutdown see it."""
+
+    def check_timeouts(self, now: float) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
+
 
 class ProxyApp:
-    def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time, pool: Pool | None = None,
+                 mono: Callable[[], float] = time.monotonic) -> None:
+        """`now`: the wall clock the cache policy uses; `pool`: the upstream connections (tests: a fake);
+        `mono`: the monotonic clock of the connections' timeouts (tests: a fake, no sleeping)."""
         self.config = config
         self.now = now
-        self.store = Store(config.cache_size, config.max_object_size)
-        self.pool = Pool(connect_timeout_s=config.connect_timeout_s)
+        self.mono = mono
+        self.connections: set[Tracked] = set()
+        self.bodies = BodyBudget(config.body_buffer)
+        self.stopping = False
+        self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
+        self.fds = Episodes()
+        self.pool = pool if pool is not None else Pool(connect_timeout_s=config.connect_timeout_s,
+                                                       on_exhausted=self.fds.exhausted)
         self.stats = HttpStats()
         self.metrics = ProxyMetrics()
+        self.fast_heads = FastHeads(config.limits)
         self.inflight: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.udp_stats: Callable[[], dict[str, Any]] | None = None
@@ -48,10 +74,23 @@ class ProxyApp:
             return forward_route(req.target, self.config.allow)
         return reverse_route(req.target, self.config.upstream)
 
-    def internal(self, job: Job) -> bytes:
+    def internal(self, job: Job) -> tuple[bytes, int]:
+        """Answer and status for `/_proxy/*` and the metrics path: health for anyone, the rest (they list
+        clients' addresses and cache contents) only for `--stats-allow` clients, like PURGE."""
         path = job.request.target.split("?")[0]
         if path == "/_proxy/health":
-            return respond.simple_response(200, b"ok\n", close=job.close, head_only=job.head_only)
+            return respond.simple_response(200, b"ok\n", close=job.close, head_only=job.head_only), 200
+        if not self.client_in(job, self.config.stats_clients):
+            self.stats.client_errors += 1
+            return respond.error_response(403, "proxy statistics not allowed from this client",
+                                          close=job.close, head_only=job.head_only), 403
+        return self._internal_allowed(job, path), 200
+
+    @staticmethod
+    def client_in(job: Job, allowed: frozenset[str]) -> bool:
+        return job.client.peer.rsplit(":", 1)[0].strip("[]") in allowed
+
+    def _internal_allowed(self, job: Job, path: str) -> bytes:
         if path == "/_proxy/stats":
             return respond.json_response(self.stats_dict(), close=job.close, head_only=job.head_only)
         if path == METRICS_PATH:
@@ -61,8 +100,7 @@ class ProxyApp:
         return respond.error_response(404, "no such proxy endpoint", close=job.close)
 
     def purge(self, job: Job) -> None:
-        host = job.client.peer.rsplit(":", 1)[0].strip("[]")
-        if host not in self.config.purge_clients:
+        if not self.client_in(job, self.config.purge_clients):
             self.reply_error(job, 403, "PURGE not allowed from this client")
             return None
         try:
@@ -80,30 +118,29 @@ class ProxyApp:
 
     # -- cache lookups (synchronous) ------------------------------------------------------------------
     def fast_hit(self, target: str, close: bool) -> tuple[bytes, bytes] | None:
-        """Head and body of a fresh hit for a plain GET (no request directives, no Vary), else None."""
+        """Head and body for a plain GET (no request fields that matter, see `fast.py`) when `decide` says
+        the only stored variant is a fresh HIT and it has no Vary; else None (then the full path runs)."""
         if self.config.mode != "reverse":
             return None
-        entries = self.store.lookup(target)
-        if len(entries) != 1:
+        single = self.store.single(target)  # the only variant, without Vary (touched in the LRU)
+        if single is None:
             return None
-        entry = entries[0]
-        if entry.vary or "no-cache" in entry.cc:
+        now = self.now()
+        decision = decide(single, NO_DIRECTIVES, now)
+        if decision.action is not Action.HIT or decision.entry is None:
             return None
-        age = entry.age_s(self.now())
-        if age >= entry.lifetime_s:
-            return None
-        tail = b"Age: %d\r\n%bX-Cache: HIT\r\n\r\n" % (age, respond.CLOSE_FIELD if close else b"")
-        head = entry.head + tail
+        entry = decision.entry
+        head = respond.served_head(entry, now, "HIT", close=close)
         self.stats.requests += 1
         self.stats.hits += 1
         self.stats.bytes_from_cache += len(head) + len(entry.body)
-        self.metrics.answered(200, "HIT", len(head) + len(entry.body), 0.0)
+        self.metrics.answered(entry.status, "HIT", len(head) + len(entry.body), 0.0)
         return head, entry.body
 
     def lookup(self, job: Job) -> tuple[Action, Any]:
         assert job.route is not None
         req_cc = request_directives(job.request.headers)
-        entry = select(self.store.lookup(job.route.key), job.request.headers)
+        entry = self.store.select(job.route.key, job.request.headers)
         decision = decide(entry, req_cc, self.now())
         return decision.action, decision.entry
 
@@ -114,7 +151,7 @@ class ProxyApp:
         for entry in drops:
             self.store.discard(entry)
         for entry, merged in updates:
-            fresh = refresh(entry, merged, request_time, self.now(), head)
+            fresh = refresh(entry, merged, request_time, self.now(), head, self.config.cache_targets)
             fresh.head = respond.entry_head(fresh)
             self.store.replace(entry, fresh)
 
@@ -164,6 +201,8 @@ class ProxyApp:
     def stats_dict(self) -> dict[str, Any]:
         data = self.stats.as_dict(len(self.store), self.store.used_bytes, self.store.max_bytes,
                                   self.store.evictions)
+        data["variant_evictions"] = self.store.variant_evictions
+        data["fd_exhaustion_episodes"] = self.fds.count
         data["upstream_connects"] = self.pool.connects
         data["upstream_reuses"] = self.pool.reuses
         if self.udp_stats is not None:

@@ -10,6 +10,7 @@ from .app import ProxyApp
 from .cache.storage import is_unsafe
 from .exchange import exchange, stream_response, upstream_headers
 from .job import Job
+from .numbers import parse_uint
 from .target import related_key
 from .upstream import UpstreamError
 
@@ -20,12 +21,12 @@ async def forward(app: ProxyApp, job: Job) -> None:
     req = job.request
     headers = upstream_headers(app, job)
     if req.method in ("OPTIONS", "TRACE") and "max-forwards" in headers:
-        hops = (headers.get("max-forwards") or "").strip()
-        if hops.isdigit() and int(hops) == 0:
+        hops = parse_uint((headers.get("max-forwards") or "").strip(), 2**31)
+        if hops == 0:
             _answer_max_forwards(app, job)
             return
-        if hops.isdigit():
-            headers.set("Max-Forwards", str(int(hops) - 1))
+        if hops is not None:
+            headers.set("Max-Forwards", str(hops - 1))
     request_time = app.now()
     try:
         conn, resp = await exchange(app, job, req.method, headers, job.body)
@@ -34,7 +35,7 @@ async def forward(app: ProxyApp, job: Job) -> None:
         return
     if is_unsafe(req.method) and resp.status < 400:
         _invalidate(app, job, resp)
-    await stream_response(app, job, conn, resp, request_time, "MISS", None, storable=False)
+    await stream_response(app, job, conn, resp, request_time, "MISS", None, store=False)
 
 
 def _invalidate(app: ProxyApp, job: Job, resp: Response) -> None:

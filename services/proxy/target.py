@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
+
+from .numbers import parse_uint
 
 Origin = tuple[str, int]
 
@@ -23,6 +25,14 @@ class Route:
     key: str          # cache key (scheme://host:port + origin-form)
 
 
+def _split(target: str) -> SplitResult:
+    """`urlsplit` raises ValueError on bad brackets (`http://[`, `http://a]/`): a 400, never an exception."""
+    try:
+        return urlsplit(target)
+    except ValueError:
+        raise TargetError(400, "invalid request target") from None
+
+
 def _origin_form(path: str, query: str) -> str:
     return (path or "/") + (f"?{query}" if query else "")
 
@@ -31,7 +41,7 @@ def reverse_route(target: str, upstream: Origin) -> Route:
     if target.startswith("/"):
         return Route(upstream, target, None, target)
     if target.lower().startswith(("http://", "https://")):
-        parts = urlsplit(target)
+        parts = _split(target)
         form = _origin_form(parts.path, parts.query)
         return Route(upstream, form, parts.netloc or None, form)
     if target == "*":
@@ -42,12 +52,12 @@ def reverse_route(target: str, upstream: Origin) -> Route:
 def forward_route(target: str, allow: frozenset[Origin]) -> Route:
     if not target.lower().startswith("http://"):
         raise TargetError(400, "forward proxy needs an absolute http:// URI")
-    parts = urlsplit(target)
+    parts = _split(target)
     try:
         port = parts.port or 80
+        host = (parts.hostname or "").lower()
     except ValueError:
         raise TargetError(400, "invalid port in request target") from None
-    host = (parts.hostname or "").lower()
     if not host:
         raise TargetError(400, "missing host in request target")
     if (host, port) not in allow:
@@ -59,9 +69,10 @@ def forward_route(target: str, allow: frozenset[Origin]) -> Route:
 
 def connect_route(target: str, allow: frozenset[Origin]) -> Origin:
     host, sep, port_text = target.rpartition(":")
-    if not sep or not port_text.isdigit():
+    port = parse_uint(port_text, 65536) if sep else None
+    if port is None or port > 65535:
         raise TargetError(400, "CONNECT needs host:port")
-    origin = (host.strip("[]").lower(), int(port_text))
+    origin = (host.strip("[]").lower(), port)
     if origin not in allow:
         raise TargetError(403, f"CONNECT to {origin[0]}:{origin[1]} is not allowed")
     return origin
@@ -70,11 +81,14 @@ def connect_route(target: str, allow: frozenset[Origin]) -> Origin:
 def related_key(route: Route, location: str, client_host: str | None) -> str | None:
     """The cache key of a Location/Content-Location value if it names the same origin (RFC 9111 §4.4)."""
     base = f"http://{route.origin[0]}:{route.origin[1]}{route.target}"
-    absolute = urlsplit(urljoin(base, location.strip()))
-    same = {name.lower() for name in (route.host, client_host) if name}
-    if absolute.scheme != "http":
-        return None
-    if absolute.netloc.lower() not in same and (absolute.hostname, absolute.port or 80) != route.origin:
+    try:
+        absolute = urlsplit(urljoin(base, location.strip()))
+        same = {name.lower() for name in (route.host, client_host) if name}
+        if absolute.scheme != "http":
+            return None
+        if absolute.netloc.lower() not in same and (absolute.hostname, absolute.port or 80) != route.origin:
+            return None
+    except ValueError:  # an upstream Location with bad brackets or port names nothing we store
         return None
     form = _origin_form(absolute.path, absolute.query)
     return form if route.key.startswith("/") else f"http://{route.origin[0]}:{route.origin[1]}{form}"
@@ -87,8 +101,9 @@ def parse_allow(text: str, default_port: int = 80) -> frozenset[Origin]:
         if not item:
             continue
         host, sep, port = item.rpartition(":")
-        if sep and port.isdigit():
-            out.add((host.strip("[]").lower(), int(port)))
+        number = parse_uint(port, 65536) if sep else None
+        if number is not None:
+            out.add((host.strip("[]").lower(), number))
         else:
             out.add((item.lower(), default_port))
     return frozenset(out)

@@ -9,8 +9,9 @@ import struct
 import time
 from typing import Any
 
-COUNTERS = ("sessions", "sessions_expired", "sessions_evicted", "upstream_errors", "client_errors", "dropped",
-            "packets_up_total", "packets_down_total", "packets_up_active", "packets_down_active")
+COUNTERS = ("sessions", "sessions_expired", "sessions_evicted", "fd_exhausted", "upstream_errors",
+            "client_errors", "dropped", "packets_up_total", "packets_down_total", "packets_up_active",
+            "packets_down_active")
 # per slot: publication time (time.monotonic, system-wide on Linux), pid, then the counters
 _SLOT = struct.Struct(f"<dq{len(COUNTERS)}q")
 PUBLISH_INTERVAL_S = 0.2

@@ -10,6 +10,7 @@ drop (UDP semantics), never queued and never waited for, so a slow client only l
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import time
 from collections import OrderedDict
@@ -22,14 +23,18 @@ from .udp_session import Address, Session, SessionStats, fmt_address, open_upstr
 
 MAX_DATAGRAM = 65535
 MAX_PARKED = 256
+FD_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE})
 
 
 class UdpRelay:
     """The client-facing socket of the relay and its session table."""
 
     def __init__(self, upstream: tuple[str, int], *, max_sessions: int = 4096, idle_timeout_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, batch: int = 64) -> None:
+                 clock: Callable[[], float] = time.monotonic, batch: int = 64,
+                 open_socket: Callable[[Address], socket.socket] = open_upstream_socket) -> None:
+        """`open_socket` makes a session's upstream socket (tests inject one that fails with EMFILE)."""
         self.upstream = upstream
+        self.open_socket = open_socket
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
         self.clock = clock
@@ -48,6 +53,8 @@ class UdpRelay:
         self._parked: list[tuple[bytes, Address]] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self._errors_seen = 0
+        self.fd_exhausted = 0  # sessions evicted because no socket could be opened (EMFILE/ENFILE)
+        self._fd_episode = False
 
     async def start(self, local_addr: tuple[str, int] | None = None, *,
                     sock: socket.socket | None = None) -> Address:
@@ -145,11 +152,8 @@ class UdpRelay:
         if self._upstream_addr is None or self._loop is None:
             self._start_resolve()
             return None
-        try:
-            sock = open_upstream_socket(self._upstream_addr)
-        except OSError as exc:
-            self.upstream_errors += 1
-            log.event("proxy.udp_upstream_error", client=fmt_address(client), error=str(exc))
+        sock = self._open_socket(client)
+        if sock is None:
             return None
         while len(self.sessions) >= self.max_sessions:
             _, oldest = self.sessions.popitem(last=False)
@@ -159,6 +163,37 @@ class UdpRelay:
         self.sessions[client] = session
         self._loop.add_reader(sock.fileno(), self._on_upstream_readable, session)
         return session
+
+    def _open_socket(self, client: Address) -> socket.socket | None:
+        """A new upstream socket; out of file descriptors, the longest-idle session gives up its own (one
+        log line per episode), so new clients are never locked out until sessions expire."""
+        assert self._upstream_addr is not None
+        for _ in range(2):
+            try:
+                sock = self.open_socket(self._upstream_addr)
+            except OSError as exc:
+                if exc.errno not in FD_EXHAUSTED or not self.sessions:
+                    self.upstream_errors += 1
+                    log.event("proxy.udp_upstream_error", client=fmt_address(client), error=str(exc))
+                    return None
+                if not self._fd_episode:
+                    self._fd_episode = True
+                    log.event("proxy.udp_fd_exhausted", sessions=len(self.sessions), error=str(exc))
+                self._evict_idlest()
+                continue
+            return sock
+        return None
+
+    def _evict_idlest(self) -> None:
+        addr = min(self.sessions, key=lambda a: self.sessions[a].stats.last_mono)
+        self._close(self.sessions.pop(addr))
+        self.sessions_evicted += 1
+        self.fd_exhausted += 1
+
+    async def ready(self) -> None:
+        """Until the first resolution of the upstream address has finished (datagrams before are parked)."""
+        if self._resolving is not None:
+            await asyncio.shield(self._resolving)
 
     def _park(self, data: bytes, addr: Address) -> None:
         if len(self._parked) < MAX_PARKED:
@@ -201,6 +236,8 @@ class UdpRelay:
         if self.upstream_errors != self._errors_seen:  # the upstream may have moved: resolve it again
             self._errors_seen = self.upstream_errors
             self._start_resolve()
+        if self._fd_episode and len(self.sessions) < self.max_sessions // 2:
+            self._fd_episode = False  # the next exhaustion is a new episode, logged again
         if self.sock is not None:
             self._schedule_sweep()
 
@@ -230,7 +267,8 @@ class UdpRelay:
         """The relay's totals (cheap: no per-session list); what `--udp-workers` processes publish."""
         active = self.sessions.values()
         return {"sessions": len(self.sessions), "sessions_expired": self.sessions_expired,
-                "sessions_evicted": self.sessions_evicted, "upstream_errors": self.upstream_errors,
+                "sessions_evicted": self.sessions_evicted, "fd_exhausted": self.fd_exhausted,
+                "upstream_errors": self.upstream_errors,
                 "client_errors": self.client_errors, "dropped": self.dropped,
                 "packets_up_total": self.packets_up_total, "packets_down_total": self.packets_down_total,
                 "packets_up_active": sum(s.stats.packets_up for s in active),

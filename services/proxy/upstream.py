@@ -8,8 +8,10 @@ queued, so a slow client slows the upstream instead of filling memory.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections import deque
+from collections.abc import Callable
 
 from services.common.http1 import (
     Data,
@@ -21,6 +23,7 @@ from services.common.http1 import (
     keep_alive,
 )
 
+FD_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 HIGH_WATER_BYTES = 256 * 1024
 LOW_WATER_BYTES = 64 * 1024
 
@@ -69,9 +72,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _pump(self) -> None:
         try:
             while (event := self.parser.next_event()) is not None:
-                if isinstance(event, Response) and event.status < 200:
-                    continue
-                assert not isinstance(event, Request)
+                assert not isinstance(event, Request)  # 1xx heads are queued too (the exchange forwards them)
                 if isinstance(event, Data):
                     self.queued_bytes += len(event.data)
                 self._push(event)
@@ -123,7 +124,10 @@ class UpstreamConnection(asyncio.Protocol):
 class Pool:
     """Idle keep-alive connections per (host, port); hostnames resolved at each connect."""
 
-    def __init__(self, *, connect_timeout_s: float = 5.0, max_idle_per_origin: int = 32) -> None:
+    def __init__(self, *, connect_timeout_s: float = 5.0, max_idle_per_origin: int = 32,
+                 on_exhausted: Callable[[str, BaseException], None] | None = None) -> None:
+        """`on_exhausted(where, exc)`: told when a connect fails for lack of file descriptors."""
+        self.on_exhausted = on_exhausted
         self.connect_timeout_s = connect_timeout_s
         self.max_idle = max_idle_per_origin
         self.idle: dict[tuple[str, int], list[UpstreamConnection]] = {}
@@ -146,6 +150,10 @@ class Pool:
         except TimeoutError:
             raise UpstreamError(504, f"connect to {origin[0]}:{origin[1]} timed out") from None
         except OSError as exc:
+            if exc.errno in FD_EXHAUSTED:  # our own exhaustion, not the upstream's fault: 503
+                if self.on_exhausted is not None:
+                    self.on_exhausted("upstream", exc)
+                raise UpstreamError(503, "proxy out of file descriptors") from None
             raise UpstreamError(502, f"cannot connect to {origin[0]}:{origin[1]}: {exc}") from None
         self.connects += 1
         return conn, False

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from netem.calibrate import parse_rows
 from netem.capability import probe_docker
+from netem.expect import parse_rows
 from netem.pcap import probe_exchanges, read_pcap
 
 from .conftest import REPO, Stack, artifacts_dir

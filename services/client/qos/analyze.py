@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from services.client import clocks
 from services.client.qos import metrics
 from services.client.qos.records import Arrival, Recorder
 from services.client.qos.runner import QosRun
@@ -48,15 +48,30 @@ def same_clock(host: str, view: PacketView, override: bool | None = None) -> boo
     """One-way delays are exact when both ends read one clock: loopback, or the user says so (compose)."""
     if override is not None:
         return override
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
     negative = any(v < 0 for v in view.up_ns.values()) or any(v < 0 for v in view.down_ns.values())
-    return loopback and not negative
+    return clocks.is_loopback(host) and not negative
 
 
-def _delay_columns(run: QosRun, view: PacketView, same: bool | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OneWay:
+    """The one-way delays as reported: absolute (shared clock), min-subtracted, or none."""
+
+    mode: str
+    shared: bool | None  # None: the echo stamped nothing
+    up_ns: dict[int, int]
+    down_ns: dict[int, int]
+
+
+def oneway_view(run: QosRun, view: PacketView, same: bool | None,
+                separate: str = clocks.RELATIVE) -> OneWay:
+    if not view.up_ns:
+        return OneWay(clocks.configured_mode(same, separate, run.config.host), None, {}, {})
+    shared = same_clock(run.config.host, view, same)
+    mode = clocks.mode(shared, separate)
+    return OneWay(mode, shared, clocks.oneway(view.up_ns, mode), clocks.oneway(view.down_ns, mode))
+
+
+def _delay_columns(run: QosRun, view: PacketView, same: bool | None, separate: str) -> dict[str, Any]:
     arrival_order = [a for a in run.recorder.arrivals if view.first[a.seq] is a]
     sends = run.recorder.sends
     jitter = metrics.jitter_rfc3550([sends.mono_ns[a.seq] for a in arrival_order],
@@ -64,11 +79,12 @@ def _delay_columns(run: QosRun, view: PacketView, same: bool | None) -> dict[str
     ipdv = [abs(v) for v in metrics.ipdv_ns(view.rtt_ns)]
     pdv = sorted(metrics.pdv_ns(view.rtt_ns.values()))
     ipdv_sorted = sorted(ipdv)
+    oneway = oneway_view(run, view, same, separate)
     row: dict[str, Any] = {
         **_stats_columns("rtt", list(view.rtt_ns.values())),
-        **_stats_columns("owd_up", list(view.up_ns.values())),
-        **_stats_columns("owd_down", list(view.down_ns.values())),
-        "owd_same_clock": same_clock(run.config.host, view, same) if view.up_ns else None,
+        **_stats_columns("owd_up", list(oneway.up_ns.values())),
+        **_stats_columns("owd_down", list(oneway.down_ns.values())),
+        "owd_same_clock": oneway.shared, clocks.COLUMN: oneway.mode,
         "jitter_ms": jitter / NS_PER_MS if len(arrival_order) > 1 else math.nan,
         "ipdv_mean_abs_ms": (sum(ipdv) / len(ipdv) / NS_PER_MS) if ipdv else math.nan,
         "ipdv_p99_ms": metrics.percentile(ipdv_sorted, 99) / NS_PER_MS,
@@ -116,7 +132,7 @@ def _rate_columns(run: QosRun, view: PacketView) -> dict[str, Any]:
     }
 
 
-def result_columns(run: QosRun, same: bool | None = None) -> dict[str, Any]:
+def result_columns(run: QosRun, same: bool | None = None, separate: str = clocks.RELATIVE) -> dict[str, Any]:
     """Every QoS column of `qos_result.csv` for this run (see results.COLUMNS)."""
     config, sends = run.config, run.recorder.sends
     view = packet_view(run.recorder)
@@ -127,17 +143,21 @@ def result_columns(run: QosRun, same: bool | None = None) -> dict[str, Any]:
         "size_bytes": config.size, "tos": config.tos, "poisson": config.poisson, "burst": config.burst,
         "kernel_timestamps": run.recorder.kernel_timestamps,
     }
-    row.update(_delay_columns(run, view, same))
+    row.update(_delay_columns(run, view, same, separate))
     row.update(_loss_columns(run, view))
     row.update(_rate_columns(run, view))
     row["ok"] = len(sends) > 0 and len(view.first) > 0
     return row
 
 
-def raw_rows(run: QosRun, run_id: str, label: str) -> list[dict[str, Any]]:
-    """One row per probe sent (lost ones have empty delays), for plots and re-analysis."""
+def raw_rows(run: QosRun, run_id: str, label: str, same: bool | None = None,
+             separate: str = clocks.RELATIVE) -> list[dict[str, Any]]:
+    """One row per probe sent (lost ones have empty delays), for plots and re-analysis.
+
+    One-way delays follow the same clock mode as the run's result row."""
     sends = run.recorder.sends
     view = packet_view(run.recorder)
+    oneway = oneway_view(run, view, same, separate)
     counts: dict[int, int] = {}
     for each in run.recorder.arrivals:
         counts[each.seq] = counts.get(each.seq, 0) + 1
@@ -159,8 +179,8 @@ def raw_rows(run: QosRun, run_id: str, label: str) -> list[dict[str, Any]]:
             "timer_error_us": (sends.mono_ns[seq] - sends.sched_mono_ns[seq]) / 1e3,
             "received": arrival is not None, "arrivals": counts.get(seq, 0),
             "rtt_ms": rtt / NS_PER_MS if rtt is not None else None,
-            "owd_up_ms": view.up_ns[seq] / NS_PER_MS if seq in view.up_ns else None,
-            "owd_down_ms": view.down_ns[seq] / NS_PER_MS if seq in view.down_ns else None,
+            "owd_up_ms": oneway.up_ns[seq] / NS_PER_MS if seq in oneway.up_ns else None,
+            "owd_down_ms": oneway.down_ns[seq] / NS_PER_MS if seq in oneway.down_ns else None,
             "server_recv_ns": arrival.server_recv_ns or None if arrival else None,
             "server_send_ns": arrival.server_send_ns or None if arrival else None,
             "arrival_wall_ns": arrival.wall_ns if arrival else None,

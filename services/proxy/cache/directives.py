@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..numbers import parse_uint
+
 DELTA_MAX = 2**31  # §1.2.2: larger delta-seconds are replaced by 2^31
 
 
@@ -35,10 +37,10 @@ class Directives:
 
 
 def parse_delta(text: str | None) -> int:
-    """delta-seconds: digits only; -1 when invalid."""
-    if text is None or not text or not text.isascii() or not text.isdigit():
-        return -1
-    return min(int(text), DELTA_MAX)
+    """delta-seconds: ASCII digits only, any length (§1.2.2: larger than 2^31 counts as 2^31); -1 when
+    invalid."""
+    value = parse_uint(text or "", DELTA_MAX)
+    return -1 if value is None else value
 
 
 def _split(value: str) -> list[str]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from services.common.http1.headers import Headers
 
+from ..numbers import parse_uint
 from .entry import Entry
 from .validation import merge_304
 from .vary import matches
@@ -19,7 +20,7 @@ def head_matches(entry: Entry, head: Headers) -> bool:
         if received is not None and received.strip() != (entry.headers.get(name) or "").strip():
             return False
     length = head.get("content-length")
-    return length is None or (length.strip().isdigit() and int(length) == len(entry.body))
+    return length is None or parse_uint(length.strip()) == len(entry.body)
 
 
 def head_effects(entries: Sequence[Entry], request_headers: Headers,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from services.common.http1.headers import Headers
 from services.common.http1.writer import parse_http_date
 
+from ..numbers import parse_uint
+
 
 @dataclass(frozen=True, slots=True)
 class ByteRange:
@@ -26,7 +28,7 @@ RangePlan = ByteRange | str | None  # a range to serve, UNSATISFIABLE (416), or 
 
 
 def _digits(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return parse_uint(text)  # ASCII only; a position beyond 2^63 is past the end of anything stored
 
 
 def parse_range(value: str, length: int) -> RangePlan:

@@ -44,6 +44,16 @@ def test_suite_through_real_proxy(stack: dict[str, str], tmp_path: Path,
     assert int(qos["packets_sent"]) + int(qos["missed_sends"]) == 100 and qos["owd_same_clock"] == "1"
     assert qos["lost_packets"] == "0" and qos["packets_received"] == qos["packets_sent"]
     assert float(qos["rtt_median_ms"]) < 100 and qos["owd_up_median_ms"] != ""  # sanity, loaded CI too
+    assert {r["owd_clock"] for r in rows} == {"shared"}  # every row states the clock assumption
+
+
+def test_separate_clocks_give_relative_oneway_delays(stack: dict[str, str], tmp_path: Path) -> None:
+    csv_path = tmp_path / "qos_result.csv"
+    assert cli.main(["qos", "--target", stack["server_udp"], "--count", "50", "--interval", "1ms",
+                     "--csv", str(csv_path), "--same-clock", "false"]) == 0
+    (row,) = results.read_rows(csv_path)
+    assert row["owd_clock"] == "relative" and row["owd_same_clock"] == "0"
+    assert float(row["owd_up_min_ms"]) == 0 and float(row["owd_down_min_ms"]) == 0
 
 
 def test_server_echo_is_stamped(stack: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -61,11 +61,10 @@ def test_session_table_is_bounded() -> None:
     async def main() -> None:
         relay = UdpRelay(("127.0.0.1", 9), max_sessions=4)
         await relay.start(("127.0.0.1", 0))
-        await asyncio.sleep(0.05)  # upstream address resolved
+        await relay.ready()  # upstream address resolved (no sleep: waits for the lookup itself)
         for port in range(10):
             relay.forward_up(b"x", ("127.0.0.1", 40000 + port))
         assert len(relay.sessions) == 4 and relay.sessions_evicted == 6
-        await asyncio.sleep(0.05)
         relay.close()
 
     asyncio.run(main())

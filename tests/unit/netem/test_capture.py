@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from netem import capture, cli, scenario
-from netem.errors import ProfileError
+from netem.errors import ScenarioError
 
 
 def test_default_side_is_the_proxy_and_a_named_side_must_be_on_the_link() -> None:
@@ -71,7 +71,7 @@ BASE: dict[str, Any] = {"profiles": ["none"], "tests": ["qos", "http"]}
 def test_scenario_capture_key() -> None:
     assert scenario.parse_scenario({**BASE, "capture": "edge"}, "s.yaml", "s").capture == "edge"
     assert scenario.parse_scenario(BASE, "s.yaml", "s").capture is None
-    with pytest.raises(ProfileError, match="capture: invalid value 'wan'"):
+    with pytest.raises(ScenarioError, match="capture: invalid value 'wan'"):
         scenario.parse_scenario({**BASE, "capture": "wan"}, "s.yaml", "s")
 
 

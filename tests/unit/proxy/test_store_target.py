@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.http1 import Headers
-from services.proxy.cache.entry import ENTRY_OVERHEAD_BYTES, make_entry
+from services.proxy.cache.entry import Entry, make_entry
 from services.proxy.store import Store
 from services.proxy.target import (
     TargetError,
@@ -17,32 +17,32 @@ from services.proxy.target import (
 )
 
 
-def make(key: str, size: int) -> object:
+def make(key: str, size: int) -> Entry:
     return make_entry(key, 200, "OK", Headers([("Cache-Control", "max-age=60")]), b"x" * size, Headers(),
                       0.0, 0.0)
 
 
 def test_lru_evicts_least_recently_used_by_bytes() -> None:
-    store = Store(max_bytes=3 * (1000 + ENTRY_OVERHEAD_BYTES), max_object_bytes=10_000)
+    store = Store(max_bytes=3 * make("/x", 1000).size, max_object_bytes=10_000)
     for key in ("/a", "/b", "/c"):
-        assert store.put(make(key, 1000))  # type: ignore[arg-type]
-    store.lookup("/a")
-    store.put(make("/d", 1000))  # type: ignore[arg-type]
+        assert store.put(make(key, 1000))
+    store.select("/a", Headers())
+    store.put(make("/d", 1000))
     assert sorted(store.keys()) == ["/a", "/c", "/d"]
     assert store.used_bytes <= store.max_bytes and store.evictions == 1
 
 
 def test_too_big_objects_are_refused_and_remove_counts() -> None:
     store = Store(max_bytes=1 << 20, max_object_bytes=100)
-    assert not store.put(make("/big", 101))  # type: ignore[arg-type]
-    assert store.put(make("/small", 10))  # type: ignore[arg-type]
+    assert not store.put(make("/big", 101))
+    assert store.put(make("/small", 10))
     assert store.remove("/small") == 1 and len(store) == 0 and store.used_bytes == 0
 
 
 def test_many_objects_stay_bounded() -> None:
     store = Store(max_bytes=100_000, max_object_bytes=10_000)
     for i in range(5000):
-        store.put(make(f"/{i}", 100))  # type: ignore[arg-type]
+        store.put(make(f"/{i}", 100))
     assert store.used_bytes <= 100_000 and len(store) < 5000
 
 

@@ -1,0 +1,60 @@
+"""The fast hit path's test: is this raw head a plain `GET` that the stored response alone can answer?
+
+A head qualifies when `parse_request_head` (the full parser's own validation, the one copy of the rules in
+`services/common/http1/validate.py`) accepts it as `GET /target HTTP/1.1` with no field the request cycle
+would look at: request directives (Cache-Control, Pragma), conditionals (If-*), Range, Authorization,
+framing (Content-Length, Transfer-Encoding), Expect, Upgrade, or a Connection other than one `keep-alive`
+or `close`. Whether the stored response may be served is then `cache.policy.decide`'s answer, as on the
+full path. Tests feed a corpus through the connection with the fast path on and off and compare bytes.
+"""
+
+from __future__ import annotations
+
+from services.common.http1 import HTTPError, Limits, parse_request_head
+
+_NEEDS_CYCLE = frozenset({"cache-control", "pragma", "range", "if-range", "authorization", "content-length",
+                          "transfer-encoding", "expect", "upgrade"})
+MAX_FAST_HEAD = 4096   # longer heads take the full path (and its limits)
+MEMO_HEAD_MAX = 1024   # heads up to this are remembered once classified (wrk's is ~50 bytes)
+MEMO_ENTRIES = 4096
+
+Plain = tuple[str, bool]  # (target, close)
+
+
+def plain_get(head: bytes, limits: Limits) -> Plain | None:
+    """(target, close) when `head` (one whole head through the blank line) is a plain GET, else None."""
+    if not head.startswith(b"GET /"):
+        return None
+    try:
+        request = parse_request_head(head, limits).request
+    except HTTPError:
+        return None
+    headers = request.headers
+    if request.version != "HTTP/1.1" or headers.has_any(_NEEDS_CYCLE):
+        return None
+    if any(name.startswith("if-") for name in headers._lower):
+        return None
+    connection = headers.get_tokens("connection")
+    if connection not in ([], ["keep-alive"], ["close"]):
+        return None
+    return request.target, connection == ["close"]
+
+
+class FastHeads:
+    """Raw heads already classified as plain GETs, so a repeated head costs one dict lookup (bounded)."""
+
+    def __init__(self, limits: Limits, max_entries: int = MEMO_ENTRIES) -> None:
+        self.limits = limits
+        self.max_entries = max_entries
+        self._plain: dict[bytes, Plain] = {}
+
+    def classify(self, head: bytes) -> Plain | None:
+        hit = self._plain.get(head)
+        if hit is not None or len(head) > MAX_FAST_HEAD:
+            return hit
+        plain = plain_get(head, self.limits)
+        if plain is not None and len(head) <= MEMO_HEAD_MAX:
+            if len(self._plain) >= self.max_entries:
+                self._plain.clear()
+            self._plain[head] = plain
+        return plain

@@ -1,0 +1,152 @@
+"""The proxy's fast hit path answers exactly like the full path (parser + router + decide), byte for byte,
+and only plain GETs of fresh Vary-less entries take it (issue 11: it used to serve 200 to bad requests)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.common.http1 import Limits
+from services.proxy.app import ProxyApp
+from services.proxy.fast import FastHeads, Plain, plain_get
+
+from .fakes import Clock, FakePool, converse, make_app, reply, splits, store, without_date
+
+G = b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    (G, ("/a", False)),
+    (b"GET /a?q=1 HTTP/1.1\r\nhost: t\r\nUser-Agent: x y\r\nAccept: */*\r\n\r\n", ("/a?q=1", False)),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n", ("/a", False)),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: Close\r\n\r\n", ("/a", True)),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close, upgrade\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", None),        # invalid field name: 400
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nX: a\r\n folded\r\n\r\n", None),       # obs-fold: 400
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n", None),               # two Host: 400
+    (b"GET /a HTTP/1.1\r\n\r\n", None),                                     # no Host: 400
+    (b"GET /a HTTP/1.1\r\nHost : t\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\x01\r\n\r\n", None),
+    (b"GET /a HTTP/1.0\r\nHost: t\r\n\r\n", None),
+    (b"HEAD /a HTTP/1.1\r\nHost: t\r\n\r\n", None),
+    (b"GET http://t/a HTTP/1.1\r\nHost: t\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nCache-Control: max-age=0\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nPragma: no-cache\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: *\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nAuthorization: x\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", None),
+    (b"GET /a HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 100 + b"\r\n", None),  # > 100 fields: 431
+])
+def test_plain_get_table(head: bytes, expected: Plain | None) -> None:
+    assert plain_get(head, Limits()) == expected
+
+
+class NoFastPath(FastHeads):
+    def classify(self, head: bytes) -> Plain | None:
+        return None
+
+
+CORPUS = [
+    G,
+    G * 3,
+    b"GET /a?x HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"HEAD /a HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + G,
+    b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n" + G,
+    b"GET /stale HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /nocache HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /vary HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n",
+    b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n",
+    b"GET /a HTTP/1.1\r\n\r\n",
+    G + b"GET /a HTTP/1.1\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\x7f\r\n\r\n",
+    b"GET /a HTTP/2.0\r\nHost: t\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 101 + b"\r\n",
+    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nCache-Control: no-cache\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nCache-Control: max-age=0\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nRange: bytes=1-2\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc" + G,
+    b"GET /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" + G,
+    b"GET /a HTTP/1.0\r\nHost: t\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nUpgrade: h2c\r\n\r\n",
+    b"\r\n\r\n" + G,
+    G + b"\r\n" + G,
+    b"GET /a HTTP/1.1\r\nHo",
+    b"GET /a HTTP/1.1\r\nHost: t\r\nX: \xa0\r\n\r\n" + G,
+    b"GET /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n",
+    b"GET /_proxy/health HTTP/1.1\r\nHost: t\r\n\r\n" + G,
+]
+
+
+def fill(app: ProxyApp) -> None:
+    store(app, "/a", [("Cache-Control", "max-age=60"), ("ETag", '"v1"')], b"alpha")
+    store(app, "/a?x", [("Cache-Control", "max-age=60")], b"x" * 70000)
+    store(app, "/stale", [("Cache-Control", "max-age=1")], b"old", at=1_699_999_000.0)
+    store(app, "/nocache", [("Cache-Control", "max-age=60, no-cache")], b"nc")
+    store(app, "/vary", [("Cache-Control", "max-age=60"), ("Vary", "Accept-Encoding")], b"v")
+
+
+def answers(fast: bool, step: int) -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
+    async def main() -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
+        app = make_app(FakePool(down=True), Clock(1_700_000_010.0))
+        if not fast:
+            app.fast_heads = NoFastPath(app.config.limits)
+        fill(app)
+        out = []
+        for data in CORPUS:
+            raw, closed = await converse(app, splits(data, step))
+            out.append((without_date(raw), closed))
+        stats = app.stats_dict()
+        return out, stats
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("step", [0, 1, 9, 64])
+def test_fast_and_full_paths_answer_alike(step: int) -> None:
+    fast_out, fast_stats = answers(True, step)
+    full_out, full_stats = answers(False, step)
+    for data, ours, theirs in zip(CORPUS, fast_out, full_out, strict=True):
+        assert ours == theirs, data[:80]
+    assert fast_stats == full_stats
+    assert fast_out[0][0].startswith(b"HTTP/1.1 200 OK\r\n") and fast_out[0][0].endswith(b"alpha")
+
+
+def test_fast_path_runs_and_refuses_what_the_parser_refuses() -> None:
+    """The regression of issue 11: with the access log off, a bad request got a cached 200."""
+    async def main() -> None:
+        app = make_app()
+        fill(app)
+        ok, _ = await converse(app, [G])
+        assert ok.startswith(b"HTTP/1.1 200 ") and b"X-Cache: HIT" in ok
+        assert app.fast_heads.classify(G) == ("/a", False)  # the fast path did answer it
+        for bad in (b"GET /a HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
+                    b"GET /a HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n",
+                    b"GET /a HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n"):
+            raw, closed = await converse(app, [bad])
+            assert raw.startswith(b"HTTP/1.1 400 ") and closed, bad
+
+    asyncio.run(main())
+
+
+def test_fast_path_asks_decide_about_freshness() -> None:
+    """An entry that became stale, or says no-cache, is not served by the fast path (decide says so)."""
+    async def main() -> None:
+        clock = Clock()
+        pool = FakePool([reply(200, [("Cache-Control", "max-age=60")], b"new")])
+        app = make_app(pool, clock)
+        store(app, "/a", [("Cache-Control", "max-age=60")], b"old")
+        first, _ = await converse(app, [G])
+        clock.now += 61
+        second, _ = await converse(app, [G])
+        assert first.endswith(b"old") and second.endswith(b"new") and len(pool.sent) == 1
+
+    asyncio.run(main())
