@@ -6,7 +6,6 @@ Concurrent misses for one key wait for the first (collapsing). The upstream exch
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -31,6 +30,7 @@ class _NullClient:
     """The client of a background revalidation: nobody reads the answer."""
 
     peer = "background"
+    closed = False
 
     def write(self, data: bytes) -> None:
         pass
@@ -88,8 +88,17 @@ async def miss(app: ProxyApp, job: Job, stale: Entry | None = None) -> None:
     waiting = app.inflight.get(key) if collapsible else None
     if waiting is not None:
         app.stats.collapsed += 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(waiting), app.config.upstream_timeout_s)
+        # bounded like the leader's own wait, from this request's arrival (it used to wait twice: 60 s)
+        left_s = app.config.upstream_timeout_s - (time.monotonic() - job.start_s)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiting), max(left_s, 0.0))
+        except TimeoutError:
+            app.stats.upstream_timeouts += 1
+            app.reply_error(job, 504, "upstream timed out", "MISS")
+            return
+        except UpstreamError as exc:  # the leader's fetch failed: the same answer now, not a second wait
+            app.reply_error(job, exc.status, exc.reason, "MISS")
+            return
         action, entry = app.lookup(job)
         if action in SERVED:
             app.stats.hits += 1
@@ -106,7 +115,10 @@ async def miss(app: ProxyApp, job: Job, stale: Entry | None = None) -> None:
         if leader is not None:
             if app.inflight.get(key) is leader:
                 del app.inflight[key]
-            if not leader.done():
+            if not leader.done() and job.status in (502, 503, 504):
+                leader.set_exception(UpstreamError(job.status, "upstream failed (request collapsed)"))
+                leader.exception()  # retrieved: nothing logged when no request was waiting
+            elif not leader.done():
                 leader.set_result(None)
 
 

@@ -139,14 +139,17 @@ async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, res
             if send_body:
                 client.write(encode_chunk(event.data) if chunked else event.data)
                 await client.drain()
+                if client.closed:  # gone or dropped by --send-timeout: free the upstream connection too
+                    raise UpstreamError(499, "client went away")
             if store:
                 parts.append(event.data)
                 store = size <= app.store.max_object_bytes
-    except UpstreamError:
+    except UpstreamError as exc:
         conn.close()
         job.close = True
         client.abort()
-        app.stats.upstream_errors += 1
+        if exc.status != 499:
+            app.stats.upstream_errors += 1
         _log(app, job, resp.status, cache_status, len(head) + size)
         return
     if chunked and send_body:
