@@ -62,7 +62,10 @@ def running_clients(stack: Stack) -> Iterator[list[str]]:
     started = []
     try:
         for _ in range(3):
-            done = stack.compose("run", "-d", "--no-deps", "-e", "NETEM_PROFILE=rate-10mbit", "client",
+            # the image's entrypoint is `qoslab-entrypoint python3 -m services.client`: keep the start-up
+            # (netem, dropping root), replace the command
+            done = stack.compose("run", "-d", "--no-deps", "-e", "NETEM_PROFILE=rate-10mbit",
+                                 "--entrypoint", "qoslab-entrypoint", "client",
                                  "python3", "-c", "import time; time.sleep(300)")
             started.append(done.stdout.strip().splitlines()[-1])
         yield started
