@@ -51,8 +51,8 @@ def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack) -> None:
         runs[row["run_id"]].append(row["kind"])
         replicas[row["replica"]].add(row["run_id"])
     assert all(kinds == SUITE_KINDS for kinds in runs.values()), runs
-    names = {s["Name"].lstrip("/") for s in states}
-    assert set(replicas) == names, (sorted(replicas), sorted(names))  # container names, one per replica
+    short_ids = {s["Id"][:12] for s in states}
+    assert set(replicas) == short_ids, (sorted(replicas), sorted(short_ids))  # one name per replica
 
 
 @pytest.fixture
