@@ -31,7 +31,7 @@ FAILED_UPDATE_STATES = frozenset({"paused", "rollback_started", "rollback_paused
 Docker = Callable[[Sequence[str]], CommandResult]  # runs `docker ARGS…`
 
 
-def run_docker(args: Sequence[str], timeout_s: float = 600.0) -> CommandResult:
+def run_docker(args: Sequence[str], timeout_s: float = 300.0) -> CommandResult:
     """The docker CLI, bounded in time; tc/docker stderr kept for the user."""
     try:
         done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout_s,

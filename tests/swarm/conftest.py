@@ -73,8 +73,8 @@ def start_registry(root: Path) -> Registry:
     config = root / "config.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
                       f"http:\n  addr: {address}\n", encoding="utf-8")
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=(root / "registry.log").open("wb"))
+    with (root / "registry.log").open("wb") as log_file:
+        process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=log_file)
     registry = Registry(address, process)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
