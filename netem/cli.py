@@ -23,7 +23,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from netem.errors import DiscoveryError, NetemError, ProfileError
+from netem.errors import DiscoveryError, NetemError, ProfileError, SchemaError
 from netem.plan import LINK_CHOICES, plan_lines
 from netem.profile import available, load_profile
 
@@ -118,13 +118,13 @@ def _swarm(args: argparse.Namespace) -> int:
 def _controller(args: argparse.Namespace) -> int:
     if args.swarm:
         return _swarm(args)
-    from netem import apply  # the only module that imports docker
+    from netem import controller  # imports docker (through netem.docker_backend)
 
     if args.command == "scenario":
         from netem import scenario
 
         return scenario.run_file(args.file, project=args.project, out_dir=args.out)
-    return apply.run_command(args)
+    return controller.run_command(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(plan_lines(load_profile(args.profile), args.link)))
             return 0
         return _controller(args)
-    except ProfileError as exc:
-        print(f"invalid profile: {exc}", file=sys.stderr)
+    except SchemaError as exc:  # a profile or a scenario
+        print(f"invalid {exc.what}: {exc}", file=sys.stderr)
         return 2
     except DiscoveryError as exc:
         print(f"error: {exc}", file=sys.stderr)

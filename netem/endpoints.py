@@ -1,7 +1,7 @@
 """Which interface is which link, and which direction leaves through it (pure functions).
 
-Links: `edge` joins client and proxy, `core` joins proxy and server. `up` is client → server, so the
-client's egress on edge and the proxy's egress on core carry `up`; the other two ends carry `down`.
+Links: `edge` joins client and proxy, `core` joins proxy and server (`netem.topology`). `up` is client →
+server, so the client's egress on edge and the proxy's egress on core carry `up`; the other two ends `down`.
 Interfaces are found by address (`ip -j addr` output), never by guessing eth0/eth1.
 """
 
@@ -11,15 +11,13 @@ import ipaddress
 import json
 from collections.abc import Mapping
 
+from netem import topology
 from netem.errors import DiscoveryError
 
-SERVICES = ("client", "proxy", "server")
-DEFAULT_SUBNETS = "edge=10.203.1.0/24,core=10.203.2.0/24"
+SERVICES = topology.SERVICES
+DEFAULT_SUBNETS = topology.SUBNETS_TEXT
 # (service, link) → the direction that leaves the service through that link
-EGRESS: dict[tuple[str, str], str] = {
-    ("client", "edge"): "up", ("proxy", "edge"): "down",
-    ("proxy", "core"): "up", ("server", "core"): "down",
-}
+EGRESS = topology.EGRESS
 
 
 def service_links(service: str) -> list[str]:

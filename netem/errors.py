@@ -7,8 +7,10 @@ class NetemError(Exception):
     """Base class for every netem failure."""
 
 
-class ProfileError(NetemError):
-    """A profile file or value is invalid: names the file, the key, the bad value and what is allowed."""
+class SchemaError(NetemError):
+    """A file the user wrote is invalid: names the file, the key, the bad value and what is allowed."""
+
+    what = "file"  # what kind of file, for messages ("invalid profile: …")
 
     def __init__(self, source: str, key: str, value: object, allowed: str) -> None:
         self.source = source
@@ -17,6 +19,18 @@ class ProfileError(NetemError):
         self.allowed = allowed
         shown = "(missing)" if value is None else repr(value)
         super().__init__(f"{source}: {key}: invalid value {shown}: {allowed}")
+
+
+class ProfileError(SchemaError):
+    """A profile file or value is invalid (netem/profiles/*.yaml or a path)."""
+
+    what = "profile"
+
+
+class ScenarioError(SchemaError):
+    """A scenario file is invalid (scenarios/*.yaml): its keys, tests, repetitions or client_args."""
+
+    what = "scenario"
 
 
 class ApplyError(NetemError):

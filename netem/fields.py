@@ -64,7 +64,7 @@ class Impairment:
 
     def set_keys(self) -> list[str]:
         """Profile keys (not attribute names) that are set, in schema order."""
-        return [key for key, (attr, _, _) in FIELDS.items() if getattr(self, attr) is not None]
+        return [key for key, field in FIELDS.items() if getattr(self, field.attr) is not None]
 
 
 def merge(base: Impairment, override: Impairment) -> Impairment:
@@ -129,26 +129,40 @@ def _parse_slot(raw: object, source: str, path: str) -> Slot:
     return Slot(**_parse_block(raw, _SLOT_KEYS, source, path, "min"))
 
 
-# profile key → (Impairment attribute, parser, what is allowed)
-FIELDS: dict[str, tuple[str, Parser, str]] = {
-    "delay": ("delay_us", *_TIME),
-    "jitter": ("jitter_us", *_TIME),
-    "correlation": ("correlation_pct", *_PCT),
-    "distribution": ("distribution", _choice, f"one of {', '.join(DISTRIBUTIONS)}"),
-    "loss": ("loss_pct", *_PCT),
-    "loss_correlation": ("loss_correlation_pct", *_PCT),
-    "gemodel": ("gemodel", lambda v: v, "a mapping p, r, 1-h, 1-k of percentages"),
-    "duplicate": ("duplicate_pct", *_PCT),
-    "duplicate_correlation": ("duplicate_correlation_pct", *_PCT),
-    "corrupt": ("corrupt_pct", *_PCT),
-    "corrupt_correlation": ("corrupt_correlation_pct", *_PCT),
-    "reorder": ("reorder_pct", *_PCT),
-    "reorder_correlation": ("reorder_correlation_pct", *_PCT),
-    "gap": ("gap", _int_in(1, 2**31 - 1), "a whole number of packets >= 1"),
-    "rate": ("rate_bps", units.parse_rate_bps, units.RATE_ALLOWED),
-    "packet_overhead": ("packet_overhead", _int_in(-1500, 65535), "bytes per packet, -1500..65535"),
-    "limit": ("limit", _int_in(1, 2**31 - 1), "a queue length in packets >= 1"),
-    "slot": ("slot", lambda v: v, "a mapping min, max, packets, bytes"),
+NETEM, ANY = "netem", "netem|tbf"  # the qdisc a field needs: netem only, or tbf too (rate shaping)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One profile key: its Impairment attribute, parser, what is allowed, and the qdisc it needs."""
+
+    attr: str
+    parse: Parser
+    allowed: str
+    qdisc: str  # NETEM: only netem does it; ANY: a rate-only end uses tbf, which works without sch_netem
+
+
+_INT_PACKETS = (_int_in(1, 2**31 - 1), "a whole number of packets >= 1")
+# profile key → its row; the one table: parsing, the schema's order and the qdisc kind come from here
+FIELDS: dict[str, Field] = {
+    "delay": Field("delay_us", *_TIME, NETEM),
+    "jitter": Field("jitter_us", *_TIME, NETEM),
+    "correlation": Field("correlation_pct", *_PCT, NETEM),
+    "distribution": Field("distribution", _choice, f"one of {', '.join(DISTRIBUTIONS)}", NETEM),
+    "loss": Field("loss_pct", *_PCT, NETEM),
+    "loss_correlation": Field("loss_correlation_pct", *_PCT, NETEM),
+    "gemodel": Field("gemodel", lambda v: v, "a mapping p, r, 1-h, 1-k of percentages", NETEM),
+    "duplicate": Field("duplicate_pct", *_PCT, NETEM),
+    "duplicate_correlation": Field("duplicate_correlation_pct", *_PCT, NETEM),
+    "corrupt": Field("corrupt_pct", *_PCT, NETEM),
+    "corrupt_correlation": Field("corrupt_correlation_pct", *_PCT, NETEM),
+    "reorder": Field("reorder_pct", *_PCT, NETEM),
+    "reorder_correlation": Field("reorder_correlation_pct", *_PCT, NETEM),
+    "gap": Field("gap", *_INT_PACKETS, NETEM),
+    "rate": Field("rate_bps", units.parse_rate_bps, units.RATE_ALLOWED, ANY),
+    "packet_overhead": Field("packet_overhead", _int_in(-1500, 65535), "bytes per packet, -1500..65535", ANY),
+    "limit": Field("limit", _int_in(1, 2**31 - 1), "a queue length in packets >= 1", ANY),
+    "slot": Field("slot", lambda v: v, "a mapping min, max, packets, bytes", NETEM),
 }
 
 
@@ -159,14 +173,14 @@ def parse_impairment(raw: Mapping[str, object], source: str, path: str) -> Impai
         if key not in FIELDS:
             raise ProfileError(source, f"{path}.{key}", value,
                                f"unknown key; allowed: {', '.join(FIELDS)}")
-        attr, parse, allowed = FIELDS[key]
+        row = FIELDS[key]
         if key == "gemodel":
-            values[attr] = _parse_gemodel(value, source, f"{path}.{key}")
+            values[row.attr] = _parse_gemodel(value, source, f"{path}.{key}")
         elif key == "slot":
-            values[attr] = _parse_slot(value, source, f"{path}.{key}")
+            values[row.attr] = _parse_slot(value, source, f"{path}.{key}")
         else:
-            parsed = parse(value)
+            parsed = row.parse(value)
             if parsed is None:
-                raise ProfileError(source, f"{path}.{key}", value, allowed)
-            values[attr] = parsed
+                raise ProfileError(source, f"{path}.{key}", value, row.allowed)
+            values[row.attr] = parsed
     return Impairment(**values)

@@ -1,19 +1,17 @@
 """iproute2's cross-field rules (q_netem.c), checked before anything is applied, and the qdisc kind.
 
-A resolved link end needs `netem` when it sets any netem-only field; a rate-only end (rate,
-packet_overhead, limit) is shaped with `tbf`, which works on kernels without sch_netem.
+A resolved link end needs `netem` when it sets any field whose row in `fields.FIELDS` says `netem`; a
+rate-only end (rate, packet_overhead, limit) is shaped with `tbf`, which works without sch_netem.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netem.fields import Impairment
+from netem.fields import FIELDS, NETEM, Impairment
 
-RATE_ONLY_KEYS = ("rate", "packet_overhead", "limit")
-NETEM_ONLY_KEYS = ("delay", "jitter", "correlation", "distribution", "loss", "loss_correlation",
-                   "gemodel", "duplicate", "duplicate_correlation", "corrupt", "corrupt_correlation",
-                   "reorder", "reorder_correlation", "gap", "slot")
+# the keys a rate-only end (tbf) can carry: every row of fields.FIELDS that does not need netem
+RATE_ONLY_KEYS = tuple(key for key, field in FIELDS.items() if field.qdisc != NETEM)
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,8 @@ def violations(imp: Impairment) -> list[Violation]:
 
 
 def netem_keys(imp: Impairment) -> list[str]:
-    return [key for key in imp.set_keys() if key in NETEM_ONLY_KEYS]
+    """The keys `imp` sets that only netem can do (each field's row in fields.FIELDS says)."""
+    return [key for key in imp.set_keys() if FIELDS[key].qdisc == NETEM]
 
 
 def qdisc_kind(imp: Impairment) -> str | None:

@@ -8,7 +8,7 @@
     client_args: {qos: ["--count", "200"]} # optional extra flags per test
 
 Each profile is applied to the proxy/server ends by the controller; each client run starts a fresh
-client container with the same NETEM_PROFILE, so `netem.boot` shapes the client's end. Every row is
+client container with the same NETEM_PROFILE, so `netem.startup` shapes the client's end. Every row is
 labelled with its profile. Links are cleared at the end, also on Ctrl-C or a failure.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from netem import calibrate
-from netem.errors import NetemError, ProfileError
+from netem.errors import NetemError, ScenarioError
+from netem.expect import parse_rows
 from netem.profile import load_profile
 
 TESTS = ("qos", "http", "load")
@@ -45,25 +45,25 @@ class Scenario:
 
 def parse_scenario(raw: object, source: str, name: str) -> Scenario:
     if not isinstance(raw, Mapping):
-        raise ProfileError(source, "(top level)", raw, f"a mapping with keys {', '.join(_KEYS)}")
+        raise ScenarioError(source, "(top level)", raw, f"a mapping with keys {', '.join(_KEYS)}")
     for key in raw:
         if key not in _KEYS:
-            raise ProfileError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_KEYS)}")
+            raise ScenarioError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_KEYS)}")
     profiles = raw.get("profiles")
     if not isinstance(profiles, list) or not profiles or not all(isinstance(p, str) for p in profiles):
-        raise ProfileError(source, "profiles", profiles, "a non-empty list of profile names")
+        raise ScenarioError(source, "profiles", profiles, "a non-empty list of profile names")
     for profile in profiles:
         load_profile(profile)  # every profile valid before anything runs
     tests = raw.get("tests", ["qos"])
     if not isinstance(tests, list) or not tests or any(t not in TESTS for t in tests):
-        raise ProfileError(source, "tests", tests, f"a list of {', '.join(TESTS)}")
+        raise ScenarioError(source, "tests", tests, f"a list of {', '.join(TESTS)}")
     reps = raw.get("repetitions", 1)
     if isinstance(reps, bool) or not isinstance(reps, int) or not 1 <= reps <= 1000:
-        raise ProfileError(source, "repetitions", reps, "a whole number 1-1000")
+        raise ScenarioError(source, "repetitions", reps, "a whole number 1-1000")
     extra = raw.get("client_args", {})
     if not isinstance(extra, Mapping) or any(k not in TESTS or not isinstance(v, list)
                                              for k, v in extra.items()):
-        raise ProfileError(source, "client_args", extra, "a mapping test → list of flags")
+        raise ScenarioError(source, "client_args", extra, "a mapping test → list of flags")
     return Scenario(name, str(raw.get("description", "")), tuple(profiles), tuple(tests), reps,
                     str(raw.get("label", name)), {k: [str(a) for a in v] for k, v in extra.items()})
 
@@ -72,7 +72,7 @@ def load_scenario(path: str) -> Scenario:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(path, "(file)", path, f"a readable YAML file ({exc})") from exc
+        raise ScenarioError(path, "(file)", path, f"a readable YAML file ({exc})") from exc
     return parse_scenario(raw, path, Path(path).stem)
 
 
@@ -109,7 +109,7 @@ def compose_client(project: str, label: str, repo: Path) -> ClientFn:
                 "--label", label, "--json", *extra]
         done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
                               check=False)
-        rows = calibrate.parse_rows(done.stdout)
+        rows = parse_rows(done.stdout)
         if done.returncode not in (0, 1) or not rows:
             raise NetemError(f"client {test} under {profile} exited {done.returncode}: "
                              f"{done.stderr.strip()[-500:]}")
@@ -118,23 +118,24 @@ def compose_client(project: str, label: str, repo: Path) -> ClientFn:
 
 
 def run_file(path: str, *, project: str | None, out_dir: str) -> int:
-    from netem import apply, report
+    from netem import docker_backend, report_files
     from netem.engine import apply_ends, clear_targets
     from services.common import log
 
     scenario = load_scenario(path)
-    name = project or apply.default_project()
+    name = project or docker_backend.default_project()
     log.configure("netem")
 
     def apply_profile(profile: str) -> None:
-        targets, _ = apply.discover(name, "all")
+        targets, _ = docker_backend.discover(name, "all")
         apply_ends(targets, load_profile(profile).ends, log=log.event)
 
     def clear() -> None:
-        clear_targets(apply.discover(name, "all")[0])
+        clear_targets(docker_backend.discover(name, "all")[0])
 
-    rows = run_matrix(scenario, apply_profile, clear, compose_client(name, scenario.label, apply.REPO),
+    client = compose_client(name, scenario.label, docker_backend.REPO)
+    rows = run_matrix(scenario, apply_profile, clear, client,
                       lambda line: print(line, file=sys.stderr, flush=True))
-    written = report.write(scenario.name, rows, Path(out_dir))
+    written = report_files.write(scenario.name, rows, Path(out_dir))
     print("\n".join(str(p) for p in written))
     return 0

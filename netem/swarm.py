@@ -2,7 +2,7 @@
 
 On a swarm the controller cannot `docker exec` into tasks on other nodes, so a profile change is a
 rolling service update: `docker service update --env-add NETEM_PROFILE=P` replaces each task by one
-whose start-up step (netem.boot) applies P to its own ends; a task that cannot apply it exits, the
+whose start-up step (netem.startup) applies P to its own ends; a task that cannot apply it exits, the
 update fails, swarm rolls that service back (the stack's update_config), and this module rolls back the
 services it had already updated, so the stack is left on one profile. Order: server, proxy, then the
 client (a job: updating it re-runs it, under the new profile). `show` reads each task's profile from its
@@ -171,7 +171,7 @@ class ExecRunner:
 
 
 def _show_ends(task: Task, docker: Docker) -> None:
-    from netem.boot import find_targets
+    from netem.discover import find_targets
 
     runner = ExecRunner(task.container_id, docker)
     subnets = task.env.get("NETEM_SUBNETS") or endpoints.DEFAULT_SUBNETS

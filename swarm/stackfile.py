@@ -7,6 +7,8 @@ swarm refuses or ignores is taken out here, by rule, instead of being kept in a 
   ports                    swarm publishes on every interface of every node (no 127.0.0.1 there);
                            kept only with `publish=True`, without the host address
   container_name           swarm names tasks itself
+  ipam ip_range, gateway   the stack schema takes only `subnet` (the range kept compose's fixed
+                           addresses apart from IPAM's; swarm has no fixed addresses)
 compose.swarm.yaml is then merged on top: mappings merge key by key, anything else replaces, and a
 null value deletes the key. `${VAR}` references are left for `docker stack deploy` to interpolate.
 """
@@ -91,6 +93,18 @@ def swarm_service(name: str, service: Mapping[str, Any], options: StackOptions) 
     return out
 
 
+def swarm_network(network: Any) -> Any:
+    """A compose network with only the subnets of its IPAM config (what the stack schema accepts)."""
+    if not isinstance(network, Mapping):
+        return network
+    out = {key: copy.deepcopy(value) for key, value in network.items()}
+    ipam = out.get("ipam")
+    if isinstance(ipam, dict) and isinstance(ipam.get("config"), list):
+        ipam["config"] = [{"subnet": item["subnet"]} for item in ipam["config"]
+                          if isinstance(item, Mapping) and "subnet" in item]
+    return out
+
+
 def _drop_placement(services: dict[str, Any]) -> None:
     for service in services.values():
         deploy = service.get("deploy")
@@ -109,6 +123,7 @@ def stack_document(compose: Mapping[str, Any], overlay: Mapping[str, Any],
         raise StackFileError(f"compose.swarm.yaml: services not in compose.yaml: {', '.join(sorted(extra))}")
     base = _without_extensions(compose)
     base["services"] = {name: swarm_service(name, svc, options) for name, svc in services.items()}
+    base["networks"] = {name: swarm_network(net) for name, net in (compose.get("networks") or {}).items()}
     doc: dict[str, Any] = merge(base, _without_extensions(overlay))
     if not options.placement:
         _drop_placement(doc["services"])

@@ -2,7 +2,7 @@
 
     rootfs-KEY.cpio   debootstrap'd Debian (slow: minutes; keyed by suite + packages + recipe)
     kernel-PKG/       vmlinuz + kernel.cpio with the netem/veth/tbf modules (keyed by the image package)
-    code-HASH.cpio    /init + services/ netem/ tests/ of the checkout (cheap; keyed by file contents)
+    code-HASH.cpio    /init + services/ netem/ of the checkout (cheap; keyed by file contents)
 `run` boots vmlinuz with the three (plus a run layer) concatenated into one temporary initrd.
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from netem.vm.errors import VmError
 
 CACHE_ENV = "QOSLAB_VM_CACHE"
-CODE_DIRS = ("services", "netem", "tests")
+CODE_DIRS = ("services", "netem")
 _SKIP_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 

@@ -11,7 +11,7 @@ from netem.errors import NetemError
 from netem.vm import boot, build, scenario
 from netem.vm.errors import VmError
 
-FIDELITY_CMD = ["python3", "-m", "tests.vm.fidelity"]
+FIDELITY_CMD = ["python3", "-m", "netem.vm.fidelity"]
 
 
 def _parser() -> argparse.ArgumentParser:

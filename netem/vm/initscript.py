@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 READY_MARKER = "QOSLAB-VM-READY"
 EXIT_MARKER = "QOSLAB-VM-EXIT="
-CODE_DIR = "/qoslab"  # the checkout: services/, netem/, tests/
+CODE_DIR = "/qoslab"  # the checkout: services/, netem/
 VM_DIR = "/qoslab-vm"  # modules/, modules.list, run.sh
 
 INIT = f"""#!/bin/sh

@@ -1,10 +1,11 @@
-"""Namespace backend: the compose topology as network namespaces, netem applied with `netem.engine`.
+"""Namespace backend: the compose topology (`netem.topology`) as network namespaces, netem applied with
+`netem.engine`.
 
     client (10.203.1.10) ──edge 10.203.1.0/24── (10.203.1.2) proxy (10.203.2.2) ──core 10.203.2.0/24──
     server (10.203.2.10)
 
 `setup_argv`/`teardown_argv` are pure; `targets` finds each end's interface by address with the same
-`netem.boot.find_targets` the containers use, and runs tc through `ip netns exec` (`LocalRunner`).
+`netem.discover.find_targets` the containers use, and runs tc through `ip netns exec` (`LocalRunner`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netem import endpoints
-from netem.boot import find_targets
+from netem import endpoints, topology
+from netem.discover import find_targets
 from netem.engine import Target
 from netem.local import LocalRunner
 from netem.vm.errors import VmError
 
 SUBNETS = endpoints.DEFAULT_SUBNETS
-PREFIX_LEN = 24
+PREFIX_LEN = topology.PREFIX_LEN
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,8 @@ class Wire:
     b: tuple[str, str]
 
 
-TOPOLOGY = (
-    Wire("edge", ("client", "10.203.1.10"), ("proxy", "10.203.1.2")),
-    Wire("core", ("proxy", "10.203.2.2"), ("server", "10.203.2.10")),
-)
-NAMESPACES = endpoints.SERVICES
+TOPOLOGY = tuple(Wire(link.name, link.near, link.far) for link in topology.LINKS)
+NAMESPACES = topology.SERVICES
 
 
 def _end_argv(link: str, ns: str, addr: str, tmp_name: str) -> list[list[str]]:

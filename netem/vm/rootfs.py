@@ -9,11 +9,11 @@ import os
 import shutil
 from pathlib import Path
 
+from netem.aptsources import debian_mirror
 from netem.vm.cache import run_tool
 
 SUITE = "bookworm"
-MIRROR_ENV = "QOSLAB_VM_MIRROR"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+MIRROR_ENV = "QOSLAB_VM_MIRROR"  # else the mirror of the host's apt sources (netem.aptsources)
 PACKAGES = ("python3", "python3-yaml", "iproute2", "kmod", "iputils-ping", "procps")
 ROOTFS_VERSION = "1"  # bump when the recipe below changes
 DEBOOTSTRAP_TIMEOUT_S = 1200.0
@@ -35,7 +35,7 @@ def build_rootfs(target: Path) -> Path:
     """Debootstrap into `target` (replaced if it exists) and trim it; returns `target`."""
     if target.exists():
         shutil.rmtree(target)
-    mirror = os.environ.get(MIRROR_ENV, DEFAULT_MIRROR)
+    mirror = debian_mirror(os.environ, MIRROR_ENV, SUITE)
     run_tool(debootstrap_argv(target, mirror), DEBOOTSTRAP_TIMEOUT_S)
     prune(target)
     return target

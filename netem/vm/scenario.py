@@ -2,9 +2,9 @@
 
 The host loads and validates the scenario, and sends it with the text of every profile it names as one
 JSON spec (an environment variable of the VM's run script), so scenarios and profiles need not be in the
-checkout. Inside, `tests.vm.scenario_vm` runs `netem.scenario.run_matrix` against the namespace stack and
+checkout. Inside, `netem.vm.scenario_guest` runs `netem.scenario.run_matrix` against the namespace stack and
 prints each row behind ROW_MARKER. The host collects those rows and writes the usual report
-(`netem.report.write`: Markdown, PNG, JSONL). Compose names in client arguments (`proxy:8080`,
+(`netem.report_files.write`: Markdown, PNG, JSONL). Compose names in client arguments (`proxy:8080`,
 `http://proxy:8080/…`) become the namespace addresses, the same as compose's.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from netem import report
+from netem import report_files, topology
 from netem.profile import resolve_path
 from netem.scenario import Scenario, load_scenario
 from netem.vm import boot
@@ -28,10 +28,11 @@ from netem.vm.build import Image
 SPEC_ENV = "QOSLAB_SCENARIO_SPEC"
 ROW_MARKER = "QOSLAB-SCENARIO-ROW "
 COUNT_MARKER = "QOSLAB-SCENARIO-ROWS="
-SCENARIO_CMD = ["python3", "-m", "tests.vm.scenario_vm"]
-ADDRESSES = {"proxy": "10.203.1.2", "server": "10.203.2.10", "client": "10.203.1.10"}  # compose.yaml
-CLIENT_ENV = {"CLIENT_PROXY": "10.203.1.2:8080", "CLIENT_URL": "http://10.203.1.2:8080/index.html",
-              "CLIENT_UDP_TARGET": "10.203.1.2:9090", "CLIENT_CSV": ""}
+SCENARIO_CMD = ["python3", "-m", "netem.vm.scenario_guest"]
+ADDRESSES = {service: topology.address(service) for service in topology.SERVICES}  # as compose's DNS
+CLIENT_ENV = {"CLIENT_PROXY": topology.endpoint("proxy", "http"),
+              "CLIENT_URL": f"http://{topology.endpoint('proxy', 'http')}/index.html",
+              "CLIENT_UDP_TARGET": topology.endpoint("proxy", "udp"), "CLIENT_CSV": ""}
 _HOST = re.compile(r"(^|://|=)(" + "|".join(ADDRESSES) + r")(?=:[0-9]|/|$)")
 
 
@@ -116,6 +117,6 @@ def run(image: Image, scenario: Scenario, spec: str, out_dir: Path, *, timeout_s
         return result.exit_code or 1, []
     if count != len(rows):
         echo.write(f"qoslab-vm: the VM announced {count} rows, {len(rows)} arrived intact\n")
-    written = report.write(scenario.name, rows, out_dir)
+    written = report_files.write(scenario.name, rows, out_dir)
     ok = result.exit_code == 0 and count == len(rows)
     return (0 if ok else result.exit_code or 1), written

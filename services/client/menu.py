@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from services.client import report, results
+from services.client.context import context, same_clock
 from services.client.options import parse_proxy, parse_udp_target
 from services.client.qos.config import QosConfig, QosConfigError
 from services.client.runs import RunContext, http_test, load_test, qos_test
@@ -87,8 +88,6 @@ class Menu:
             return 0
 
     def _ctx(self) -> RunContext:
-        from services.client.cli import context  # cli imports the menu lazily too
-
         return context(self.ns)
 
     def _record(self, row: dict[str, object]) -> None:
@@ -127,8 +126,6 @@ class Menu:
         except QosConfigError as exc:
             self.say(f"  invalid: {exc}")
             return True
-        from services.client.cli import same_clock
-
         self._record(qos_test(config, self._ctx(), same_clock=same_clock(self.ns)))
         return True
 

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import signal
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.common import log
 from services.common.clock import SYSTEM_CLOCK, Clock
@@ -16,7 +16,8 @@ from services.common.http1 import Limits
 from services.common.metrics import CONTENT_TYPE
 
 from .context import Context, Timeouts
-from .files import Site
+from .files import EXHAUSTION, Site
+from .lifecycle import Connections, drain, sweep, sweep_interval_s
 from .metrics import PATH as METRICS_PATH
 from .metrics import exposition
 from .protocol import HttpProtocol
@@ -71,13 +72,18 @@ def _address(sock_name: tuple[object, ...]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _sweep(ctx: Context, timeouts: Timeouts) -> None:
-    interval = max(0.05, min(1.0, timeouts.header_s / 4, timeouts.idle_s / 4))
-    while True:
-        await asyncio.sleep(interval)
-        now = time.monotonic()
-        for conn in list(ctx.connections):
-            conn.check_timeouts(now)
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, ctx: Context) -> None:
+    """EMFILE/ENFILE on accept: asyncio pauses accepting for a second by itself and would log a
+    traceback each time; count it as one exhaustion episode instead."""
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in EXHAUSTION and "accept" in str(context.get("message")):
+            ctx.exhaustion.note("accept", ctx.now(), exc.strerror or "")
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def listen_socket(bind: str, port: int, backlog: int, *, reuse_port: bool = False) -> socket.socket:
@@ -98,11 +104,14 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
     """
     loop = asyncio.get_running_loop()
     ctx = make_context(config, clock)
+    live = Connections()
     stop = stop or asyncio.Event()
+    _quiet_accept_errors(loop, ctx)
     if http_sock is not None:
-        http = await loop.create_server(lambda: HttpProtocol(ctx), sock=http_sock, backlog=config.backlog)
+        http = await loop.create_server(lambda: HttpProtocol(ctx, live), sock=http_sock,
+                                        backlog=config.backlog)
     else:
-        http = await loop.create_server(lambda: HttpProtocol(ctx), config.bind, config.http_port,
+        http = await loop.create_server(lambda: HttpProtocol(ctx, live), config.bind, config.http_port,
                                         backlog=config.backlog, reuse_address=True)
     udp = None
     if worker == 0:
@@ -115,30 +124,21 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
     if udp is not None:
         log.event("server.listening", http=_address(http.sockets[0].getsockname()),
                   udp=_address(udp.get_extra_info("sockname")), root=ctx.site.root)
-    sweeper = loop.create_task(_sweep(ctx, config.timeouts))
+    interval = sweep_interval_s(config.timeouts.header_s, config.timeouts.idle_s)
+    sweeper = loop.create_task(sweep(live, interval, ctx.now, asyncio.sleep, ctx.exhaustion.tick))
     try:
         await stop.wait()
     finally:
         if on_stop is not None:
             on_stop()
-        log.event("server.stopping", worker=worker, connections=len(ctx.connections))
-        await _shutdown(ctx, http, config.shutdown_timeout_s)
+        log.event("server.stopping", worker=worker, connections=len(live))
+        ctx.stopping = True
+        http.close()
+        await drain(live, config.shutdown_timeout_s, ctx.now, asyncio.sleep)
+        await asyncio.sleep(0)
         ctx.access.flush()
         sweeper.cancel()
         if udp is not None:
             udp.close()
         log.event("server.stopped", worker=worker, requests=ctx.stats.requests_total)
 
-
-async def _shutdown(ctx: Context, http: asyncio.Server, timeout_s: float) -> None:
-    ctx.stopping = True
-    http.close()
-    for conn in list(ctx.connections):
-        conn.shutdown()
-    deadline = time.monotonic() + timeout_s
-    while ctx.connections and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    for conn in list(ctx.connections):
-        if conn.transport is not None:
-            conn.transport.abort()
-    await asyncio.sleep(0)

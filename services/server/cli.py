@@ -23,6 +23,7 @@ from services.common.config import (
 
 from .app import ServerConfig, listen_socket, serve
 from .context import Timeouts
+from .fdlimit import raise_fd_limit
 from .rules import DEFAULT_RULES, parse_rules
 
 DEFAULT_ROOT = str(Path(__file__).resolve().parents[2] / "www")
@@ -44,7 +45,8 @@ OPTIONS = [
     Option("--header-timeout", "SERVER_HEADER_TIMEOUT", "10s", "time to receive a request head (408)",
            parse_duration_s),
     Option("--idle-timeout", "SERVER_IDLE_TIMEOUT", "15s", "keep-alive idle timeout", parse_duration_s),
-    Option("--send-timeout", "SERVER_SEND_TIMEOUT", "60s", "abort a client that reads nothing this long",
+    Option("--send-timeout", "SERVER_SEND_TIMEOUT", "60s",
+           "abort a client that receives nothing of its response this long (sendfile included)",
            parse_duration_s),
     Option("--shutdown-timeout", "SERVER_SHUTDOWN_TIMEOUT", "5s",
            "on SIGTERM, wait this long for in-flight responses", parse_duration_s),
@@ -134,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(config.root):
         log.event("server.error", error="root is not a directory", root=config.root)
         return 2
+    before, soft, hard = raise_fd_limit()
+    log.event("server.fd_limit", soft=soft, hard=hard, raised_from=before)
     try:
         if args.workers > 1:
             return run_workers(config, args.workers)

@@ -1,29 +1,29 @@
-"""What every connection shares: settings, the site, counters, the clock and the cached Date line."""
+"""What every connection shares: settings, the site, counters, the clock and the cached Date line.
+
+The registry of live connections is not here: it belongs to the server's lifecycle (`lifecycle.py`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from services.common.clock import Clock
 from services.common.http1 import Limits, http_date
 
 from .access import AccessLog
 from .fast import FastRoutes, fast_head_limit
+from .fdlimit import Exhaustion
 from .files import Site
 from .plan import Special
 from .stats import Stats
 
-if TYPE_CHECKING:
-    from .protocol import HttpProtocol
-
 
 @dataclass(frozen=True)
 class Timeouts:
-    header_s: float = 10.0
-    idle_s: float = 15.0
-    send_s: float = 60.0
+    header_s: float = 10.0  # a request head must arrive within this (nginx client_header_timeout 60s)
+    idle_s: float = 15.0  # keep-alive idle (nginx keepalive_timeout 75s)
+    send_s: float = 60.0  # no byte delivered to the client for this long (nginx send_timeout 60s)
 
 
 @dataclass
@@ -37,15 +37,19 @@ class Context:
     access_log: bool = True
     server_name: str = "qoslab"
     stopping: bool = False
-    connections: set[HttpProtocol] = field(default_factory=set)
     fast: FastRoutes = field(init=False)
     access: AccessLog = field(default_factory=AccessLog)
+    exhaustion: Exhaustion = field(default_factory=Exhaustion)
 
     def __post_init__(self) -> None:
         self.fast = FastRoutes(self.limits,
                                fast_head_limit(self.limits.max_request_line, self.limits.max_header_bytes))
     _date_second: int = -1
     _date_line: bytes = b""
+
+    def now(self) -> float:
+        """Monotonic seconds from the injected clock (timeouts, the file cache, durations)."""
+        return self.clock.mono_ns() * 1e-9
 
     def date_server(self) -> bytes:
         """`Date: …\\r\\nServer: …\\r\\n`, rebuilt once per second."""

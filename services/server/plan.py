@@ -6,17 +6,15 @@ The Protocol class adds the status line, Date/Server and Connection, and carries
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from services.common.http1 import REASONS, Request, parse_http_date
+from services.common.http1 import OWS, REASONS, Request, parse_decimal, parse_http_date
 
 from .files import FileEntry, Listing, Redirect, Site, validator_fields
 from .paths import url_path
 
 ALLOW = "GET, HEAD, OPTIONS"
-_RANGE = re.compile(r"\s*([0-9]{0,18})\s*-\s*([0-9]{0,18})\s*")
 IGNORE = "ignore"
 UNSATISFIABLE = "unsatisfiable"
 
@@ -146,22 +144,24 @@ def _if_range_ok(value: str | None, entry: FileEntry) -> bool:
 def byte_range(value: str, size: int) -> tuple[int, int] | str:
     """One `bytes=` range as (first, last) inclusive, or IGNORE (invalid/multiple) or UNSATISFIABLE."""
     unit, sep, spec = value.partition("=")
-    parts = [part for part in spec.split(",") if part.strip()]
-    if unit.strip().lower() != "bytes" or not sep or len(parts) != 1:
+    parts = [part for part in spec.split(",") if part.strip(OWS)]
+    if unit.strip(OWS).lower() != "bytes" or not sep or len(parts) != 1:
         return IGNORE
-    found = _RANGE.fullmatch(parts[0])
-    if found is None or not (found.group(1) or found.group(2)):
-        return IGNORE
-    first, last = found.group(1), found.group(2)
-    if first:
-        start = int(first)
-        end = int(last) if last else size - 1
-        if last and end < start:
+    first_text, dash, last_text = (text.strip(OWS) for text in parts[0].partition("-"))
+    first = parse_decimal(first_text) if first_text else None
+    last = parse_decimal(last_text) if last_text else None
+    if not dash or (first is None) != (not first_text) or (last is None) != (not last_text):
+        return IGNORE  # not ASCII digits, or more than 18 of them
+    if first is not None:
+        if last is not None and last < first:
             return IGNORE
-        if start >= size:
+        end = size - 1 if last is None else last
+        if first >= size:
             return UNSATISFIABLE
-        return start, min(end, size - 1)
-    suffix = int(last)
+        return first, min(end, size - 1)
+    if last is None:
+        return IGNORE
+    suffix = last
     if suffix == 0 or size == 0:
         return UNSATISFIABLE
     return max(0, size - suffix), size - 1

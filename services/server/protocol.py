@@ -1,30 +1,37 @@
-"""The thin asyncio Protocol: bytes → parser → plan → bytes, in order, with flow control and timeouts."""
+"""The thin asyncio Protocol: bytes → parser → plan → bytes, in order, with flow control and timeouts.
+
+Time comes from the context's injected clock; the server's sweeper calls `check_timeouts(now)`. Any
+exception while handling a connection becomes a 500 (or, mid-response, an abort) and one log line.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import io
 
 from services.common import log
 from services.common.http1 import REASONS, Data, EndOfMessage, HTTPError, Request, RequestParser, keep_alive
 
 from .context import Context
 from .fast import Route
-from .files import FileEntry
+from .files import EXHAUSTION, Exhausted, FileEntry
+from .lifecycle import Connections
 from .paths import url_path
 from .plan import Plan, error_plan, plan_request
-from .sendfile import send_now
+from .sendfile import bytes_acked, send_now
 
 _STATUS = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
 _CLOSE = b"Connection: close\r\n\r\n"
 _KEEP_10 = b"Connection: keep-alive\r\n\r\n"
 _OK = _STATUS[200]
 _BATCH_BYTES = 64 * 1024  # fast-path answers are written together, flushed at this size
+_RETRY = "Retry-After: 1\r\n"
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, connections: Connections | None = None) -> None:
         self.ctx = ctx
+        self.connections = connections if connections is not None else Connections()
         self.parser = RequestParser(ctx.limits)
         self.transport: asyncio.Transport | None = None
         self.peer = "-"
@@ -34,6 +41,9 @@ class HttpProtocol(asyncio.Protocol):
         self.head_since: float | None = None
         self.last_activity = 0.0
         self.paused_since = 0.0
+        self.sending: asyncio.Task[None] | None = None
+        self.acked: int | None = None  # bytes the client had acknowledged at `progress_at`
+        self.progress_at = 0.0
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -41,34 +51,41 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "-"
-        self.last_activity = time.monotonic()
-        self.ctx.connections.add(self)
+        self.last_activity = self.ctx.now()
+        self.connections.add(self)
         self.ctx.stats.connections_open += 1
         self.ctx.stats.connections_total += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
-        if self in self.ctx.connections:
-            self.ctx.connections.discard(self)
+        if self.sending is not None:
+            self.sending.cancel()
+        if self.connections.discard(self):
             self.ctx.stats.connections_open -= 1
 
     def data_received(self, data: bytes) -> None:
-        now = self.last_activity = time.monotonic()
-        if self.parser.idle and not (self.busy or self.write_paused or self.closing):
-            data = self._fast(data, now)
-            if not data:
-                return
-        self.parser.feed(data)
-        self._process()
+        try:
+            now = self.last_activity = self.ctx.now()
+            if self.parser.idle and not (self.busy or self.write_paused or self.closing):
+                data = self._fast(data, now)
+                if not data:
+                    return
+            self.parser.feed(data)
+            self._process()
+        except Exception as exc:  # never a hang or a traceback: 500 (or an abort) and one log line
+            self._crashed("data_received", exc)
 
     def eof_received(self) -> bool | None:
-        self.parser.feed_eof()
-        self._process()
+        try:
+            self.parser.feed_eof()
+            self._process()
+        except Exception as exc:
+            self._crashed("eof_received", exc)
         return None  # close our side once everything queued is written
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        self.paused_since = time.monotonic()
+        self.paused_since = self.ctx.now()
         if self.transport is not None:
             self.transport.pause_reading()
 
@@ -76,7 +93,20 @@ class HttpProtocol(asyncio.Protocol):
         self.write_paused = False
         if self.transport is not None and not self.closing:
             self.transport.resume_reading()
-            self._process()
+            try:
+                self._process()
+            except Exception as exc:
+                self._crashed("resume_writing", exc)
+
+    def _crashed(self, where: str, exc: Exception) -> None:
+        self.ctx.stats.internal_errors += 1
+        log.event("server.error", where=where, error=repr(exc)[:300], client=self.peer)
+        if self.closing or self.transport is None:
+            return
+        if self.busy or self.write_paused:
+            self.abort()  # a response is under way: its bytes cannot be followed by a 500
+        else:
+            self._fail(500, "-", "-")
 
     # -- fast path: plain GET/HEAD of a cached small file, answered from the raw head ------------
     def _fast(self, data: bytes, now: float) -> bytes:
@@ -116,7 +146,7 @@ class HttpProtocol(asyncio.Protocol):
         stats.bytes_sent += len(answer)
         if ctx.access_log:
             ctx.access.write(self.peer, "GET" if hit[0] else "HEAD", hit[1][:2000].decode("ascii"), 200,
-                             len(answer), round((time.monotonic() - now) * 1000, 3))
+                             len(answer), round((ctx.now() - now) * 1000, 3))
         return answer
 
     def _write_batch(self, out: list[bytes]) -> None:
@@ -151,34 +181,56 @@ class HttpProtocol(asyncio.Protocol):
             elif type(event) is EndOfMessage or type(event) is Data:
                 continue
         if parser.buffered and self.head_since is None and not self.busy:
-            self.head_since = time.monotonic()
+            self.head_since = self.ctx.now()
 
-    def _respond(self, request: Request) -> None:
-        started = time.monotonic()
+    def _plan(self, request: Request, now: float) -> tuple[Plan, io.FileIO | None]:
+        """The plan, and the open file when the body comes from disk (opened before any byte is sent)."""
         ctx = self.ctx
         try:
-            plan = plan_request(request, ctx.site, ctx.specials, started)
+            plan = plan_request(request, ctx.site, ctx.specials, now)
+            entry = plan.entry
+            if entry is None or entry.body is not None or request.method == "HEAD" or plan.status == 304:
+                return plan, None
+            return plan, open(entry.path, "rb", buffering=0)
+        except Exhausted as exc:
+            return self._exhausted(now, exc), None
+        except OSError as exc:
+            if exc.errno in EXHAUSTION:
+                return self._exhausted(now, exc), None
+            return error_plan(404), None  # gone or unreadable since it was planned
         except Exception as exc:  # never a traceback to the client
             ctx.stats.internal_errors += 1
-            log.event("server.error", where="plan", error=repr(exc), target=request.target[:200])
-            plan = error_plan(500)
+            log.event("server.error", where="plan", error=repr(exc)[:300], target=request.target[:200])
+            return error_plan(500), None
+
+    def _exhausted(self, now: float, exc: OSError) -> Plan:
+        """Our own descriptor/memory exhaustion: 503 with Retry-After, logged once per episode."""
+        self.ctx.exhaustion.note("open", now, exc.strerror or "")
+        return error_plan(503, _RETRY)
+
+    def _respond(self, request: Request) -> None:
+        ctx = self.ctx
+        started = ctx.now()
+        plan, handle = self._plan(request, started)
         self._learn(request.target, plan)
         keep = not ctx.stopping and keep_alive(request.version, request.headers)
         tail = (_KEEP_10 if request.version == "HTTP/1.0" else b"\r\n") if keep else _CLOSE
         status = _STATUS.get(plan.status) or b"HTTP/1.1 %d \r\n" % plan.status
         head = status + ctx.date_server() + plan.head + tail
-        sent = self._send(request.method, plan, head, keep)
+        sent = self._send(request.method, plan, head, keep, handle)
         ctx.stats.requests_total += 1
         ctx.stats.responses[plan.status] += 1
         ctx.stats.bytes_sent += sent
         if ctx.access_log:
             ctx.access.write(self.peer, request.method, request.target[:2000], plan.status, sent,
-                             round((time.monotonic() - started) * 1000, 3))
+                             round((ctx.now() - started) * 1000, 3))
 
-    def _send(self, method: str, plan: Plan, head: bytes, keep: bool) -> int:
+    def _send(self, method: str, plan: Plan, head: bytes, keep: bool, handle: io.FileIO | None) -> int:
         transport = self.transport
         assert transport is not None
         entry = plan.entry
+        if handle is not None:
+            return self._send_file(handle, plan, head, keep)
         if method == "HEAD" or plan.status == 304:
             transport.write(head)
         elif entry is None:
@@ -188,45 +240,58 @@ class HttpProtocol(asyncio.Protocol):
             if plan.length != len(body):
                 body = body[plan.offset:plan.offset + plan.length]
             transport.write(head + body)
-        else:
-            try:
-                done = send_now(transport, head, entry.path, plan.offset, plan.length)
-            except OSError as exc:
-                self._sendfile_failed(exc)
-                return len(head)
-            if done < plan.length:
-                self.busy = True
-                rest = (plan.offset + done, plan.length - done)
-                asyncio.get_running_loop().create_task(self._sendfile(entry.path, rest, keep))
-                return len(head) + plan.length
         if not keep:
             self._close()
         return len(head) + (0 if method == "HEAD" or plan.status == 304 else len(plan.body) or plan.length)
 
-    async def _sendfile(self, path: str, rest: tuple[int, int], keep: bool) -> None:
+    def _send_file(self, handle: io.FileIO, plan: Plan, head: bytes, keep: bool) -> int:
+        """Send what the socket takes now; the rest from a task the send timeout can stop."""
+        transport = self.transport
+        assert transport is not None
+        try:
+            done = send_now(transport, head, handle.fileno(), plan.offset, plan.length)
+        except OSError as exc:
+            handle.close()
+            self._sendfile_failed(exc)
+            return len(head)
+        if done < plan.length:
+            self.busy = True
+            self.acked, self.progress_at = bytes_acked(transport), self.ctx.now()
+            rest = (plan.offset + done, plan.length - done)
+            self.sending = asyncio.get_running_loop().create_task(self._sendfile(handle, rest, keep))
+            return len(head) + plan.length
+        handle.close()
+        if not keep:
+            self._close()
+        return len(head) + plan.length
+
+    async def _sendfile(self, handle: io.FileIO, rest: tuple[int, int], keep: bool) -> None:
         transport = self.transport
         assert transport is not None
         offset, length = rest
         try:
-            with open(path, "rb") as handle:
+            with handle:
                 sent = await asyncio.get_running_loop().sendfile(transport, handle, offset, length)
             if sent != length:
                 raise OSError(f"short sendfile {sent}/{length}")
-        except (OSError, RuntimeError) as exc:
+        except Exception as exc:
             self._sendfile_failed(exc)
             return
         finally:
             self.busy = False
-        if keep and not self.ctx.stopping:
-            self._process()
-        else:
-            self._close()
+            self.sending = None
+        try:
+            if keep and not self.ctx.stopping:
+                self._process()
+            else:
+                self._close()
+        except Exception as exc:
+            self._crashed("after_sendfile", exc)
 
     def _sendfile_failed(self, exc: Exception) -> None:
-        log.event("server.sendfile_failed", client=self.peer, error=str(exc))
-        self.closing = True
-        if self.transport is not None:
-            self.transport.abort()
+        if not self.closing:
+            log.event("server.sendfile_failed", client=self.peer, error=str(exc)[:300])
+        self.abort()
 
     def _fail(self, status: int, method: str, target: str) -> None:
         plan = error_plan(status)
@@ -243,17 +308,26 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        """Drop the connection now (a response in flight is cut)."""
+        self.closing = True
+        if self.sending is not None:
+            self.sending.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
     # -- timers (driven by the server's sweeper) ----------------------------------------------
     def check_timeouts(self, now: float) -> None:
         if self.closing or self.transport is None:
             return
         timeouts = self.ctx.timeouts
+        if self.busy:
+            if self._stalled(now, timeouts.send_s):
+                self._send_timeout(now - self.progress_at)
+            return
         if self.write_paused:
             if now - self.paused_since > timeouts.send_s:
-                self.closing = True
-                self.transport.abort()
-            return
-        if self.busy:
+                self._send_timeout(now - self.paused_since)
             return
         if self.head_since is not None and now - self.head_since > timeouts.header_s:
             self.ctx.stats.timeouts_header += 1
@@ -261,6 +335,22 @@ class HttpProtocol(asyncio.Protocol):
         elif self.head_since is None and now - self.last_activity > timeouts.idle_s:
             self.ctx.stats.timeouts_idle += 1
             self._close()
+
+    def _stalled(self, now: float, send_s: float) -> bool:
+        """During sendfile: has the client acknowledged nothing new for `send_s`? (nginx send_timeout)"""
+        assert self.transport is not None
+        acked = bytes_acked(self.transport)
+        if acked is None:
+            return False  # no TCP_INFO on this platform: progress is invisible, keep sending
+        if acked != self.acked:
+            self.acked, self.progress_at = acked, now
+            return False
+        return now - self.progress_at > send_s
+
+    def _send_timeout(self, stalled_s: float) -> None:
+        self.ctx.stats.timeouts_send += 1
+        log.event("server.send_timeout", client=self.peer, stalled_s=round(stalled_s, 3))
+        self.abort()
 
     def shutdown(self) -> None:
         """Graceful stop: close idle connections now; busy ones close after their response."""

@@ -8,6 +8,10 @@ head and the first file bytes share a segment instead of the head leaving alone 
 TCP_NODELAY): the client wakes once per response, not twice. What is left when the socket is full, or
 beyond `SYNC_MAX` (so one fast client of a huge file cannot hold the event loop), goes to
 `loop.sendfile` as before.
+
+The caller opens the file before anything is written, so running out of descriptors can still be
+answered with a 503. `bytes_acked` reads how far the client has really received (TCP_INFO), which is
+how the send timeout tells a stalled `sendfile` from a slow one.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
 
 _CORK = getattr(socket, "TCP_CORK", None)
 SYNC_MAX = 4 * 1024 * 1024  # at most this much per response before the loop gets control back
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_BYTES_ACKED = slice(120, 128)  # struct tcp_info.tcpi_bytes_acked (u64, Linux >= 4.1)
 
 
-def send_now(transport: asyncio.Transport, head: bytes, path: str, offset: int, length: int) -> int:
-    """Write `head`, then as many file bytes of `offset`…`offset+length` as the socket takes now.
+def send_now(transport: asyncio.Transport, head: bytes, file_fd: int, offset: int, length: int) -> int:
+    """Write `head`, then as many bytes of the open file's `offset`…`offset+length` as the socket takes now.
 
     Returns the number of file bytes sent; raises OSError when the file cannot be read or shrank.
     """
@@ -35,8 +42,7 @@ def send_now(transport: asyncio.Transport, head: bytes, path: str, offset: int, 
         transport.write(head)
         if transport.get_write_buffer_size() or transport.is_closing():
             return 0
-        with open(path, "rb", buffering=0) as handle:
-            return _pump(sock.fileno(), handle.fileno(), offset, min(length, SYNC_MAX))
+        return _pump(sock.fileno(), file_fd, offset, min(length, SYNC_MAX))
     finally:
         if corked:
             _cork(sock, 0)
@@ -62,3 +68,17 @@ def _pump(out_fd: int, in_fd: int, offset: int, length: int) -> int:
             raise OSError(f"short sendfile {sent}/{length}: the file shrank")
         sent += count
     return sent
+
+
+def bytes_acked(transport: asyncio.BaseTransport) -> int | None:
+    """Bytes the peer has acknowledged on this TCP connection, or None where the kernel does not say."""
+    sock = transport.get_extra_info("socket")
+    if _TCP_INFO is None or sock is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 256)
+    except (OSError, ValueError):
+        return None
+    if len(info) < _BYTES_ACKED.stop:
+        return None
+    return int.from_bytes(info[_BYTES_ACKED], sys.byteorder)

@@ -18,6 +18,7 @@ class Stats:
     parse_errors: int = 0
     timeouts_header: int = 0
     timeouts_idle: int = 0
+    timeouts_send: int = 0
     internal_errors: int = 0
     udp_datagrams: int = 0
     udp_probes: int = 0
@@ -37,6 +38,7 @@ class Stats:
                 "parse_errors": self.parse_errors,
                 "timeouts_header": self.timeouts_header,
                 "timeouts_idle": self.timeouts_idle,
+                "timeouts_send": self.timeouts_send,
                 "internal_errors": self.internal_errors,
             },
             "udp": {

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from netem import topology
+
 REPO = Path(__file__).resolve().parents[2]
 UP_TIMEOUT_S = 600.0
 
@@ -36,7 +38,7 @@ def _docker_ready() -> str | None:
     return None
 
 
-STACK_SUBNETS = ("10.203.1.0/24", "10.203.2.0/24")
+STACK_SUBNETS = tuple(topology.SUBNETS.values())
 
 
 def _docker_json(*args: str) -> Any:

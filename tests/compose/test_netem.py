@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from netem import topology
+
 from .conftest import REPO, Stack
 
 BULK_PORT = "5201"
@@ -40,8 +42,8 @@ def core_bps(stack: Stack, size_b: int) -> float:
                                "serve", "0.0.0.0", BULK_PORT, str(size_b)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        done = stack.exec("proxy", "python3", "-m", "netem.bulk", "fetch", "10.203.2.10", BULK_PORT,
-                          timeout=90)
+        done = stack.exec("proxy", "python3", "-m", "netem.bulk", "fetch", topology.address("server"),
+                          BULK_PORT, timeout=90)
     finally:
         if sender.poll() is None:
             sender.kill()

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 import http.client
+import re
 import time
 
 from .conftest import Stack
+
+# a line of the client's summary table (services/client/report.summary_table), after compose's "client-1 | "
+SUMMARY_LINE = re.compile(r"(?:^|\|\s)(?P<kind>http_miss|http_hit|qos|load)\s+(?P<result>ok|FAILED)\s+"
+                          r"(?P<detail>.*)$")
 
 
 def _get(port: int, path: str, timeout_s: float = 10.0) -> tuple[int, dict[str, str], bytes]:
@@ -25,7 +30,12 @@ def test_client_suite_exits_zero_and_prints_a_summary(stack: Stack) -> None:
     logs = stack.logs("client")
     assert state["Status"] == "exited", logs[-3000:]
     assert state["ExitCode"] == 0, logs[-3000:]
-    assert "X-Cache" in logs or "x_cache" in logs or "HIT" in logs, logs[-3000:]
+    # the summary table: one line per test, in order; the suite's HTTP pair is a miss, then a hit
+    summary = [SUMMARY_LINE.search(line) for line in logs.splitlines()]
+    rows = [(m["kind"], m["result"], m["detail"]) for m in summary if m]
+    assert [kind for kind, _, _ in rows] == ["http_miss", "http_hit", "qos", "load"], logs[-3000:]
+    assert all(result == "ok" for _, result, _ in rows), rows
+    assert rows[0][2].startswith("200 X-Cache MISS,") and rows[1][2].startswith("200 X-Cache HIT,"), rows
 
 
 def test_results_csv_lands_on_the_host_with_a_row_per_test(stack: Stack) -> None:

@@ -18,6 +18,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netem.process import stop
+
 REPO = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"event=\S+\.listening\b(?P<rest>.*)")
 _ADDR = re.compile(r"\b(?P<key>http|udp)=(?P<host>[^\s:]+):(?P<port>\d+)")
@@ -55,19 +57,6 @@ def _pump(stream: object, lines: list[str], found: queue.Queue[dict[str, tuple[s
         addresses = parse_listening(line)
         if addresses:
             found.put(addresses)
-
-
-def stop(proc: subprocess.Popen[str], grace_s: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL after `grace_s`; close the output pipe so no file is left open."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 @contextmanager

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from netem.vm import boot, cache, cpio, initscript, kernel, netns
+from netem.vm import boot, cache, checks, cli, cpio, initscript, kernel, netns
 from netem.vm.errors import VmError
-from tests.vm import checks
 
 
 def test_cpio_newc_header_golden() -> None:
@@ -93,6 +92,14 @@ def test_code_digest_changes_with_content(tmp_path: Path) -> None:
     before = cache.files_digest(tmp_path, files)
     (tmp_path / "netem" / "a.py").write_text("2")
     assert cache.files_digest(tmp_path, files) != before
+
+
+def test_the_image_ships_what_the_vm_runs_and_no_tests() -> None:
+    files = cache.code_files(cache.repo_root())
+    assert not [f for f in files if f.parts[0] == "tests"]
+    for module in ("fidelity", "scenario_guest", "stack", "cases", "checks"):
+        assert Path(f"netem/vm/{module}.py") in files
+    assert cli.FIDELITY_CMD[-1] == "netem.vm.fidelity"
 
 
 def test_binomial_band_and_markov_inflation() -> None:

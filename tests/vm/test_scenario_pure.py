@@ -10,10 +10,9 @@ from typing import Any, TextIO
 
 import pytest
 
-from netem.vm import boot, build, cli
+from netem.vm import boot, build, cli, scenario_guest
 from netem.vm import scenario as vm_scenario
 from netem.vm.scenario import ROW_MARKER, decode_spec, parse_console, row_line, spec_for, translate
-from tests.vm import scenario_vm
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = """description: two profiles
@@ -39,7 +38,7 @@ def test_translate_compose_names_to_namespace_addresses(arg: str, want: str) -> 
 
 
 def test_client_argv_runs_in_the_client_namespace_with_translated_args() -> None:
-    argv = scenario_vm.client_argv("http", "4g", "lab", ["http://proxy:8080/x", "--repeat", "2"])
+    argv = scenario_guest.client_argv("http", "4g", "lab", ["http://proxy:8080/x", "--repeat", "2"])
     assert argv[:4] == ["ip", "netns", "exec", "client"]
     assert argv[5:] == ["-m", "services.client", "http", "--profile", "4g", "--label", "lab", "--json",
                         "http://10.203.1.2:8080/x", "--repeat", "2"]

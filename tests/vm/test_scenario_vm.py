@@ -1,7 +1,7 @@
 """The scenario runner's report from a VM run: `python -m netem.vm scenario scenarios/vm-delay.yaml`.
 
 Unimpaired vs 50 ms each way on edge, QoS probes in the client namespace, the report written on the host.
-Runs under the same conditions as the fidelity suite (QOSLAB_VM=1, or root with qemu); ~1 min under TCG.
+Runs under the same condition as the fidelity suite (QOSLAB_VM=1); ~1 min under TCG.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -130,11 +131,17 @@ def _pump(proc: subprocess.Popen[str], lines: list[str]) -> None:
         lines.append(line.rstrip("\n"))
 
 
-def start_server(root: Path, *extra: str) -> Server:
+def start_server(root: Path, *extra: str, fd_limits: tuple[int, int] | None = None) -> Server:
+    """Start a server; `fd_limits` sets its (soft, hard) RLIMIT_NOFILE before it runs."""
     cmd = [sys.executable, "-m", "services.server", "--bind", "127.0.0.1", "--http-port", "0",
            "--udp-port", "0", "--root", str(root), "--small-file-max", "64KiB", *extra]
+
+    def limit_fds() -> None:
+        if fd_limits is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, fd_limits)
+
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=limit_fds)
     assert proc.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + 10
@@ -180,8 +187,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def spawn(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def run(*extra: str) -> Server:
-        srv = start_server(make_root(tmp_path / "www"), *extra)
+    def run(*extra: str, fd_limits: tuple[int, int] | None = None) -> Server:
+        srv = start_server(make_root(tmp_path / "www"), *extra, fd_limits=fd_limits)
         started.append(srv)
         return srv
 

@@ -73,7 +73,10 @@ def test_listing_switch(spawn: object) -> None:
     srv = spawn("--listing")  # type: ignore[operator]
     reply = srv.get("/empty/")
     assert reply.status == 200 and b"Index of /empty/" in reply.body
-    assert b'href="fresh/"' in srv.get("/fresh/../").body or srv.get("/dir/").status == 200
+    listing = srv.get("/fresh/")  # a directory without index.html: its entries, linked
+    assert listing.status == 200 and b'<a href="page.html">page.html</a>' in listing.body, listing.body
+    root = srv.get("/")  # a directory with index.html: the index, not a listing
+    assert root.body == b"<h1>home</h1>\n"
 
 
 def test_configured_rules_and_max_age(spawn: object) -> None:

@@ -129,3 +129,21 @@ def test_unwritable_raw_exits_1_and_prints_every_probe(
     assert [sorted(line) for line in lines] == [["config", "result"], ["raw"]]
     assert lines[1]["raw"] == {"run_id": "r1", "seq": 0, "rtt_ms": 1.0}
     assert len(csv_path.read_text().splitlines()) == 2  # the CSV row was still written
+
+
+def test_replica_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from services.client.options import replica_name
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "abc123")
+    monkeypatch.setattr(socket, "gethostbyname", lambda host: "10.203.1.130")
+    monkeypatch.setattr(socket, "gethostbyaddr", lambda ip: ("qoslab-client-7.qoslab_edge", [], [ip]))
+    assert (replica_name(""), replica_name("lab-a"), replica_name("auto")) == ("abc123", "lab-a",
+                                                                               "qoslab-client-7")
+
+    def no_dns(ip: str) -> tuple[str, list[str], list[str]]:
+        raise socket.herror("unknown host")
+
+    monkeypatch.setattr(socket, "gethostbyaddr", no_dns)
+    assert replica_name("auto") == "abc123"

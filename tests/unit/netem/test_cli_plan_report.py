@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from netem import calibrate, report, scenario
+from netem import calibrate, expect, report, report_files, scenario
 from netem.cli import main
-from netem.errors import ProfileError
+from netem.errors import ProfileError, ScenarioError, SchemaError
 from netem.plan import plan_lines
 from netem.profile import load_profile
 
@@ -39,7 +39,7 @@ def test_cli_validate_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_client_json_rows_unwrapped() -> None:
     out = ('ts=x event=y\n{"config": {}, "result": {"kind": "qos", "rtt_mean_ms": 1.5}}\n'
            '{"kind": "http"}\nnot json {')
-    assert calibrate.parse_rows(out) == [{"kind": "qos", "rtt_mean_ms": 1.5}, {"kind": "http"}]
+    assert expect.parse_rows(out) == [{"kind": "qos", "rtt_mean_ms": 1.5}, {"kind": "http"}]
 
 
 def test_expected_values() -> None:
@@ -77,9 +77,10 @@ def test_matrix_labels_rows_and_clears_even_on_interrupt() -> None:
     ({**SCENARIO, "repetitions": 0}, "repetitions"), ({**SCENARIO, "extra": 1}, "extra"),
 ])
 def test_scenario_errors(raw: dict[str, Any], key: str) -> None:
-    with pytest.raises(ProfileError) as info:
+    with pytest.raises(SchemaError) as info:
         scenario.parse_scenario(raw, "s.yaml", "s")
     assert info.value.key == key
+    assert isinstance(info.value, ProfileError if key == "profile" else ScenarioError), type(info.value)
 
 
 def test_report_configured_vs_measured(tmp_path: Path) -> None:
@@ -87,10 +88,10 @@ def test_report_configured_vs_measured(tmp_path: Path) -> None:
     rows = [{**base, "kind": "qos", "rtt_mean_ms": "0.3", "jitter_ms": "0.05", "loss_pct": "0"},
             {**base, "kind": "http", "goodput_mbps": "9.4", "x_cache": "MISS", "total_ms": "40"},
             {**base, "kind": "http", "goodput_mbps": "9.6", "x_cache": "HIT", "total_ms": "4"}]
-    summary = report.summarize(rows)[0]
+    summary = report.summarize(rows, {"rate-10mbit": calibrate.expected_for("rate-10mbit")})[0]
     assert summary.rate_down_configured_mbps == 10.0 and summary.goodput_measured_mbps == pytest.approx(9.5)
     assert (summary.miss_ms, summary.hit_ms) == (40.0, 4.0)
-    written = report.write("t", rows, tmp_path)
+    written = report_files.write("t", rows, tmp_path)
     text = written[0].read_text()
     assert "| rate-10mbit | 0 | 0.3 | +0.3 |" in text
     assert json.loads((tmp_path / "scenario-t.jsonl").read_text().splitlines()[0])["kind"] == "qos"

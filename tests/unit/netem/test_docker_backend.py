@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from netem import apply
+from netem import controller, docker_backend
 from netem.engine import apply_ends
 from netem.errors import ApplyError, DiscoveryError
 from netem.profile import load_profile
@@ -34,7 +34,7 @@ class FakeContainer:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {apply.PROJECT_LABEL: "proj", apply.SERVICE_LABEL: self.service}
+        return {docker_backend.PROJECT_LABEL: "proj", docker_backend.SERVICE_LABEL: self.service}
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -88,7 +88,7 @@ class Client:
     def __init__(self, containers: list[FakeContainer], images: tuple[str, ...] = ("qoslab/netem:dev",)):
         self.fake = FakeDocker(containers, images)
         self.containers = _Containers(self.fake)
-        self.networks = _Networks([FakeNetwork(f"proj_{n}", {"Labels": {apply.NETWORK_LABEL: n}})
+        self.networks = _Networks([FakeNetwork(f"proj_{n}", {"Labels": {docker_backend.NETWORK_LABEL: n}})
                                    for n in ("default", "edge", "core")])
 
 
@@ -97,7 +97,7 @@ class _Containers:
     fake: FakeDocker
 
     def list(self, filters: dict[str, str]) -> builtins.list[FakeContainer]:
-        assert filters == {"label": f"{apply.PROJECT_LABEL}=proj"}
+        assert filters == {"label": f"{docker_backend.PROJECT_LABEL}=proj"}
         return self.fake.listed
 
     def run(self, image: str, command: builtins.list[str], **kwargs: Any) -> FakeContainer:
@@ -128,8 +128,8 @@ def test_a_container_without_tc_is_shaped_from_a_helper_in_its_namespace() -> No
     api_ns, tests_ns = netns("172.20.0.2"), netns("172.20.0.3")
     client = Client(user_project(api_ns, tests_ns))
     profile = load_profile("rate-10mbit")
-    with apply.Helpers(client, "qoslab/netem:dev") as helpers:
-        found, _ = apply.discover("proj", selection=Selection(services=("api",)),
+    with docker_backend.Helpers(client, "qoslab/netem:dev") as helpers:
+        found, _ = docker_backend.discover("proj", selection=Selection(services=("api",)),
                                   helpers=helpers)
         apply_ends(found, profile.ends)
     assert [t.label for t in found] == ["proj-api-1:eth0 (edge.down)", "proj-tests-1:eth0 (edge.up)"]
@@ -145,8 +145,9 @@ def test_a_failed_apply_rolls_back_through_the_helper_then_removes_it() -> None:
     api_ns, tests_ns = netns("172.20.0.2"), netns("172.20.0.3")
     tests_ns.fail_devs.add("eth0")
     client = Client(user_project(api_ns, tests_ns))
-    with pytest.raises(ApplyError, match="Operation not permitted"), apply.Helpers(client) as helpers:
-        found, _ = apply.discover("proj", selection=Selection(services=("api",)),
+    with pytest.raises(ApplyError, match="Operation not permitted"), \
+            docker_backend.Helpers(client) as helpers:
+        found, _ = docker_backend.discover("proj", selection=Selection(services=("api",)),
                                   helpers=helpers)
         apply_ends(found, load_profile("rate-10mbit").ends)
     assert api_ns.roots == {} and tests_ns.roots == {}
@@ -156,14 +157,14 @@ def test_a_failed_apply_rolls_back_through_the_helper_then_removes_it() -> None:
 def test_missing_helper_image_says_how_to_build_it() -> None:
     client = Client(user_project(netns("172.20.0.2"), netns("172.20.0.3")), images=())
     with pytest.raises(DiscoveryError, match=r"helper image 'qoslab/netem:dev' is missing: build it"), \
-            apply.Helpers(client) as helpers:
-        apply.discover("proj", selection=Selection(services=("api",)), helpers=helpers)
+            docker_backend.Helpers(client) as helpers:
+        docker_backend.discover("proj", selection=Selection(services=("api",)), helpers=helpers)
 
 
 def test_without_helpers_only_containers_that_run_tc_are_targets() -> None:
     client = Client(user_project(netns("172.20.0.2"), netns("172.20.0.3")))
     with pytest.raises(DiscoveryError, match="cannot run tc inside"):
-        apply.discover("proj", selection=Selection(services=("api",)), client=client)
+        docker_backend.discover("proj", selection=Selection(services=("api",)), client=client)
 
 
 def test_commands_shape_show_and_clear_any_service(capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,12 +172,12 @@ def test_commands_shape_show_and_clear_any_service(capsys: pytest.CaptureFixture
     client = Client(user_project(api_ns, tests_ns))
     args = argparse.Namespace(profile="rate-10mbit", link="all", no_calibrate=False, steps=False,
                               service_names=["api"], networks=["default"], peers=None, service=None)
-    with apply.Helpers(client) as helpers:
-        assert apply.cmd_apply("proj", args, helpers) == 0  # no calibration burst for a foreign service
-        assert apply.cmd_show("proj", args, helpers) == 0
+    with docker_backend.Helpers(client) as helpers:
+        assert controller.cmd_apply("proj", args, helpers) == 0  # no calibration burst for a foreign service
+        assert controller.cmd_show("proj", args, helpers) == 0
     assert api_ns.roots["eth0"][0] == "tbf"
     shown = [line for line in capsys.readouterr().out.splitlines() if "event=netem.show" in line]
     assert len(shown) == 2 and all("qdisc=tbf" in line for line in shown)
-    with apply.Helpers(client) as helpers:
-        assert apply.cmd_clear("proj", args, helpers) == 0
+    with docker_backend.Helpers(client) as helpers:
+        assert controller.cmd_clear("proj", args, helpers) == 0
     assert api_ns.roots == {} and tests_ns.roots == {}

@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from netem import rules
 from netem.errors import ProfileError
-from netem.fields import GeModel, Impairment
+from netem.fields import ANY, FIELDS, NETEM, GeModel, Impairment
 from netem.profile import Profile, available, load_profile, parse_profile
 
 
@@ -103,3 +104,25 @@ def test_load_errors(tmp_path: Path) -> None:
     bad.write_text("edge: [unclosed\n")
     with pytest.raises(ProfileError, match="valid YAML"):
         load_profile(str(bad))
+
+
+@pytest.mark.parametrize("key", list(FIELDS))
+def test_each_field_row_carries_its_qdisc_kind(key: str) -> None:
+    # only rate, packet_overhead and limit work with tbf (kernels without sch_netem); the rest need netem
+    assert FIELDS[key].qdisc == (ANY if key in ("rate", "packet_overhead", "limit") else NETEM)
+    settings: dict[str, object] = {"rate": "1mbit", key: SAMPLE.get(key, "1ms")}
+    settings.update({dep: SAMPLE[dep] for dep in NEEDS.get(key, ())})
+    end = parse({"edge": {"up": settings}}).ends[("edge", "up")]
+    assert rules.qdisc_kind(end) == ("tbf" if FIELDS[key].qdisc == ANY else "netem")
+    assert rules.netem_keys(end) == [k for k in end.set_keys() if FIELDS[k].qdisc == NETEM]
+
+
+SAMPLE: dict[str, object] = {
+    "delay": "10ms", "jitter": "1ms", "correlation": "10%", "distribution": "normal", "loss": "1%",
+    "loss_correlation": "10%", "gemodel": {"p": "1%"}, "duplicate": "1%", "duplicate_correlation": "1%",
+    "corrupt": "1%", "corrupt_correlation": "1%", "reorder": "1%", "reorder_correlation": "1%", "gap": 5,
+    "rate": "1mbit", "packet_overhead": 20, "limit": 100, "slot": {"min": "1ms"}}
+NEEDS = {"jitter": ("delay",), "correlation": ("delay", "jitter"), "distribution": ("delay", "jitter"),
+         "loss_correlation": ("loss",), "duplicate_correlation": ("duplicate",),
+         "corrupt_correlation": ("corrupt",), "reorder": ("delay",),
+         "reorder_correlation": ("delay", "reorder"), "gap": ("delay", "reorder")}

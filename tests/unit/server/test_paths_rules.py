@@ -39,7 +39,19 @@ def test_inside_root_resolves_symlinks(tmp_path: Path) -> None:
     assert inside_root(real, "f") == os.path.join(real, "f")
     assert inside_root(real, "in") == os.path.join(real, "f")
     assert inside_root(real, "out") is None
-    assert inside_root(real + "x", "") is None or True
+
+
+
+def test_inside_root_needs_a_separator_after_the_root(tmp_path: Path) -> None:
+    """`/srv/root` must not admit `/srv/rootx/…`, a sibling that merely shares the prefix."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "rootx").mkdir()
+    (tmp_path / "rootx" / "f").write_text("sibling")
+    (root / "sib").symlink_to(tmp_path / "rootx")
+    real = os.path.realpath(root)
+    assert inside_root(real, "sib/f") is None
+    assert inside_root(real, "") == real
 
 
 def test_rules() -> None:

@@ -27,7 +27,11 @@ def req(target: str, *headers: tuple[str, str], method: str = "GET") -> Request:
     ("bytes=0-0", (0, 0)), ("bytes=2-", (2, 9)), ("bytes=-3", (7, 9)), ("bytes=5-100", (5, 9)),
     ("bytes=10-", UNSATISFIABLE), ("bytes=-0", UNSATISFIABLE), ("bytes=3-2", IGNORE),
     ("bytes=0-1,3-4", IGNORE), ("bytes=x", IGNORE), ("lines=0-1", IGNORE), ("bytes=-", IGNORE),
-    ("bytes", IGNORE), ("BYTES = 1-2", (1, 2)),
+    ("bytes", IGNORE), ("BYTES = 1-2", (1, 2)), ("bytes=\t1 -\t2 ", (1, 2)),
+    # ASCII digits only, at most 18, and only SP/HTAB around them (issue 16)
+    ("bytes=\xb2-", IGNORE), ("bytes=-\xb2", IGNORE), ("bytes=\u0661-2", IGNORE), ("bytes=1-2\xa0", IGNORE),
+    ("bytes=" + "9" * 5000 + "-", IGNORE), ("bytes=1_0-", IGNORE), ("bytes=+1-", IGNORE),
+    ("bytes=" + " " * 30000 + "x", IGNORE),  # `\s*([0-9]{0,18})\s*` was quadratic in such runs
 ])
 def test_byte_range(value: str, expected: object) -> None:
     assert byte_range(value, 10) == expected

@@ -45,7 +45,8 @@ def test_compose_stays_the_source_of_services_environment_and_subnets() -> None:
         assert set(service["environment"]) <= set(swarm["environment"])
         assert swarm["networks"] == list(service["networks"])
     for link in ("edge", "core"):
-        assert doc["networks"][link]["ipam"] == compose["networks"][link]["ipam"]
+        subnets = [{"subnet": c["subnet"]} for c in compose["networks"][link]["ipam"]["config"]]
+        assert doc["networks"][link]["ipam"] == {"config": subnets}  # ip_range: not in the stack schema
         assert doc["networks"][link]["driver"] == "overlay"
 
 

@@ -1,4 +1,4 @@
-"""A scenario's matrix inside the VM: `python3 -m tests.vm.scenario_vm` (spec in $QOSLAB_SCENARIO_SPEC).
+"""A scenario's matrix inside the VM: `python3 -m netem.vm.scenario_guest` (spec in $QOSLAB_SCENARIO_SPEC).
 
 Wires the namespaces, starts the real server and proxy (content like the server image's, without the
 100 MiB file), and runs `netem.scenario.run_matrix`: each profile applied on every link end with
@@ -18,15 +18,14 @@ from typing import Any
 
 import yaml
 
-from netem.calibrate import parse_rows
 from netem.engine import apply_ends, clear_targets
 from netem.errors import NetemError
+from netem.expect import parse_rows
 from netem.profile import Profile, parse_profile
 from netem.scenario import RUN_TIMEOUT_S, run_matrix
-from netem.vm import netns
+from netem.vm import netns, stack
 from netem.vm.scenario import CLIENT_ENV, COUNT_MARKER, SPEC_ENV, decode_spec, row_line, translate_all
 from services.server import content
-from tests.vm import stack
 
 SIZES = {"1MiB.bin": 1 << 20, "10MiB.bin": 10 << 20}  # 100 MiB would not fit the VM's RAM comfortably
 WARMUP_ARGS = ("qos", "--count", "20", "--interval", "10ms")

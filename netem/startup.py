@@ -1,4 +1,4 @@
-"""Container start: `python -m netem.boot` applies NETEM_PROFILE to this container's link ends.
+"""Container start: `python -m netem.startup` applies NETEM_PROFILE to this container's link ends.
 
 Runs as root before the service starts (docker/entrypoint.sh). Environment:
   NETEM_PROFILE   profile name (from netem/profiles) or a path; empty, unset or `none` → do nothing
@@ -16,7 +16,8 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from netem import endpoints
-from netem.engine import Runner, Target, apply_ends
+from netem.discover import find_targets
+from netem.engine import Runner, apply_ends
 from netem.errors import ApplyError, DiscoveryError, NetemError, ProfileError
 from netem.local import LocalRunner
 from netem.profile import load_profile
@@ -24,24 +25,8 @@ from netem.steps import replay_steps
 from services.common import log
 
 
-def find_targets(service: str, subnets_text: str, runner: Runner) -> list[Target]:
-    """This service's link ends, each with the interface that holds an address on that link."""
-    subnets = endpoints.parse_subnets(subnets_text)
-    result = runner.run(["ip", "-j", "addr", "show"])
-    if result.returncode != 0:
-        raise DiscoveryError(f"ip -j addr show failed: {result.stderr.strip()}")
-    addrs = endpoints.addresses(result.stdout)
-    targets = []
-    for link in endpoints.service_links(service):
-        if link not in subnets:
-            raise DiscoveryError(f"NETEM_SUBNETS has no {link}= entry (got {subnets_text!r})")
-        dev = endpoints.interface_for(addrs, subnets[link], f"{service} on {link}")
-        targets.append(Target(service, link, endpoints.EGRESS[(service, link)], dev, runner))
-    return targets
-
-
 def _spawn_replayer(env: Mapping[str, str]) -> int:
-    child = subprocess.Popen([sys.executable, "-m", "netem.boot", "--replay-steps"], env=dict(env),
+    child = subprocess.Popen([sys.executable, "-m", "netem.startup", "--replay-steps"], env=dict(env),
                              start_new_session=True, stdin=subprocess.DEVNULL)
     return child.pid
 
@@ -50,20 +35,20 @@ def run(env: Mapping[str, str], runner: Runner, *, replay: bool = False) -> int:
     name = env.get("NETEM_PROFILE", "").strip()
     service = env.get("QOSLAB_SERVICE", "").strip()
     if name in ("", "none"):
-        log.event("netem.boot", profile=name or "unset", service=service or "-", action="skip")
+        log.event("netem.startup", profile=name or "unset", service=service or "-", action="skip")
         return 0
     profile = load_profile(name)
     targets = find_targets(service, env.get("NETEM_SUBNETS") or endpoints.DEFAULT_SUBNETS, runner)
     if replay:
         replay_steps(targets, profile, log=log.event)
         return 0
-    log.event("netem.boot", profile=profile.name, service=service,
+    log.event("netem.startup", profile=profile.name, service=service,
               targets=",".join(t.label for t in targets), action="apply")
     apply_ends(targets, profile.ends, log=log.event)
     if profile.steps:
         pid = _spawn_replayer(env)
-        log.event("netem.boot", profile=profile.name, steps=len(profile.steps), replayer_pid=pid)
-    log.event("netem.boot", profile=profile.name, service=service, action="done", result="applied")
+        log.event("netem.startup", profile=profile.name, steps=len(profile.steps), replayer_pid=pid)
+    log.event("netem.startup", profile=profile.name, service=service, action="done", result="applied")
     return 0
 
 
@@ -75,12 +60,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return run(os.environ if env is None else env, runner or LocalRunner(),
                    replay="--replay-steps" in args)
     except (ProfileError, DiscoveryError) as exc:
-        log.event("netem.boot", action="failed", result="bad-config", error=str(exc))
-        print(f"netem.boot: {exc}", file=sys.stderr)
+        log.event("netem.startup", action="failed", result="bad-config", error=str(exc))
+        print(f"netem.startup: {exc}", file=sys.stderr)
         return 2
     except (ApplyError, NetemError) as exc:
-        log.event("netem.boot", action="failed", result="not-applied", error=str(exc))
-        print(f"netem.boot: cannot apply NETEM_PROFILE: {exc}", file=sys.stderr)
+        log.event("netem.startup", action="failed", result="not-applied", error=str(exc))
+        print(f"netem.startup: cannot apply NETEM_PROFILE: {exc}", file=sys.stderr)
         return 1
 
 

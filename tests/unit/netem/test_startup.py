@@ -2,7 +2,8 @@ from typing import Any
 
 import pytest
 
-from netem import boot
+from netem import startup
+from netem.discover import find_targets
 from netem.engine import apply_ends
 from netem.profile import load_profile
 from netem.steps import replay_steps
@@ -12,13 +13,13 @@ ENV = {"QOSLAB_SERVICE": "proxy", "NETEM_SUBNETS": "edge=10.203.1.0/24,core=10.2
 
 @pytest.mark.parametrize("name", ["", "none", "  "])
 def test_no_profile_does_nothing(fake_tc: Any, name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert boot.main([], {**ENV, "NETEM_PROFILE": name}, fake_tc) == 0
+    assert startup.main([], {**ENV, "NETEM_PROFILE": name}, fake_tc) == 0
     assert fake_tc.calls == []
     assert "action=skip" in capsys.readouterr().out
 
 
 def test_rate_profile_applied_to_this_services_ends(fake_tc: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert boot.main([], {**ENV, "NETEM_PROFILE": "rate-10mbit"}, fake_tc) == 0
+    assert startup.main([], {**ENV, "NETEM_PROFILE": "rate-10mbit"}, fake_tc) == 0
     assert fake_tc.roots["eth0"][0] == "tbf"  # proxy egress on edge = down
     assert "eth1" not in fake_tc.roots  # core unimpaired in this profile
     out = capsys.readouterr().out
@@ -26,7 +27,7 @@ def test_rate_profile_applied_to_this_services_ends(fake_tc: Any, capsys: pytest
 
 
 def test_netem_profile_fails_loudly(fake_tc: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert boot.main([], {**ENV, "NETEM_PROFILE": "4g"}, fake_tc) == 1
+    assert startup.main([], {**ENV, "NETEM_PROFILE": "4g"}, fake_tc) == 1
     captured = capsys.readouterr()
     assert "cannot apply NETEM_PROFILE" in captured.err and "no sch_netem" in captured.err
     assert fake_tc.roots == {}
@@ -41,13 +42,13 @@ def test_netem_profile_fails_loudly(fake_tc: Any, capsys: pytest.CaptureFixture[
 ])
 def test_bad_configuration_exits_2(fake_tc: Any, env: dict[str, str], words: str,
                                    capsys: pytest.CaptureFixture[str]) -> None:
-    assert boot.main([], {**ENV, **env}, fake_tc) == 2
+    assert startup.main([], {**ENV, **env}, fake_tc) == 2
     assert words in capsys.readouterr().err
 
 
 def test_steps_replayed_with_change(fake_tc: Any) -> None:
     profile = load_profile("rate-steps")
-    targets = boot.find_targets("client", ENV["NETEM_SUBNETS"], fake_tc)
+    targets = find_targets("client", ENV["NETEM_SUBNETS"], fake_tc)
     assert [(t.dev, t.direction) for t in targets] == [("eth0", "up")]
     apply_ends(targets, profile.ends)
     now = [0.0]

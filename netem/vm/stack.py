@@ -15,12 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from tests.integration.processes import stop
+from netem import topology
+from netem.process import stop
 
-PROXY = "10.203.1.2"
-SERVER = "10.203.2.10"
-UDP_TARGET = f"{PROXY}:9090"
-HTTP_PROXY = f"{PROXY}:8080"
+PROXY = topology.address("proxy")
+SERVER = topology.address("server")
+UDP_TARGET = topology.endpoint("proxy", "udp")
+HTTP_PROXY = topology.endpoint("proxy", "http")
 BULK_PATH = "bulk.bin"
 START_TIMEOUT_S = 60.0
 BULK_PORT = 5001
@@ -42,14 +43,16 @@ def in_ns(ns: str, argv: Sequence[str]) -> list[str]:
 
 
 def server_argv(root: Path) -> list[str]:
-    return in_ns("server", ["services.server", "--bind", "0.0.0.0", "--http-port", "8000", "--udp-port",
-                            "9000", "--root", str(root), "--no-access-log"])
+    ports = [str(topology.PORTS[("server", proto)]) for proto in ("http", "udp")]
+    return in_ns("server", ["services.server", "--bind", "0.0.0.0", "--http-port", ports[0], "--udp-port",
+                            ports[1], "--root", str(root), "--no-access-log"])
 
 
 def proxy_argv() -> list[str]:
-    return in_ns("proxy", ["services.proxy", "--bind", "0.0.0.0", "--http-port", "8080", "--udp-port",
-                           "9090", "--upstream", f"{SERVER}:8000", "--upstream-udp", f"{SERVER}:9000",
-                           "--no-access-log"])
+    ports = [str(topology.PORTS[("proxy", proto)]) for proto in ("http", "udp")]
+    return in_ns("proxy", ["services.proxy", "--bind", "0.0.0.0", "--http-port", ports[0], "--udp-port",
+                           ports[1], "--upstream", topology.endpoint("server", "http"), "--upstream-udp",
+                           topology.endpoint("server", "udp"), "--no-access-log"])
 
 
 def _wait_listening(proc: subprocess.Popen[str], name: str, log: IO[str]) -> None:
@@ -108,7 +111,7 @@ def qos(extra: Sequence[str]) -> dict[str, Any]:
 
 
 def ping(extra: Sequence[str], timeout_s: float = 120.0) -> dict[str, Any]:
-    """ICMP echo client → proxy (10.203.1.2), answered in the kernel: the edge link without the Python
+    """ICMP echo client → proxy (on edge), answered in the kernel: the edge link without the Python
     relay's noise. → {"packets_sent", "packets_received", "samples": {"rtt_ms": [...]}}."""
     argv = ["ip", "netns", "exec", "client", "ping", "-n", *extra, PROXY]
     try:

@@ -1,4 +1,4 @@
-"""The netem fidelity suite, run inside the VM: `python3 -m tests.vm.fidelity [--only NAME…]`.
+"""The netem fidelity suite, run inside the VM: `python3 -m netem.vm.fidelity [--only NAME…]`.
 
 Wires the compose topology in namespaces, starts the real server and proxy, measures an unimpaired
 baseline, then for each case applies its profile with `netem.engine` (the controller's apply path),
@@ -19,10 +19,9 @@ from typing import Any
 
 from netem.engine import apply_ends, clear_targets
 from netem.profile import parse_profile
-from netem.vm import netns
-from tests.vm import checks, stack
-from tests.vm.cases import BASELINE_ARGS, BULK_BYTES, CASES, WARMUP_ARGS, Case
-from tests.vm.checks import Check
+from netem.vm import checks, netns, stack
+from netem.vm.cases import BASELINE_ARGS, BULK_BYTES, CASES, WARMUP_ARGS, Case
+from netem.vm.checks import Check
 
 RESULT_MARKER = "QOSLAB-FIDELITY-RESULT "
 ATTEMPTS = 2
@@ -99,7 +98,7 @@ def run_cases(cases: Sequence[Case], attempts: int = ATTEMPTS) -> list[Check]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m tests.vm.fidelity")
+    parser = argparse.ArgumentParser(prog="python3 -m netem.vm.fidelity")
     parser.add_argument("--only", nargs="*", default=[], help="case names to run (default: all)")
     args = parser.parse_args(argv)
     unknown = set(args.only) - {c.name for c in CASES}

@@ -1,7 +1,8 @@
-# qoslab server. Build context: the repository root (services/common is shared).
+# qoslab images, one stage per service: docker build --target server|proxy|client . (compose.yaml sets
+# build.target). Build context: the repository root (services/common and netem are shared).
 # BASE_IMAGE defaults to python:3.12-slim; without registry access use scripts/offline-base-image.
 ARG BASE_IMAGE=python:3.12-slim
-FROM ${BASE_IMAGE}
+FROM ${BASE_IMAGE} AS base
 
 # tc (iproute2) for netem, PyYAML for the start-up profile step, setpriv to drop root after it.
 RUN set -eu; \
@@ -11,15 +12,29 @@ RUN set -eu; \
     python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --no-cache-dir pyyaml; \
     command -v setpriv >/dev/null
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app QOSLAB_SERVICE=server
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app
 WORKDIR /app
 COPY docker/entrypoint.sh /usr/local/bin/qoslab-entrypoint
 COPY netem/ /app/netem/
 COPY services/__init__.py /app/services/__init__.py
 COPY services/common/ /app/services/common/
+
+FROM base AS server
+ENV QOSLAB_SERVICE=server
 COPY services/server/ /app/services/server/
 COPY www/ /app/www/
 # Large test files are generated at build time, never committed (www/generated is git-ignored).
 RUN python3 -m services.server.content /app/www
 EXPOSE 8000/tcp 9000/udp
 ENTRYPOINT ["qoslab-entrypoint", "python3", "-m", "services.server"]
+
+FROM base AS proxy
+ENV QOSLAB_SERVICE=proxy
+COPY services/proxy/ /app/services/proxy/
+EXPOSE 8080/tcp 9090/udp
+ENTRYPOINT ["qoslab-entrypoint", "python3", "-m", "services.proxy"]
+
+FROM base AS client
+ENV QOSLAB_SERVICE=client
+COPY services/client/ /app/services/client/
+ENTRYPOINT ["qoslab-entrypoint", "python3", "-m", "services.client"]

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.vm import checks
-from tests.vm.checks import Check
+from netem.vm import checks
+from netem.vm.checks import Check
 
 Row = Mapping[str, Any]  # the client's JSON result, plus `samples` (per-probe delays)
 Verdict = Callable[[str, Row, Row], list[Check]]  # (case name, measured, baseline) → checks

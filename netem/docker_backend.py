@@ -4,12 +4,12 @@ The only module that imports the Docker SDK. Containers are found by the compose
 ends to shape by `targets.select` (qoslab's topology, or any `--service`/`--network`), interfaces by
 address inside each container (`ip -j addr`). tc runs through `docker exec` in containers that can run
 it, else in a helper container sharing the target's network namespace (`Helpers`). Everything else
-(argv, rollback, read back) is `engine`'s single apply path.
+(argv, rollback, read back) is `engine`'s single apply path; the commands that use this backend (`apply`,
+`show`, `clear`) are `netem.controller`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from collections.abc import Sequence
@@ -20,11 +20,9 @@ from typing import Any
 from docker.errors import APIError, ImageNotFound
 
 import docker
-from netem import calibrate, endpoints, targets
-from netem.engine import CommandResult, Target, apply_ends, clear_targets, read_root
+from netem import endpoints, targets
+from netem.engine import CommandResult, Target
 from netem.errors import DiscoveryError
-from netem.profile import load_profile
-from netem.steps import replay_steps
 from services.common import log
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -174,64 +172,3 @@ def discover(project: str, link: str = "all", service: str | None = None, client
     if not result:
         raise DiscoveryError(f"no running container of project {project!r} matches service {service!r}")
     return result, skipped
-
-
-def _note_skipped(skipped: list[str]) -> None:
-    for note in skipped:
-        log.event("netem.skip", reason=note)
-
-
-def selection(args: argparse.Namespace) -> targets.Selection:
-    return targets.Selection(services=tuple(getattr(args, "service_names", None) or ()),
-                             networks=tuple(getattr(args, "networks", None) or ()),
-                             peers=tuple(getattr(args, "peers", None) or ()),
-                             link=getattr(args, "link", "all"))
-
-
-def cmd_apply(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
-    profile = load_profile(args.profile)
-    sel = selection(args)
-    found, skipped = discover(project, selection=sel, helpers=helpers)
-    _note_skipped(skipped)
-    log.event("netem.apply", project=project, profile=profile.name, link=args.link,
-              targets=",".join(t.label for t in found))
-    apply_ends(found, profile.ends, log=log.event)
-    if not args.no_calibrate and not sel.services:
-        calibrate.report(calibrate.run(project, profile.name, REPO), log.event)
-    if profile.steps and args.steps:
-        try:
-            replay_steps(found, profile, log=log.event)
-        except KeyboardInterrupt:
-            clear_targets(found, log=log.event)
-            raise
-    elif profile.steps:
-        log.event("netem.steps", count=len(profile.steps), note="not replayed; add --steps to replay")
-    log.event("netem.apply", profile=profile.name, result="applied")
-    return 0
-
-
-def cmd_show(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
-    found, skipped = discover(project, "all", args.service, selection=selection(args), helpers=helpers)
-    _note_skipped(skipped)
-    for target in found:
-        state = read_root(target)
-        fields = state.summary() if state else {"qdisc": "none"}
-        log.event("netem.show", target=target.label, **fields)
-    return 0
-
-
-def cmd_clear(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
-    found, skipped = discover(project, selection=selection(args), helpers=helpers)
-    _note_skipped(skipped)
-    clear_targets(found, log=log.event)
-    log.event("netem.clear", project=project, link=args.link, result="cleared", targets=len(found))
-    return 0
-
-
-def run_command(args: argparse.Namespace) -> int:
-    log.configure("netem")
-    project = args.project or default_project()
-    commands = {"apply": cmd_apply, "show": cmd_show, "clear": cmd_clear}
-    image = getattr(args, "helper_image", None) or os.environ.get("NETEM_HELPER_IMAGE") or HELPER_IMAGE
-    with Helpers(docker.from_env(), image) as helpers:  # type: ignore[attr-defined]
-        return commands[args.command](project, args, helpers)

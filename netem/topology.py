@@ -1,0 +1,65 @@
+"""The testbed's topology, the one copy: services, links, subnets, addresses, ports, egress direction.
+
+    client (10.203.1.10) ──edge 10.203.1.0/24── (10.203.1.2) proxy (10.203.2.2) ──core 10.203.2.0/24──
+    (10.203.2.10) server
+
+compose.yaml declares the same (tests/unit/netem/test_topology.py reads it and fails when they differ);
+netem (interface discovery, directions), the VM's namespaces and the tests take it from here. `up` is
+client → server: on each link the end nearer the client sends `up`, the other end sends `down`.
+Pure data, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SERVICES = ("client", "proxy", "server")
+
+
+@dataclass(frozen=True)
+class Link:
+    """One network: `near` is the end nearer the client (its egress is `up`), `far` the other end."""
+
+    name: str
+    subnet: str
+    near: tuple[str, str]  # (service, address)
+    far: tuple[str, str]
+
+
+LINKS = (
+    Link("edge", "10.203.1.0/24", ("client", "10.203.1.10"), ("proxy", "10.203.1.2")),
+    Link("core", "10.203.2.0/24", ("proxy", "10.203.2.2"), ("server", "10.203.2.10")),
+)
+PREFIX_LEN = 24
+# Under compose the client has no fixed address: its replicas (`--scale client=N`) take theirs from each
+# network's IPAM range, which holds none of the fixed addresses above (the client's .10 is the VM's).
+DYNAMIC_SERVICES = ("client",)
+IPAM_RANGES = {"edge": "10.203.1.128/25", "core": "10.203.2.128/25"}
+# (service, protocol) → port, as compose.yaml's environment sets them
+PORTS = {("server", "http"): 8000, ("server", "udp"): 9000, ("proxy", "http"): 8080, ("proxy", "udp"): 9090}
+
+# (service, link) → the direction that leaves the service through that link
+EGRESS: dict[tuple[str, str], str] = {
+    key: direction
+    for link in LINKS
+    for key, direction in (((link.near[0], link.name), "up"), ((link.far[0], link.name), "down"))
+}
+SUBNETS = {link.name: link.subnet for link in LINKS}
+# NETEM_SUBNETS's format: `edge=10.203.1.0/24,core=10.203.2.0/24`
+SUBNETS_TEXT = ",".join(f"{name}={subnet}" for name, subnet in SUBNETS.items())
+# (service, link) → the service's address on that link
+ADDRESSES: dict[tuple[str, str], str] = {
+    (service, link.name): addr for link in LINKS for service, addr in (link.near, link.far)
+}
+
+
+def address(service: str) -> str:
+    """The address other services reach `service` at: the proxy on edge (where the client is), the server
+    on core, the client on edge (as compose's DNS name resolves from its peers)."""
+    link = "core" if service == "server" else "edge"
+    return ADDRESSES[(service, link)]
+
+
+def endpoint(service: str, protocol: str) -> str:
+    """`HOST:PORT` of a service's listener, e.g. endpoint("proxy", "udp") → "10.203.1.2:9090"."""
+    return f"{address(service)}:{PORTS[(service, protocol)]}"

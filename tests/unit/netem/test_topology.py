@@ -1,0 +1,100 @@
+"""`netem.topology` is the one copy of the topology: compose.yaml must declare exactly the same."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from netem import endpoints, topology
+from netem.vm import netns
+from netem.vm import scenario as vm_scenario
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _compose(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / name).read_text(encoding="utf-8"))
+    return data
+
+
+def _subnet(network: dict[str, Any]) -> str:
+    configs = network["ipam"]["config"]
+    assert len(configs) == 1, configs
+    return str(configs[0]["subnet"])
+
+
+def test_compose_networks_are_the_topology_links() -> None:
+    networks = _compose("compose.yaml")["networks"]
+    assert {name: _subnet(net) for name, net in networks.items()} == topology.SUBNETS
+    assert {name: net["ipam"]["config"][0]["ip_range"] for name, net in networks.items()} == \
+        topology.IPAM_RANGES
+
+
+def _networks(spec: dict[str, Any]) -> dict[str, Any]:
+    """A service's networks as {name: settings} (compose allows a list of names too)."""
+    networks = spec["networks"]
+    return {name: None for name in networks} if isinstance(networks, list) else networks
+
+
+def test_compose_addresses_are_the_topology_addresses() -> None:
+    services = _compose("compose.yaml")["services"]
+    declared = {(svc, link): str(cfg["ipv4_address"])
+                for svc, spec in services.items() for link, cfg in _networks(spec).items() if cfg}
+    fixed = {key: addr for key, addr in topology.ADDRESSES.items() if key[0] not in topology.DYNAMIC_SERVICES}
+    assert declared == fixed
+    assert set(services) == set(topology.SERVICES)
+    for service in topology.DYNAMIC_SERVICES:  # replicas: on their links, addresses from IPAM
+        links = {link for (svc, link) in topology.ADDRESSES if svc == service}
+        assert set(_networks(services[service])) == links
+        assert not any(_networks(services[service]).values())
+
+
+def test_fixed_addresses_lie_outside_the_ipam_ranges() -> None:
+    """A replica can never be handed an address a fixed service needs."""
+    for (service, link), addr in topology.ADDRESSES.items():
+        if service not in topology.DYNAMIC_SERVICES:
+            assert ipaddress.ip_address(addr) not in ipaddress.ip_network(topology.IPAM_RANGES[link])
+
+
+def test_compose_environment_matches_subnets_and_ports() -> None:
+    compose = _compose("compose.yaml")
+    for name, spec in compose["services"].items():
+        env = spec["environment"]
+        assert env["NETEM_SUBNETS"] == topology.SUBNETS_TEXT, name
+        for (svc, proto), port in topology.PORTS.items():
+            if svc == name:
+                assert env[f"{svc.upper()}_{proto.upper()}_PORT"] == str(port)
+    client = compose["services"]["client"]["environment"]
+    assert client["CLIENT_PROXY"] == f"proxy:{topology.PORTS[('proxy', 'http')]}"
+    assert client["CLIENT_UDP_TARGET"] == f"proxy:{topology.PORTS[('proxy', 'udp')]}"
+
+
+def test_direct_mode_puts_the_client_on_both_links_with_ipam_addresses() -> None:
+    networks = _networks(_compose("compose.direct.yaml")["services"]["client"])
+    assert set(networks) == {"edge", "core"} and not any(networks.values())
+
+
+def test_every_address_is_inside_its_subnet() -> None:
+    for (_, link), addr in topology.ADDRESSES.items():
+        assert ipaddress.ip_address(addr) in ipaddress.ip_network(topology.SUBNETS[link])
+        assert ipaddress.ip_network(topology.SUBNETS[link]).prefixlen == topology.PREFIX_LEN
+
+
+@pytest.mark.parametrize(("key", "direction"), [
+    (("client", "edge"), "up"), (("proxy", "edge"), "down"), (("proxy", "core"), "up"),
+    (("server", "core"), "down")])
+def test_egress_direction_up_is_client_to_server(key: tuple[str, str], direction: str) -> None:
+    assert topology.EGRESS[key] == direction
+
+
+def test_users_take_the_topology_from_the_module() -> None:
+    assert endpoints.DEFAULT_SUBNETS == "edge=10.203.1.0/24,core=10.203.2.0/24"
+    assert endpoints.EGRESS is topology.EGRESS
+    assert [(w.link, w.a, w.b) for w in netns.TOPOLOGY] == [(link.name, link.near, link.far)
+                                                           for link in topology.LINKS]
+    assert vm_scenario.ADDRESSES == {"client": "10.203.1.10", "proxy": "10.203.1.2", "server": "10.203.2.10"}
+    assert topology.endpoint("proxy", "udp") == "10.203.1.2:9090"
