@@ -21,6 +21,7 @@ from tests.swarm.conftest import REPO, Swarm, docker, inspect, leftovers, wait_f
 
 pytestmark = pytest.mark.compose
 JOB_TIMEOUT_S = 180.0
+CLIENTS = 2  # deploy.replicas of the client job
 
 
 def _netem(stack: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -68,7 +69,8 @@ def _proxy_edge(show_output: str) -> str:
 
 @pytest.fixture(scope="module")
 def deployed(swarm: Swarm, stack_name: str) -> tuple[str, float]:
-    started = swarm.deploy(stack_name, {"NETEM_PROFILE": "rate-10mbit", "CLIENT_LABEL": "swarm-test"})
+    started = swarm.deploy(stack_name, {"NETEM_PROFILE": "rate-10mbit", "CLIENT_LABEL": "swarm-test",
+                                        "QOSLAB_CLIENTS": str(CLIENTS)})
     return stack_name, started
 
 
@@ -77,17 +79,23 @@ def test_client_job_completes_and_its_rows_arrive(deployed: tuple[str, float], t
     rows = wait_for("the client's rows", lambda: _collect(stack, tmp_path / "rows.csv"), JOB_TIMEOUT_S, 0.5)
     first_row_s = time.monotonic() - started
     print(f"deploy → first row collected through the manager: {first_row_s:.1f} s")
-    wait_for("the client job to complete", lambda: _completed(stack, "rate-10mbit"), JOB_TIMEOUT_S)
+    wait_for("the client job to complete", lambda: _completed(stack, "rate-10mbit") >= CLIENTS,
+             JOB_TIMEOUT_S)
     rows = _collect(stack, tmp_path / "rows.csv")
-    assert [r["kind"] for r in rows] == ["http_miss", "http_hit", "qos", "load"], rows
+    replicas = {r["replica"] for r in rows}
+    assert len(replicas) == CLIENTS and all(name.startswith(f"{stack}_client.") for name in replicas)
+    for replica in replicas:
+        kinds = [r["kind"] for r in rows if r["replica"] == replica]
+        assert kinds == ["http_miss", "http_hit", "qos", "load"], rows
     assert all(r["ok"] == "1" for r in rows), [r["error"] for r in rows]
     assert {r["profile"] for r in rows} == {"rate-10mbit"} and {r["label"] for r in rows} == {"swarm-test"}
     # separate hosts are assumed unless QOSLAB_SAME_CLOCK=true: one-way delays are relative
-    assert {r["owd_clock"] for r in rows} == {"relative"} and float(rows[2]["owd_up_min_ms"]) == 0
-    # the same rows are in the CSV on the client node's volume
+    assert {r["owd_clock"] for r in rows} == {"relative"}
+    assert all(float(r["owd_up_min_ms"]) == 0 for r in rows if r["kind"] == "qos")
+    # the same rows are in the CSV on the client node's volume (both replicas ran on this node)
     on_node = docker("run", "--rm", "--entrypoint", "cat", "-v", f"{stack}_results:/r", "qoslab/client:dev",
                      "/r/qos_result.csv").stdout
-    assert rows[0]["run_id"] in on_node and on_node.count(rows[0]["run_id"]) == 4
+    assert all(on_node.count(run_id) == 4 for run_id in {r["run_id"] for r in rows})
 
 
 def test_profile_at_task_start_is_in_force(deployed: tuple[str, float]) -> None:
@@ -98,7 +106,9 @@ def test_profile_at_task_start_is_in_force(deployed: tuple[str, float]) -> None:
 
 def test_rolling_update_applies_a_new_profile(deployed: tuple[str, float], tmp_path: Path) -> None:
     stack, _ = deployed
+    started = time.monotonic()
     done = _netem(stack, "apply", "rate-steps")  # tbf, 20 Mbit/s on the edge until its first step
+    print(f"rolling apply (server, proxy awaited; client job started): {time.monotonic() - started:.1f} s")
     assert done.returncode == 0, done.stderr + done.stdout
     shown = _show(stack)
     tasks = re.findall(r"event=netem\.swarm\.task service=proxy .*?state=(\w+) desired=(\w+) "
@@ -107,9 +117,9 @@ def test_rolling_update_applies_a_new_profile(deployed: tuple[str, float], tmp_p
     edge = _proxy_edge(shown)
     assert "qdisc=tbf" in edge and "rate_bps=20000000" in edge, edge
     # the client job re-ran under the new profile: its rows say so
-    wait_for("the re-run client job", lambda: _completed(stack, "rate-steps"), JOB_TIMEOUT_S)
+    wait_for("the re-run client job", lambda: _completed(stack, "rate-steps") >= CLIENTS, JOB_TIMEOUT_S)
     rows = _collect(stack, tmp_path / "rows.csv")
-    assert [r["profile"] for r in rows].count("rate-steps") == 4
+    assert [r["profile"] for r in rows].count("rate-steps") == 4 * CLIENTS
 
 
 def test_profile_the_kernel_cannot_apply_is_rolled_back_or_applied(deployed: tuple[str, float]) -> None:
