@@ -95,7 +95,8 @@ def test_client_job_completes_and_its_rows_arrive(deployed: tuple[str, float], t
     # the same rows are in the CSV on the client node's volume (both replicas ran on this node)
     on_node = docker("run", "--rm", "--entrypoint", "cat", "-v", f"{stack}_results:/r", "qoslab/client:dev",
                      "/r/qos_result.csv").stdout
-    assert all(on_node.count(run_id) == 4 for run_id in {r["run_id"] for r in rows})
+    for run_id in {r["run_id"] for r in rows}:
+        assert sum(f",{run_id}," in line for line in on_node.splitlines()) == 4, on_node
 
 
 def test_profile_at_task_start_is_in_force(deployed: tuple[str, float]) -> None:
