@@ -22,11 +22,23 @@ qoslab client — URL {url}  proxy {proxy}  UDP target {udp}
   5) browser info
   6) exit"""
 
-BROWSER_INFO = """From a browser on the Docker host:
-  http://127.0.0.1:8080/index.html       through the caching proxy (response header X-Cache: MISS/HIT)
-  http://127.0.0.1:8000/index.html       the origin server directly
-  http://127.0.0.1:8080/_proxy/stats     proxy cache counters (JSON)
-Or configure 127.0.0.1:8080 as the browser's HTTP proxy (forward mode)."""
+# What tests/compose/test_browser.py proves in headless Chromium through the published proxy port
+# ("window" = a fresh browser window with an empty cache; "again" = the same window visits again).
+BROWSER_PAGES = (
+    ("/index.html", "renders with its stylesheet; a new window gets X-Cache: HIT"),
+    ("/fresh/page.html", "again: from the browser's cache; a new window: X-Cache: HIT"),
+    ("/stale/page.html", "again and in a new window: X-Cache: REVALIDATED"),
+    ("/nocache/page.html", "again and in a new window: X-Cache: REVALIDATED"),
+    ("/nostore/page.html", "X-Cache: MISS every time, never from the browser's cache"),
+    ("/private/page.html", "again: from the browser's cache; a new window: X-Cache: MISS"),
+)
+_MORE = (("8080", "/_proxy/stats", "proxy cache counters (JSON); /metrics: the same for Prometheus"),
+         ("8000", "/index.html", "the origin server directly (no X-Cache)"))
+BROWSER_INFO = "\n".join([
+    "From a browser on the Docker host (proxy published on 127.0.0.1:8080):",
+    *(f"  http://127.0.0.1:{port}{path:<20} {what}"
+      for port, path, what in [("8080", p, w) for p, w in BROWSER_PAGES] + list(_MORE)),
+    "Or configure 127.0.0.1:8080 as the browser's HTTP proxy (forward mode)."])
 
 
 class Menu:
