@@ -145,7 +145,8 @@ def test_a_failed_apply_rolls_back_through_the_helper_then_removes_it() -> None:
     api_ns, tests_ns = netns("172.20.0.2"), netns("172.20.0.3")
     tests_ns.fail_devs.add("eth0")
     client = Client(user_project(api_ns, tests_ns))
-    with pytest.raises(ApplyError, match="Operation not permitted"), docker_backend.Helpers(client) as helpers:
+    with pytest.raises(ApplyError, match="Operation not permitted"), \
+            docker_backend.Helpers(client) as helpers:
         found, _ = docker_backend.discover("proj", selection=Selection(services=("api",)),
                                   helpers=helpers)
         apply_ends(found, load_profile("rate-10mbit").ends)
