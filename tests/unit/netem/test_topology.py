@@ -32,8 +32,15 @@ def test_compose_networks_are_the_topology_links() -> None:
     assert {name: _subnet(net) for name, net in networks.items()} == topology.SUBNETS
 
 
+def _linked(compose: dict[str, Any]) -> dict[str, Any]:
+    """The services on the links; the netem controller (`docker compose run netem`) joins none."""
+    services: dict[str, Any] = compose["services"]
+    assert {name for name, spec in services.items() if spec.get("network_mode") == "none"} == {"netem"}
+    return {name: spec for name, spec in services.items() if spec.get("network_mode") != "none"}
+
+
 def test_compose_addresses_are_the_topology_addresses() -> None:
-    services = _compose("compose.yaml")["services"]
+    services = _linked(_compose("compose.yaml"))
     declared = {(svc, link): str(cfg["ipv4_address"])
                 for svc, spec in services.items() for link, cfg in spec["networks"].items()}
     assert declared == topology.ADDRESSES
@@ -42,7 +49,7 @@ def test_compose_addresses_are_the_topology_addresses() -> None:
 
 def test_compose_environment_matches_subnets_and_ports() -> None:
     compose = _compose("compose.yaml")
-    for name, spec in compose["services"].items():
+    for name, spec in _linked(compose).items():
         env = spec["environment"]
         assert env["NETEM_SUBNETS"] == topology.SUBNETS_TEXT, name
         for (svc, proto), port in topology.PORTS.items():
