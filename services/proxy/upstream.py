@@ -72,9 +72,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _pump(self) -> None:
         try:
             while (event := self.parser.next_event()) is not None:
-                if isinstance(event, Response) and event.status < 200:
-                    continue
-                assert not isinstance(event, Request)
+                assert not isinstance(event, Request)  # 1xx heads are queued too (the exchange forwards them)
                 if isinstance(event, Data):
                     self.queued_bytes += len(event.data)
                 self._push(event)

@@ -163,3 +163,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         print(stack.logs()[-6000:])
         stack.compose("down", "-v", "--remove-orphans", "-t", "5", check=False, timeout=180)
+
+
+def artifacts_dir() -> Path:
+    """Where tests keep what a person may want to look at afterwards (screenshots, pcaps)."""
+    return Path(os.environ.get("QOSLAB_ARTIFACTS") or REPO / "results" / "artifacts")
