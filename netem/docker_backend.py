@@ -175,12 +175,15 @@ def discover(project: str, link: str = "all", service: str | None = None, client
     return result, skipped
 
 
-def own_project(client: Any) -> str | None:
-    """The compose project of the container this runs in (`docker compose run netem …`), else None."""
-    if not Path("/.dockerenv").exists():
+def own_project(client: Any, marker: Path = Path("/.dockerenv"), hostname: str | None = None) -> str | None:
+    """The compose project of the container this runs in (`docker compose run netem …`), else None.
+
+    Docker names a container's host after its id and creates `/.dockerenv` in it.
+    """
+    if not marker.exists():
         return None
     try:
-        label = client.containers.get(socket.gethostname()).labels.get(PROJECT_LABEL)
+        label = client.containers.get(hostname or socket.gethostname()).labels.get(PROJECT_LABEL)
     except (APIError, NotFound):
         return None
     return str(label) if label else None
