@@ -20,16 +20,9 @@ def parse_udp_target(text: str) -> tuple[str, int]:
 
 
 def replica_name(text: str) -> str:
-    """The `replica` column: the text given, the host name (''), or with 'auto' the first label of this
-    host's reverse DNS name (under Docker, the container name: `PROJECT-client-N`)."""
-    if text.strip().lower() != "auto":
-        return text.strip() or socket.gethostname()
-    host = socket.gethostname()
-    try:
-        name = socket.gethostbyaddr(socket.gethostbyname(host))[0]
-    except OSError:
-        return host
-    return name.split(".", 1)[0] or host
+    """The `replica` column: the text given, else the host name (in a container: its short id, as
+    `docker ps` shows it, different for every `--scale` replica)."""
+    return text.strip() or socket.gethostname()
 
 
 def parse_count(text: str) -> int:
@@ -59,8 +52,7 @@ COMMON = [
     Option("--timeout", "CLIENT_TIMEOUT", "10s", "HTTP timeout per request", parse_duration_s),
     Option("--json", "CLIENT_JSON", "false", "print one JSON object per test on stdout", is_switch=True),
     Option("--replica", "CLIENT_REPLICA", "",
-           "name stored in every row's `replica` column ('' = host name; 'auto' = the container name "
-           "from reverse DNS, e.g. qoslab-client-3)"),
+           "name stored in every row's `replica` column ('' = the host name: a container's short id)"),
     Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
            "client and echo share one clock (true/false/auto = loopback only); stated in every row"),
     Option("--separate-clocks", "CLIENT_SEPARATE_CLOCKS", "relative",

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 from services.client.httpc import USER_AGENT, resolve_target
-from services.client.load.engine import Driver, LoadPlan, LoadStats
+from services.client.load.engine import Driver
+from services.client.load.model import LoadPlan, LoadStats
 from services.common.http1 import build_request_head
 
 Progress = Callable[[LoadStats, float], None]

@@ -9,6 +9,7 @@ is the reference: a differential test feeds both the same bytes.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 MAX_HEAD = 64 * 1024
@@ -44,8 +45,12 @@ def _value(head: bytes, lower: bytes, name: bytes) -> bytes | None:
     return head[start:end if end >= 0 else len(head)].strip()
 
 
+@functools.lru_cache(maxsize=256)
 def parse_head(head: bytes) -> _Head:
     """Status line and the few fields that frame the body (`head` without the final CRLF CRLF).
+
+    Memoised: a server answers a load test with the same head bytes over and over (until its Date
+    changes), so most responses cost one hash and a lookup.
 
     Minimal on purpose (one lower-cased copy, a `find` per field of interest): other field lines are
     not validated, the shared parser does that for the services.
@@ -94,6 +99,8 @@ class ReplyReader:
         done: list[Reply] = []
         if self._head is None and not self._buf:
             data = self._whole(data, done)  # fast path: complete Content-Length responses, no copies
+            if not data:
+                return done
         self._buf += data
         while (reply := self._step()) is not None:
             if reply.status >= 200:

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from services.client.histogram import Histogram
-from services.client.load.engine import LoadPlan, LoadStats
+from services.client.load.model import LoadPlan, LoadStats
 
 # column suffix → percentile
 _QUANTILES = {"median": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9, "p9999": 99.99}

@@ -17,7 +17,8 @@ import pytest
 
 from services.client.histogram import Histogram
 from services.client.load import build_request
-from services.client.load.engine import Driver, LoadPlan, LoadStats
+from services.client.load.engine import Driver
+from services.client.load.model import LoadPlan, LoadStats
 
 HERE = Path(__file__).parent
 
@@ -77,10 +78,16 @@ def test_open_loop_corrected_p99_shows_a_stall_the_uncorrected_one_hides(origin:
     assert stats.ok == 600 and not stats.errors
     corrected, uncorrected = stats.latency, stats.uncorrected
     assert isinstance(corrected, RawHistogram) and isinstance(uncorrected, RawHistogram)
-    # ≈ 100 of 600 requests fell due during the 500 ms stall: corrected p99 is near the stall …
-    assert corrected.percentile(99) > 300e6
-    # … while each connection's one stalled request is all the uncorrected view sees (4 of 600 < 1 %)
-    assert uncorrected.percentile(99) < 100e6 and uncorrected.max > 400e6
+    # ≈ 100 of 600 requests fell due during the 500 ms stall; from their due times ≥ 20 of them waited
+    # ≥ 400 ms, and the corrected p99 shows it …
+    stall_ns = 400_000_000
+    assert sum(v >= stall_ns for v in corrected.raw) >= 20 and corrected.percentile(99) >= stall_ns * 0.75
+    # … while from the send only the requests in flight at the pause (one per connection) waited that
+    # long: ≤ 4 of 600 (< 1 %), so the uncorrected p99 hides the stall (a busy machine may slow both
+    # views; the comparison is within the run)
+    assert 1 <= sum(v >= stall_ns for v in uncorrected.raw) <= 4
+    assert uncorrected.percentile(99) < stall_ns <= uncorrected.max
+    assert uncorrected.percentile(99) < corrected.percentile(99)
     for histogram in (corrected, uncorrected):
         for q in (50, 90, 99, 99.9, 99.99, 100):
             assert histogram.percentile(q) == pytest.approx(exact(histogram.raw, q), rel=0.01)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.client.load.engine import LoadPlan
+from services.client.load.model import LoadPlan
 from services.client.load.reader import Reply, ReplyError, ReplyReader
 from services.common.http1 import Data, EndOfMessage, Response, ResponseParser
 
