@@ -7,6 +7,8 @@ swarm refuses or ignores is taken out here, by rule, instead of being kept in a 
   ports                    swarm publishes on every interface of every node (no 127.0.0.1 there);
                            kept only with `publish=True`, without the host address
   container_name           swarm names tasks itself
+  services with profiles:  compose starts them only when asked (the netem tools container); a stack
+                           has no profiles, so they are left out
   ipam ip_range, gateway   the stack schema takes only `subnet` (the range kept compose's fixed
                            addresses apart from IPAM's; swarm has no fixed addresses)
 compose.swarm.yaml is then merged on top: mappings merge key by key, anything else replaces, and a
@@ -122,7 +124,8 @@ def stack_document(compose: Mapping[str, Any], overlay: Mapping[str, Any],
     if extra:
         raise StackFileError(f"compose.swarm.yaml: services not in compose.yaml: {', '.join(sorted(extra))}")
     base = _without_extensions(compose)
-    base["services"] = {name: swarm_service(name, svc, options) for name, svc in services.items()}
+    base["services"] = {name: swarm_service(name, svc, options) for name, svc in services.items()
+                        if not (isinstance(svc, Mapping) and svc.get("profiles"))}
     base["networks"] = {name: swarm_network(net) for name, net in (compose.get("networks") or {}).items()}
     doc: dict[str, Any] = merge(base, _without_extensions(overlay))
     if not options.placement:
