@@ -16,6 +16,7 @@ Needs wrk and nginx (apt-get install wrk nginx). Prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -110,6 +111,10 @@ def ours(url: str, connections: int, duration_s: float, *extra: str) -> dict[str
     return result
 
 
+def _ours_workers(args: argparse.Namespace, workers: int, url: str) -> dict[str, float]:
+    return ours(url, args.connections, args.duration, "--workers", str(workers))
+
+
 def medians(samples: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
 
@@ -120,10 +125,9 @@ def closed_loop(args: argparse.Namespace, targets: dict[str, str]) -> None:
     print("| target | tool | req/s | ours / wrk | p50 ms | p90 ms | p99 ms | max ms | CPU µs/req |")
     print("|---|---|---|---|---|---|---|---|---|")
     tools: dict[str, Callable[[str], dict[str, float]]] = {
-        "wrk -t2": lambda url: wrk(url, args.connections, args.duration),
-        f"load --workers {args.load_workers}": lambda url: ours(url, args.connections, args.duration,
-                                                                "--workers", str(args.load_workers)),
-    }
+        "wrk -t2": lambda url: wrk(url, args.connections, args.duration)}
+    for count in (int(w) for w in str(args.load_workers).split(",")):
+        tools[f"load --workers {count}"] = functools.partial(_ours_workers, args, count)
     for name, url in targets.items():
         samples: dict[str, list[dict[str, float]]] = {tool: [] for tool in tools}
         for _ in range(args.rounds):
@@ -179,7 +183,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--server-workers", type=int, default=1)
-    parser.add_argument("--load-workers", type=int, default=2, help="load --workers (wrk runs -t2)")
+    parser.add_argument("--load-workers", default="2",
+                        help="load --workers, or a list to compare (1,2); wrk runs -t2")
     parser.add_argument("--skip-omission", action="store_true")
     args = parser.parse_args()
     procs: list[subprocess.Popen[bytes]] = []

@@ -60,7 +60,8 @@ class ProxyApp:
         self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
         self.fds = Episodes()
         self.pool = pool if pool is not None else Pool(connect_timeout_s=config.connect_timeout_s,
-                                                       on_exhausted=self.fds.exhausted)
+                                                       on_exhausted=self.fds.exhausted,
+                                                       idle_timeout_s=config.upstream_idle_timeout_s)
         self.stats = HttpStats()
         self.metrics = ProxyMetrics()
         self.fast_heads = FastHeads(config.limits)

@@ -98,6 +98,8 @@ OPTIONS = [
     Option("--targeted-cache-control", "PROXY_TARGETED_CACHE_CONTROL", "CDN-Cache-Control",
            "RFC 9213 fields obeyed over Cache-Control in reverse mode, first valid wins (none: off)",
            parse_field_names),
+    Option("--upstream-idle-timeout", "PROXY_UPSTREAM_IDLE_TIMEOUT", "4s",
+           "pooled upstream connections idle longer are closed, not reused", parse_duration_s),
     Option("--stale-on-error", "PROXY_STALE_ON_ERROR", "24h",
            "serve a stored response up to this long past its freshness when the origin fails (0: never)",
            parse_duration_s),
@@ -121,7 +123,8 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         shutdown_timeout_s=args.shutdown_timeout, body_buffer=args.body_buffer,
         connect_timeout_s=args.connect_timeout, upstream_timeout_s=args.upstream_timeout,
         client_timeout_s=args.client_timeout, access_log=args.access_log,
-        targeted_cache_control=args.targeted_cache_control, stale_on_error_s=args.stale_on_error)
+        targeted_cache_control=args.targeted_cache_control, stale_on_error_s=args.stale_on_error,
+        upstream_idle_timeout_s=args.upstream_idle_timeout)
 
 
 async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None,

@@ -42,6 +42,8 @@ class ProxyConfig:
     # RFC 9111 §4.2.4: how long past its freshness a stored response may still be served when the origin
     # fails (connect error, dropped connection, timeout, 5xx) and no stale-if-error says otherwise; 0 = never
     stale_on_error_s: float = 86400.0
+    # pooled upstream connections idle longer are closed, not reused (below servers' keep-alive timeouts)
+    upstream_idle_timeout_s: float = 4.0
 
     @property
     def cache_targets(self) -> tuple[str, ...]:

@@ -8,9 +8,8 @@ every response the browser did not take from its own cache reached the proxy, an
 
 from __future__ import annotations
 
-import json
-import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,20 +35,17 @@ EXPECTED = {
 }
 
 
-def _stats(base: str) -> dict[str, Any]:
-    with urllib.request.urlopen(base + "/_proxy/stats", timeout=10) as response:
-        data: dict[str, Any] = json.loads(response.read())
-        return data
+Stats = Callable[[], dict[str, Any]]  # the proxy's /_proxy/stats
 
 
 LOOKUPS = ("hits", "misses", "revalidations", "stale")  # each GET through the cache counts in one
 
 
-def _visit(browser_load: Any, base: str, url: str) -> tuple[Load, dict[str, int]]:
+def _visit(browser_load: Any, stats: Stats, url: str) -> tuple[Load, dict[str, int]]:
     """A load and how the proxy's cache counters moved (`requests` would also count health checks)."""
-    before = _stats(base)
+    before = stats()
     load: Load = browser_load(url)
-    after = _stats(base)
+    after = stats()
     moved = {key: after[key] - before[key] for key in LOOKUPS}
     moved["lookups"] = sum(moved[key] for key in LOOKUPS)
     return load, moved
@@ -59,16 +55,16 @@ def _reached_proxy(load: Load) -> int:
     return sum(not r.from_cache for r in load.responses)
 
 
-def check_page(browser: Browser, base: str, path: str, run: str) -> None:
+def check_page(browser: Browser, base: str, stats: Stats, path: str, run: str) -> None:
     expect = EXPECTED[path]
     url = f"{base}{path}?browser={run}"
     window = browser.new_tab()
-    first, moved = _visit(window.load, base, url)
+    first, moved = _visit(window.load, stats, url)
     page = first.response(f"{path}?browser={run}")
     assert (page.status, page.headers.get("x-cache"), page.from_cache) == (200, "MISS", False), page
     assert moved["lookups"] == _reached_proxy(first), (path, moved, first)
 
-    again, moved = _visit(window.load, base, url)
+    again, moved = _visit(window.load, stats, url)
     page = again.response(f"{path}?browser={run}")
     if expect.again == "browser":
         assert page.from_cache, f"{path}: expected the browser's own cache, got {page}"
@@ -76,7 +72,7 @@ def check_page(browser: Browser, base: str, path: str, run: str) -> None:
         assert (page.from_cache, page.headers.get("x-cache")) == (False, expect.again), page
     assert moved["lookups"] == _reached_proxy(again), (path, moved, again)
 
-    other, moved = _visit(browser.new_tab().load, base, url)
+    other, moved = _visit(browser.new_tab().load, stats, url)
     page = other.response(f"{path}?browser={run}")
     got = (page.from_cache, page.status, page.headers.get("x-cache"))
     assert got == (False, 200, expect.new_window), page
@@ -85,12 +81,12 @@ def check_page(browser: Browser, base: str, path: str, run: str) -> None:
     assert moved["hits"] == hits, (path, moved, other)
 
 
-def check_all(browser: Browser, base: str, screenshot: Path) -> Path:
+def check_all(browser: Browser, base: str, stats: Stats, screenshot: Path) -> Path:
     """Every menu page behaves as documented; the index renders (title, stylesheet) and is saved as PNG."""
     assert {path for path, _ in BROWSER_PAGES} == set(EXPECTED), "the menu lists what this test proves"
     run = uuid.uuid4().hex[:8]
     for path, _ in BROWSER_PAGES:
-        check_page(browser, base, path, run)
+        check_page(browser, base, stats, path, run)
     window = browser.new_tab()
     load = window.load(f"{base}/index.html")
     assert load.response("/style.css").status == 200

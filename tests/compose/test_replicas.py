@@ -51,6 +51,8 @@ def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack) -> None:
         runs[row["run_id"]].append(row["kind"])
         replicas[row["replica"]].add(row["run_id"])
     assert all(kinds == SUITE_KINDS for kinds in runs.values()), runs
+    print(f"{REPLICAS} replicas: {len(rows)} rows, {len(runs)} suite runs, "
+          f"rows per replica {sorted(len(r) * len(SUITE_KINDS) for r in replicas.values())}")
     short_ids = {s["Id"][:12] for s in states}
     assert set(replicas) == short_ids, (sorted(replicas), sorted(short_ids))  # one name per replica
 
@@ -62,7 +64,10 @@ def running_clients(stack: Stack) -> Iterator[list[str]]:
     started = []
     try:
         for _ in range(3):
-            done = stack.compose("run", "-d", "--no-deps", "-e", "NETEM_PROFILE=rate-10mbit", "client",
+            # the image's entrypoint is `qoslab-entrypoint python3 -m services.client`: keep the start-up
+            # (netem, dropping root), replace the command
+            done = stack.compose("run", "-d", "--no-deps", "-e", "NETEM_PROFILE=rate-10mbit",
+                                 "--entrypoint", "qoslab-entrypoint", "client",
                                  "python3", "-c", "import time; time.sleep(300)")
             started.append(done.stdout.strip().splitlines()[-1])
         yield started

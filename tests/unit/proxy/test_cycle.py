@@ -222,3 +222,22 @@ def test_body_without_length_is_rechunked_and_stored() -> None:
         second = await get(app)
         assert field(second, b"content-length") == b"6" and second.endswith(b"abcdef")
     run(body)
+
+
+def test_a_pooled_connection_closed_before_any_answer_is_retried_once() -> None:
+    async def body() -> None:
+        pool = FakePool([[UpstreamError(502, "upstream closed the connection")], reply(200, [], b"second")],
+                        reused=1)
+        raw = await get(make_app(pool))
+        assert raw.endswith(b"second") and len(pool.sent) == 2
+    run(body)
+
+
+def test_a_pooled_connection_that_began_answering_is_not_retried() -> None:
+    """The origin may have acted on the request: sending it again would repeat it."""
+    async def body() -> None:
+        pool = FakePool([[b"HTTP/1.1 2", UpstreamError(502, "invalid status line")], reply(200, [], b"2")],
+                        reused=1)
+        raw = await get(make_app(pool))
+        assert status_of(raw) == 502 and len(pool.sent) == 1
+    run(body)
