@@ -249,9 +249,10 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False
         self._release_body()
         self._done(job)
+        self.last_activity = self.app.mono()  # idle time counts from the end of the response
         if not self.closed and self.tunnel is None and self.transport is not None:
             if self.parser.buffered:
-                self.receiving_since = self.app.mono()
+                self.receiving_since = self.last_activity
             self.transport.resume_reading()
             self._process()
 

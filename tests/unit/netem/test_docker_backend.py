@@ -6,6 +6,7 @@ import argparse
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,3 +182,20 @@ def test_commands_shape_show_and_clear_any_service(capsys: pytest.CaptureFixture
     with docker_backend.Helpers(client) as helpers:
         assert controller.cmd_clear("proj", args, helpers) == 0
     assert api_ns.roots == {} and tests_ns.roots == {}
+
+
+def test_in_a_container_the_default_project_is_its_own(tmp_path: Path) -> None:
+    from docker.errors import NotFound
+
+    class Containers:
+        def get(self, name: str) -> Any:
+            if name != "c0ffee":
+                raise NotFound(name)
+            return FakeContainer("proj-netem-run-1", "netem", {}, FakeTc())
+
+    client = argparse.Namespace(containers=Containers())
+    marker = tmp_path / ".dockerenv"
+    assert docker_backend.own_project(client, marker, "c0ffee") is None  # not in a container
+    marker.touch()
+    assert docker_backend.own_project(client, marker, "c0ffee") == "proj"
+    assert docker_backend.own_project(client, marker, "other") is None

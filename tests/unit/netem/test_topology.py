@@ -40,8 +40,15 @@ def _networks(spec: dict[str, Any]) -> dict[str, Any]:
     return {name: None for name in networks} if isinstance(networks, list) else networks
 
 
+def _linked(compose: dict[str, Any]) -> dict[str, Any]:
+    """The services on the links; the netem controller (`docker compose run netem`) joins none."""
+    services: dict[str, Any] = compose["services"]
+    assert {name for name, spec in services.items() if spec.get("network_mode") == "none"} == {"netem"}
+    return {name: spec for name, spec in services.items() if spec.get("network_mode") != "none"}
+
+
 def test_compose_addresses_are_the_topology_addresses() -> None:
-    services = _compose("compose.yaml")["services"]
+    services = _linked(_compose("compose.yaml"))
     declared = {(svc, link): str(cfg["ipv4_address"])
                 for svc, spec in services.items() for link, cfg in _networks(spec).items() if cfg}
     fixed = {key: addr for key, addr in topology.ADDRESSES.items() if key[0] not in topology.DYNAMIC_SERVICES}
@@ -62,7 +69,7 @@ def test_fixed_addresses_lie_outside_the_ipam_ranges() -> None:
 
 def test_compose_environment_matches_subnets_and_ports() -> None:
     compose = _compose("compose.yaml")
-    for name, spec in compose["services"].items():
+    for name, spec in _linked(compose).items():
         env = spec["environment"]
         assert env["NETEM_SUBNETS"] == topology.SUBNETS_TEXT, name
         for (svc, proto), port in topology.PORTS.items():
