@@ -44,3 +44,24 @@ ENV QOSLAB_SERVICE=client
 COPY services/client/ /app/services/client/
 RUN python3 -m compileall -q /app/services/client
 ENTRYPOINT ["qoslab-entrypoint", "python3", "-m", "services.client"]
+
+# The netem controller as a container, so a CI job with nothing but Docker can impair any compose
+# project: `docker compose run --rm netem apply 3g [--project P --service S [--network N]]` (compose
+# mounts the Docker socket). It is also the helper image the controller runs in the network namespace
+# of a target that cannot run tc itself. Last stage: building the services never runs its install step.
+# The Docker SDK for Python: pip where the base image has it (python:3.12-slim), else Debian's package
+# (the offline base); compose builds this stage on the host network.
+FROM base AS netem
+ENV QOSLAB_SERVICE=netem
+RUN set -eu; \
+    if ! python3 -c 'import docker' 2>/dev/null; then \
+      if python3 -m pip --version >/dev/null 2>&1; then \
+        python3 -m pip install --no-cache-dir 'docker>=5'; \
+      else \
+        apt-get -o Acquire::Check-Valid-Until=false update && \
+        apt-get install -y --no-install-recommends python3-docker && rm -rf /var/lib/apt/lists/*; \
+      fi; \
+    fi; \
+    python3 -c 'import docker'
+ENTRYPOINT ["python3", "-m", "netem"]
+CMD ["--help"]

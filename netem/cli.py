@@ -7,6 +7,13 @@
     python -m netem [--project P] apply PROFILE [--link edge|core|all] [--no-calibrate] [--steps]
     python -m netem [--project P] clear [--link L]
     python -m netem [--project P] scenario run scenarios/NAME.yaml
+<<<<<<< HEAD
+    python -m netem --swarm STACK apply PROFILE | show | clear
+                                                 a swarm stack: rolling service update (netem/swarm.py)
+=======
+    python -m netem [--project P] capture edge|core [--service S] [--duration D | --count N]
+                                  [--filter BPF] [-o FILE]   a pcap of one link end (needs root)
+>>>>>>> main
 
 Any project, any service: apply|show|clear --project P --service S [--network N] [--peer S2] shape
 the link(s) between S and its peers (docs/netem.md, "Any compose project"); `--project` may also follow
@@ -31,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", help="compose project (default: $COMPOSE_PROJECT_NAME, then the "
                                           "compose default for the current directory)")
+    parser.add_argument("--swarm", metavar="STACK",
+                        help="a Docker Swarm stack instead of a compose project (apply, show, clear)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list profiles")
     validate = sub.add_parser("validate", help="validate profile files")
@@ -53,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("file")
     scenario.add_argument("--out", default="results", help="directory for CSV, report and plots")
     _add_project(scenario)
+    capture = sub.add_parser("capture", help="write a pcap of what crosses one link end")
+    capture.add_argument("link", help="edge (client-proxy) or core (proxy-server)")
+    capture.add_argument("--service", help="which end: client, proxy (default) or server")
+    capture.add_argument("--duration", help="stop after this long (10s, 500ms, 2m)")
+    capture.add_argument("--count", type=int, help="stop after this many packets")
+    capture.add_argument("--filter", default="", help="BPF filter, e.g. 'udp port 9090'")
+    capture.add_argument("-o", "--output", help="pcap file (default: results/captures/LINK-SIDE-TIME.pcap)")
+    _add_project(capture)
     return parser
 
 
@@ -71,6 +88,23 @@ def _add_targeting(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--helper-image", default=None, metavar="IMAGE",
                      help="image run in a target's network namespace when the target cannot run tc "
                           "itself (env NETEM_HELPER_IMAGE; default qoslab/netem:dev)")
+
+
+def _capture(args: argparse.Namespace) -> int:
+    from netem import capture, capture_run
+    from netem.docker_backend import REPO, default_project
+
+    try:
+        spec = capture.make_spec(args.link, args.service, args.duration, args.count, args.filter, args.output)
+    except capture.CaptureError as exc:
+        print(f"usage: {exc}", file=sys.stderr)
+        return 2
+    done = capture_run.run(args.project or default_project(), spec, repo=REPO,
+                           report=lambda line: print(line, file=sys.stderr, flush=True))
+    print(done.path)
+    print(f"{done.captured if done.captured is not None else '?'} packets captured, "
+          f"{done.dropped if done.dropped is not None else '?'} dropped by the kernel", file=sys.stderr)
+    return 0
 
 
 def _validate(files: Sequence[str]) -> int:
@@ -96,9 +130,28 @@ def _list() -> int:
     return 0
 
 
+def _swarm(args: argparse.Namespace) -> int:
+    from netem import swarm
+
+    if args.command not in ("apply", "show", "clear"):
+        print(f"usage error: --swarm supports apply, show and clear, not {args.command}", file=sys.stderr)
+        return 2
+    per_end = ("service", "service_names", "networks", "peers")
+    if getattr(args, "link", "all") != "all" or any(getattr(args, name, None) for name in per_end):
+        print("usage error: on a swarm a profile goes to the whole stack (NETEM_PROFILE of every "
+              "service); --link, --service, --network, --peer and SERVICE need a compose project",
+              file=sys.stderr)
+        return 2
+    return swarm.run_command(args.swarm, args.command, getattr(args, "profile", "none"))
+
+
 def _controller(args: argparse.Namespace) -> int:
+    if args.swarm:
+        return _swarm(args)
     from netem import controller  # imports docker (through netem.docker_backend)
 
+    if args.command == "capture":
+        return _capture(args)
     if args.command == "scenario":
         from netem import scenario
 

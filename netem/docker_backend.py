@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from docker.errors import APIError, ImageNotFound
+from docker.errors import APIError, ImageNotFound, NotFound
 
 import docker
 from netem import endpoints, targets
@@ -172,3 +173,17 @@ def discover(project: str, link: str = "all", service: str | None = None, client
     if not result:
         raise DiscoveryError(f"no running container of project {project!r} matches service {service!r}")
     return result, skipped
+
+
+def own_project(client: Any, marker: Path = Path("/.dockerenv"), hostname: str | None = None) -> str | None:
+    """The compose project of the container this runs in (`docker compose run netem …`), else None.
+
+    Docker names a container's host after its id and creates `/.dockerenv` in it.
+    """
+    if not marker.exists():
+        return None
+    try:
+        label = client.containers.get(hostname or socket.gethostname()).labels.get(PROJECT_LABEL)
+    except (APIError, NotFound):
+        return None
+    return str(label) if label else None

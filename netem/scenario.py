@@ -6,17 +6,21 @@
     repetitions: 3
     label: cache-vs-links                  # optional, stored in every CSV row
     client_args: {qos: ["--count", "200"]} # optional extra flags per test
+    capture: edge                          # optional: a pcap per client run (edge or core, proxy end)
 
 Each profile is applied to the proxy/server ends by the controller; each client run starts a fresh
 client container with the same NETEM_PROFILE, so `netem.startup` shapes the client's end. Every row is
-labelled with its profile. Links are cleared at the end, also on Ctrl-C or a failure.
+labelled with its profile. Links are cleared at the end, also on Ctrl-C or a failure. With `capture`,
+each client run is captured at the proxy's end of that link into OUT/captures/ (row key `capture`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,8 @@ from netem.profile import load_profile
 
 TESTS = ("qos", "http", "load")
 RUN_TIMEOUT_S = 600.0
-_KEYS = ("description", "profiles", "tests", "repetitions", "label", "client_args")
+_KEYS = ("description", "profiles", "tests", "repetitions", "label", "client_args", "capture")
+CAPTURE_LINKS = ("edge", "core")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Scenario:
     repetitions: int
     label: str
     client_args: dict[str, list[str]] = field(default_factory=dict)
+    capture: str | None = None
 
 
 def parse_scenario(raw: object, source: str, name: str) -> Scenario:
@@ -64,8 +70,11 @@ def parse_scenario(raw: object, source: str, name: str) -> Scenario:
     if not isinstance(extra, Mapping) or any(k not in TESTS or not isinstance(v, list)
                                              for k, v in extra.items()):
         raise ScenarioError(source, "client_args", extra, "a mapping test → list of flags")
+    capture = raw.get("capture")
+    if capture is not None and capture not in CAPTURE_LINKS:
+        raise ScenarioError(source, "capture", capture, f"a link to capture: {' or '.join(CAPTURE_LINKS)}")
     return Scenario(name, str(raw.get("description", "")), tuple(profiles), tuple(tests), reps,
-                    str(raw.get("label", name)), {k: [str(a) for a in v] for k, v in extra.items()})
+                    str(raw.get("label", name)), {k: [str(a) for a in v] for k, v in extra.items()}, capture)
 
 
 def load_scenario(path: str) -> Scenario:
@@ -79,11 +88,18 @@ def load_scenario(path: str) -> Scenario:
 ApplyFn = Callable[[str], None]
 ClearFn = Callable[[], None]
 ClientFn = Callable[[str, str, list[str]], list[dict[str, Any]]]
+# (profile, repetition, test) → a context around that client run that yields the row fields it adds
+AroundFn = Callable[[str, int, str], contextlib.AbstractContextManager[dict[str, Any]]]
+
+
+def _nothing(profile: str, rep: int, test: str) -> contextlib.AbstractContextManager[dict[str, Any]]:
+    return contextlib.nullcontext({})
 
 
 def run_matrix(scenario: Scenario, apply: ApplyFn, clear: ClearFn, client: ClientFn,
-               progress: Callable[[str], None]) -> list[dict[str, Any]]:
-    """profiles × repetitions × tests; links cleared in `finally` (Ctrl-C included)."""
+               progress: Callable[[str], None], around: AroundFn = _nothing) -> list[dict[str, Any]]:
+    """profiles × repetitions × tests, each client run inside `around` (a capture); links cleared in
+    `finally` (Ctrl-C included)."""
     rows: list[dict[str, Any]] = []
     total = len(scenario.profiles) * scenario.repetitions * len(scenario.tests)
     done = 0
@@ -94,8 +110,9 @@ def run_matrix(scenario: Scenario, apply: ApplyFn, clear: ClearFn, client: Clien
                 for test in scenario.tests:
                     done += 1
                     progress(f"[{done}/{total}] profile={profile} rep={rep + 1} test={test}")
-                    for row in client(profile, test, scenario.client_args.get(test, [])):
-                        rows.append({**row, "profile": profile, "repetition": rep + 1})
+                    with around(profile, rep + 1, test) as added:
+                        got = client(profile, test, scenario.client_args.get(test, []))
+                    rows.extend({**row, "profile": profile, "repetition": rep + 1, **added} for row in got)
     finally:
         clear()
         progress("links cleared")
@@ -135,7 +152,25 @@ def run_file(path: str, *, project: str | None, out_dir: str) -> int:
 
     client = compose_client(name, scenario.label, docker_backend.REPO)
     rows = run_matrix(scenario, apply_profile, clear, client,
-                      lambda line: print(line, file=sys.stderr, flush=True))
+                      lambda line: print(line, file=sys.stderr, flush=True),
+                      capture_around(name, scenario, Path(out_dir)) if scenario.capture else _nothing)
     written = report_files.write(scenario.name, rows, Path(out_dir))
     print("\n".join(str(p) for p in written))
     return 0
+
+
+def capture_around(project: str, scenario: Scenario, out_dir: Path) -> AroundFn:
+    """Each client run captured at the proxy's end of `scenario.capture`; the row gets the file."""
+    from netem.capture import default_path, make_spec
+    from netem.capture_run import capturing
+
+    assert scenario.capture is not None
+    spec = make_spec(scenario.capture)
+
+    @contextlib.contextmanager
+    def around(profile: str, rep: int, test: str) -> Iterator[dict[str, Any]]:
+        tag = f"{scenario.name}-{Path(profile).stem}-r{rep}-{test}"
+        path = default_path(out_dir, spec.link, spec.side, time.time(), tag=tag)
+        with capturing(project, spec, path):
+            yield {"capture": str(path)}
+    return around

@@ -9,8 +9,9 @@ network name, address, prefix). Output: one `End` per (container, network) to sh
   S is attached to (or only the N given). Each link has two ends and both egresses are shaped, so both
   directions are impaired: S itself and its peers, the other running containers on N (or only the
   services named by `--peer`). A qoslab service keeps its role from `endpoints.EGRESS` (so
-  `--service proxy --network edge` shapes exactly what `--link edge` does); any other service S is the
-  far end, the server side: its egress carries `down`, its peers' egress `up`.
+  `--service proxy --network edge` shapes exactly what `--link edge` does) and another service on a qoslab
+  link stands in for its outer end (client on edge: `up`; server on core: `down`). On any other
+  network S is the far end, the server side: its egress carries `down`, its peers' egress `up`.
 - The profile's settings used on network N: N's own when N is `edge` or `core`, otherwise those of
   `--link` (`edge` by default: the access link, which is what 3g, 4g, wifi… describe).
 """
@@ -67,8 +68,15 @@ def profile_link(network: str, link: str) -> str:
     return link if link in LINKS else "edge"
 
 
+# On qoslab's own links, another service stands in for the end that is not the proxy: a client on edge
+# (egress up), a server on core (egress down).
+OUTER_END = {"edge": EGRESS[("client", "edge")], "core": EGRESS[("server", "core")]}
+
+
 def _role(service: str, network: str, default: str) -> str:
-    return EGRESS.get((service, network), default) if network in LINKS else default
+    if network in LINKS:
+        return EGRESS.get((service, network), OUTER_END[network])
+    return default
 
 
 def _topology(attachments: Sequence[Attachment], link: str) -> tuple[list[End], list[str]]:

@@ -31,8 +31,10 @@ LINKS = (
     Link("core", "10.203.2.0/24", ("proxy", "10.203.2.2"), ("server", "10.203.2.10")),
 )
 PREFIX_LEN = 24
-# compose.direct.yaml: the client also joins core, to reach the server without the proxy
-DIRECT_CLIENT_CORE = "10.203.2.20"
+# Under compose the client has no fixed address: its replicas (`--scale client=N`) take theirs from each
+# network's IPAM range, which holds none of the fixed addresses above (the client's .10 is the VM's).
+DYNAMIC_SERVICES = ("client",)
+IPAM_RANGES = {"edge": "10.203.1.128/25", "core": "10.203.2.128/25"}
 # (service, protocol) → port, as compose.yaml's environment sets them
 PORTS = {("server", "http"): 8000, ("server", "udp"): 9000, ("proxy", "http"): 8080, ("proxy", "udp"): 9090}
 

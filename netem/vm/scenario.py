@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from netem import report_files, topology
+from netem.errors import ScenarioError
 from netem.profile import resolve_path
 from netem.scenario import Scenario, load_scenario
 from netem.vm import boot
@@ -73,6 +74,9 @@ def parse_console(text: str) -> tuple[list[dict[str, Any]], int | None]:
 def spec_for(path: str) -> tuple[Scenario, str]:
     """Load and validate the scenario on the host; → (it, the spec for the VM)."""
     scenario = load_scenario(path)
+    if scenario.capture:  # the guest has no tcpdump: say so rather than run without the captures
+        raise ScenarioError(path, "capture", scenario.capture, "not available in the VM (no tcpdump in the "
+                            "guest); capture runs on the compose stack (python -m netem scenario run)")
     texts = {p: resolve_path(p).read_text(encoding="utf-8") for p in scenario.profiles}
     return scenario, encode_spec(scenario, texts)
 

@@ -10,19 +10,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from services.client import clocks, gating, options, report, results
+from services.client import gating, options, report, results
+from services.client.context import UsageError, context, same_clock
 from services.client.gates import GateError
 from services.client.qos.config import QosConfig, QosConfigError, parse_rate
-from services.client.runs import RunContext, http_test, load_test, qos_test_raw
+from services.client.runs import http_test, load_test, qos_test_raw
 from services.common import log
-from services.common.config import add_options, parse_bool, parse_duration_s
+from services.common.config import add_options, parse_duration_s
 
 COMMANDS = ("suite", "qos", "http", "load", "menu", "plot")
 GATED = frozenset({"suite", "qos", "http", "load"})  # --assert / --junit
-
-
-class UsageError(Exception):
-    """Bad flags or values: exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,16 +66,6 @@ def qos_config(ns: argparse.Namespace, count: int | None = None,
         raise UsageError(str(exc)) from exc
 
 
-def same_clock(ns: argparse.Namespace) -> bool | None:
-    text = str(getattr(ns, "same_clock", "auto")).strip().lower()
-    if text == "auto":
-        return None
-    try:
-        return parse_bool(text)
-    except ValueError as exc:
-        raise UsageError(f"--same-clock: {exc}") from exc
-
-
 def save(path: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] = results.COLUMNS) -> bool:
     """Append rows to a results file; False (with a message on stderr) when they could not be written."""
     try:
@@ -116,12 +103,6 @@ def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosC
     return saved and raw_saved
 
 
-def context(ns: argparse.Namespace) -> RunContext:
-    return RunContext(results.new_run_id(), ns.label, ns.profile,
-                      clocks.configured_mode(same_clock(ns), ns.separate_clocks, ns.target[0]),
-                      ns.separate_clocks)
-
-
 def cmd_qos(ns: argparse.Namespace) -> int:
     config = qos_config(ns)
     row, raw_rows = qos_test_raw(config, context(ns), same_clock=same_clock(ns), raw=bool(ns.raw),
@@ -142,7 +123,11 @@ def cmd_http(ns: argparse.Namespace) -> int:
 
 
 def cmd_load(ns: argparse.Namespace) -> int:
-    row = load_test(ns.url_arg or ns.url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout)
+    from services.client.qos.runner import is_tty
+
+    row = load_test(ns.url_arg or ns.url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout,
+                    duration_s=ns.duration or None, rate_rps=ns.rate, pipeline=ns.pipeline,
+                    workers=ns.workers, progress=not ns.json and is_tty(sys.stderr))
     written = emit([row], ns)
     return 0 if row.get("ok") and written else 1
 

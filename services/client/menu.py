@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from services.client import report, results
+from services.client.context import context, same_clock
 from services.client.options import parse_proxy, parse_udp_target
 from services.client.qos.config import QosConfig, QosConfigError
 from services.client.runs import RunContext, http_test, load_test, qos_test
@@ -21,11 +22,23 @@ qoslab client — URL {url}  proxy {proxy}  UDP target {udp}
   5) browser info
   6) exit"""
 
-BROWSER_INFO = """From a browser on the Docker host:
-  http://127.0.0.1:8080/index.html       through the caching proxy (response header X-Cache: MISS/HIT)
-  http://127.0.0.1:8000/index.html       the origin server directly
-  http://127.0.0.1:8080/_proxy/stats     proxy cache counters (JSON)
-Or configure 127.0.0.1:8080 as the browser's HTTP proxy (forward mode)."""
+# What tests/compose/test_browser.py proves in headless Chromium through the published proxy port
+# ("window" = a fresh browser window with an empty cache; "again" = the same window visits again).
+BROWSER_PAGES = (
+    ("/index.html", "renders with its stylesheet; a new window gets X-Cache: HIT"),
+    ("/fresh/page.html", "again: from the browser's cache; a new window: X-Cache: HIT"),
+    ("/stale/page.html", "again and in a new window: X-Cache: REVALIDATED"),
+    ("/nocache/page.html", "again and in a new window: X-Cache: REVALIDATED"),
+    ("/nostore/page.html", "X-Cache: MISS every time, never from the browser's cache"),
+    ("/private/page.html", "again: from the browser's cache; a new window: X-Cache: MISS"),
+)
+_MORE = (("8080", "/_proxy/stats", "proxy cache counters (JSON); /metrics: the same for Prometheus"),
+         ("8000", "/index.html", "the origin server directly (no X-Cache)"))
+BROWSER_INFO = "\n".join([
+    "From a browser on the Docker host (proxy published on 127.0.0.1:8080):",
+    *(f"  http://127.0.0.1:{port}{path:<20} {what}"
+      for port, path, what in [("8080", p, w) for p, w in BROWSER_PAGES] + list(_MORE)),
+    "Or configure 127.0.0.1:8080 as the browser's HTTP proxy (forward mode)."])
 
 
 class Menu:
@@ -87,8 +100,6 @@ class Menu:
             return 0
 
     def _ctx(self) -> RunContext:
-        from services.client.cli import context  # cli imports the menu lazily too
-
         return context(self.ns)
 
     def _record(self, row: dict[str, object]) -> None:
@@ -127,8 +138,6 @@ class Menu:
         except QosConfigError as exc:
             self.say(f"  invalid: {exc}")
             return True
-        from services.client.cli import same_clock
-
         self._record(qos_test(config, self._ctx(), same_clock=same_clock(self.ns)))
         return True
 

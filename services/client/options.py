@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from services.client.clocks import parse_separate
 from services.common.config import Option, parse_duration_s, parse_host_port, parse_size
 
@@ -15,6 +17,12 @@ def parse_proxy(text: str) -> tuple[str, int] | None:
 
 def parse_udp_target(text: str) -> tuple[str, int]:
     return parse_host_port(text, 9090)
+
+
+def replica_name(text: str) -> str:
+    """The `replica` column: the text given, else the host name (in a container: its short id, as
+    `docker ps` shows it, different for every `--scale` replica)."""
+    return text.strip() or socket.gethostname()
 
 
 def parse_count(text: str) -> int:
@@ -43,6 +51,8 @@ COMMON = [
     Option("--profile", "CLIENT_PROFILE", "", "netem profile in force, stored in every row"),
     Option("--timeout", "CLIENT_TIMEOUT", "10s", "HTTP timeout per request", parse_duration_s),
     Option("--json", "CLIENT_JSON", "false", "print one JSON object per test on stdout", is_switch=True),
+    Option("--replica", "CLIENT_REPLICA", "",
+           "name stored in every row's `replica` column ('' = the host name: a container's short id)"),
     Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",
            "client and echo share one clock (true/false/auto = loopback only); stated in every row"),
     Option("--separate-clocks", "CLIENT_SEPARATE_CLOCKS", "relative",
@@ -74,9 +84,29 @@ HTTP = [
            is_switch=True),
 ]
 
+def parse_rate_rps(text: str) -> float | None:
+    """Open-loop request rate: '' = closed loop; `500`, `500rps` or `500/s`."""
+    text = text.strip().lower().removesuffix("rps").removesuffix("/s").strip()
+    if not text:
+        return None
+    value = float(text)
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError("rate must be a positive number of requests per second")
+    return value
+
+
 LOAD = [
-    Option("--clients", "CLIENT_LOAD_CLIENTS", "5", "concurrent clients", parse_count),
-    Option("--requests", "CLIENT_LOAD_REQUESTS", "100", "requests in total", parse_count),
+    Option("--clients", "CLIENT_LOAD_CLIENTS", "5", "concurrent keep-alive connections", parse_count),
+    Option("--requests", "CLIENT_LOAD_REQUESTS", "100", "requests in total (ignored with --duration)",
+           parse_count),
+    Option("--duration", "CLIENT_LOAD_DURATION", "0", "issue requests for this long instead (e.g. 10s)",
+           parse_duration_s),
+    Option("--rate", "CLIENT_LOAD_RATE", "",
+           "open loop: this many requests/s on a schedule, latency from each one's due time", parse_rate_rps),
+    Option("--pipeline", "CLIENT_LOAD_PIPELINE", "1", "requests in flight per connection (HTTP pipelining)",
+           parse_count),
+    Option("--workers", "CLIENT_LOAD_WORKERS", "1",
+           "processes sharing the connections (one event loop per core, like wrk's threads)", parse_count),
 ]
 
 def parse_optional_udp_target(text: str) -> tuple[str, int] | None:

@@ -66,12 +66,22 @@ def http_block(row: Mapping[str, Any]) -> list[str]:
 QOS_KINDS = frozenset({"qos", "qos_direct"})
 
 
+def _latencies(row: Mapping[str, Any], prefix: str) -> str:
+    return (f"median {_num(row.get(f'{prefix}_median_ms'))} p90 {_num(row.get(f'{prefix}_p90_ms'))} p99 "
+            f"{_num(row.get(f'{prefix}_p99_ms'))} p99.9 {_num(row.get(f'{prefix}_p999_ms'))} p99.99 "
+            f"{_num(row.get(f'{prefix}_p9999_ms'))} max {_num(row.get(f'{prefix}_max_ms'))} ms")
+
+
 def load_block(row: Mapping[str, Any]) -> list[str]:
-    return [f"load {row.get('url')}: {row.get('clients')} clients, {row.get('requests_ok')}/"
-            f"{row.get('requests')} ok, {_num(row.get('req_per_s'), 1)} req/s, latency median "
-            f"{_num(row.get('latency_median_ms'))} p90 {_num(row.get('latency_p90_ms'))} p99 "
-            f"{_num(row.get('latency_p99_ms'))} max {_num(row.get('latency_max_ms'))} ms, errors "
-            f"{row.get('errors_by_kind') or 0}"]
+    mode = f"open loop {_num(row.get('rate_rps'), 0)} req/s" if row.get("rate_rps") else "closed loop"
+    lines = [f"load {row.get('url')}: {row.get('clients')} clients, {mode}, {row.get('requests_ok')}/"
+             f"{row.get('requests')} ok, {_num(row.get('req_per_s'), 1)} req/s, errors "
+             f"{row.get('errors_by_kind') or 0}",
+             f"  latency{' (corrected, from due time)' if row.get('rate_rps') else ''} "
+             f"{_latencies(row, 'latency')}"]
+    if row.get("rate_rps"):
+        lines.append(f"  latency (uncorrected, from send) {_latencies(row, 'latency_uncorrected')}")
+    return lines
 
 
 def block(row: Mapping[str, Any]) -> list[str]:

@@ -42,6 +42,9 @@ COLUMNS: tuple[str, ...] = (
     "latency_median_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms",
     # every row: shared | relative | omitted (services/client/clocks.py)
     "owd_clock",
+    # added later (columns are only ever appended)
+    "replica", "rate_rps", "pipeline", "latency_p999_ms", "latency_p9999_ms",
+    *(f"latency_uncorrected_{s}_ms" for s in ("median", "p90", "p99", "p999", "p9999", "max")),
 )
 
 RAW_COLUMNS: tuple[str, ...] = (
@@ -59,9 +62,10 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def base_row(kind: str, target: str, *, run_id: str, label: str = "", profile: str = "") -> Row:
+def base_row(kind: str, target: str, *, run_id: str, label: str = "", profile: str = "",
+             replica: str = "") -> Row:
     return {"timestamp_utc": utc_now_iso(), "run_id": run_id, "kind": kind, "label": label,
-            "profile": profile, "target": target}
+            "profile": profile, "target": target, "replica": replica}
 
 
 def _cell(value: Any) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from services.client import clocks, results
 from services.client.httpc import HttpClientError, fetch
-from services.client.load import run_load
+from services.client.load import make_plan, progress_line, run_workers
+from services.client.load.result import load_columns
 from services.client.qos import analyze
 from services.client.qos.config import QosConfig
 from services.client.qos.runner import progress_stream, run_qos, wait_for_echo
@@ -26,9 +28,11 @@ class RunContext:
     profile: str = ""
     owd_clock: str = ""  # the run's clock mode (clocks.configured_mode), stated in rows without probes
     separate_clocks: str = clocks.RELATIVE  # one-way delays when the clocks are not shared
+    replica: str = ""  # which client wrote the row (replicas of `--scale client=N`)
 
     def row(self, kind: str, target: str) -> Row:
-        row = results.base_row(kind, target, run_id=self.run_id, label=self.label, profile=self.profile)
+        row = results.base_row(kind, target, run_id=self.run_id, label=self.label, profile=self.profile,
+                               replica=self.replica)
         row[clocks.COLUMN] = self.owd_clock or None
         return row
 
@@ -86,18 +90,22 @@ def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind:
     return row
 
 
-def load_test(url: str, proxy: tuple[str, int] | None, clients: int, requests: int, ctx: RunContext,
-              timeout_s: float = 10.0) -> Row:
-    """N concurrent clients → requests/s, latency percentiles, errors by kind."""
+def load_test(url: str, proxy: tuple[str, int] | None, clients: int, requests: int | None, ctx: RunContext,
+              timeout_s: float = 10.0, *, duration_s: float | None = None, rate_rps: float | None = None,
+              pipeline: int = 1, workers: int = 1, progress: bool = False) -> Row:
+    """N keep-alive connections, closed or open loop → requests/s, latency percentiles, errors by kind."""
     row = ctx.row("load", url)
     row["url"] = url
     try:
-        outcome = run_load(url, clients, requests, proxy, timeout_s)
+        plan = make_plan(url, proxy, clients=clients, requests=None if duration_s else requests,
+                         duration_s=duration_s or None, rate_rps=rate_rps, pipeline=pipeline,
+                         timeout_s=timeout_s)
     except ValueError as exc:
         return {**row, "ok": False, "error": str(exc)}
-    row.update(outcome.columns())
-    if outcome.x_cache:
-        row["x_cache"] = ";".join(f"{k}={v}" for k, v in sorted(outcome.x_cache.items()))
+    stats = run_workers(plan, workers, progress_line() if progress else None)
+    if progress:
+        print(file=sys.stderr)
+    row.update(load_columns(plan, stats))
     if not row["ok"]:
-        row["error"] = f"{row['errors']} of {requests} requests failed"
+        row["error"] = f"{row['errors']} of {row['requests']} requests failed"
     return row

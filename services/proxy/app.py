@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from services.common import log
 from services.common.http1 import Headers, Request
 from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
+from .budget import BodyBudget
 from .cache.directives import parse_cache_control
 from .cache.entry import refresh
 from .cache.head import head_effects
@@ -35,16 +36,32 @@ from .upstream import Pool
 NO_DIRECTIVES = parse_cache_control([])  # a request without Cache-Control or Pragma
 
 
+class Tracked(Protocol):
+    """A live client connection, as the server's sweeper and shutdown see it."""
+
+    def check_timeouts(self, now: float) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class ProxyApp:
     def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time, pool: Pool | None = None,
-                 ) -> None:
-        """`now`: the wall clock the cache policy uses; `pool`: the upstream connections (tests: a fake)."""
+                 mono: Callable[[], float] = time.monotonic) -> None:
+        """`now`: the wall clock the cache policy uses; `pool`: the upstream connections (tests: a fake);
+        `mono`: the monotonic clock of the connections' timeouts (tests: a fake, no sleeping)."""
         self.config = config
         self.now = now
+        self.mono = mono
+        self.connections: set[Tracked] = set()
+        self.bodies = BodyBudget(config.body_buffer)
+        self.stopping = False
         self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
         self.fds = Episodes()
         self.pool = pool if pool is not None else Pool(connect_timeout_s=config.connect_timeout_s,
-                                                       on_exhausted=self.fds.exhausted)
+                                                       on_exhausted=self.fds.exhausted,
+                                                       idle_timeout_s=config.upstream_idle_timeout_s)
         self.stats = HttpStats()
         self.metrics = ProxyMetrics()
         self.fast_heads = FastHeads(config.limits)
@@ -58,10 +75,23 @@ class ProxyApp:
             return forward_route(req.target, self.config.allow)
         return reverse_route(req.target, self.config.upstream)
 
-    def internal(self, job: Job) -> bytes:
+    def internal(self, job: Job) -> tuple[bytes, int]:
+        """Answer and status for `/_proxy/*` and the metrics path: health for anyone, the rest (they list
+        clients' addresses and cache contents) only for `--stats-allow` clients, like PURGE."""
         path = job.request.target.split("?")[0]
         if path == "/_proxy/health":
-            return respond.simple_response(200, b"ok\n", close=job.close, head_only=job.head_only)
+            return respond.simple_response(200, b"ok\n", close=job.close, head_only=job.head_only), 200
+        if not self.client_in(job, self.config.stats_clients):
+            self.stats.client_errors += 1
+            return respond.error_response(403, "proxy statistics not allowed from this client",
+                                          close=job.close, head_only=job.head_only), 403
+        return self._internal_allowed(job, path), 200
+
+    @staticmethod
+    def client_in(job: Job, allowed: frozenset[str]) -> bool:
+        return job.client.peer.rsplit(":", 1)[0].strip("[]") in allowed
+
+    def _internal_allowed(self, job: Job, path: str) -> bytes:
         if path == "/_proxy/stats":
             return respond.json_response(self.stats_dict(), close=job.close, head_only=job.head_only)
         if path == METRICS_PATH:
@@ -71,8 +101,7 @@ class ProxyApp:
         return respond.error_response(404, "no such proxy endpoint", close=job.close)
 
     def purge(self, job: Job) -> None:
-        host = job.client.peer.rsplit(":", 1)[0].strip("[]")
-        if host not in self.config.purge_clients:
+        if not self.client_in(job, self.config.purge_clients):
             self.reply_error(job, 403, "PURGE not allowed from this client")
             return None
         try:
@@ -123,7 +152,7 @@ class ProxyApp:
         for entry in drops:
             self.store.discard(entry)
         for entry, merged in updates:
-            fresh = refresh(entry, merged, request_time, self.now(), head)
+            fresh = refresh(entry, merged, request_time, self.now(), head, self.config.cache_targets)
             fresh.head = respond.entry_head(fresh)
             self.store.replace(entry, fresh)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 from collections.abc import Sequence
@@ -27,6 +28,23 @@ from .server import ProxyServer
 from .target import parse_allow
 from .udp_counters import SharedCounters
 from .udp_workers import fork_workers, relay_factory, stop_workers, udp_sockets
+
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def parse_field_names(text: str) -> tuple[str, ...]:
+    """`CDN-Cache-Control,Foo-Cache-Control` → names in order; `none` or empty → ()."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if names in ((), ("none",)):
+        return ()
+    for name in names:
+        if not _FIELD_NAME.fullmatch(name) or name.lower() == "cache-control":
+            raise ValueError(f"invalid targeted field name {name!r} (example: CDN-Cache-Control)")
+    return names
+
+
+def _addresses(text: str) -> frozenset[str]:
+    return frozenset(a.strip() for a in text.split(",") if a.strip())
 
 
 def _positive_int(text: str) -> int:
@@ -58,6 +76,17 @@ OPTIONS = [
            parse_duration_s),
     Option("--client-timeout", "PROXY_CLIENT_TIMEOUT", "60s", "idle client keep-alive timeout",
            parse_duration_s),
+    Option("--header-timeout", "PROXY_HEADER_TIMEOUT", "10s",
+           "time to receive a request head, and most a request body may pause (then 408)", parse_duration_s),
+    Option("--send-timeout", "PROXY_SEND_TIMEOUT", "60s",
+           "drop a client that takes nothing of a response this long (and the upstream feeding it)",
+           parse_duration_s),
+    Option("--shutdown-timeout", "PROXY_SHUTDOWN_TIMEOUT", "5s",
+           "on SIGTERM, time in-flight responses get to finish before connections are cut", parse_duration_s),
+    Option("--body-buffer", "PROXY_BODY_BUFFER", "64MiB",
+           "request bodies all clients together may have buffered (a body beyond: 503)", parse_size),
+    Option("--stats-allow", "PROXY_STATS_ALLOW", "127.0.0.1,::1",
+           "client addresses allowed /_proxy/stats and /metrics (/_proxy/health is open to all)"),
     Option("--udp-idle-timeout", "PROXY_UDP_IDLE_TIMEOUT", "60s", "UDP session idle expiry",
            parse_duration_s),
     Option("--udp-max-sessions", "PROXY_UDP_MAX_SESSIONS", "4096", "UDP session table size", int),
@@ -66,6 +95,14 @@ OPTIONS = [
            "core; a client address always lands on the same one)", parse_worker_count),
     Option("--access-log", "PROXY_ACCESS_LOG", "true", "one log line per request", parse_bool,
            is_switch=True),
+    Option("--targeted-cache-control", "PROXY_TARGETED_CACHE_CONTROL", "CDN-Cache-Control",
+           "RFC 9213 fields obeyed over Cache-Control in reverse mode, first valid wins (none: off)",
+           parse_field_names),
+    Option("--upstream-idle-timeout", "PROXY_UPSTREAM_IDLE_TIMEOUT", "4s",
+           "pooled upstream connections idle longer are closed, not reused", parse_duration_s),
+    Option("--stale-on-error", "PROXY_STALE_ON_ERROR", "24h",
+           "serve a stored response up to this long past its freshness when the origin fails (0: never)",
+           parse_duration_s),
 ]
 
 
@@ -81,9 +118,13 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
     return ProxyConfig(
         upstream=args.upstream, mode=args.mode, cache_size=args.cache_size,
         max_object_size=args.max_object_size, max_variants=args.max_variants, allow=parse_allow(args.allow),
-        purge_clients=frozenset(a.strip() for a in args.purge_allow.split(",") if a.strip()),
+        purge_clients=_addresses(args.purge_allow), stats_clients=_addresses(args.stats_allow),
+        header_timeout_s=args.header_timeout, send_timeout_s=args.send_timeout,
+        shutdown_timeout_s=args.shutdown_timeout, body_buffer=args.body_buffer,
         connect_timeout_s=args.connect_timeout, upstream_timeout_s=args.upstream_timeout,
-        client_timeout_s=args.client_timeout, access_log=args.access_log)
+        client_timeout_s=args.client_timeout, access_log=args.access_log,
+        targeted_cache_control=args.targeted_cache_control, stale_on_error_s=args.stale_on_error,
+        upstream_idle_timeout_s=args.upstream_idle_timeout)
 
 
 async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None,

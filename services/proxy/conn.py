@@ -2,6 +2,13 @@
 
 Requests are handled one at a time in arrival order (pipelining keeps order); cache hits are answered
 inside `data_received` without a task. CONNECT switches the connection into a byte tunnel.
+
+Deadlines (`check_timeouts(now)`, called by the server's sweeper with the app's monotonic clock, so tests
+drive them without sleeping): a request head must arrive within `header_timeout_s` and a body must keep
+moving (else 408 and close, like the server and nginx's client_header_timeout / client_body_timeout); a
+client that takes nothing of a response for `send_timeout_s` is dropped (nginx's send_timeout), which
+also ends the upstream exchange feeding it; an idle keep-alive connection closes after
+`client_timeout_s`. Every exception in handling a request becomes a 500 and a close, with one log line.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from services.common.http1 import (
 from . import respond
 from .app import ProxyApp
 from .flow import FlowControl
-from .job import Job
+from .job import CACHEABLE_METHODS, Job
 from .router import handle
 from .target import Origin
 from .tunnel import open_tunnel
@@ -47,8 +54,13 @@ class ClientConnection(asyncio.Protocol):
         self.closed = False
         self.tunnel: asyncio.Transport | None = None
         self.eof_from = {"client": False, "upstream": False}  # tunnel half-closes; both: close
-        self.last_activity = time.monotonic()
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self.last_activity = app.mono()
+        self.receiving_since: float | None = None  # first byte of a request not complete yet
+        self.in_body = False  # its head is parsed, its body is still arriving
+        self.paused_since: float | None = None  # the transport's write buffer is full since
+        self.draining = False  # graceful shutdown: close after the response in progress
+        self.body_held = 0  # bytes of this connection's request body counted in app.bodies
+        self.job: Job | None = None
 
     # -- asyncio callbacks ----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -62,10 +74,10 @@ class ClientConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._arm_idle_timer()
+        self.app.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = time.monotonic()
+        now = self.last_activity = self.app.mono()
         if self.tunnel is not None:
             self.tunnel.write(data)
             return
@@ -73,6 +85,8 @@ class ClientConnection(asyncio.Protocol):
             return
         self.parser.feed(data)
         if not self.busy:
+            if self.receiving_since is None:
+                self.receiving_since = now
             self._process()
         elif self.parser.buffered > MAX_BUFFERED_BYTES and self.transport is not None:
             self.transport.pause_reading()
@@ -87,18 +101,20 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.app.connections.discard(self)
+        self._release_body()
         if self.flow is not None:
             self.flow.release()
         if self.tunnel is not None:
             self.tunnel.close()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
 
     def pause_writing(self) -> None:
+        self.paused_since = self.app.mono()
         if self.flow is not None:
             self.flow.pause_writing()
 
     def resume_writing(self) -> None:
+        self.paused_since = None
         if self.flow is not None:
             self.flow.resume_writing()
 
@@ -112,6 +128,7 @@ class ClientConnection(asyncio.Protocol):
             await self.flow.drain()
 
     def abort(self) -> None:
+        self.closed = True
         if self.transport is not None:
             self.transport.abort()
 
@@ -174,21 +191,49 @@ class ClientConnection(asyncio.Protocol):
                 return
             if isinstance(event, Request):
                 self.request = event
-                self.body.clear()
+                self.in_body = True
+                self._release_body()
                 if "100-continue" in event.headers.get_tokens("expect") and event.version == "HTTP/1.1":
                     self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             elif isinstance(event, Data):
-                self.body += event.data
+                self._body_data(event.data)
             elif isinstance(event, EndOfMessage):
+                self.in_body = False
+                self.receiving_since = None
                 self._dispatch()
+
+    def _body_data(self, data: bytes) -> None:
+        """Keep a forwarded method's body within the shared budget (else 503); drop a GET/HEAD body."""
+        assert self.request is not None
+        if self.request.method in CACHEABLE_METHODS:
+            return  # dropped with its framing (never forwarded, issue 16 #11)
+        if not self.app.bodies.take(len(data)):
+            log.event("proxy.body_refused", client=self.peer, held=self.app.bodies.used,
+                      limit=self.app.bodies.max_bytes)
+            self._reply_and_close(503, "request bodies in flight exceed the proxy's --body-buffer")
+            return
+        self.body_held += len(data)
+        self.body += data
+
+    def _release_body(self) -> None:
+        if self.body_held:
+            self.app.bodies.give(self.body_held)
+            self.body_held = 0
+        self.body = bytearray()
 
     def _dispatch(self) -> None:
         request = self.request
         assert request is not None
-        close = not keep_alive(request.version, request.headers)
-        job = Job(request, bytes(self.body), close, self, time.monotonic())
-        coro = handle(self.app, job)
+        close = self.draining or not keep_alive(request.version, request.headers)
+        body, self.body = bytes(self.body), bytearray()
+        job = self.job = Job(request, body, close, self, time.monotonic())
+        try:
+            coro = handle(self.app, job)
+        except Exception as exc:  # never a traceback and a silent connection: 500 and close
+            self._internal_error(job, exc)
+            coro = None
         if coro is None:
+            self._release_body()
             self._done(job)
             return
         self.busy = True
@@ -200,40 +245,69 @@ class ClientConnection(asyncio.Protocol):
         try:
             await coro
         except Exception as exc:
-            log.event("proxy.internal_error", client=self.peer, target=job.request.target, error=repr(exc))
-            job.close = True
-            if job.status == 0:
-                self.write(respond.error_response(500, "internal proxy error", close=True))
+            self._internal_error(job, exc)
         self.busy = False
+        self._release_body()
         self._done(job)
+        self.last_activity = self.app.mono()  # idle time counts from the end of the response
         if not self.closed and self.tunnel is None and self.transport is not None:
+            if self.parser.buffered:
+                self.receiving_since = self.last_activity
             self.transport.resume_reading()
             self._process()
 
+    def _internal_error(self, job: Job, exc: Exception) -> None:
+        log.event("proxy.internal_error", client=self.peer, target=job.request.target, error=repr(exc))
+        job.close = True
+        if job.status == 0:
+            self.write(respond.error_response(500, "internal proxy error", close=True))
+
     def _done(self, job: Job) -> None:
-        if job.close and self.tunnel is None and self.transport is not None:
+        self.job = None
+        if (job.close or self.draining) and self.tunnel is None and self.transport is not None:
             self.closed = True
             self.transport.close()
 
     def _fail(self, exc: HTTPError) -> None:
-        self.app.stats.client_errors += 1
         log.event("proxy.bad_request", client=self.peer, status=exc.status_code, error=exc.message)
-        self.write(respond.error_response(exc.status_code, exc.message, close=True))
+        self._reply_and_close(exc.status_code, exc.message)
+
+    def _reply_and_close(self, status: int, message: str) -> None:
+        self.app.stats.client_errors += 1
+        self.write(respond.error_response(status, message, close=True))
         self.closed = True
+        self._release_body()
         if self.transport is not None:
             self.transport.close()
 
-    # -- idle keep-alive connections --------------------------------------------------------------------
-    def _arm_idle_timer(self) -> None:
-        timeout = self.app.config.client_timeout_s
-        self._idle_timer = asyncio.get_running_loop().call_later(timeout / 2, self._check_idle)
-
-    def _check_idle(self) -> None:
-        if self.closed or self.tunnel is not None:
+    # -- deadlines and shutdown (driven by the server's sweeper) -----------------------------------------
+    def check_timeouts(self, now: float) -> None:
+        if self.closed or self.tunnel is not None or self.transport is None:
             return
-        if not self.busy and time.monotonic() - self.last_activity > self.app.config.client_timeout_s:
+        cfg = self.app.config
+        if self.paused_since is not None and now - self.paused_since > cfg.send_timeout_s:
+            self.app.stats.send_timeouts += 1
+            log.event("proxy.send_timeout", client=self.peer, stalled_s=round(now - self.paused_since, 3))
+            self.abort()
+            return
+        if self.busy:
+            return
+        if self.receiving_since is not None:
+            since = self.last_activity if self.in_body else self.receiving_since
+            if now - since > cfg.header_timeout_s:
+                self.app.stats.request_timeouts += 1
+                log.event("proxy.request_timeout", client=self.peer, in_body=self.in_body)
+                self._reply_and_close(408, "request not received in time")
+        elif now - self.last_activity > cfg.client_timeout_s:
+            self.closed = True
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """Graceful stop: an idle connection closes now; a busy one after the response in progress."""
+        self.draining = True
+        if self.job is not None:
+            self.job.close = True  # `Connection: close` on its response if the head is not sent yet
+        if not self.busy and self.receiving_since is None and self.tunnel is None and not self.closed:
             self.closed = True
             if self.transport is not None:
                 self.transport.close()
-            return
-        self._arm_idle_timer()

@@ -6,7 +6,6 @@ Concurrent misses for one key wait for the first (collapsing). The upstream exch
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -15,8 +14,10 @@ from services.common.http1 import EndOfMessage, Response
 
 from . import respond
 from .app import ProxyApp
+from .cache.directives import Directives
 from .cache.entry import Entry, refresh
-from .cache.policy import Action, request_directives, stale_if_error_allows
+from .cache.policy import Action, request_directives
+from .cache.response import Next, after_upstream
 from .cache.validation import conditional_headers, is_conditional, merge_304
 from .exchange import exchange, stream_response, upstream_headers
 from .job import Job
@@ -29,6 +30,7 @@ class _NullClient:
     """The client of a background revalidation: nobody reads the answer."""
 
     peer = "background"
+    closed = False
 
     def write(self, data: bytes) -> None:
         pass
@@ -60,7 +62,7 @@ def serve_cached_path(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | No
     elif action is Action.REVALIDATE:
         return revalidate(app, job, entry)
     else:
-        return miss(app, job)
+        return miss(app, job, entry)
     return None
 
 
@@ -75,7 +77,9 @@ async def _background_revalidate(app: ProxyApp, job: Job, entry: Entry) -> None:
         future.set_result(None)
 
 
-async def miss(app: ProxyApp, job: Job) -> None:
+async def miss(app: ProxyApp, job: Job, stale: Entry | None = None) -> None:
+    """Fetch for the client (collapsed with concurrent plain GETs); `stale`: a stored response, unusable
+    now, that may still answer if the origin fails (`--stale-on-error`)."""
     assert job.route is not None
     key = job.route.key
     req_cc = request_directives(job.request.headers)
@@ -84,8 +88,17 @@ async def miss(app: ProxyApp, job: Job) -> None:
     waiting = app.inflight.get(key) if collapsible else None
     if waiting is not None:
         app.stats.collapsed += 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(waiting), app.config.upstream_timeout_s)
+        # bounded like the leader's own wait, from this request's arrival (it used to wait twice: 60 s)
+        left_s = app.config.upstream_timeout_s - (time.monotonic() - job.start_s)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiting), max(left_s, 0.0))
+        except TimeoutError:
+            app.stats.upstream_timeouts += 1
+            app.reply_error(job, 504, "upstream timed out", "MISS")
+            return
+        except UpstreamError as exc:  # the leader's fetch failed: the same answer now, not a second wait
+            app.reply_error(job, exc.status, exc.reason, "MISS")
+            return
         action, entry = app.lookup(job)
         if action in SERVED:
             app.stats.hits += 1
@@ -97,12 +110,15 @@ async def miss(app: ProxyApp, job: Job) -> None:
         app.inflight[key] = leader
     app.stats.misses += 1
     try:
-        await fetch_and_stream(app, job, None, "MISS", leader)
+        await fetch_and_stream(app, job, None, "MISS", leader, stale=stale)
     finally:
         if leader is not None:
             if app.inflight.get(key) is leader:
                 del app.inflight[key]
-            if not leader.done():
+            if not leader.done() and job.status in (502, 503, 504):
+                leader.set_exception(UpstreamError(job.status, "upstream failed (request collapsed)"))
+                leader.exception()  # retrieved: nothing logged when no request was waiting
+            elif not leader.done():
                 leader.set_result(None)
 
 
@@ -111,39 +127,52 @@ async def revalidate(app: ProxyApp, job: Job, entry: Entry) -> None:
 
 
 async def fetch_and_stream(app: ProxyApp, job: Job, entry: Entry | None, cache_status: str,
-                           leader: asyncio.Future[None] | None) -> None:
+                           leader: asyncio.Future[None] | None, *, stale: Entry | None = None) -> None:
+    """Ask upstream and carry out `after_upstream`'s answer. `entry`: the stored response being
+    revalidated (its validators are sent); `stale`: one that may answer instead when the origin fails."""
     headers = upstream_headers(app, job, drop_conditionals=entry is not None)
     if entry is not None:
         for name, value in conditional_headers(entry):
             headers.add(name, value)
     method = "GET" if entry is not None and job.request.method == "GET" else job.request.method
+    fallback = entry if entry is not None else stale
+    req_cc = request_directives(job.request.headers)
     request_time = app.now()
     started = time.monotonic()
     try:
         conn, resp = await exchange(app, job, method, headers, b"")
     except UpstreamError as exc:
-        if entry is not None and stale_if_error_allows(entry, request_directives(job.request.headers),
-                                                       app.now()):
-            app.stats.stale += 1
-            app.serve_entry(job, entry, "STALE")
+        if fallback is not None and _next(app, job, fallback, method, req_cc, None) is Next.SERVE_STALE:
+            _serve_stale(app, job, fallback)
             return
         app.reply_error(job, exc.status, exc.reason, cache_status)
         return
     job.upstream_ms = (time.monotonic() - started) * 1000
-    if entry is not None:
-        if resp.status == 304:
-            await _finish_304(app, job, conn, resp, entry, request_time)
-            return
-        if resp.status >= 500 and stale_if_error_allows(entry, request_directives(job.request.headers),
-                                                        app.now()):
-            conn.close()
-            app.stats.stale += 1
-            app.serve_entry(job, entry, "STALE")
-            return
+    next_step = _next(app, job, fallback, method, req_cc, resp, revalidating=entry is not None)
+    if next_step is Next.REFRESH and entry is not None:
+        await _finish_304(app, job, conn, resp, entry, request_time)
+        return
+    if next_step is Next.SERVE_STALE and fallback is not None:
+        conn.close()
+        _serve_stale(app, job, fallback)
+        return
     await stream_response(app, job, conn, resp, request_time, cache_status, leader,
-                          storable=method == "GET")
+                          store=next_step is Next.STORE)
     if method == "HEAD" and resp.status == 200:
         app.apply_head_response(job, resp.headers, request_time)
+
+
+def _next(app: ProxyApp, job: Job, entry: Entry | None, method: str, req_cc: Directives,
+          resp: Response | None, *, revalidating: bool = False) -> Next:
+    return after_upstream(entry, method, job.request.headers, req_cc,
+                          None if resp is None else resp.status, None if resp is None else resp.headers,
+                          app.now(), targets=app.config.cache_targets,
+                          stale_on_error_s=app.config.stale_on_error_s, revalidating=revalidating)
+
+
+def _serve_stale(app: ProxyApp, job: Job, entry: Entry) -> None:
+    app.stats.stale += 1
+    app.serve_entry(job, entry, "STALE")
 
 
 async def _finish_304(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: Response,
@@ -156,7 +185,7 @@ async def _finish_304(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: R
     except UpstreamError:
         conn.close()
     merged = merge_304(entry.headers, resp.headers)
-    fresh = refresh(entry, merged, request_time, app.now(), resp.headers)
+    fresh = refresh(entry, merged, request_time, app.now(), resp.headers, app.config.cache_targets)
     fresh.head = respond.entry_head(fresh)
     app.store.replace(entry, fresh)
     app.stats.revalidations += 1

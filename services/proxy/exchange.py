@@ -22,10 +22,8 @@ from services.common.http1 import (
 
 from . import respond
 from .app import ProxyApp
-from .cache.directives import parse_cache_control
 from .cache.entry import make_entry
-from .cache.policy import request_directives
-from .cache.storage import may_store, storable_headers, strip_hop_by_hop
+from .cache.storage import storable_headers, strip_hop_by_hop
 from .cache.surrogate import CAPABILITY
 from .cache.validation import CONDITIONALS
 from .job import CACHEABLE_METHODS, Job
@@ -66,11 +64,17 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
         conn.send(method, data)
         try:
             event = await conn.next_event(app.config.upstream_timeout_s)
+            while isinstance(event, Response) and event.status < 200:
+                _forward_interim(job, event)
+                event = await conn.next_event(app.config.upstream_timeout_s)
         except UpstreamError as exc:
             conn.close()
             if exc.status == 504:
                 app.stats.upstream_timeouts += 1
-            if reused and attempt == 0 and exc.status == 502 and method in IDEMPOTENT:
+            # retried only when the pooled connection died before any byte of an answer (never after a
+            # bad or partial response: the origin may have acted on the request)
+            if reused and attempt == 0 and exc.status == 502 and conn.received_bytes == 0 \
+                    and method in IDEMPOTENT:
                 continue
             raise
         if not isinstance(event, Response):
@@ -80,11 +84,17 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
     raise UpstreamError(502, "upstream closed the connection")
 
 
-def _storable(app: ProxyApp, job: Job, resp: Response) -> bool:
-    req_cc = request_directives(job.request.headers)
-    resp_cc = parse_cache_control(resp.headers.get_all("cache-control"))
-    if not may_store("GET", job.request.headers, req_cc, resp.status, resp.headers, resp_cc):
-        return False
+def _forward_interim(job: Job, interim: Response) -> None:
+    """RFC 9110 §15.2: a proxy forwards 1xx responses (e.g. 103 Early Hints) it did not ask for itself;
+    never to an HTTP/1.0 client, never stored. Not forwarded: 100 (the proxy removes `Expect` and answers
+    `100 Continue` itself) and 101 (the proxy removes `Upgrade`, so a switch was never requested)."""
+    if job.request.version != "HTTP/1.1" or interim.status in (100, 101):
+        return
+    job.client.write(build_response_head(interim.status, strip_hop_by_hop(interim.headers), interim.reason))
+
+
+def _fits(app: ProxyApp, resp: Response) -> bool:
+    """A declared length the store can take (or none: checked while the body arrives)."""
     length = resp.headers.get("content-length")
     size = parse_uint(length.strip()) if length is not None else 0
     return size is not None and app.store.fits(size)
@@ -108,9 +118,10 @@ def _client_head(job: Job, resp: Response, cache_status: str) -> tuple[bytes, bo
 
 async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: Response,
                           request_time: float, cache_status: str, leader: asyncio.Future[None] | None,
-                          *, storable: bool) -> None:
+                          *, store: bool) -> None:
+    """Forward the response; `store`: the policy says store it (done if it fits `--max-object-size`)."""
     assert job.route is not None
-    store = storable and _storable(app, job, resp)
+    store = store and _fits(app, resp)
     if not store:
         app.stats.uncacheable += 1
         if leader is not None and not leader.done():
@@ -131,14 +142,17 @@ async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, res
             if send_body:
                 client.write(encode_chunk(event.data) if chunked else event.data)
                 await client.drain()
+                if client.closed:  # gone or dropped by --send-timeout: free the upstream connection too
+                    raise UpstreamError(499, "client went away")
             if store:
                 parts.append(event.data)
                 store = size <= app.store.max_object_bytes
-    except UpstreamError:
+    except UpstreamError as exc:
         conn.close()
         job.close = True
         client.abort()
-        app.stats.upstream_errors += 1
+        if exc.status != 499:
+            app.stats.upstream_errors += 1
         _log(app, job, resp.status, cache_status, len(head) + size)
         return
     if chunked and send_body:
@@ -155,7 +169,7 @@ def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: f
     headers = Headers(storable_headers(resp.headers))
     headers.add("Via", respond.VIA)
     entry = make_entry(job.route.key, resp.status, resp.reason, headers, body, job.request.headers,
-                       request_time, app.now(), resp.headers)
+                       request_time, app.now(), resp.headers, app.config.cache_targets)
     entry.head = respond.entry_head(entry)
     app.store.put(entry)
 

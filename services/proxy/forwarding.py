@@ -35,7 +35,7 @@ async def forward(app: ProxyApp, job: Job) -> None:
         return
     if is_unsafe(req.method) and resp.status < 400:
         _invalidate(app, job, resp)
-    await stream_response(app, job, conn, resp, request_time, "MISS", None, storable=False)
+    await stream_response(app, job, conn, resp, request_time, "MISS", None, store=False)
 
 
 def _invalidate(app: ProxyApp, job: Job, resp: Response) -> None:

@@ -20,7 +20,8 @@ def handle(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | None:
     app.stats.requests += 1
     req = job.request
     if req.target.startswith("/_proxy/") or req.target.split("?")[0] == METRICS_PATH:
-        app.finish(job, app.internal(job), 200, "-")
+        data, status = app.internal(job)
+        app.finish(job, data, status, "-")
         return None
     if req.method == "PURGE":
         app.purge(job)

@@ -21,6 +21,8 @@ class HttpStats:
     upstream_errors: int = 0
     upstream_timeouts: int = 0
     client_errors: int = 0
+    request_timeouts: int = 0
+    send_timeouts: int = 0
     bytes_from_cache: int = 0
     bytes_from_upstream: int = 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -24,6 +25,10 @@ from services.common.http1 import (
 )
 
 FD_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# Servers close idle keep-alive connections after a few seconds (Node 5 s, Apache 5 s): a request sent as
+# that happens is lost or, worse, processed and then retried. Not reusing connections idle this long keeps
+# the proxy out of that race window.
+IDLE_TIMEOUT_S = 4.0
 HIGH_WATER_BYTES = 256 * 1024
 LOW_WATER_BYTES = 64 * 1024
 
@@ -47,6 +52,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.paused = False
         self.reusable = False
+        self.idle_since = 0.0
+        self.received_bytes = 0  # since the last request sent: 0 means no answer began
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -56,6 +63,7 @@ class UpstreamConnection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        self.received_bytes += len(data)
         self.parser.feed(data)
         self._pump()
 
@@ -72,9 +80,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _pump(self) -> None:
         try:
             while (event := self.parser.next_event()) is not None:
-                if isinstance(event, Response) and event.status < 200:
-                    continue
-                assert not isinstance(event, Request)
+                assert not isinstance(event, Request)  # 1xx heads are queued too (the exchange forwards them)
                 if isinstance(event, Data):
                     self.queued_bytes += len(event.data)
                 self._push(event)
@@ -114,6 +120,7 @@ class UpstreamConnection(asyncio.Protocol):
     def send(self, method: str, data: bytes) -> None:
         assert self.transport is not None
         self.events.clear()
+        self.received_bytes = 0
         self.parser.expect(method)
         self.transport.write(data)
 
@@ -127,9 +134,13 @@ class Pool:
     """Idle keep-alive connections per (host, port); hostnames resolved at each connect."""
 
     def __init__(self, *, connect_timeout_s: float = 5.0, max_idle_per_origin: int = 32,
-                 on_exhausted: Callable[[str, BaseException], None] | None = None) -> None:
-        """`on_exhausted(where, exc)`: told when a connect fails for lack of file descriptors."""
+                 on_exhausted: Callable[[str, BaseException], None] | None = None,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S, clock: Callable[[], float] = time.monotonic) -> None:
+        """`on_exhausted(where, exc)`: told when a connect fails for lack of file descriptors;
+        `idle_timeout_s`: a pooled connection idle longer is closed instead of reused (see IDLE_TIMEOUT_S)."""
         self.on_exhausted = on_exhausted
+        self.idle_timeout_s = idle_timeout_s
+        self.clock = clock
         self.connect_timeout_s = connect_timeout_s
         self.max_idle = max_idle_per_origin
         self.idle: dict[tuple[str, int], list[UpstreamConnection]] = {}
@@ -141,7 +152,7 @@ class Pool:
         idle = self.idle.get(origin)
         while idle:
             conn = idle.pop()
-            if not conn.closed and not conn.events:
+            if not conn.closed and not conn.events and self.clock() - conn.idle_since < self.idle_timeout_s:
                 self.reuses += 1
                 return conn, True
             conn.close()
@@ -167,6 +178,7 @@ class Pool:
                 or len(idle) >= self.max_idle:
             conn.close()
             return
+        conn.idle_since = self.clock()
         idle.append(conn)
 
     def close(self) -> None:

@@ -24,7 +24,8 @@ from .paths import inside_root, normalise
 from .rules import CacheRule, cache_control, content_type
 
 _MAX_ENTRIES = 10_000
-_MAX_ALIASES = 50_000
+_MAX_ALIASES = 10_000
+_MAX_ALIAS_LEN = 1024  # longer spellings are resolved again on each request (≤ ~10 MiB of aliases)
 EXHAUSTION = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _LOCATION_SAFE = "/!$&'()*+,;=:@-._~"
 
@@ -126,9 +127,10 @@ class Site:
             if entry is None:
                 return None
             self._remember(key, entry)
-        if len(self._aliases) >= _MAX_ALIASES:
-            self._aliases.clear()
-        self._aliases[url_path] = key
+        if len(url_path) <= _MAX_ALIAS_LEN:
+            if len(self._aliases) >= _MAX_ALIASES:
+                self._aliases.clear()
+            self._aliases[url_path] = key
         return entry
 
     def _directory(self, url_path: str, path: str, real: str, now: float) -> Found:

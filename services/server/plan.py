@@ -102,7 +102,7 @@ def _has_conditions(request: Request) -> bool:
 
 
 def _etags(value: str) -> list[str]:
-    return [tag.strip() for tag in value.split(",") if tag.strip()]
+    return [tag for part in value.split(",") if (tag := part.strip(OWS))]
 
 
 def _weak_match(value: str, etag: str) -> bool:
@@ -135,7 +135,7 @@ def conditional_status(request: Request, entry: FileEntry) -> int:
 def _if_range_ok(value: str | None, entry: FileEntry) -> bool:
     if value is None:
         return True
-    value = value.strip()
+    value = value.strip(OWS)
     if value.startswith(('"', "W/")):
         return value == entry.etag
     return parse_http_date(value) == entry.mtime_ns // 1_000_000_000 and value == entry.last_modified

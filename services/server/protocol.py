@@ -40,7 +40,6 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = False
         self.head_since: float | None = None
         self.last_activity = 0.0
-        self.paused_since = 0.0
         self.sending: asyncio.Task[None] | None = None
         self.acked: int | None = None  # bytes the client had acknowledged at `progress_at`
         self.progress_at = 0.0
@@ -85,8 +84,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        self.paused_since = self.ctx.now()
         if self.transport is not None:
+            self.acked, self.progress_at = bytes_acked(self.transport), self.ctx.now()
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
@@ -321,13 +320,9 @@ class HttpProtocol(asyncio.Protocol):
         if self.closing or self.transport is None:
             return
         timeouts = self.ctx.timeouts
-        if self.busy:
+        if self.busy or self.write_paused:
             if self._stalled(now, timeouts.send_s):
                 self._send_timeout(now - self.progress_at)
-            return
-        if self.write_paused:
-            if now - self.paused_since > timeouts.send_s:
-                self._send_timeout(now - self.paused_since)
             return
         if self.head_since is not None and now - self.head_since > timeouts.header_s:
             self.ctx.stats.timeouts_header += 1
@@ -337,13 +332,14 @@ class HttpProtocol(asyncio.Protocol):
             self._close()
 
     def _stalled(self, now: float, send_s: float) -> bool:
-        """During sendfile: has the client acknowledged nothing new for `send_s`? (nginx send_timeout)"""
+        """Has the client acknowledged nothing new for `send_s` (nginx send_timeout)? Without TCP_INFO a
+        paused writer counts from the pause, and a sendfile is never cut (its progress is invisible)."""
         assert self.transport is not None
         acked = bytes_acked(self.transport)
-        if acked is None:
-            return False  # no TCP_INFO on this platform: progress is invisible, keep sending
-        if acked != self.acked:
+        if acked is not None and acked != self.acked:
             self.acked, self.progress_at = acked, now
+            return False
+        if acked is None and self.busy:
             return False
         return now - self.progress_at > send_s
 

@@ -72,6 +72,12 @@ def free_stack_subnets() -> None:
                        timeout=60)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that bring up their own stack (marker `own_stack`) run before the session's `stack` fixture
+    starts: every stack uses the same fixed subnets, so two cannot be up at once."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("own_stack") else 1)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,3 +163,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         print(stack.logs()[-6000:])
         stack.compose("down", "-v", "--remove-orphans", "-t", "5", check=False, timeout=180)
+
+
+def artifacts_dir() -> Path:
+    """Where tests keep what a person may want to look at afterwards (screenshots, pcaps)."""
+    return Path(os.environ.get("QOSLAB_ARTIFACTS") or REPO / "results" / "artifacts")

@@ -1,11 +1,18 @@
 """Run the public HTTP cache conformance suite (npm `http-cache-tests@0.4.5`) against qoslab's proxy.
 
-    python tests/conformance/run_cache_tests.py [--workdir DIR] [--json OUT] [--failures]
+    python tests/conformance/run_cache_tests.py [--mode reverse|forward] [--workdir DIR] [--json OUT]
+                                                [--failures] [--proxy-arg=--flag=value ...]
 
 Fetches the suite with `npm pack` (once, into --workdir), starts its node origin on 127.0.0.1, starts
-`python -m services.proxy` in reverse mode in front of it, runs the suite's CLI through the proxy and prints
-the score by kind (required / optimal / check). A test counts as passed only when every test it
-`depends_on` passed too. Exit 0 when it ran (whatever the score), 1 when the harness itself failed.
+`python -m services.proxy` in front of it, runs the suite's CLI through the proxy and prints the score by
+kind (required / optimal / check). Reverse mode: the suite's base URL is the proxy. Forward mode: the base
+URL is the origin and every request goes to the proxy in absolute-form (`forward_cli.mjs`).
+
+Scored like the suite's own results page (`lib/display.mjs` `determineTestResult`): browser-only tests are
+not run against a proxy and not counted; a test passes when it returned true and every test it
+`depends_on` passed; a test whose dependency did not pass is a "dependency failure", not a failure of its
+own; "Setup" results are setup failures (or "retry"). The line per kind is `passed / counted`, then how
+many of the rest failed, failed a dependency, or failed setup. Exit 0 when it ran, 1 when the harness failed.
 """
 
 from __future__ import annotations
@@ -68,10 +75,10 @@ def start_origin(package: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_proxy(origin_port: int, extra: list[str]) -> tuple[subprocess.Popen[str], int]:
+def start_proxy(origin_port: int, mode: str, extra: list[str]) -> tuple[subprocess.Popen[str], int]:
     cmd = [sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port", "0",
            "--udp-port", "0", "--upstream", f"127.0.0.1:{origin_port}", "--upstream-udp", "127.0.0.1:9",
-           "--mode", "reverse", "--no-access-log", *extra]
+           "--mode", mode, "--allow", f"127.0.0.1:{origin_port}", "--no-access-log", *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 10
@@ -86,9 +93,15 @@ def start_proxy(origin_port: int, extra: list[str]) -> tuple[subprocess.Popen[st
     raise RuntimeError("proxy did not report event=proxy.listening")
 
 
-def run_suite(package: Path, base: str, timeout_s: float) -> dict[str, Any]:
+def run_suite(package: Path, base: str, timeout_s: float, proxy: str | None = None) -> dict[str, Any]:
+    """The suite's raw results; `proxy` (host:port): send every request there in absolute-form."""
     env = {**os.environ, "npm_config_base": base, "npm_config_id": "", "npm_package_config_id": ""}
-    out = subprocess.run(["node", "--no-warnings", "cli.mjs"], cwd=package, env=env, timeout=timeout_s,
+    script = "cli.mjs"
+    if proxy is not None:
+        shutil.copy(HERE / "forward_cli.mjs", package / "qoslab_forward_cli.mjs")
+        env["QOSLAB_PROXY"] = proxy
+        script = "qoslab_forward_cli.mjs"
+    out = subprocess.run(["node", "--no-warnings", script], cwd=package, env=env, timeout=timeout_s,
                          capture_output=True, text=True, check=False)
     start = out.stdout.find("{")
     if start < 0:
@@ -105,28 +118,46 @@ def catalogue(package: Path) -> list[dict[str, Any]]:
     return tests
 
 
-def score(tests: list[dict[str, Any]], results: dict[str, Any]) -> tuple[dict[str, list[int]], list[str]]:
-    """Passed/total per kind; a test passes only if it and (recursively) its dependencies returned true."""
-    by_id = {test["id"]: test for test in tests}
-    memo: dict[str, bool] = {}
+OUTCOMES = ("passed", "failed", "dependency", "setup")
 
-    def passed(test_id: str) -> bool:
-        if test_id not in memo:
-            memo[test_id] = False
-            deps = by_id.get(test_id, {}).get("depends_on", [])
-            memo[test_id] = results.get(test_id) is True and all(passed(dep) for dep in deps)
+
+def outcome(test_id: str, by_id: dict[str, dict[str, Any]], results: dict[str, Any],
+            memo: dict[str, str]) -> str:
+    """One test as the suite's results page classifies it (`determineTestResult`, dependencies honoured)."""
+    if test_id in memo:
         return memo[test_id]
+    memo[test_id] = "dependency"  # a dependency cycle never passes
+    test, result = by_id.get(test_id, {}), results.get(test_id)
+    if result is None:
+        found = "untested"
+    elif any(outcome(dep, by_id, results, memo) != "passed" for dep in test.get("depends_on", [])):
+        found = "dependency"
+    elif isinstance(result, list) and result and result[0] == "Setup":
+        found = "retry" if len(result) > 1 and result[1] == "retry" else "setup"
+    else:
+        found = "passed" if result is True else "failed"
+    memo[test_id] = found
+    return found
 
-    totals: dict[str, list[int]] = {}
+
+def score(tests: list[dict[str, Any]], results: dict[str, Any]
+          ) -> tuple[dict[str, dict[str, int]], list[str]]:
+    """Per kind: counted tests (browser-only ones are not run against a proxy) and how many had each
+    outcome; and a line per test not passed."""
+    by_id = {test["id"]: test for test in tests}
+    memo: dict[str, str] = {}
+    totals: dict[str, dict[str, int]] = {}
     failures: list[str] = []
     for test in tests:
-        row = totals.setdefault(test["kind"], [0, 0])
-        row[1] += 1
-        if passed(test["id"]):
-            row[0] += 1
-        else:
+        if test.get("browser_only"):
+            continue
+        row = totals.setdefault(test["kind"], {"counted": 0})
+        row["counted"] += 1
+        found = outcome(test["id"], by_id, results, memo)
+        row[found] = row.get(found, 0) + 1
+        if found != "passed":
             detail = results.get(test["id"])
-            failures.append(f"{test['kind']:8} {test['id']}: {json.dumps(detail)[:160]}")
+            failures.append(f"{test['kind']:8} {found:10} {test['id']}: {json.dumps(detail)[:160]}")
     return totals, failures
 
 
@@ -137,14 +168,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write raw results and the score here")
     parser.add_argument("--failures", action="store_true", help="list every test not passed")
     parser.add_argument("--timeout", type=float, default=600.0, help="suite time limit in seconds")
+    parser.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
+                        help="the proxy's mode (forward: requests in absolute-form through it)")
+    parser.add_argument("--proxy-arg", action="append", default=[], metavar="ARG",
+                        help="extra proxy flag, e.g. --proxy-arg=--stale-on-error=0 (repeatable)")
     args = parser.parse_args(argv)
     package = prepare(args.workdir)
     origin_port = free_port()
     origin = start_origin(package, origin_port)
     proxy: subprocess.Popen[str] | None = None
     try:
-        proxy, proxy_port = start_proxy(origin_port, [])
-        results = run_suite(package, f"http://127.0.0.1:{proxy_port}", args.timeout)
+        proxy, proxy_port = start_proxy(origin_port, args.mode, args.proxy_arg)
+        if args.mode == "forward":
+            results = run_suite(package, f"http://127.0.0.1:{origin_port}", args.timeout,
+                                proxy=f"127.0.0.1:{proxy_port}")
+        else:
+            results = run_suite(package, f"http://127.0.0.1:{proxy_port}", args.timeout)
     finally:
         for proc in (proxy, origin):
             if proc is not None:
@@ -155,9 +194,12 @@ def main(argv: list[str] | None = None) -> int:
                     proc.kill()
     tests = catalogue(package)
     totals, failures = score(tests, results)
+    print(f"mode {args.mode}, {PACKAGE}")
     for kind in ("required", "optimal", "check"):
-        passed, total = totals.get(kind, [0, 0])
-        print(f"{kind:9} {passed:4d} / {total}")
+        row = totals.get(kind, {"counted": 0})
+        rest = ", ".join(f"{row[name]} {name}" for name in (*OUTCOMES[1:], "retry", "untested")
+                         if row.get(name))
+        print(f"{kind:9} {row.get('passed', 0):4d} / {row['counted']}" + (f"  ({rest})" if rest else ""))
     if args.failures:
         print("\n".join(failures))
     if args.json:

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import pytest
 
+from netem.errors import ScenarioError
 from netem.vm import boot, build, cli, scenario_guest
 from netem.vm import scenario as vm_scenario
 from netem.vm.scenario import ROW_MARKER, decode_spec, parse_console, row_line, spec_for, translate
@@ -122,3 +123,10 @@ def test_cli_rejects_an_invalid_scenario_before_building(tmp_path: Path, monkeyp
     path.write_text("description: d\nprofiles: [no-such-profile]\n")
     assert cli.main(["scenario", str(path)]) == 2
     assert "no-such-profile" in capsys.readouterr().err
+
+
+def test_capture_is_refused_in_the_vm_rather_than_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "captured.yaml"
+    path.write_text("profiles: [none]\ntests: [qos]\ncapture: edge\n")
+    with pytest.raises(ScenarioError, match="capture: invalid value 'edge': not available in the VM"):
+        spec_for(str(path))

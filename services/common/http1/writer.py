@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import email.utils
+import re
+import time
 from collections.abc import Iterable
 from http import HTTPStatus
 
@@ -56,15 +60,52 @@ def http_date(ts: float) -> str:
     return email.utils.formatdate(ts, usegmt=True)
 
 
-def parse_http_date(text: str) -> float | None:
-    """Seconds since the epoch from IMF-fixdate, RFC 850 or asctime dates; None if unparsable."""
-    try:
-        parsed = email.utils.parsedate_tz(text.strip())
-        if parsed is None:
-            return None
-        return float(email.utils.mktime_tz(parsed))
-    except (ValueError, TypeError, OverflowError, IndexError):
+_DAY = "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH = "(" + "|".join(_MONTHS) + ")"
+_TIME = "([0-9]{2}):([0-9]{2}):([0-9]{2})"
+# RFC 9110 §5.6.7, case-sensitive, single spaces: IMF-fixdate, then the obsolete rfc850-date and asctime-date.
+_IMF_FIXDATE = re.compile(f"{_DAY}, ([0-9]{{2}}) {_MONTH} ([0-9]{{4}}) {_TIME} GMT")
+_RFC850_DATE = re.compile(f"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
+                          f"([0-9]{{2}})-{_MONTH}-([0-9]{{2}}) {_TIME} GMT")
+_ASCTIME_DATE = re.compile(f"{_DAY} {_MONTH} ([0-9]{{2}}| [0-9]) {_TIME} ([0-9]{{4}})")
+
+
+def parse_http_date(text: str, now: float | None = None) -> float | None:
+    """Seconds since the epoch from an HTTP-date (RFC 9110 §5.6.7), None for anything else.
+
+    Accepted: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), rfc850-date (`Sunday, 06-Nov-94 08:49:37 GMT`)
+    and asctime-date (`Sun Nov  6 08:49:37 1994`), exactly: case-sensitive names, `GMT`, single spaces,
+    two-digit day/hour/minute/second, a calendar date that exists. Not accepted: other zones or `UTC`,
+    two-digit years outside rfc850-date, a missing comma, dashes in an IMF date, periods in the time.
+    An rfc850 two-digit year more than 50 years after `now` (default: the clock) is in the past century.
+    """
+    value = text.strip(" \t")
+    if (found := _IMF_FIXDATE.fullmatch(value)) is not None:
+        _, day, month, year, hour, minute, second = found.groups()
+        return _timestamp(int(year), month, day, hour, minute, second)
+    if (found := _RFC850_DATE.fullmatch(value)) is not None:
+        _, day, month, short_year, hour, minute, second = found.groups()
+        this_year = time.gmtime(time.time() if now is None else now).tm_year
+        year = this_year // 100 * 100 + int(short_year)
+        if year > this_year + 50:
+            year -= 100
+        return _timestamp(year, month, day, hour, minute, second)
+    if (found := _ASCTIME_DATE.fullmatch(value)) is not None:
+        _, month, day, hour, minute, second, year = found.groups()
+        return _timestamp(int(year), month, day, hour, minute, second)
+    return None
+
+
+def _timestamp(year: int, month: str, day: str, hour: str, minute: str, second: str) -> float | None:
+    h, m, s = int(hour), int(minute), int(second)
+    if h > 23 or m > 59 or s > 60:  # second 60: a leap second
         return None
+    try:
+        midnight = datetime.datetime(year, _MONTHS.index(month) + 1, int(day), tzinfo=datetime.UTC)
+    except ValueError:  # 31 Feb, day 0, year 0
+        return None
+    return float(calendar.timegm(midnight.timetuple()) + h * 3600 + m * 60 + s)
 
 
 def keep_alive(version: str, headers: Headers) -> bool:

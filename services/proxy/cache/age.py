@@ -17,34 +17,31 @@ HEURISTIC_FRACTION = 0.1
 HEURISTIC_MAX_S = 86400.0
 
 
-def age_value(headers: Headers) -> int | None:
-    """The Age header as delta-seconds: 0 when absent, None when invalid or repeated (then stale)."""
+def age_value(headers: Headers) -> int:
+    """The Age header as delta-seconds (RFC 9111 §5.1): 0 when absent; of a list (one line with commas or
+    several lines) only the first member counts; an invalid value (not a non-negative integer) is ignored."""
     values = headers.get_all("age")
     if not values:
         return 0
-    if len(values) > 1 or "," in values[0]:
-        return None
-    parsed = parse_delta(values[0].strip())
-    return parsed if parsed >= 0 else None
+    members = (member.strip(" \t") for value in values for member in value.split(","))
+    first = next((member for member in members if member), "")  # empty list elements: ignored (§5.6.1)
+    parsed = parse_delta(first)
+    return parsed if parsed >= 0 else 0
 
 
 def date_value(headers: Headers, response_time: float) -> float:
-    """The Date header, or the receipt time when absent or invalid (RFC 9110 §6.6.1)."""
-    text = headers.get("date")
-    parsed = parse_http_date(text) if text is not None else None
+    """The Date header, or the receipt time when absent, invalid or repeated (RFC 9110 §6.6.1: a recipient
+    with no valid Date uses the time it received the message)."""
+    values = headers.get_all("date")
+    parsed = parse_http_date(values[0]) if len(values) == 1 else None
     return response_time if parsed is None else parsed
 
 
 def corrected_initial_age(headers: Headers, request_time: float, response_time: float) -> float:
-    """§4.2.3: max(apparent_age, corrected_age_value) at the time the response arrived.
-
-    An invalid Age yields infinity: such a response is never fresh (it may still be revalidated)."""
+    """§4.2.3: max(apparent_age, corrected_age_value) at the time the response arrived."""
     apparent_age = max(0.0, response_time - date_value(headers, response_time))
     response_delay = max(0.0, response_time - request_time)
-    age = age_value(headers)
-    if age is None:
-        return float("inf")
-    corrected_age_value = age + response_delay
+    corrected_age_value = age_value(headers) + response_delay
     return max(apparent_age, corrected_age_value)
 
 
@@ -79,12 +76,17 @@ def freshness_lifetime(status: int, headers: Headers, cc: Directives, response_t
         return min(explicit, float(DELTA_MAX))
     if status not in HEURISTIC_STATUSES and "public" not in cc:
         return 0.0
-    last_modified = headers.get("last-modified")
-    when = parse_http_date(last_modified) if last_modified is not None else None
-    if when is None:
+    when = last_modified_value(headers)
+    if when is None:  # absent or invalid Last-Modified: no heuristic freshness
         return 0.0
     since = date_value(headers, response_time) - when
     return min(max(0.0, since * HEURISTIC_FRACTION), HEURISTIC_MAX_S)
+
+
+def last_modified_value(headers: Headers) -> float | None:
+    """Last-Modified as a timestamp; None when absent, invalid or repeated (then it is no validator)."""
+    values = headers.get_all("last-modified")
+    return parse_http_date(values[0]) if len(values) == 1 else None
 
 
 def has_explicit_freshness(headers: Headers, cc: Directives) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.common.http1.headers import Headers
 
 from .age import corrected_initial_age, freshness_lifetime
-from .directives import Directives, parse_cache_control
+from .directives import Directives
+from .targeted import response_directives
 from .vary import vary_key
 
 # What an entry really costs beyond its body and pre-encoded head, measured with tracemalloc by
@@ -51,9 +53,10 @@ def overhead_bytes(headers: Headers, vary: tuple[tuple[str, str], ...]) -> int:
 
 def make_entry(key: str, status: int, reason: str, headers: Headers, body: bytes,
                request_headers: Headers, request_time: float, response_time: float,
-               received: Headers | None = None) -> Entry:
-    """`headers` are the stored fields; `received` the response as it arrived (for Age and Date)."""
-    cc = parse_cache_control(headers.get_all("cache-control"))
+               received: Headers | None = None, targets: Sequence[str] = ()) -> Entry:
+    """`headers` are the stored fields; `received` the response as it arrived (for Age and Date);
+    `targets` the RFC 9213 targeted fields obeyed over Cache-Control."""
+    cc = response_directives(headers, targets)
     vary = vary_key(headers, request_headers)
     return Entry(
         key=key, status=status, reason=reason, headers=headers, body=body,
@@ -64,9 +67,9 @@ def make_entry(key: str, status: int, reason: str, headers: Headers, body: bytes
 
 
 def refresh(entry: Entry, headers: Headers, request_time: float, response_time: float,
-            received: Headers | None = None) -> Entry:
+            received: Headers | None = None, targets: Sequence[str] = ()) -> Entry:
     """The entry with `headers` (already merged from a 304, which is `received`) and new times."""
-    cc = parse_cache_control(headers.get_all("cache-control"))
+    cc = response_directives(headers, targets)
     return Entry(
         key=entry.key, status=entry.status, reason=entry.reason, headers=headers, body=entry.body,
         request_time=request_time, response_time=response_time, vary=entry.vary, cc=cc,

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from services.common.http1.headers import Headers
 
+from .age import last_modified_value
 from .directives import Directives, parse_cache_control
 from .entry import Entry
 from .vary import matches
-
-STALE_ON_ERROR_S = 86400  # stale allowed when the origin fails and no stale-if-error says otherwise
 
 
 class Action(enum.Enum):
@@ -53,7 +52,7 @@ def select(entries: Sequence[Entry], request_headers: Headers) -> Entry | None:
 
 
 def has_validator(entry: Entry) -> bool:
-    return "etag" in entry.headers or "last-modified" in entry.headers
+    return "etag" in entry.headers or last_modified_value(entry.headers) is not None
 
 
 def _must_revalidate_when_stale(entry: Entry) -> bool:
@@ -111,14 +110,3 @@ def decide(entry: Entry | None, req: Directives, now: float) -> Decision:
     if has_validator(entry):
         return Decision(Action.REVALIDATE, entry)
     return Decision(Action.MISS, entry)
-
-
-def stale_if_error_allows(entry: Entry, req: Directives, now: float) -> bool:
-    """RFC 5861 §4: may the stale entry be served because the origin failed?"""
-    if _must_revalidate_when_stale(entry) or _unqualified(entry.cc, "no-cache"):
-        return False
-    staleness = entry.age_s(now) - entry.lifetime_s
-    windows = [entry.cc.seconds("stale-if-error"), req.seconds("stale-if-error")]
-    if all(w is None for w in windows):
-        windows = [STALE_ON_ERROR_S]  # §4.2.4: a disconnected cache may serve stale unless forbidden
-    return any(w is not None and w >= 0 and staleness <= w for w in windows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.common.http1.headers import Headers
 
-from .age import HEURISTIC_STATUSES, has_explicit_freshness
+from .age import HEURISTIC_STATUSES, has_explicit_freshness, last_modified_value
 from .directives import Directives
 from .surrogate import surrogate_directives
 
@@ -63,7 +63,7 @@ def may_store(method: str, req_headers: Headers, req_cc: Directives, status: int
         return False
     if has_explicit_freshness(resp_headers, resp_cc) or "public" in resp_cc:
         return True
-    has_validator = "etag" in resp_headers or "last-modified" in resp_headers
+    has_validator = "etag" in resp_headers or last_modified_value(resp_headers) is not None
     if _no_cache_all(resp_cc):
         return has_validator
     return status in HEURISTIC_STATUSES and has_validator

@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.common.http1.headers import Headers
 from services.common.http1.writer import parse_http_date
 
+from .age import last_modified_value
 from .entry import Entry
 from .storage import NOT_UPDATED, connection_listed
 
@@ -22,8 +23,8 @@ def conditional_headers(entry: Entry) -> list[tuple[str, str]]:
     if etag is not None:
         out.append(("If-None-Match", etag))
     last_modified = entry.headers.get("last-modified")
-    if last_modified is not None:
-        out.append(("If-Modified-Since", last_modified))
+    if last_modified is not None and last_modified_value(entry.headers) is not None:
+        out.append(("If-Modified-Since", last_modified))  # an invalid Last-Modified is no validator
     return out
 
 
@@ -60,8 +61,9 @@ def not_modified_for(entry: Entry, request_headers: Headers) -> bool:
         tags = _etags(",".join(inm))
         etag = entry.headers.get("etag")
         return "*" in tags or (etag is not None and etag.strip().removeprefix("W/") in tags)
-    ims_text = request_headers.get("if-modified-since")
-    ims = parse_http_date(ims_text) if ims_text is not None else None
+    ims_values = request_headers.get_all("if-modified-since")
+    # §13.1.3: ignored when not a valid HTTP-date or more than one member
+    ims = parse_http_date(ims_values[0]) if len(ims_values) == 1 else None
     if ims is None:
         return False
     lm_text = entry.headers.get("last-modified") or entry.headers.get("date")

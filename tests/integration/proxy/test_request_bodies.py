@@ -47,14 +47,17 @@ async def responses(port: int, raw: bytes, methods: list[str],
             parser.expect(method)
         writer.write(raw)
         out: list[tuple[int, bytes]] = []
-        status, body = 0, b""
+        status, body, eof = 0, b"", False
         try:
             while len(out) < len(methods):
                 event = parser.next_event()
                 if event is None:
+                    if eof:
+                        break  # closed by the proxy: the answers so far
                     data = await reader.read(65536)
                     if not data:
                         parser.feed_eof()
+                        eof = True
                     parser.feed(data)
                 elif isinstance(event, Response) and event.status >= 200:
                     status, body = event.status, b""

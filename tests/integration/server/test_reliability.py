@@ -130,3 +130,25 @@ def test_redos_head_is_answered_quickly_while_others_are_served(server: Server) 
     print(f"reference {reference * 1e3:.2f} ms, redos answered {answered_s * 1e3:.2f} ms, "
           f"victim {victim[0] * 1e3:.2f} ms")
     assert answered_s < bound_s and victim and victim[0] < bound_s
+
+
+def test_cache_rules_and_redirects_follow_the_normalised_path(server: Server) -> None:
+    """Issue 16 items 12 and 14: the private page was `public` under other spellings, and a directory
+    redirect echoed `//evil.example/…` (an open redirect)."""
+    for spelling in ("/%70rivate/page.html", "//private/page.html", "/x/../private/page.html",
+                     "/private%2fpage.html"):
+        reply = server.get(spelling)
+        assert (reply.status, reply.headers.get("cache-control")) == (200, "private, max-age=60"), spelling
+    reply = server.get("//evil.example/x%2f..%2f..")
+    assert (reply.status, reply.headers.get("location")) == (301, "/")
+    reply = server.get("//dir?a=1")
+    assert (reply.status, reply.headers.get("location")) == (301, "/dir/?a=1")
+
+
+def test_http10_chunked_request_is_answered_then_closed(server: Server) -> None:
+    with server.connect() as sock:
+        sock.sendall(b"GET /small.txt HTTP/1.0\r\nConnection: keep-alive\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        replies = read_replies(sock, ["GET", "GET"])
+        assert [r.status for r in replies] == [200]
+        assert replies[0].headers.get("connection") == "close" and is_closed(sock)

@@ -28,6 +28,15 @@ def test_menu_invalid_choice_reprompts() -> None:
     assert code == 0 and text.count("please answer 1-6") == 2 and "127.0.0.1:8080" in text
 
 
+def test_menu_browser_info_lists_every_page_the_browser_test_proves() -> None:
+    from services.client.menu import BROWSER_PAGES
+
+    code, text = _menu("5\n6\n")
+    assert code == 0 and len(BROWSER_PAGES) == 6
+    for path, what in BROWSER_PAGES:
+        assert f"http://127.0.0.1:8080{path}" in text and what in text
+
+
 def test_menu_set_target_reprompts_on_bad_values_then_eof() -> None:
     code, text = _menu("1\nftp://x\nhttp://h:81/a\nnot a port:x\nnone\n127.0.0.1:9\n")
     assert code == 0 and text.count("  invalid:") == 2
@@ -129,3 +138,12 @@ def test_unwritable_raw_exits_1_and_prints_every_probe(
     assert [sorted(line) for line in lines] == [["config", "result"], ["raw"]]
     assert lines[1]["raw"] == {"run_id": "r1", "seq": 0, "rtt_ms": 1.0}
     assert len(csv_path.read_text().splitlines()) == 2  # the CSV row was still written
+
+
+def test_replica_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from services.client.options import replica_name
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "abc123def456")
+    assert (replica_name(""), replica_name(" lab-a ")) == ("abc123def456", "lab-a")

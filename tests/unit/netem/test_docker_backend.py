@@ -6,6 +6,7 @@ import argparse
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,7 +146,8 @@ def test_a_failed_apply_rolls_back_through_the_helper_then_removes_it() -> None:
     api_ns, tests_ns = netns("172.20.0.2"), netns("172.20.0.3")
     tests_ns.fail_devs.add("eth0")
     client = Client(user_project(api_ns, tests_ns))
-    with pytest.raises(ApplyError, match="Operation not permitted"), docker_backend.Helpers(client) as helpers:
+    with pytest.raises(ApplyError, match="Operation not permitted"), \
+            docker_backend.Helpers(client) as helpers:
         found, _ = docker_backend.discover("proj", selection=Selection(services=("api",)),
                                   helpers=helpers)
         apply_ends(found, load_profile("rate-10mbit").ends)
@@ -180,3 +182,20 @@ def test_commands_shape_show_and_clear_any_service(capsys: pytest.CaptureFixture
     with docker_backend.Helpers(client) as helpers:
         assert controller.cmd_clear("proj", args, helpers) == 0
     assert api_ns.roots == {} and tests_ns.roots == {}
+
+
+def test_in_a_container_the_default_project_is_its_own(tmp_path: Path) -> None:
+    from docker.errors import NotFound
+
+    class Containers:
+        def get(self, name: str) -> Any:
+            if name != "c0ffee":
+                raise NotFound(name)
+            return FakeContainer("proj-netem-run-1", "netem", {}, FakeTc())
+
+    client = argparse.Namespace(containers=Containers())
+    marker = tmp_path / ".dockerenv"
+    assert docker_backend.own_project(client, marker, "c0ffee") is None  # not in a container
+    marker.touch()
+    assert docker_backend.own_project(client, marker, "c0ffee") == "proj"
+    assert docker_backend.own_project(client, marker, "other") is None

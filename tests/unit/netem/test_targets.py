@@ -53,6 +53,16 @@ def test_a_qoslab_service_keeps_its_role() -> None:
     assert shaped(ends) == [("p-server-1", "core", "core", "down"), ("p-proxy-1", "core", "core", "up")]
 
 
+def test_another_service_on_a_qoslab_link_stands_in_for_its_outer_end() -> None:
+    byo = [*QOSLAB, att("p-app-1", "app", "edge", "10.203.1.20"),
+           att("p-api-1", "api", "core", "10.203.2.30")]
+    ends, _ = select(byo, Selection(services=("app",)))
+    assert shaped(ends) == [("p-app-1", "edge", "edge", "up"), ("p-client-1", "edge", "edge", "up"),
+                            ("p-proxy-1", "edge", "edge", "down")]
+    ends, _ = select(byo, Selection(services=("api",), peers=("proxy",)))
+    assert shaped(ends) == [("p-api-1", "core", "core", "down"), ("p-proxy-1", "core", "core", "up")]
+
+
 def test_any_service_is_the_far_end_and_its_peers_the_near_end() -> None:
     ends, skipped = select(USER, Selection(services=("api",), networks=("default",)))
     assert shaped(ends) == [("u-api-1", "default", "edge", "down"), ("u-tests-1", "default", "edge", "up")]

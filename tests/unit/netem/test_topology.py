@@ -30,19 +30,46 @@ def _subnet(network: dict[str, Any]) -> str:
 def test_compose_networks_are_the_topology_links() -> None:
     networks = _compose("compose.yaml")["networks"]
     assert {name: _subnet(net) for name, net in networks.items()} == topology.SUBNETS
+    assert {name: net["ipam"]["config"][0]["ip_range"] for name, net in networks.items()} == \
+        topology.IPAM_RANGES
+
+
+def _networks(spec: dict[str, Any]) -> dict[str, Any]:
+    """A service's networks as {name: settings} (compose allows a list of names too)."""
+    networks = spec["networks"]
+    return {name: None for name in networks} if isinstance(networks, list) else networks
+
+
+def _linked(compose: dict[str, Any]) -> dict[str, Any]:
+    """The services on the links; the netem controller (`docker compose run netem`) joins none."""
+    services: dict[str, Any] = compose["services"]
+    assert {name for name, spec in services.items() if spec.get("network_mode") == "none"} == {"netem"}
+    return {name: spec for name, spec in services.items() if spec.get("network_mode") != "none"}
 
 
 def test_compose_addresses_are_the_topology_addresses() -> None:
-    services = _compose("compose.yaml")["services"]
+    services = _linked(_compose("compose.yaml"))
     declared = {(svc, link): str(cfg["ipv4_address"])
-                for svc, spec in services.items() for link, cfg in spec["networks"].items()}
-    assert declared == topology.ADDRESSES
+                for svc, spec in services.items() for link, cfg in _networks(spec).items() if cfg}
+    fixed = {key: addr for key, addr in topology.ADDRESSES.items() if key[0] not in topology.DYNAMIC_SERVICES}
+    assert declared == fixed
     assert set(services) == set(topology.SERVICES)
+    for service in topology.DYNAMIC_SERVICES:  # replicas: on their links, addresses from IPAM
+        links = {link for (svc, link) in topology.ADDRESSES if svc == service}
+        assert set(_networks(services[service])) == links
+        assert not any(_networks(services[service]).values())
+
+
+def test_fixed_addresses_lie_outside_the_ipam_ranges() -> None:
+    """A replica can never be handed an address a fixed service needs."""
+    for (service, link), addr in topology.ADDRESSES.items():
+        if service not in topology.DYNAMIC_SERVICES:
+            assert ipaddress.ip_address(addr) not in ipaddress.ip_network(topology.IPAM_RANGES[link])
 
 
 def test_compose_environment_matches_subnets_and_ports() -> None:
     compose = _compose("compose.yaml")
-    for name, spec in compose["services"].items():
+    for name, spec in _linked(compose).items():
         env = spec["environment"]
         assert env["NETEM_SUBNETS"] == topology.SUBNETS_TEXT, name
         for (svc, proto), port in topology.PORTS.items():
@@ -53,10 +80,9 @@ def test_compose_environment_matches_subnets_and_ports() -> None:
     assert client["CLIENT_UDP_TARGET"] == f"proxy:{topology.PORTS[('proxy', 'udp')]}"
 
 
-def test_direct_mode_addresses() -> None:
-    networks = _compose("compose.direct.yaml")["services"]["client"]["networks"]
-    assert networks["edge"]["ipv4_address"] == topology.ADDRESSES[("client", "edge")]
-    assert networks["core"]["ipv4_address"] == topology.DIRECT_CLIENT_CORE
+def test_direct_mode_puts_the_client_on_both_links_with_ipam_addresses() -> None:
+    networks = _networks(_compose("compose.direct.yaml")["services"]["client"])
+    assert set(networks) == {"edge", "core"} and not any(networks.values())
 
 
 def test_every_address_is_inside_its_subnet() -> None:

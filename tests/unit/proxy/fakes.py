@@ -23,7 +23,7 @@ from services.proxy.respond import entry_head
 from services.proxy.upstream import Pool, UpstreamConnection, UpstreamError
 
 T0 = 1_700_000_000.0
-Event = Response | Data | EndOfMessage | UpstreamError
+Event = Response | Data | EndOfMessage | UpstreamError | bytes  # bytes: received, then unparsed
 
 
 class FakeTransport(asyncio.Transport):
@@ -93,12 +93,16 @@ class FakeUpstream(UpstreamConnection):
 
     async def next_event(self, timeout_s: float) -> Response | Data | EndOfMessage:
         await asyncio.sleep(0)
+        while self.script and isinstance(self.script[0], bytes):
+            self.received_bytes += len(self.script.popleft())  # type: ignore[arg-type]
         if not self.script:
             raise UpstreamError(502, "upstream closed the connection")
         item = self.script.popleft()
+        assert not isinstance(item, bytes)
         if isinstance(item, UpstreamError):
             self.script.appendleft(item)
             raise item
+        self.received_bytes += 1
         return item
 
     def close(self) -> None:
@@ -108,15 +112,20 @@ class FakeUpstream(UpstreamConnection):
 class FakePool(Pool):
     """Scripted upstream: `replies` answer the requests in order; `down` makes every connect fail (502)."""
 
-    def __init__(self, replies: Iterable[list[Event]] = (), *, down: bool = False) -> None:
+    def __init__(self, replies: Iterable[list[Event]] = (), *, down: bool = False, reused: int = 0) -> None:
+        """`reused`: how many of the first connections handed out count as reused from the pool."""
         super().__init__()
         self.replies: deque[list[Event]] = deque(replies)
         self.sent: list[bytes] = []
         self.down = down
+        self.reused = reused
 
     async def acquire(self, origin: tuple[str, int]) -> tuple[UpstreamConnection, bool]:
         if self.down:
             raise UpstreamError(502, f"cannot connect to {origin[0]}:{origin[1]}")
+        if self.reused > 0:
+            self.reused -= 1
+            return FakeUpstream(self), True
         self.connects += 1
         return FakeUpstream(self), False
 

@@ -70,6 +70,10 @@ def test_conditionals(tmp_path: Path) -> None:
     assert plan_request(req("/f.txt", ("If-Match", '"x"')), s, {}, 0).status == 412
     assert plan_request(req("/f.txt", ("If-Unmodified-Since", "Sun, 06 Nov 1994 08:49:37 GMT")),
                         s, {}, 0).status == 412
+    # only SP/HTAB around list members: `"etag"\xa0` is another tag, not this one (issue 16)
+    assert plan_request(req("/f.txt", ("If-None-Match", f" {entry.etag}\t, x")), s, {}, 0).status == 304
+    assert plan_request(req("/f.txt", ("If-None-Match", entry.etag + "\xa0")), s, {}, 0).status == 200
+    assert plan_request(req("/f.txt", ("If-Match", "\x85" + entry.etag)), s, {}, 0).status == 412
 
 
 def test_cache_refreshes_after_ttl(tmp_path: Path) -> None:

@@ -175,6 +175,15 @@ def test_paused_writer_is_aborted_after_the_send_timeout(ctx: Context, clock: Fa
     assert transport.aborted and ctx.stats.timeouts_send == 1
 
 
+def test_paused_writer_that_keeps_reading_is_not_aborted(ctx: Context, clock: FakeClock) -> None:
+    proto, transport = connect(ctx)
+    proto.pause_writing()
+    for _ in range(10):
+        transport.sock.acked += 100
+        tick(proto, ctx, clock, 10)
+    assert not transport.closed
+
+
 def test_exhaustion_is_503_with_one_log_line_per_episode(ctx: Context, clock: FakeClock, logs: Any,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     def exhausted(path: str, now: float) -> None:

@@ -1,0 +1,143 @@
+"""`python -m netem capture` on the running stack: the pcap holds what crossed the edge link.
+
+Read with netem.pcap (and, as a cross-check, tshark): the QoS probes and their replies, and the HTTP
+exchange, with the stack's addresses and ports. Where the kernel has netem, a delay applied to the
+proxy's edge end shows as the time between each probe and its reply at that end.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from netem.capability import probe_docker
+from netem.expect import parse_rows
+from netem.pcap import probe_exchanges, read_pcap
+
+from .conftest import REPO, Stack, artifacts_dir
+
+PROXY_EDGE = "10.203.1.2"
+EDGE = ipaddress.ip_network("10.203.1.0/24")
+DELAY_PROFILE = "tests/vm/profiles/edge-delay-50ms.yaml"  # 50 ms on each end of edge
+PROBES = 30
+
+
+def _netem(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netem", "--project", stack.project, *args], cwd=REPO,
+                          env=stack.env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _start_capture(stack: Stack) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "netem", "--project", stack.project, "capture", "edge"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if line.startswith("capturing edge at proxy"):
+            return proc
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    out, err = proc.communicate(timeout=10)
+    raise AssertionError(f"capture did not start (exit {proc.returncode}): {out}{''.join(seen)}{err}")
+
+
+def _stop_capture(proc: subprocess.Popen[str]) -> tuple[Path, str]:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return Path(out.strip().splitlines()[-1]), err.strip()
+
+
+def _received(stdout: str) -> int:
+    """Replies the client counted, from its --json row."""
+    rows = [row for row in parse_rows(stdout) if row.get("kind") == "qos"]
+    assert len(rows) == 1, stdout[-2000:]
+    return int(rows[0]["packets_received"])
+
+
+def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
+    found = probe_docker("qoslab/proxy:dev")  # the kernel the containers run on
+    assert found.netem is not None, found.detail
+    delayed = found.netem
+    if delayed:
+        applied = _netem(stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
+        assert applied.returncode == 0, applied.stderr
+    try:
+        capture = _start_capture(stack)
+        try:
+            qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
+                                "--count", str(PROBES), "--interval", "20ms", "--label", "capture-test",
+                                "--json")
+            stack.compose("run", "--rm", "-T", "--no-deps", "client", "http",
+                          "http://proxy:8080/index.html?capture", "--label", "capture-test")
+        finally:
+            path, summary = _stop_capture(capture)
+    finally:
+        if delayed:
+            _netem(stack, "clear", "--link", "edge")
+
+    assert path.parent == stack.results_dir / "captures"
+    assert re.fullmatch(r"edge-proxy-\d{8}T\d{6}Z\.pcap", path.name), path.name
+    packets = list(read_pcap(path.read_bytes()))
+
+    exchanges = probe_exchanges(packets)
+    # every reply the client got crossed the capture point (plus its readiness probes)
+    received = _received(qos.stdout)
+    assert received >= PROBES * 0.9 and len(exchanges) >= received, \
+        (received, summary, sorted((e.test_id, e.seq) for e in exchanges))
+    assert {e.target for e in exchanges} == {(PROXY_EDGE, 9090)}
+    clients = {e.client[0] for e in exchanges}
+    assert all(ipaddress.ip_address(c) in EDGE and c != PROXY_EDGE for c in clients), clients
+
+    requests = [p for p in packets if p.proto == "tcp" and (p.dst, p.dport) == (PROXY_EDGE, 8080)
+                and p.payload.startswith(b"GET /index.html?capture HTTP/1.1\r\n")]
+    assert len(requests) == 1, "the client's GET crossed the edge once"
+    client = (requests[0].src, requests[0].sport)
+    replies = [p for p in packets if p.proto == "tcp" and (p.src, p.sport) == (PROXY_EDGE, 8080)
+               and (p.dst, p.dport) == client and p.payload.startswith(b"HTTP/1.1 200 ")]
+    assert replies and b"\r\nX-Cache: " in replies[0].payload
+
+    if delayed:  # the proxy's edge egress holds every reply for 50 ms before it is captured
+        assert min(e.gap_s for e in exchanges) >= 0.045, sorted(e.gap_s for e in exchanges)[:5]
+    else:
+        assert all(e.gap_s > 0 for e in exchanges)
+
+    # tshark (Wireshark's reader) opens the same file and sees the same packets
+    tshark = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number"],
+                            capture_output=True, text=True, timeout=120, check=False,
+                            env={**os.environ, "HOME": str(stack.results_dir)})
+    assert tshark.returncode == 0, tshark.stderr
+    assert len(tshark.stdout.split()) == len(packets)
+    artifacts_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, artifacts_dir() / "capture-edge.pcap")
+
+
+def test_scenario_with_capture_keeps_one_pcap_per_client_run(stack: Stack, tmp_path: Path) -> None:
+    plan = tmp_path / "captured.yaml"
+    plan.write_text('profiles: [none]\ntests: [qos]\nrepetitions: 2\ncapture: edge\n'
+                    'client_args: {qos: ["--count", "20", "--interval", "10ms"]}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    done = _netem(stack, "scenario", "run", str(plan), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "scenario-captured.jsonl").read_text().splitlines()]
+    files = [Path(row["capture"]) for row in rows]
+    assert len(files) == 2 and len(set(files)) == 2, files
+    for rep, (row, path) in enumerate(zip(rows, files, strict=True), start=1):
+        assert path.parent == out / "captures"
+        assert path.name.startswith(f"captured-none-r{rep}-qos-edge-proxy-"), path.name
+        exchanges = probe_exchanges(list(read_pcap(path.read_bytes())))
+        assert int(row["packets_received"]) >= 1 and len(exchanges) >= int(row["packets_received"]), \
+            (row, sorted((e.test_id, e.seq) for e in exchanges))

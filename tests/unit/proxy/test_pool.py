@@ -1,0 +1,39 @@
+"""The upstream pool does not reuse a connection idle past `idle_timeout_s` (servers close them around
+then, and a request sent into that close is lost or repeated)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from services.common.http1 import Headers, Response
+from services.proxy.upstream import Pool, UpstreamConnection, UpstreamError
+
+OK = Response(200, "OK", "HTTP/1.1", Headers())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_idle_connections_are_reused_until_the_idle_timeout() -> None:
+    async def body() -> None:
+        clock = Clock()
+        pool = Pool(idle_timeout_s=4.0, clock=clock, connect_timeout_s=1.0)
+        conn = UpstreamConnection()
+        pool.release(("127.0.0.1", 9), conn, OK)
+        clock.now += 3.9
+        assert await pool.acquire(("127.0.0.1", 9)) == (conn, True)
+        pool.release(("127.0.0.1", 9), conn, OK)
+        clock.now += 4.1
+        with contextlib.suppress(UpstreamError):  # too old: closed, and a new connection is attempted
+            fresh, reused = await pool.acquire(("127.0.0.1", 9))
+            fresh.close()
+            assert not reused
+        assert conn.closed and pool.reuses == 1
+
+    asyncio.run(body())
