@@ -60,13 +60,15 @@ def docker_script(body: str) -> str:
 
     `body`'s exit code is the script's. Docker's root is the initramfs, so runc must not pivot_root
     (DOCKER_RAMDISK). Published ports are NAT rules only (no docker-proxy process per port: each Go
-    process costs seconds to start under TCG). COMPOSE_FILE adds the VM's compose override (slower health checks) to compose.yaml.
+    process costs seconds to start under TCG). COMPOSE_FILE adds the VM's compose override to
+    compose.yaml (netem/vm/compose.vm.yaml: no health checks, a gentler client suite).
     """
     return f"""mkdir -p /var/lib/docker
 mount -t ext4 {DOCKER_DISK} /var/lib/docker ||
   {{ echo "qoslab-vm: cannot mount {DOCKER_DISK}"; exit 70; }}
 export COMPOSE_FILE={COMPOSE_FILES}
-DOCKER_RAMDISK=true dockerd --data-root /var/lib/docker --log-level warn --userland-proxy=false >/tmp/dockerd.log 2>&1 &
+DOCKER_RAMDISK=true dockerd --data-root /var/lib/docker --log-level warn --userland-proxy=false \
+  >/tmp/dockerd.log 2>&1 &
 i=0
 until docker info >/dev/null 2>&1; do
   i=$((i + 1))
