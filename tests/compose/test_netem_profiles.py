@@ -236,9 +236,12 @@ def profile_checks(name: str, path: Path, run: Run, base: Run) -> list[checks.Ch
     ]
     if want.jitter_ms >= 1.0:  # the spread a jitter profile adds must show above the baseline's
         spread = checks.excess_stddev(_num(qos, "rtt_stddev_ms"), _num(ref, "rtt_stddev_ms"))
-        found.append(checks.Check(name, "RTT σ in excess of baseline", want.jitter_ms, spread,
-                                  want.jitter_ms * 0.5, "ms", "within half the configured σ"))
+        # netem with a rate keeps packets in order, which can only widen a jittered spread: one-sided
+        found.append(checks.at_least(name, "RTT σ in excess of baseline", want.jitter_ms, spread, 0.5, "ms"))
     return found
+
+
+
 
 
 @pytest.mark.parametrize("name", PROFILES)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from netem.errors import ProfileError
-from netem.vm import boot, build, compose, dockerdisk, initscript, kernel, results
+from netem.vm import boot, build, checks, compose, dockerdisk, initscript, kernel, results
 from netem.vm.build import Image
 from netem.vm.console import Channel, Console
 from netem.vm.errors import VmError
@@ -159,3 +159,10 @@ def test_compose_plugin_is_found_in_dockers_plugin_directories(tmp_path: Path) -
     (tmp_path / "docker-compose").symlink_to(real)
     assert build.compose_plugin((str(tmp_path / "missing"), str(tmp_path))) == real
     assert os.access(real, os.R_OK)
+
+
+def test_a_one_sided_check_has_no_upper_limit() -> None:
+    assert checks.at_least("c", "σ", 10.0, 64.0, 0.5, "ms").ok
+    assert checks.at_least("c", "σ", 10.0, 5.0, 0.5, "ms").ok
+    assert not checks.at_least("c", "σ", 10.0, 4.9, 0.5, "ms").ok
+    assert not checks.Check("c", "d", 10.0, 64.0, 5.0, "ms").ok
