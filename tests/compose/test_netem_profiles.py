@@ -130,7 +130,8 @@ class Project:
     def qos_json(self, env: dict[str, str]) -> dict[str, Any]:
         """One client `qos` run against the running stack (the client's own end unshaped)."""
         done = self.compose(env, "run", "--rm", "--no-deps", "-T", "-e", "NETEM_PROFILE=", "client", "qos",
-                            "--count", "150", "--interval", "20ms", "--json", "--csv", "")
+                            "--count", "150", "--interval", "20ms", "--ready-timeout", "300s", "--json",
+                            "--csv", "")
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         rows = [r for r in parse_rows(done.stdout) if "rtt_median_ms" in r]
         assert rows, done.stdout[-2000:]
@@ -263,7 +264,7 @@ def test_profile_at_start_shows_in_the_client_rows(name: str, netem_present: boo
 
 def test_controller_changes_a_running_stack(project: Project, netem_present: bool, tmp_path: Path) -> None:
     env = project.env("", "controller")
-    started = project.compose(env, "up", "-d", "--force-recreate", "--wait", "server", "proxy")
+    started = project.compose(env, "up", "-d", "--force-recreate", "server", "proxy")
     assert started.returncode == 0, started.stderr[-3000:]
     profile = tmp_path / "core-20ms.yaml"
     profile.write_text("description: 20 ms each way on core\ncore: {delay: 20ms}\n")
