@@ -115,11 +115,15 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.resume_reading()
         return item
 
-    def send(self, method: str, data: bytes) -> None:
+    def send(self, method: str, data: bytes, body: bytes = b"") -> None:
+        """Write one request: `data` (the head, or head and body), then `body` unjoined (no copy of a
+        large body just to prepend its head)."""
         assert self.transport is not None
         self.events.clear()
         self.parser.expect(method)
         self.transport.write(data)
+        if body:
+            self.transport.write(body)
 
     def close(self) -> None:
         self.closed = True

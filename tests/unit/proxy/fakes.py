@@ -86,8 +86,8 @@ class FakeUpstream(UpstreamConnection):
         self.pool = pool
         self.script: deque[Event] = deque()
 
-    def send(self, method: str, data: bytes) -> None:
-        self.pool.sent.append(data)
+    def send(self, method: str, data: bytes, body: bytes = b"") -> None:
+        self.pool.sent.append(data + body)
         self.script = deque(self.pool.replies.popleft() if self.pool.replies else
                             [UpstreamError(502, "upstream closed the connection")])
 
