@@ -49,7 +49,7 @@ class ClientConnection(asyncio.Protocol):
         self.flow: FlowControl | None = None
         self.peer = "-"
         self.request: Request | None = None
-        self.body = bytearray()
+        self.body: list[bytes] = []
         self.busy = False
         self.closed = False
         self.tunnel: asyncio.Transport | None = None
@@ -213,19 +213,20 @@ class ClientConnection(asyncio.Protocol):
             self._reply_and_close(503, "request bodies in flight exceed the proxy's --body-buffer")
             return
         self.body_held += len(data)
-        self.body += data
+        self.body.append(data)  # pieces, joined once at dispatch (a growing bytearray over-allocates)
 
     def _release_body(self) -> None:
         if self.body_held:
             self.app.bodies.give(self.body_held)
             self.body_held = 0
-        self.body = bytearray()
+        self.body = []
 
     def _dispatch(self) -> None:
         request = self.request
         assert request is not None
         close = self.draining or not keep_alive(request.version, request.headers)
-        body, self.body = bytes(self.body), bytearray()
+        body = b"".join(self.body)
+        self.body = []
         job = self.job = Job(request, body, close, self, time.monotonic())
         try:
             coro = handle(self.app, job)
