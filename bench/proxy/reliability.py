@@ -15,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -87,6 +88,9 @@ class Proxy:
             if found:
                 self.port = int(found.group(1))
                 break
+        # keep reading its log: a full pipe would block the proxy on its next log line
+        self.pump = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout or ()), daemon=True)
+        self.pump.start()
 
     def rss_kib(self) -> int:
         text = Path(f"/proc/{self.proc.pid}/status").read_text()
@@ -96,9 +100,7 @@ class Proxy:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(30)
-        assert self.proc.stdout is not None
-        self.lines += self.proc.stdout.readlines()
-        self.proc.stdout.close()
+        self.pump.join(5)
         return code
 
 
@@ -147,7 +149,10 @@ async def slowloris(origin_port: int) -> str:
                     writer.write(bytes([byte]))
                     await asyncio.sleep(1)
             task = asyncio.create_task(trickle())
-            data = await asyncio.wait_for(reader.read(), 60)
+            try:
+                data = await asyncio.wait_for(reader.read(), 60)
+            except ConnectionResetError:  # closed while we were still sending: a close all the same
+                data = b"reset"
             task.cancel()
             writer.close()
             return time.monotonic() - started, data[:12]
@@ -156,6 +161,8 @@ async def slowloris(origin_port: int) -> str:
         done = [r for r in results if not isinstance(r, BaseException)]
         times = [t for t, _ in done]
         answered_408 = sum(1 for _, d in done if d.startswith(b"HTTP/1.1 408"))
+        if not times:
+            return f"slowloris: no connection finished: {results[:3]}"
         return (f"slowloris: 1000 connections at 1 byte/s, {len(done)} closed, {answered_408} with 408, "
                 f"after min {min(times):.1f} / median {statistics.median(times):.1f} / "
                 f"max {max(times):.1f} s (--header-timeout 10s)")
@@ -276,7 +283,7 @@ async def posts(origin_port: int) -> str:
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                head = getattr(exc, "partial", b"")
+                head = getattr(exc, "partial", b"") or b"HTTP/1.1 000 reset"
             writer.close()
             return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1") else 0
 

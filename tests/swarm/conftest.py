@@ -108,15 +108,21 @@ class Swarm:
         docker("stack", "deploy", "--resolve-image", "never", "-c", "-", stack, input_text=text, env=full)
         return started
 
-    def remove(self, stack: str) -> None:
+    def remove(self, stack: str, wait_s: float = 120.0) -> dict[str, list[str]]:
+        """`docker stack rm`, then wait for its containers and networks to go; returns what stayed.
+
+        Exited task containers can outlive the stack for minutes (the swarm agent reaps them later);
+        they are removed here so the results volume can go too."""
         docker("stack", "rm", stack, check=False, timeout=120)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + wait_s
+        left = leftovers(stack)
+        while time.monotonic() < deadline and (left["containers"] or left["networks"]):
+            time.sleep(2)
             left = leftovers(stack)
-            if not left["containers"] and not left["networks"]:
-                break
-            time.sleep(1)
+        if left["containers"]:
+            docker("rm", "-f", *left["containers"], check=False)
         docker("volume", "rm", f"{stack}_results", check=False)
+        return left
 
 
 def leftovers(stack: str) -> dict[str, list[str]]:
@@ -124,6 +130,7 @@ def leftovers(stack: str) -> dict[str, list[str]]:
     label = f"label=com.docker.stack.namespace={stack}"
     found = {
         "containers": docker("ps", "-aq", "--filter", label).stdout.split(),
+        "running": docker("ps", "-q", "--filter", label).stdout.split(),
         "networks": docker("network", "ls", "-q", "--filter", label).stdout.split(),
     }
     if swarm_state() == "active":
