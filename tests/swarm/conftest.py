@@ -109,14 +109,14 @@ class Swarm:
         return started
 
     def remove(self, stack: str, wait_s: float = 120.0) -> dict[str, list[str]]:
-        """`docker stack rm`, then wait for its containers and networks to go; returns what stayed.
+        """`docker stack rm`, then wait for its running containers and networks to go; returns what stayed.
 
         Exited task containers can outlive the stack for minutes (the swarm agent reaps them later);
         they are removed here so the results volume can go too."""
         docker("stack", "rm", stack, check=False, timeout=120)
         deadline = time.monotonic() + wait_s
         left = leftovers(stack)
-        while time.monotonic() < deadline and (left["containers"] or left["networks"]):
+        while time.monotonic() < deadline and (left["running"] or left["networks"]):
             time.sleep(2)
             left = leftovers(stack)
         if left["containers"]:

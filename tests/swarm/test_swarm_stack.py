@@ -142,7 +142,7 @@ def test_stack_rm_leaves_nothing(swarm: Swarm, deployed: tuple[str, float]) -> N
     stack, _ = deployed
     started = time.monotonic()
     stayed = swarm.remove(stack)
-    print(f"docker stack rm: gone after {time.monotonic() - started:.1f} s except exited task containers "
+    print(f"docker stack rm: gone after {time.monotonic() - started:.1f} s but exited task containers "
           f"{stayed['containers']} (removed by the test)")
     assert not stayed["running"] and not stayed["networks"] and not stayed.get("services")
     assert leftovers(stack) == {"containers": [], "running": [], "networks": [], "services": []}
