@@ -104,13 +104,19 @@ def data_disk(image: Image, images: Sequence[str], cache: Path, log: Log) -> Pat
     return dest
 
 
+def private_dockerd_argv(work: Path) -> list[str]:
+    """dockerd with everything of its own under `work`, in a network namespace of its own: a dockerd
+    without a bridge deletes the host's docker0 at start, which would break the host's engine."""
+    return ["unshare", "--net", "--", "dockerd", "--data-root", str(work / "data"), "--exec-root",
+            str(work / "x"), "-H", f"unix://{work / 'd.sock'}", "--pidfile", str(work / "d.pid"),
+            "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "overlay2"]
+
+
 @contextlib.contextmanager
 def private_dockerd(work: Path) -> Iterator[str]:
     """A dockerd of our own under `work` (data, exec root, socket); → its `-H` address. Always stopped."""
     sock = work / "d.sock"
-    argv = ["dockerd", "--data-root", str(work / "data"), "--exec-root", str(work / "x"), "-H", f"unix://{sock}",
-            "--pidfile", str(work / "d.pid"), "--bridge", "none", "--iptables=false", "--ip-masq=false",
-            "--storage-driver", "overlay2"]
+    argv = private_dockerd_argv(work)
     if shutil.which("dockerd") is None:
         raise VmError("dockerd not found on the host (scripts/setup-docker installs Docker)")
     with (work / "dockerd.log").open("w") as logfile:

@@ -166,3 +166,10 @@ def test_a_one_sided_check_has_no_upper_limit() -> None:
     assert checks.at_least("c", "σ", 10.0, 5.0, 0.5, "ms").ok
     assert not checks.at_least("c", "σ", 10.0, 4.9, 0.5, "ms").ok
     assert not checks.Check("c", "d", 10.0, 64.0, 5.0, "ms").ok
+
+
+def test_the_private_dockerd_never_touches_the_hosts_network(tmp_path: Path) -> None:
+    argv = dockerdisk.private_dockerd_argv(tmp_path)
+    assert argv[:3] == ["unshare", "--net", "--"]  # without a bridge, dockerd deletes docker0 at start
+    assert argv[argv.index("-H") + 1] == f"unix://{tmp_path}/d.sock"
+    assert "--iptables=false" in argv and str(tmp_path / "data") in argv
