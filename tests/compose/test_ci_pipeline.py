@@ -59,7 +59,8 @@ def standin() -> Iterator[str]:
             pytest.fail(f"compose tests required but Docker is not usable: {reason}")
         pytest.skip(f"Docker is not usable: {reason}")
     tag = f"qoslabtest/standin:{uuid.uuid4().hex[:8]}"
-    run(["docker", "build", "-q", "-t", tag, "--build-arg", f"BASE_IMAGE={base_image()}",
+    # No network needed (and the engine's default bridge may not exist: `--network none`).
+    run(["docker", "build", "--network", "none", "-q", "-t", tag, "--build-arg", f"BASE_IMAGE={base_image()}",
          "examples/standin"], check=True)
     try:
         yield tag
