@@ -7,8 +7,13 @@
     python -m netem [--project P] apply PROFILE [--link edge|core|all] [--no-calibrate] [--steps]
     python -m netem [--project P] clear [--link L]
     python -m netem [--project P] scenario run scenarios/NAME.yaml
+<<<<<<< HEAD
+    python -m netem --swarm STACK apply PROFILE | show | clear
+                                                 a swarm stack: rolling service update (netem/swarm.py)
+=======
     python -m netem [--project P] capture edge|core [--service S] [--duration D | --count N]
                                   [--filter BPF] [-o FILE]   a pcap of one link end (needs root)
+>>>>>>> main
 
 Any project, any service: apply|show|clear --project P --service S [--network N] [--peer S2] shape
 the link(s) between S and its peers (docs/netem.md, "Any compose project"); `--project` may also follow
@@ -33,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", help="compose project (default: $COMPOSE_PROJECT_NAME, then the "
                                           "compose default for the current directory)")
+    parser.add_argument("--swarm", metavar="STACK",
+                        help="a Docker Swarm stack instead of a compose project (apply, show, clear)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list profiles")
     validate = sub.add_parser("validate", help="validate profile files")
@@ -123,7 +130,24 @@ def _list() -> int:
     return 0
 
 
+def _swarm(args: argparse.Namespace) -> int:
+    from netem import swarm
+
+    if args.command not in ("apply", "show", "clear"):
+        print(f"usage error: --swarm supports apply, show and clear, not {args.command}", file=sys.stderr)
+        return 2
+    per_end = ("service", "service_names", "networks", "peers")
+    if getattr(args, "link", "all") != "all" or any(getattr(args, name, None) for name in per_end):
+        print("usage error: on a swarm a profile goes to the whole stack (NETEM_PROFILE of every "
+              "service); --link, --service, --network, --peer and SERVICE need a compose project",
+              file=sys.stderr)
+        return 2
+    return swarm.run_command(args.swarm, args.command, getattr(args, "profile", "none"))
+
+
 def _controller(args: argparse.Namespace) -> int:
+    if args.swarm:
+        return _swarm(args)
     from netem import controller  # imports docker (through netem.docker_backend)
 
     if args.command == "capture":

@@ -49,7 +49,7 @@ class ClientConnection(asyncio.Protocol):
         self.flow: FlowControl | None = None
         self.peer = "-"
         self.request: Request | None = None
-        self.body = bytearray()
+        self.body: list[bytes] = []
         self.busy = False
         self.closed = False
         self.tunnel: asyncio.Transport | None = None
@@ -61,6 +61,7 @@ class ClientConnection(asyncio.Protocol):
         self.draining = False  # graceful shutdown: close after the response in progress
         self.body_held = 0  # bytes of this connection's request body counted in app.bodies
         self.job: Job | None = None
+        self.lingering_until: float | None = None  # refused body: dropping the rest until then
 
     # -- asyncio callbacks ----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -78,6 +79,8 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = self.last_activity = self.app.mono()
+        if self.lingering_until is not None:
+            return  # the rest of a refused body: read and dropped, so closing does not reset the answer
         if self.tunnel is not None:
             self.tunnel.write(data)
             return
@@ -92,6 +95,8 @@ class ClientConnection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def eof_received(self) -> bool:
+        if self.lingering_until is not None:
+            return False  # the client finished: close
         if self.tunnel is not None:
             if self.tunnel.can_write_eof():
                 self.tunnel.write_eof()
@@ -210,22 +215,24 @@ class ClientConnection(asyncio.Protocol):
         if not self.app.bodies.take(len(data)):
             log.event("proxy.body_refused", client=self.peer, held=self.app.bodies.used,
                       limit=self.app.bodies.max_bytes)
-            self._reply_and_close(503, "request bodies in flight exceed the proxy's --body-buffer")
+            self._reply_and_close(503, "request bodies in flight exceed the proxy's --body-buffer",
+                                  linger=True)
             return
         self.body_held += len(data)
-        self.body += data
+        self.body.append(data)  # pieces, joined once at dispatch (a growing bytearray over-allocates)
 
     def _release_body(self) -> None:
         if self.body_held:
             self.app.bodies.give(self.body_held)
             self.body_held = 0
-        self.body = bytearray()
+        self.body = []
 
     def _dispatch(self) -> None:
         request = self.request
         assert request is not None
         close = self.draining or not keep_alive(request.version, request.headers)
-        body, self.body = bytes(self.body), bytearray()
+        body = b"".join(self.body)
+        self.body = []
         job = self.job = Job(request, body, close, self, time.monotonic())
         try:
             coro = handle(self.app, job)
@@ -249,9 +256,10 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False
         self._release_body()
         self._done(job)
+        self.last_activity = self.app.mono()  # idle time counts from the end of the response
         if not self.closed and self.tunnel is None and self.transport is not None:
             if self.parser.buffered:
-                self.receiving_since = self.app.mono()
+                self.receiving_since = self.last_activity
             self.transport.resume_reading()
             self._process()
 
@@ -271,17 +279,30 @@ class ClientConnection(asyncio.Protocol):
         log.event("proxy.bad_request", client=self.peer, status=exc.status_code, error=exc.message)
         self._reply_and_close(exc.status_code, exc.message)
 
-    def _reply_and_close(self, status: int, message: str) -> None:
+    def _reply_and_close(self, status: int, message: str, *, linger: bool = False) -> None:
+        """Answer and close. `linger`: the client is still sending a body; half-close after the answer and
+        keep reading (dropping) up to `--header-timeout`, so the close does not reset the answer away."""
         self.app.stats.client_errors += 1
         self.write(respond.error_response(status, message, close=True))
-        self.closed = True
         self._release_body()
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if linger and transport is not None and transport.can_write_eof():
+            transport.write_eof()
+            self.lingering_until = self.app.mono() + self.app.config.header_timeout_s
+            self.busy = True  # nothing more is parsed or dispatched on this connection
+            return
+        self.closed = True
+        if transport is not None:
+            transport.close()
 
     # -- deadlines and shutdown (driven by the server's sweeper) -----------------------------------------
     def check_timeouts(self, now: float) -> None:
         if self.closed or self.tunnel is not None or self.transport is None:
+            return
+        if self.lingering_until is not None:
+            if now > self.lingering_until:
+                self.closed = True
+                self.transport.close()
             return
         cfg = self.app.config
         if self.paused_since is not None and now - self.paused_since > cfg.send_timeout_s:

@@ -57,11 +57,12 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
                    body: bytes) -> tuple[UpstreamConnection, Response]:
     """Send one request upstream; retry once on a pooled connection the upstream had closed."""
     assert job.route is not None
-    data = build_request_head(method, job.route.target, headers) + body
+    head = build_request_head(method, job.route.target, headers)
+    data, rest = (head + body, b"") if len(body) < 65536 else (head, body)
     for attempt in (0, 1):
         conn, reused = await app.pool.acquire(job.route.origin)
         app.stats.upstream_requests += 1
-        conn.send(method, data)
+        conn.send(method, data, rest)
         try:
             event = await conn.next_event(app.config.upstream_timeout_s)
             while isinstance(event, Response) and event.status < 200:
@@ -71,10 +72,9 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
             conn.close()
             if exc.status == 504:
                 app.stats.upstream_timeouts += 1
-            # retried only when the pooled connection died before any byte of an answer (never after a
-            # bad or partial response: the origin may have acted on the request)
-            if reused and attempt == 0 and exc.status == 502 and conn.received_bytes == 0 \
-                    and method in IDEMPOTENT:
+            # a pooled connection that failed before a response head: idempotent requests may be
+            # repeated (RFC 9110 §9.2.2), once, on a new connection
+            if reused and attempt == 0 and exc.status == 502 and method in IDEMPOTENT:
                 continue
             raise
         if not isinstance(event, Response):

@@ -53,7 +53,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.paused = False
         self.reusable = False
         self.idle_since = 0.0
-        self.received_bytes = 0  # since the last request sent: 0 means no answer began
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -63,7 +62,6 @@ class UpstreamConnection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        self.received_bytes += len(data)
         self.parser.feed(data)
         self._pump()
 
@@ -117,12 +115,15 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.resume_reading()
         return item
 
-    def send(self, method: str, data: bytes) -> None:
+    def send(self, method: str, data: bytes, body: bytes = b"") -> None:
+        """Write one request: `data` (the head, or head and body), then `body` unjoined (no copy of a
+        large body just to prepend its head)."""
         assert self.transport is not None
         self.events.clear()
-        self.received_bytes = 0
         self.parser.expect(method)
         self.transport.write(data)
+        if body:
+            self.transport.write(body)
 
     def close(self) -> None:
         self.closed = True

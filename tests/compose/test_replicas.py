@@ -13,6 +13,7 @@ import os
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -25,14 +26,32 @@ REPLICAS = int(os.environ.get("QOSLAB_REPLICAS", "3"))
 SUITE_KINDS = ["http_miss", "http_hit", "qos", "load"]
 
 
+def _inspect(*ids: str) -> list[dict[str, Any]]:
+    done = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True, timeout=60)
+    found: list[dict[str, Any]] = json.loads(done.stdout)
+    return found
+
+
+@pytest.fixture
+def replicas(stack: Stack) -> Iterator[list[str]]:
+    """REPLICAS − 1 more client containers beside the stack's first one, started together; each runs the
+    suite once. The first client is not restarted and the extra ones are removed afterwards, so the other
+    compose tests see the stack as `up` left it."""
+    first = set(stack.compose("ps", "-a", "-q", "client").stdout.split())
+    stack.compose("up", "--no-start", "--no-recreate", "--scale", f"client={REPLICAS}", "client", timeout=600)
+    added = [c for c in stack.compose("ps", "-a", "-q", "client").stdout.split() if c not in first]
+    try:
+        subprocess.run(["docker", "start", *added], capture_output=True, check=True, timeout=300)
+        subprocess.run(["docker", "wait", *added], capture_output=True, check=True, timeout=600)
+        yield [*first, *added]
+    finally:
+        subprocess.run(["docker", "rm", "-f", *added], capture_output=True, timeout=300)
+
+
 @pytest.mark.compose
-def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack) -> None:
-    stack.compose("up", "-d", "--no-recreate", "--scale", f"client={REPLICAS}", "client", timeout=600)
-    stack.compose("wait", "client", check=False, timeout=600)
-    ids = stack.compose("ps", "-a", "-q", "client").stdout.split()
-    assert len(ids) == REPLICAS
-    states = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True,
-                                       check=True, timeout=60).stdout)
+def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack, replicas: list[str]) -> None:
+    states = _inspect(*replicas)
+    assert len(states) == REPLICAS
     assert [s["State"]["ExitCode"] for s in states] == [0] * REPLICAS, stack.logs("client")[-4000:]
     # no fixed address: IPAM gives each replica its own (they ran at once, so they could not share one)
     edge = [next(v for k, v in s["NetworkSettings"]["Networks"].items() if k.endswith("_edge"))
@@ -44,17 +63,19 @@ def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack) -> None:
         lines = list(csv.reader(handle))
     assert lines[0] == list(results.COLUMNS) and lines.count(lines[0]) == 1
     assert all(len(line) == len(results.COLUMNS) for line in lines)  # every row whole
+    short_ids = {s["Id"][:12] for s in states}
     rows = [dict(zip(lines[0], line, strict=True)) for line in lines[1:]]
+    rows = [row for row in rows if row["replica"] in short_ids]  # other tests' one-off runs aside
     runs: dict[str, list[str]] = defaultdict(list)
-    replicas: dict[str, set[str]] = defaultdict(set)
+    by_replica: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         runs[row["run_id"]].append(row["kind"])
-        replicas[row["replica"]].add(row["run_id"])
+        by_replica[row["replica"]].add(row["run_id"])
     assert all(kinds == SUITE_KINDS for kinds in runs.values()), runs
     print(f"{REPLICAS} replicas: {len(rows)} rows, {len(runs)} suite runs, "
-          f"rows per replica {sorted(len(r) * len(SUITE_KINDS) for r in replicas.values())}")
-    short_ids = {s["Id"][:12] for s in states}
-    assert set(replicas) == short_ids, (sorted(replicas), sorted(short_ids))  # one name per replica
+          f"rows per replica {sorted(len(r) * len(SUITE_KINDS) for r in by_replica.values())}")
+    assert set(by_replica) == short_ids, (sorted(by_replica), sorted(short_ids))  # one name per replica
+    assert all(len(r) == 1 for r in by_replica.values())  # each replica ran its suite once
 
 
 @pytest.fixture
@@ -79,9 +100,7 @@ def running_clients(stack: Stack) -> Iterator[list[str]]:
 @pytest.mark.compose
 def test_netem_controller_covers_every_replica_and_the_proxy_edge(
         stack: Stack, running_clients: list[str]) -> None:
-    names = {json.loads(subprocess.run(["docker", "inspect", c], capture_output=True, text=True,
-                                       check=True, timeout=60).stdout)[0]["Name"].lstrip("/")
-             for c in running_clients}
+    names = {state["Name"].lstrip("/") for state in _inspect(*running_clients)}
     try:
         at_start = netem(stack, "show")
         assert at_start.returncode == 0, at_start.stderr

@@ -39,6 +39,10 @@ class _Parser:
         self._body_seen = 0
         self._eof = False
         self._error: HTTPError | None = None
+        # where the searches for the end of a head (or trailer section) and of its first line resume, so
+        # a head that arrives in many small pieces is scanned once, not once per piece (linear, not n²)
+        self._scan = 0
+        self._line_scan = 0
 
     def feed(self, data: bytes) -> None:
         if not self._eof:
@@ -85,12 +89,16 @@ class _Parser:
     # -- head -------------------------------------------------------------------------------------
     def _head(self) -> ParsedEvent | None:
         buf = self._buf
-        while buf[:2] == b"\r\n":
-            del buf[:2]
-        end = buf.find(b"\r\n\r\n")
+        if buf[:2] == b"\r\n":
+            while buf[:2] == b"\r\n":
+                del buf[:2]
+            self._scan = self._line_scan = 0
+        end = buf.find(b"\r\n\r\n", self._scan)
         if end < 0:
+            self._scan = max(0, len(buf) - 3)
             self._check_partial_head()
             return None
+        self._scan = self._line_scan = 0
         head = bytes(buf[: end + 4])
         del buf[: end + 4]
         return self._complete_head(head)
@@ -101,7 +109,8 @@ class _Parser:
 
     def _check_partial_head(self) -> None:
         buf = self._buf
-        line_end = buf.find(b"\r\n")
+        line_end = buf.find(b"\r\n", self._line_scan)
+        self._line_scan = line_end if line_end >= 0 else max(0, len(buf) - 1)
         if line_end < 0:
             if len(buf) > self.limits.max_request_line:
                 raise self._fail(414, "request line too long")
@@ -215,12 +224,14 @@ class _Parser:
         if buf[:2] == b"\r\n":
             del buf[:2]
             return self._message_done()
-        end = buf.find(b"\r\n\r\n")
+        end = buf.find(b"\r\n\r\n", self._scan)
         if end < 0:
+            self._scan = max(0, len(buf) - 3)
             if len(buf) > self.limits.max_header_bytes:
                 raise self._fail(431, "trailer section too large")
             self._need_more("the trailer section")
             return None
+        self._scan = 0
         if end > self.limits.max_header_bytes:
             raise self._fail(431, "trailer section too large")
         lines = bytes(buf[:end]).split(b"\r\n")

@@ -23,7 +23,7 @@ from services.proxy.respond import entry_head
 from services.proxy.upstream import Pool, UpstreamConnection, UpstreamError
 
 T0 = 1_700_000_000.0
-Event = Response | Data | EndOfMessage | UpstreamError | bytes  # bytes: received, then unparsed
+Event = Response | Data | EndOfMessage | UpstreamError
 
 
 class FakeTransport(asyncio.Transport):
@@ -86,23 +86,19 @@ class FakeUpstream(UpstreamConnection):
         self.pool = pool
         self.script: deque[Event] = deque()
 
-    def send(self, method: str, data: bytes) -> None:
-        self.pool.sent.append(data)
+    def send(self, method: str, data: bytes, body: bytes = b"") -> None:
+        self.pool.sent.append(data + body)
         self.script = deque(self.pool.replies.popleft() if self.pool.replies else
                             [UpstreamError(502, "upstream closed the connection")])
 
     async def next_event(self, timeout_s: float) -> Response | Data | EndOfMessage:
         await asyncio.sleep(0)
-        while self.script and isinstance(self.script[0], bytes):
-            self.received_bytes += len(self.script.popleft())  # type: ignore[arg-type]
         if not self.script:
             raise UpstreamError(502, "upstream closed the connection")
         item = self.script.popleft()
-        assert not isinstance(item, bytes)
         if isinstance(item, UpstreamError):
             self.script.appendleft(item)
             raise item
-        self.received_bytes += 1
         return item
 
     def close(self) -> None:

@@ -127,3 +127,17 @@ def test_an_exception_while_routing_is_a_500_and_a_close_not_a_hang() -> None:
         assert transport.data.startswith(b"HTTP/1.1 500 ") and transport.closed
 
     asyncio.run(main())
+
+
+def test_keep_alive_idle_time_counts_from_the_end_of_a_long_response() -> None:
+    async def main() -> None:
+        app, conn, transport, mono = connect(client_timeout_s=60.0)
+        conn.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        mono.now += 100  # a response that took longer than the keep-alive timeout
+        await settle(app)
+        conn.check_timeouts(mono.now + 59)
+        assert not transport.closed and transport.data.startswith(b"HTTP/1.1 200 ")
+        conn.check_timeouts(mono.now + 61)
+        assert transport.closed
+
+    asyncio.run(main())

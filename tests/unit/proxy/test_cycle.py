@@ -232,12 +232,3 @@ def test_a_pooled_connection_closed_before_any_answer_is_retried_once() -> None:
         assert raw.endswith(b"second") and len(pool.sent) == 2
     run(body)
 
-
-def test_a_pooled_connection_that_began_answering_is_not_retried() -> None:
-    """The origin may have acted on the request: sending it again would repeat it."""
-    async def body() -> None:
-        pool = FakePool([[b"HTTP/1.1 2", UpstreamError(502, "invalid status line")], reply(200, [], b"2")],
-                        reused=1)
-        raw = await get(make_app(pool))
-        assert status_of(raw) == 502 and len(pool.sent) == 1
-    run(body)

@@ -4,6 +4,8 @@ and only plain GETs of fresh Vary-less entries take it (issue 11: it used to ser
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +86,20 @@ CORPUS = [
     b"GET /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n",
     b"GET /_proxy/health HTTP/1.1\r\nHost: t\r\n\r\n" + G,
 ]
+
+
+def _hostile() -> list[bytes]:
+    """The parser's corpus of hostile requests (tests/unit/common), aimed at a stored target."""
+    path = Path(__file__).resolve().parents[1] / "common" / "test_http1_requests.py"
+    spec = importlib.util.spec_from_file_location("http1_request_corpus", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [raw.replace(b" / HTTP/", b" /a HTTP/", 1) + G for _, raw, _ in module.HOSTILE]
+
+
+CORPUS += _hostile()
+assert len(CORPUS) > 80  # the hostile corpus was found
 
 
 def fill(app: ProxyApp) -> None:

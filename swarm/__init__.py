@@ -1,0 +1,1 @@
+"""The testbed on Docker Swarm: stack file generation and result collection (`python -m swarm`)."""
