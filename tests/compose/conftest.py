@@ -75,7 +75,11 @@ def free_stack_subnets() -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that bring up their own stack (marker `own_stack`) run before the session's `stack` fixture
     starts: every stack uses the same fixed subnets, so two cannot be up at once."""
-    items.sort(key=lambda item: 0 if item.get_closest_marker("own_stack") else 1)
+    own = [item for item in items if item.get_closest_marker("own_stack")]
+    rest = [item for item in items if not item.get_closest_marker("own_stack")]
+    uses_stack = [n for n, item in enumerate(rest) if "stack" in getattr(item, "fixturenames", ())]
+    first = uses_stack[0] if uses_stack else len(rest)
+    items[:] = rest[:first] + own + rest[first:]
 
 
 def _free_port() -> int:

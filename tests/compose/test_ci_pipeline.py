@@ -59,7 +59,8 @@ def standin() -> Iterator[str]:
             pytest.fail(f"compose tests required but Docker is not usable: {reason}")
         pytest.skip(f"Docker is not usable: {reason}")
     tag = f"qoslabtest/standin:{uuid.uuid4().hex[:8]}"
-    run(["docker", "build", "-q", "-t", tag, "--build-arg", f"BASE_IMAGE={base_image()}",
+    # No network needed (and the engine's default bridge may not exist: `--network none`).
+    run(["docker", "build", "--network", "none", "-q", "-t", tag, "--build-arg", f"BASE_IMAGE={base_image()}",
          "examples/standin"], check=True)
     try:
         yield tag
@@ -189,3 +190,16 @@ def test_a_netem_profile_is_applied_where_the_kernel_can_and_rolled_back_where_n
         assert "this kernel has no sch_netem" in done.stderr
         assert "Specified qdisc kind is unknown" in done.stderr
         assert server_core(netem(byo_stack, "show", "--service", "server")) == before  # nothing half-applied
+
+
+def test_a_users_client_on_the_edge_is_shaped_by_service(byo_stack: dict[str, str], standin: str) -> None:
+    """`--profile byo-client`: any image as the client on the edge (the stand-in here: it stays up)."""
+    env = {**byo_stack, "BYO_CLIENT_IMAGE": standin}
+    compose = ["docker", "compose", "-p", env["COMPOSE_PROJECT_NAME"], *BYO, "--profile", "byo-client"]
+    run([*compose, "up", "-d", "--no-recreate", "byo-client"], env=env, timeout=180, check=True)
+    applied = netem(env, "apply", PROFILE, "--service", "byo-client")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    ends = sorted(e["target"].split("-", 1)[1] for e in events(applied.stdout, "netem.readback"))
+    assert [end.split(":")[0] for end in ends] == ["byo-client-1", "proxy-1"]
+    assert [end.split(" ")[1] for end in ends] == ["(edge.up)", "(edge.down)"]  # the client's end: up
+    assert netem(env, "clear", "--service", "byo-client").returncode == 0
