@@ -12,16 +12,20 @@ RUN set -eu; \
     python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --no-cache-dir pyyaml; \
     command -v setpriv >/dev/null
 
+# Bytecode is compiled once at build time (compileall in each stage) and never written at run time:
+# every start, health check and `netem.startup` then skips compiling (seconds under QEMU emulation).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app
 WORKDIR /app
 COPY docker/entrypoint.sh /usr/local/bin/qoslab-entrypoint
 COPY netem/ /app/netem/
 COPY services/__init__.py /app/services/__init__.py
 COPY services/common/ /app/services/common/
+RUN python3 -m compileall -q /app/netem /app/services/__init__.py /app/services/common
 
 FROM base AS server
 ENV QOSLAB_SERVICE=server
 COPY services/server/ /app/services/server/
+RUN python3 -m compileall -q /app/services/server
 COPY www/ /app/www/
 # Large test files are generated at build time, never committed (www/generated is git-ignored).
 RUN python3 -m services.server.content /app/www
@@ -31,12 +35,14 @@ ENTRYPOINT ["qoslab-entrypoint", "python3", "-m", "services.server"]
 FROM base AS proxy
 ENV QOSLAB_SERVICE=proxy
 COPY services/proxy/ /app/services/proxy/
+RUN python3 -m compileall -q /app/services/proxy
 EXPOSE 8080/tcp 9090/udp
 ENTRYPOINT ["qoslab-entrypoint", "python3", "-m", "services.proxy"]
 
 FROM base AS client
 ENV QOSLAB_SERVICE=client
 COPY services/client/ /app/services/client/
+RUN python3 -m compileall -q /app/services/client
 ENTRYPOINT ["qoslab-entrypoint", "python3", "-m", "services.client"]
 
 # The netem controller as a container, so a CI job with nothing but Docker can impair any compose

@@ -35,6 +35,7 @@ PREFIX_LEN = 24
 # network's IPAM range, which holds none of the fixed addresses above (the client's .10 is the VM's).
 DYNAMIC_SERVICES = ("client",)
 IPAM_RANGES = {"edge": "10.203.1.128/25", "core": "10.203.2.128/25"}
+GATEWAYS = {"edge": "10.203.1.1", "core": "10.203.2.1"}  # the host's side: published ports arrive from it
 # (service, protocol) → port, as compose.yaml's environment sets them
 PORTS = {("server", "http"): 8000, ("server", "udp"): 9000, ("proxy", "http"): 8080, ("proxy", "udp"): 9090}
 

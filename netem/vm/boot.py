@@ -26,10 +26,27 @@ from netem.vm.errors import VmError
 
 QEMU = "qemu-system-x86_64"
 ACCEL_ENV = "QOSLAB_VM_ACCEL"  # tcg (default) or kvm
+MEMORY_ENV = "QOSLAB_VM_MEMORY"  # guest memory, QEMU syntax (default DEFAULT_MEMORY)
+DEFAULT_MEMORY = "4G"  # the root file system (Docker included) lives in RAM; the host has plenty
 EXIT_TIMEOUT = 124
 EXIT_NO_MARKER = 125
 ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|c)")  # SeaBIOS clears the screen
 KERNEL_ARGS = "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init tsc=reliable"
+
+
+@dataclass(frozen=True)
+class Drive:
+    """A virtio disk: /dev/vda, /dev/vdb… in the order given."""
+
+    path: Path
+    format: str = "qcow2"  # or "raw"
+    snapshot: bool = False  # writes go to a throw-away overlay; the file is never changed
+    readonly: bool = False
+
+    def argv(self) -> list[str]:
+        options = [f"file={str(self.path).replace(',', ',,')}", "if=virtio", f"format={self.format}"]
+        options += ["snapshot=on"] * self.snapshot + ["readonly=on"] * self.readonly
+        return ["-drive", ",".join(options)]
 
 
 @dataclass(frozen=True)
@@ -39,12 +56,14 @@ class BootResult:
     total_s: float
 
 
-def qemu_argv(image: Image, initrd: Path, cpus: int = 2, memory: str = "1G") -> list[str]:
+def qemu_argv(image: Image, initrd: Path, cpus: int = 2, memory: str | None = None,
+              drives: Sequence[Drive] = ()) -> list[str]:
     accel = os.environ.get(ACCEL_ENV, "tcg")
     cpu = ["-cpu", "max"] if accel == "tcg" else ["-cpu", "host"]
+    memory = memory or os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY
     return [QEMU, "-accel", accel, *cpu, "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot",
             "-nic", "none", "-kernel", str(image.vmlinuz), "-initrd", str(initrd),
-            "-append", KERNEL_ARGS]
+            "-append", KERNEL_ARGS, *(arg for drive in drives for arg in drive.argv())]
 
 
 def write_initrd(image: Image, run_sh: str, dest: Path) -> Path:
@@ -109,14 +128,16 @@ def _boot(argv: list[str], deadline: float, out: TextIO, started: float) -> tupl
 
 
 def run(image: Image, argv: Sequence[str], *, timeout_s: float = 600.0, env: Mapping[str, str] | None = None,
-        out: TextIO = sys.stdout) -> BootResult:
-    """Boot, run `argv` inside, power off. Bounded by `timeout_s`; QEMU never outlives this call."""
+        out: TextIO = sys.stdout, drives: Sequence[Drive] = (), script: str | None = None) -> BootResult:
+    """Boot, run `argv` (or the sh text `script`) inside, power off. Bounded by `timeout_s`; QEMU
+    never outlives this call."""
     if shutil.which(QEMU) is None:
         raise VmError(f"{QEMU} not found: apt-get install qemu-system-x86 (see docs/vm.md)")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qoslab-vm-") as tmp:
-        initrd = write_initrd(image, initscript.run_script(argv, env), Path(tmp) / "initrd.cpio")
-        code, ready = _boot(qemu_argv(image, initrd), started + timeout_s, out, started)
+        text = script if script is not None else initscript.run_script(argv, env)
+        initrd = write_initrd(image, text, Path(tmp) / "initrd.cpio")
+        code, ready = _boot(qemu_argv(image, initrd, drives=drives), started + timeout_s, out, started)
     if code is None:
         code = EXIT_TIMEOUT if time.monotonic() - started >= timeout_s else EXIT_NO_MARKER
     return BootResult(code, ready, time.monotonic() - started)

@@ -21,15 +21,27 @@ class Check:
     tolerance: float  # absolute, in the metric's unit
     unit: str
     note: str = ""
+    lower_only: bool = False  # ok when measured ≥ configured − tolerance (no upper limit)
 
     @property
     def ok(self) -> bool:
-        return math.isfinite(self.measured) and abs(self.measured - self.configured) <= self.tolerance
+        if not math.isfinite(self.measured):
+            return False
+        if self.lower_only:
+            return self.measured >= self.configured - self.tolerance
+        return abs(self.measured - self.configured) <= self.tolerance
 
     def as_dict(self) -> dict[str, object]:
         return {"case": self.case, "metric": self.metric, "configured": self.configured,
                 "measured": self.measured, "tolerance": self.tolerance, "unit": self.unit, "ok": self.ok,
                 "note": self.note}
+
+
+def at_least(case: str, metric: str, configured: float, measured: float, share: float, unit: str,
+             note: str = "") -> Check:
+    """One-sided: `measured` ≥ `share` × `configured`."""
+    return Check(case, metric, configured, measured, (1 - share) * configured, unit,
+                 note or f"≥ {share:g} × configured", lower_only=True)
 
 
 def relative(case: str, metric: str, configured: float, measured: float, rel: float, unit: str,

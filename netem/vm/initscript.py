@@ -7,8 +7,12 @@ from collections.abc import Mapping, Sequence
 
 READY_MARKER = "QOSLAB-VM-READY"
 EXIT_MARKER = "QOSLAB-VM-EXIT="
-CODE_DIR = "/qoslab"  # the checkout: services/, netem/
-VM_DIR = "/qoslab-vm"  # modules/, modules.list, run.sh
+DOCKER_READY_MARKER = "QOSLAB-VM-DOCKER-READY"
+CODE_DIR = "/qoslab"  # the checkout: services/, netem/, compose files (and tests/ when asked for)
+VM_DIR = "/qoslab-vm"  # modules.list, run.sh
+DOCKER_DISK = "/dev/vda"  # the data disk: /var/lib/docker (ext4, images preloaded)
+DOCKER_WAIT_S = 120
+COMPOSE_FILES = "compose.yaml:netem/vm/compose.vm.yaml"  # relative to CODE_DIR, where commands start
 
 INIT = f"""#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PYTHONPATH={CODE_DIR} PYTHONDONTWRITEBYTECODE=1
@@ -20,9 +24,10 @@ mount -t tmpfs run /run
 mkdir -p /run/netns /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs shm /dev/shm
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up
 for m in $(cat {VM_DIR}/modules.list); do
-  insmod {VM_DIR}/modules/$m.ko || echo "qoslab-vm: insmod $m failed"
+  modprobe $m || echo "qoslab-vm: modprobe $m failed"
 done
 echo "{READY_MARKER} uptime_s=$(cut -d' ' -f1 /proc/uptime) cpus=$(nproc)"
 cd {CODE_DIR}
@@ -48,3 +53,37 @@ def parse_exit(line: str) -> int | None:
     _, sep, tail = line.partition(EXIT_MARKER)
     digits = tail.strip().split(" ")[0] if sep else ""
     return int(digits) if digits.isdigit() else None
+
+
+def docker_script(body: str) -> str:
+    """The sh text `body` with a Docker engine around it: its data disk mounted, dockerd up first.
+
+    `body`'s exit code is the script's. Docker's root is the initramfs, so runc must not pivot_root
+    (DOCKER_RAMDISK). Published ports are NAT rules only (no docker-proxy process per port: each Go
+    process costs seconds to start under TCG). COMPOSE_FILE adds the VM's compose override to
+    compose.yaml (netem/vm/compose.vm.yaml: no health checks, a gentler client suite).
+    """
+    return f"""mkdir -p /var/lib/docker
+mount -t ext4 {DOCKER_DISK} /var/lib/docker ||
+  {{ echo "qoslab-vm: cannot mount {DOCKER_DISK}"; exit 70; }}
+export COMPOSE_FILE={COMPOSE_FILES}
+DOCKER_RAMDISK=true dockerd --data-root /var/lib/docker --log-level warn --userland-proxy=false \
+  >/tmp/dockerd.log 2>&1 &
+i=0
+until docker info >/dev/null 2>&1; do
+  i=$((i + 1))
+  if [ $i -gt {DOCKER_WAIT_S * 2} ] || ! kill -0 $! 2>/dev/null; then
+    echo "qoslab-vm: dockerd did not start"; tail -n 30 /tmp/dockerd.log; exit 71
+  fi
+  sleep 0.5
+done
+echo "{DOCKER_READY_MARKER} uptime_s=$(cut -d' ' -f1 /proc/uptime)"
+(
+{body})
+rc=$?
+kill $(cat /var/run/docker.pid) 2>/dev/null
+i=0
+while [ -e /var/run/docker.pid ] && [ $i -lt 60 ]; do i=$((i + 1)); sleep 0.5; done
+umount -l /var/lib/docker  # copy-on-write disk: nothing to keep consistent
+exit $rc
+"""

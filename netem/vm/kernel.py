@@ -1,6 +1,9 @@
-"""The stock Debian kernel: download the image package, extract vmlinuz and the modules netem needs.
+"""The stock Debian kernel: download the image package, extract vmlinuz and the modules the VM needs.
 
-`modules.dep` lists each module's dependencies; `load_order` turns it into an insmod order (pure).
+The VM gets a real module tree (`/lib/modules/VERSION`, indexed by the host's `depmod`) holding the
+netem/tbf/veth modules, what Docker needs (overlay, bridge, br_netfilter, virtio disks, ext4) and all of
+`kernel/net`, so dockerd and iptables can `modprobe` whatever netfilter piece they ask for.
+`BOOT_MODULES` are loaded by /init; `closure` adds every dependency (read from each module's modinfo).
 """
 
 from __future__ import annotations
@@ -16,15 +19,20 @@ from netem.vm.cache import run_tool
 from netem.vm.errors import VmError
 
 META_PACKAGE = "linux-image-amd64"
-MODULES = ("sch_netem", "sch_tbf", "veth")
+MODULES = ("sch_netem", "sch_tbf", "veth")  # the netem testbed itself
+DOCKER_MODULES = ("virtio_pci", "virtio_blk", "ext4", "overlay", "bridge", "br_netfilter", "dummy")
+BOOT_MODULES = MODULES + DOCKER_MODULES
+TREE_DIRS = ("kernel/net", "kernel/crypto", "kernel/lib")  # whole: loaded on demand (netfilter, crc32c)
+INDEX_FILES = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
 APT_TIMEOUT_S = 600.0
+LAYER_VERSION = "4"  # bump when the layer's recipe changes
 
 
 @dataclass(frozen=True)
 class Kernel:
     version: str  # e.g. 6.1.0-56-amd64
     vmlinuz: Path
-    modules: tuple[Path, ...]  # .ko files, in load order
+    tree: Path  # a root holding lib/modules/VERSION (plain .ko files, depmod-indexed)
 
 
 def image_package(depends_output: str) -> str:
@@ -64,6 +72,18 @@ def load_order(deps: Mapping[str, Sequence[str]], wanted: Sequence[str]) -> list
     return order
 
 
+def closure(deps: Mapping[str, Sequence[str]], wanted: Sequence[str]) -> set[str]:
+    """`wanted` and everything they depend on, transitively."""
+    return set(load_order(deps, wanted))
+
+
+def tree_wanted(moddir: Path, boot: Sequence[str] = BOOT_MODULES,
+                dirs: Sequence[str] = TREE_DIRS) -> list[str]:
+    """The boot modules plus every module under `dirs` of the module tree (names)."""
+    extra = sorted(module_name(p.name) for d in dirs for p in (moddir / d).rglob("*.ko*"))
+    return [*boot, *(n for n in extra if n not in boot)]
+
+
 def module_deps(moddir: Path, wanted: Sequence[str]) -> tuple[dict[str, Path], dict[str, list[str]]]:
     """Paths by module name (whole tree) and the depends of the wanted modules and theirs."""
     paths = {module_name(p.name): p for p in moddir.rglob("*.ko*")}
@@ -88,15 +108,21 @@ def fetch(workdir: Path) -> Kernel:
     run_tool(["dpkg-deb", "-x", str(deb), str(tree)], APT_TIMEOUT_S)
     version = package.removeprefix("linux-image-")
     moddir = tree / "lib" / "modules" / version
-    paths, deps = module_deps(moddir, MODULES)
-    out = workdir / "modules"
-    out.mkdir(exist_ok=True)
-    modules = tuple(_plain_copy(paths[name], out) for name in load_order(deps, MODULES))
+    wanted = tree_wanted(moddir)
+    paths, deps = module_deps(moddir, wanted)
+    out = workdir / "root"
+    outdir = out / "lib" / "modules" / version
+    for name in sorted(closure(deps, wanted)):
+        _plain_copy(paths[name], outdir / paths[name].parent.relative_to(moddir))
+    for index in INDEX_FILES:
+        if (moddir / index).exists():
+            shutil.copyfile(moddir / index, outdir / index)
+    run_tool(["depmod", "-b", str(out), version], APT_TIMEOUT_S)
     vmlinuz = workdir / "vmlinuz"
     shutil.copyfile(tree / "boot" / f"vmlinuz-{version}", vmlinuz)
     shutil.rmtree(tree)
     deb.unlink()
-    return Kernel(version, vmlinuz, modules)
+    return Kernel(version, vmlinuz, out)
 
 
 def _read_ko(src: Path) -> bytes:
@@ -108,6 +134,8 @@ def _read_ko(src: Path) -> bytes:
 
 
 def _plain_copy(src: Path, out: Path) -> Path:
-    dest = out / (module_name(src.name) + ".ko")
+    """`src` decompressed to `out/NAME.ko` (the file name as in the tree, without a compression suffix)."""
+    out.mkdir(parents=True, exist_ok=True)
+    dest = out / re.sub(r"\.(xz|zst|gz)$", "", src.name)
     dest.write_bytes(_read_ko(src))
     return dest

@@ -10,7 +10,6 @@ prints each row behind ROW_MARKER. The host collects those rows and writes the u
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import sys
@@ -25,10 +24,12 @@ from netem.profile import resolve_path
 from netem.scenario import Scenario, load_scenario
 from netem.vm import boot
 from netem.vm.build import Image
+from netem.vm.console import Channel, Console
 
 SPEC_ENV = "QOSLAB_SCENARIO_SPEC"
 ROW_MARKER = "QOSLAB-SCENARIO-ROW "
 COUNT_MARKER = "QOSLAB-SCENARIO-ROWS="
+CHANNEL = Channel(ROW_MARKER, COUNT_MARKER)
 SCENARIO_CMD = ["python3", "-m", "netem.vm.scenario_guest"]
 ADDRESSES = {service: topology.address(service) for service in topology.SERVICES}  # as compose's DNS
 CLIENT_ENV = {"CLIENT_PROXY": topology.endpoint("proxy", "http"),
@@ -62,27 +63,12 @@ def decode_spec(text: str) -> tuple[Scenario, dict[str, str]]:
 
 
 def row_line(row: dict[str, Any]) -> str:
-    return ROW_MARKER + json.dumps(row, default=str, sort_keys=True)
+    return CHANNEL.row_line(row)
 
 
 def parse_console(text: str) -> tuple[list[dict[str, Any]], int | None]:
     """Console text → (the rows behind ROW_MARKER, the row count the VM announced or None)."""
-    rows: list[dict[str, Any]] = []
-    count: int | None = None
-    for line in text.splitlines():
-        _, sep, tail = line.partition(ROW_MARKER)
-        if sep:
-            try:
-                row = json.loads(tail)
-            except json.JSONDecodeError:
-                continue  # a line mangled by a kernel message: the count check reports it
-            if isinstance(row, dict):
-                rows.append(row)
-            continue
-        _, sep, tail = line.partition(COUNT_MARKER)
-        if sep and tail.strip().isdigit():
-            count = int(tail.strip())
-    return rows, count
+    return CHANNEL.parse(text)
 
 
 def spec_for(path: str) -> tuple[Scenario, str]:
@@ -95,24 +81,10 @@ def spec_for(path: str) -> tuple[Scenario, str]:
     return scenario, encode_spec(scenario, texts)
 
 
-class Console(io.StringIO):
-    """Keeps the whole console for parsing; echoes it to `echo` except the row lines."""
-
-    def __init__(self, echo: TextIO) -> None:
-        super().__init__()
-        self.echo = echo
-
-    def write(self, text: str) -> int:
-        if ROW_MARKER not in text:
-            self.echo.write(text)
-            self.echo.flush()
-        return super().write(text)
-
-
 def run(image: Image, scenario: Scenario, spec: str, out_dir: Path, *, timeout_s: float,
         echo: TextIO = sys.stderr) -> tuple[int, list[Path]]:
     """Boot, run the matrix inside, write the report from the rows; → (exit code, files written)."""
-    console = Console(echo)
+    console = Console(echo, [CHANNEL])
     result = boot.run(image, SCENARIO_CMD, timeout_s=timeout_s, env={SPEC_ENV: spec}, out=console)
     echo.write(f"qoslab-vm: exit {result.exit_code}; total {result.total_s:.1f}s\n")
     rows, count = parse_console(console.getvalue())

@@ -105,3 +105,13 @@ def test_users_take_the_topology_from_the_module() -> None:
                                                            for link in topology.LINKS]
     assert vm_scenario.ADDRESSES == {"client": "10.203.1.10", "proxy": "10.203.1.2", "server": "10.203.2.10"}
     assert topology.endpoint("proxy", "udp") == "10.203.1.2:9090"
+
+
+def test_gateways_are_pinned_and_allowed_to_read_the_proxys_stats() -> None:
+    """Published ports reach the proxy from the network's gateway: compose pins it (an ip_range would
+    otherwise move it to .128) and the proxy's stats allow-list names it, or the host gets 403."""
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    gateways = {name: net["ipam"]["config"][0]["gateway"] for name, net in compose["networks"].items()}
+    assert gateways == topology.GATEWAYS
+    allow = compose["services"]["proxy"]["environment"]["PROXY_STATS_ALLOW"]
+    assert all(gw in allow for gw in topology.GATEWAYS.values()), allow

@@ -1,0 +1,36 @@
+"""The compose stack with real netem: tests/compose/test_netem_profiles.py inside the QEMU VM, in Docker.
+
+On a kernel without sch_netem this is where the headline path runs: the project's images, entrypoint,
+`netem.startup`, the Docker-SDK controller and the client's CSV, under a stock Debian kernel. The same
+file runs natively on kernels that have netem. Runs only when asked for (QOSLAB_VM=1, set by scripts/test)
+and needs the images built on the host (scripts/test builds them).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from netem.vm import build
+from netem.vm.cache import repo_root
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.compose]
+TEST_FILE = "tests/compose/test_netem_profiles.py"
+TIMEOUT_S = 1500
+
+
+def test_netem_profile_tests_pass_in_containers_in_the_vm(image: build.Image) -> None:
+    argv = [sys.executable, "-m", "netem.vm", "run", "--docker", "--tests", "--no-build",
+            "--timeout", str(TIMEOUT_S), "--", "python3", "-m", "pytest", TEST_FILE, "-v", "-s",
+            "-p", "no:cacheprovider"]
+    done = subprocess.run(argv, cwd=repo_root(), capture_output=True, text=True, timeout=TIMEOUT_S + 300,
+                          check=False)
+    console = done.stdout + done.stderr
+    print(console[-20000:])
+    assert done.returncode == 0, console[-6000:]
+    summary = re.search(r"=+ (\d+) passed(?:, \d+ warnings?)? in ", console)
+    assert summary and int(summary.group(1)) >= 7, "every test of the file must run and pass in the VM"
+    assert "netem capability: sch_netem works" in console
