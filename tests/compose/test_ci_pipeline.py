@@ -128,7 +128,9 @@ def byo_stack(standin: str) -> Iterator[dict[str, str]]:
         run([*compose, "up", "-d", "--wait", "proxy", "echo"], env=env, timeout=300, check=True)
         yield env
     finally:
-        run([*compose, "--profile", "tools", "down", "-v", "--remove-orphans", "-t", "5"], env=env)
+        # every profile a test may have started (down leaves an inactive profile's containers up)
+        run([*compose, "--profile", "tools", "--profile", "byo-client", "down", "-v", "--remove-orphans",
+             "-t", "5"], env=env)
 
 
 def netem(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
