@@ -1,4 +1,4 @@
-"""The real stack under Docker Compose, once per test session, torn down even on failure.
+"""The real stack under Docker Compose, once per test module, torn down even on failure.
 
 The `stack` fixture brings the project up under a unique name with free published ports and a
 temporary results directory, waits for the client's default suite to finish, and offers helpers to
@@ -145,9 +145,12 @@ class Stack:
         raise AssertionError(f"{service} not healthy within {timeout_s} s:\n{self.logs(service)[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """`docker compose up` of the whole project; the client's default suite has finished when yielded."""
+    """`docker compose up` of the whole project; the client's default suite has finished when yielded.
+
+    One per test module, taken down when the module ends: the stack's networks have fixed subnets, so a
+    stack left up would stop the modules that bring up their own (profiles, CI pipeline, swarm)."""
     reason = _docker_ready()
     if reason is not None:
         if os.environ.get("QOSLAB_REQUIRE_DOCKER") == "1":
