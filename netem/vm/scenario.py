@@ -34,7 +34,8 @@ SCENARIO_CMD = ["python3", "-m", "netem.vm.scenario_guest"]
 ADDRESSES = {service: topology.address(service) for service in topology.SERVICES}  # as compose's DNS
 CLIENT_ENV = {"CLIENT_PROXY": topology.endpoint("proxy", "http"),
               "CLIENT_URL": f"http://{topology.endpoint('proxy', 'http')}/index.html",
-              "CLIENT_UDP_TARGET": topology.endpoint("proxy", "udp"), "CLIENT_CSV": ""}
+              "CLIENT_UDP_TARGET": topology.endpoint("proxy", "udp"), "CLIENT_CSV": "",
+              "CLIENT_SAME_CLOCK": "true"}  # the namespaces share the VM's kernel clock
 _HOST = re.compile(r"(^|://|=)(" + "|".join(ADDRESSES) + r")(?=:[0-9]|/|$)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -87,11 +88,17 @@ def services(root: Path, log: IO[str] = sys.stdout) -> Iterator[None]:
             stop(proc)
 
 
+# The namespaces share the VM's one kernel clock: one-way delays are absolute (the client's default for
+# a non-loopback target would subtract each direction's minimum).
+SAME_CLOCK = {"CLIENT_SAME_CLOCK": "true"}
+
+
 def client(args: Sequence[str], timeout_s: float = 120.0) -> list[dict[str, Any]]:
     """`python -m services.client ARGS --json --csv ''` in the client namespace → its result rows."""
     argv = in_ns("client", ["services.client", *args, "--json", "--csv", ""])
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False,
+                              env={**os.environ, **SAME_CLOCK})
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"client {' '.join(args)} timed out after {timeout_s:g}s") from exc
     rows = [json.loads(line)["result"] for line in done.stdout.splitlines() if line.startswith("{")]
