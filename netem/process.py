@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 
-def stop(proc: subprocess.Popen[str], grace_s: float = 10.0) -> None:
+def stop(proc: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after `grace_s`; close the output pipe so no file is left open."""
     if proc.poll() is None:
         proc.terminate()

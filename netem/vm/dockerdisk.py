@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from netem.process import stop
 from netem.vm.build import Image, Log, prune
 from netem.vm.cache import digest, run_tool
 from netem.vm.errors import VmError
@@ -131,9 +132,4 @@ def private_dockerd(work: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield f"unix://{sock}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc, grace_s=60.0)
