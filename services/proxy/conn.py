@@ -215,8 +215,7 @@ class ClientConnection(asyncio.Protocol):
         if not self.app.bodies.take(len(data)):
             log.event("proxy.body_refused", client=self.peer, held=self.app.bodies.used,
                       limit=self.app.bodies.max_bytes)
-            self._reply_and_close(503, "request bodies in flight exceed the proxy's --body-buffer",
-                                  linger=True)
+            self._reply_and_close(503, "request bodies in flight exceed the proxy's --body-buffer")
             return
         self.body_held += len(data)
         self.body.append(data)  # pieces, joined once at dispatch (a growing bytearray over-allocates)
@@ -279,14 +278,16 @@ class ClientConnection(asyncio.Protocol):
         log.event("proxy.bad_request", client=self.peer, status=exc.status_code, error=exc.message)
         self._reply_and_close(exc.status_code, exc.message)
 
-    def _reply_and_close(self, status: int, message: str, *, linger: bool = False) -> None:
-        """Answer and close. `linger`: the client is still sending a body; half-close after the answer and
-        keep reading (dropping) up to `--header-timeout`, so the close does not reset the answer away."""
+    def _reply_and_close(self, status: int, message: str) -> None:
+        """Answer and close, lingering: the client may still be sending (a body, a trickled head), and a
+        close with unread bytes resets the connection, which can discard the answer before the client
+        reads it. So half-close after the answer and keep reading (dropping) up to `--header-timeout`
+        (nginx's lingering close)."""
         self.app.stats.client_errors += 1
         self.write(respond.error_response(status, message, close=True))
         self._release_body()
         transport = self.transport
-        if linger and transport is not None and transport.can_write_eof():
+        if transport is not None and transport.can_write_eof():
             transport.write_eof()
             self.lingering_until = self.app.mono() + self.app.config.header_timeout_s
             self.busy = True  # nothing more is parsed or dispatched on this connection

@@ -43,6 +43,7 @@ class HttpProtocol(asyncio.Protocol):
         self.sending: asyncio.Task[None] | None = None
         self.acked: int | None = None  # bytes the client had acknowledged at `progress_at`
         self.progress_at = 0.0
+        self.lingering_until: float | None = None  # error answered: dropping what still arrives until then
 
     # -- asyncio callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -63,6 +64,8 @@ class HttpProtocol(asyncio.Protocol):
             self.ctx.stats.connections_open -= 1
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering_until is not None:
+            return  # after an error answer: read and dropped, so closing does not reset the answer away
         try:
             now = self.last_activity = self.ctx.now()
             if self.parser.idle and not (self.busy or self.write_paused or self.closing):
@@ -75,6 +78,8 @@ class HttpProtocol(asyncio.Protocol):
             self._crashed("data_received", exc)
 
     def eof_received(self) -> bool | None:
+        if self.lingering_until is not None:
+            return None  # the client finished: close
         try:
             self.parser.feed_eof()
             self._process()
@@ -300,7 +305,20 @@ class HttpProtocol(asyncio.Protocol):
         self.ctx.stats.responses[status] += 1
         if self.ctx.access_log:
             self.ctx.access.write(self.peer, method, target, status, len(head) + len(plan.body), 0)
-        self._close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after an error answer, lingering: the client may still be sending (a trickled head, a
+        body, pipelined requests), and a close with unread bytes resets the connection, which can discard
+        the answer before the client reads it. So half-close and keep reading (dropping) for at most the
+        header timeout (nginx's lingering close)."""
+        transport = self.transport
+        if transport is None or not transport.can_write_eof():
+            self._close()
+            return
+        self.closing = True
+        transport.write_eof()
+        self.lingering_until = self.ctx.now() + self.ctx.timeouts.header_s
 
     def _close(self) -> None:
         self.closing = True
@@ -317,6 +335,10 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- timers (driven by the server's sweeper) ----------------------------------------------
     def check_timeouts(self, now: float) -> None:
+        if self.lingering_until is not None and now > self.lingering_until and self.transport is not None:
+            self.lingering_until = None
+            self.transport.close()
+            return
         if self.closing or self.transport is None:
             return
         timeouts = self.ctx.timeouts

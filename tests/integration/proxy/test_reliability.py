@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import time
 from services.common.http1 import Headers
 from services.proxy.cache.entry import make_entry
 from services.proxy.respond import entry_head
+from tests.integration.lingering import answer_to_a_bad_head_and_more
 from tests.integration.processes import REPO, parse_listening
 
 from .harness import Origin, Reply, get, proxy_port, request, start_proxy
@@ -81,7 +83,6 @@ def test_a_slow_reader_is_dropped_and_frees_its_upstream_connection() -> None:
     """#1: each slow reader pinned a client connection, an upstream connection and a server connection."""
     async def body(origin: Origin, server: object) -> None:
         origin.routes["/big"] = Reply(headers=[("Cache-Control", "no-store")], body=b"b" * (16 << 20))
-        import socket
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
@@ -280,3 +281,19 @@ def test_a_body_over_the_shared_budget_gets_a_readable_503() -> None:
         assert answer.startswith(b"HTTP/1.1 503 ") and server.app.bodies.used == 0  # type: ignore[attr-defined]
 
     run(body, body_buffer=1 << 20)
+
+
+def test_an_error_answer_survives_the_bytes_sent_after_the_bad_request() -> None:
+    """Lingering close: the 400 arrives and the connection ends cleanly, not with a reset (the CI run where
+    one of 50 slowloris connections read a reset instead of the end after its 408)."""
+    async def body(origin: Origin, server: object) -> None:
+        def exchange() -> tuple[bytes, bool]:
+            with socket.create_connection(("127.0.0.1", proxy_port(server)), timeout=10) as sock:  # type: ignore[arg-type]
+                return answer_to_a_bad_head_and_more(sock, b"GET / HTTP/1.1\r\nHost: t\r\nno colon\r\n\r\n")
+
+        data, reset = await asyncio.to_thread(exchange)
+        assert data.startswith(b"HTTP/1.1 400 ")
+        assert not reset
+        assert origin.counts == {}
+
+    run(body)

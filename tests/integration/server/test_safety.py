@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from tests.integration.lingering import answer_to_a_bad_head_and_more
+
 from .conftest import Server, is_closed, read_replies
 
 
@@ -87,3 +89,11 @@ def test_idle_keep_alive_timeout(server: Server) -> None:
         started = time.monotonic()
         assert is_closed(sock, timeout_s=6)
         assert 2.5 <= time.monotonic() - started < 5.5
+
+
+def test_an_error_answer_survives_the_bytes_sent_after_the_bad_request(server: Server) -> None:
+    """Lingering close: the 400 arrives and the connection ends cleanly, not with a reset."""
+    with server.connect() as sock:
+        data, reset = answer_to_a_bad_head_and_more(sock, b"GET / HTTP/1.1\r\nHost: t\r\nno colon\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 400 ")
+        assert not reset

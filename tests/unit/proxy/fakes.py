@@ -21,47 +21,10 @@ from services.proxy.conn import ClientConnection
 from services.proxy.job import ProxyConfig
 from services.proxy.respond import entry_head
 from services.proxy.upstream import Pool, UpstreamConnection, UpstreamError
+from tests.unit.fake_transport import FakeTransport
 
 T0 = 1_700_000_000.0
 Event = Response | Data | EndOfMessage | UpstreamError
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: Any) -> None:
-        self.out.append(bytes(data))
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 5000) if name == "peername" else default
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def can_write_eof(self) -> bool:
-        return False
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    @property
-    def data(self) -> bytes:
-        return b"".join(self.out)
 
 
 def reply(status: int = 200, fields: Iterable[tuple[str, str]] = (), body: bytes = b"",
@@ -171,11 +134,11 @@ async def converse(app: ProxyApp, chunks: Iterable[bytes]) -> tuple[bytes, bool]
     conn = ClientConnection(app)
     conn.connection_made(transport)
     for chunk in chunks:
-        if not transport.closed:
+        if not transport.ended:
             conn.data_received(chunk)
             await settle(app)
     conn.connection_lost(None)
-    return transport.data, transport.closed
+    return transport.data, transport.ended
 
 
 def splits(data: bytes, step: int) -> Iterator[bytes]:

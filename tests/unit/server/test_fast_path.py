@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +19,7 @@ from services.server.app import ServerConfig, make_context
 from services.server.context import Context
 from services.server.fast import FastRoutes, simple_request
 from services.server.protocol import HttpProtocol
+from tests.unit.fake_transport import FakeTransport
 
 PLAIN = b"GET /a.html HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -92,35 +91,6 @@ def test_fast_heads_parse_to_the_same_plain_request(head: bytes) -> None:
 
 
 # -- the Protocol: fast and full paths give the same bytes ------------------------------------
-class FakeTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: Any) -> None:
-        self.out.append(bytes(data))
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 5000) if name == "peername" else default
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -183,9 +153,9 @@ def run(ctx: Context, chunks: Iterator[bytes]) -> tuple[bytes, bool]:
     proto = HttpProtocol(ctx)
     proto.connection_made(transport)
     for chunk in chunks:
-        if not transport.closed:
+        if not transport.ended:
             proto.data_received(chunk)
-    return b"".join(transport.out), transport.closed
+    return transport.data, transport.ended
 
 
 def splits(data: bytes, step: int) -> Iterator[bytes]:

@@ -35,12 +35,12 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
 def test_any_bytes_end_answered_or_closed(ctx: Context, data: bytes, step: int) -> None:
     proto, transport = connect(ctx)
     for start in range(0, len(data), step):
-        if transport.closed:
+        if transport.ended:
             break
         proto.data_received(data[start:start + step])  # raises nothing: any exception is a failure
     assert not proto.eof_received()  # asyncio closes our side once the answers are written
-    assert b"HTTP/1.1 500 " not in transport.out and ctx.stats.internal_errors == 0
+    assert b"HTTP/1.1 500 " not in transport.data and ctx.stats.internal_errors == 0
     while data.startswith(b"\r\n"):  # empty lines before a head are skipped
         data = data[2:]
     if b"\r\n\r\n" in data:
-        assert transport.out.startswith(b"HTTP/1.1 ")  # a complete head was answered
+        assert transport.data.startswith(b"HTTP/1.1 ")  # a complete head was answered

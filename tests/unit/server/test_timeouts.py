@@ -21,6 +21,7 @@ from services.server.fdlimit import Exhaustion
 from services.server.files import Exhausted
 from services.server.lifecycle import Connections, drain, sweep
 from services.server.protocol import HttpProtocol
+from tests.unit.fake_transport import FakeTransport
 
 MS = 1_000_000
 GET = b"GET /a.html HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -34,38 +35,6 @@ class FakeSocket:
 
     def getsockopt(self, level: int, option: int, size: int) -> bytes:
         return bytes(120) + self.acked.to_bytes(8, sys.byteorder) + bytes(size - 128)
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out = b""
-        self.closed = self.aborted = False
-        self.sock = FakeSocket()
-
-    def write(self, data: Any) -> None:
-        self.out += bytes(data)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 5000), "socket": self.sock}.get(name, default)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = self.aborted = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -89,9 +58,14 @@ def logs() -> Any:
 
 
 def connect(ctx: Context, live: Connections | None = None) -> tuple[HttpProtocol, FakeTransport]:
-    proto, transport = HttpProtocol(ctx, live), FakeTransport()
+    proto, transport = HttpProtocol(ctx, live), FakeTransport(FakeSocket())
     proto.connection_made(transport)
     return proto, transport
+
+
+def sock_of(transport: FakeTransport) -> FakeSocket:
+    assert isinstance(transport.sock, FakeSocket)
+    return transport.sock
 
 
 def tick(proto: HttpProtocol, ctx: Context, clock: FakeClock, ms: float) -> None:
@@ -103,10 +77,26 @@ def test_unfinished_head_gets_408_after_the_header_timeout(ctx: Context, clock: 
     proto, transport = connect(ctx)
     proto.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n")
     tick(proto, ctx, clock, 9)
-    assert transport.out == b"" and not transport.closed
+    assert transport.data == b"" and not transport.closed
     tick(proto, ctx, clock, 2)
-    assert transport.out.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in transport.out
-    assert transport.closed and ctx.stats.timeouts_header == 1
+    assert transport.data.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in transport.data
+    assert transport.ended and ctx.stats.timeouts_header == 1
+
+
+def test_an_error_answer_is_followed_by_a_bounded_lingering_close(ctx: Context, clock: FakeClock) -> None:
+    """Half-closed after the 408, the rest of the client's bytes read and dropped, closed a header timeout
+    later: a close with unread bytes would reset the connection and could discard the answer."""
+    proto, transport = connect(ctx)
+    proto.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n")
+    tick(proto, ctx, clock, 11)
+    answered = transport.data
+    assert answered.startswith(b"HTTP/1.1 408 ") and transport.eof_written and not transport.closed
+    proto.data_received(b"X-Late: 1\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    tick(proto, ctx, clock, 9)
+    assert transport.data == answered and not transport.closed
+    tick(proto, ctx, clock, 2)
+    assert transport.closed and not transport.aborted and transport.data == answered
+
 
 
 def test_slowloris_drip_does_not_extend_the_header_timeout(ctx: Context, clock: FakeClock) -> None:
@@ -114,17 +104,17 @@ def test_slowloris_drip_does_not_extend_the_header_timeout(ctx: Context, clock: 
     proto.data_received(b"GET / HTTP/1.1\r\n")
     for _ in range(5):  # a byte every 3 ms: the head is still due 10 ms after its first byte
         tick(proto, ctx, clock, 3)
-        if transport.closed:
+        if transport.ended:
             break
         proto.data_received(b"X")
-    assert transport.out.startswith(b"HTTP/1.1 408 ") and transport.closed
+    assert transport.data.startswith(b"HTTP/1.1 408 ") and transport.ended
     assert clock.mono - FakeClock().mono <= 12 * MS
 
 
 def test_idle_keep_alive_closes_without_a_response(ctx: Context, clock: FakeClock) -> None:
     proto, transport = connect(ctx)
     proto.data_received(GET)
-    answered = transport.out
+    answered = transport.data
     assert answered.startswith(b"HTTP/1.1 200 ")
     tick(proto, ctx, clock, 14)
     assert not transport.closed
@@ -132,7 +122,7 @@ def test_idle_keep_alive_closes_without_a_response(ctx: Context, clock: FakeCloc
     tick(proto, ctx, clock, 14)
     assert not transport.closed
     tick(proto, ctx, clock, 2)
-    assert transport.closed and not transport.aborted and transport.out == answered * 2
+    assert transport.closed and not transport.aborted and transport.data == answered * 2
     assert ctx.stats.timeouts_idle == 1
 
 
@@ -158,7 +148,7 @@ def test_sendfile_to_a_slow_but_reading_client_continues(ctx: Context, clock: Fa
     proto, transport = connect(ctx)
     sendfile_in_flight(proto, ctx)
     for _ in range(20):  # 200 ms, ten send timeouts, but every check sees new bytes acknowledged
-        transport.sock.acked += 1000
+        sock_of(transport).acked += 1000
         tick(proto, ctx, clock, 10)
     assert not transport.closed
     tick(proto, ctx, clock, 15)
@@ -179,7 +169,7 @@ def test_paused_writer_that_keeps_reading_is_not_aborted(ctx: Context, clock: Fa
     proto, transport = connect(ctx)
     proto.pause_writing()
     for _ in range(10):
-        transport.sock.acked += 100
+        sock_of(transport).acked += 100
         tick(proto, ctx, clock, 10)
     assert not transport.closed
 
@@ -193,7 +183,7 @@ def test_exhaustion_is_503_with_one_log_line_per_episode(ctx: Context, clock: Fa
     for _ in range(50):
         proto, transport = connect(ctx)
         proto.data_received(GET)
-        assert transport.out.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1\r\n" in transport.out
+        assert transport.data.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1\r\n" in transport.data
     assert logs.getvalue().count("event=server.fd_exhausted") == 1
     ctx.exhaustion.tick(ctx.now())
     assert "event=server.fd_recovered" not in logs.getvalue()
@@ -213,7 +203,7 @@ def test_a_crash_while_handling_is_a_500_and_one_log_line(ctx: Context, logs: An
 
     monkeypatch.setattr(proto, "_respond", broken)
     proto.data_received(GET)
-    assert transport.out.startswith(b"HTTP/1.1 500 ") and transport.closed
+    assert transport.data.startswith(b"HTTP/1.1 500 ") and transport.ended
     assert logs.getvalue().count("event=server.error") == 1 and "Traceback" not in logs.getvalue()
     assert ctx.stats.internal_errors == 1
 
@@ -235,7 +225,7 @@ def test_registry_and_sweeper_use_the_injected_clock(ctx: Context, clock: FakeCl
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(sweep(live, 0.004, ctx.now, fake_sleep, ticks.append))
     assert slept == [0.004] * 6 and len(ticks) == 5
-    assert transport.out.startswith(b"HTTP/1.1 408 ")
+    assert transport.data.startswith(b"HTTP/1.1 408 ")
     proto.connection_lost(None)
     assert len(live) == 0
 
