@@ -1,7 +1,8 @@
 """The base root file system: a debootstrap'd Debian with python3, PyYAML, iproute2, kmod, ping, and Docker.
 
 Docker (docker.io: dockerd, containerd, runc, iptables) runs the real compose stack in the VM; pytest and
-the Docker SDK let the compose tests and the netem controller run inside it too.
+the Docker SDK let the compose tests and the netem controller run inside it too; tcpdump lets
+`python -m netem capture` record a link end under real netem.
 
 Built once per (suite, package list, version) into the cache; trimmed of docs, locales and apt lists.
 """
@@ -18,8 +19,8 @@ from netem.vm.cache import run_tool
 SUITE = "bookworm"
 MIRROR_ENV = "QOSLAB_VM_MIRROR"  # else the mirror of the host's apt sources (netem.aptsources)
 PACKAGES = ("python3", "python3-yaml", "iproute2", "kmod", "iputils-ping", "procps",
-            "docker.io", "e2fsprogs", "python3-pytest", "python3-docker")
-ROOTFS_VERSION = "2"  # bump when the recipe below changes
+            "docker.io", "e2fsprogs", "python3-pytest", "python3-docker", "tcpdump")
+ROOTFS_VERSION = "3"  # bump when the recipe below changes
 DEBOOTSTRAP_TIMEOUT_S = 1200.0
 PRUNE = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/lib/apt/lists",
          "var/cache/apt", "var/cache/debconf", "usr/share/zoneinfo", "usr/lib/python3.11/test",

@@ -1,19 +1,22 @@
 """The fast hit path's test: is this raw head a plain `GET` that the stored response alone can answer?
 
-A head qualifies when `parse_request_head` (the full parser's own validation, the one copy of the rules in
-`services/common/http1/validate.py`) accepts it as `GET /target HTTP/1.1` with no field the request cycle
-would look at: request directives (Cache-Control, Pragma), conditionals (If-*), Range, Authorization,
-framing (Content-Length, Transfer-Encoding), Expect, Upgrade, or a Connection other than one `keep-alive`
-or `close`. Whether the stored response may be served is then `cache.policy.decide`'s answer, as on the
-full path. Tests feed a corpus through the connection with the fast path on and off and compare bytes.
+A head qualifies when the shared rule (`services.common.http1.plain`: the full parser's own validation)
+accepts it as `GET /target HTTP/1.1` with no field the request cycle would look at: request directives
+(Cache-Control, Pragma), conditionals (If-*), Range, Authorization, framing (Content-Length,
+Transfer-Encoding), Expect, Upgrade, or a Connection other than one `keep-alive` or `close`. Whether
+the stored response may be served is then `cache.policy.decide`'s answer, as on the full path. Tests
+feed a corpus through the connection with the fast path on and off and compare bytes.
 """
 
 from __future__ import annotations
 
-from services.common.http1 import HTTPError, Limits, parse_request_head
+from services.common.http1 import Limits
+from services.common.http1.plain import PlainRule, plain_request
 
-_NEEDS_CYCLE = frozenset({"cache-control", "pragma", "range", "if-range", "authorization", "content-length",
-                          "transfer-encoding", "expect", "upgrade"})
+RULE = PlainRule(starts=(b"GET /",),
+                 slow_fields=frozenset({"cache-control", "pragma", "range", "if-range", "authorization",
+                                        "content-length", "transfer-encoding", "expect", "upgrade"}),
+                 connections=((), ("keep-alive",), ("close",)))
 MAX_FAST_HEAD = 4096   # longer heads take the full path (and its limits)
 MEMO_HEAD_MAX = 1024   # heads up to this are remembered once classified (wrk's is ~50 bytes)
 MEMO_ENTRIES = 4096
@@ -23,21 +26,8 @@ Plain = tuple[str, bool]  # (target, close)
 
 def plain_get(head: bytes, limits: Limits) -> Plain | None:
     """(target, close) when `head` (one whole head through the blank line) is a plain GET, else None."""
-    if not head.startswith(b"GET /"):
-        return None
-    try:
-        request = parse_request_head(head, limits).request
-    except HTTPError:
-        return None
-    headers = request.headers
-    if request.version != "HTTP/1.1" or headers.has_any(_NEEDS_CYCLE):
-        return None
-    if any(name.startswith("if-") for name in headers._lower):
-        return None
-    connection = headers.get_tokens("connection")
-    if connection not in ([], ["keep-alive"], ["close"]):
-        return None
-    return request.target, connection == ["close"]
+    plain = plain_request(head, limits, RULE)
+    return None if plain is None else (plain.target, plain.connection == ("close",))
 
 
 class FastHeads:

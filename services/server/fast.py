@@ -1,9 +1,9 @@
 """The fast path's test: is this raw head a plain GET/HEAD that the full parser would accept unchanged?
 
-A head qualifies when `parse_request_head` (the full parser's own validation, linear time) accepts it as
-`GET|HEAD /target HTTP/1.1` with no field that changes framing or the answer: Content-Length,
-Transfer-Encoding, any If-*, Range, or Connection other than a single `Connection: keep-alive` (on
-HTTP/1.1 the same as none). For such a head the full parser yields a Request with no body and the
+A head qualifies when the shared rule (`services.common.http1.plain`, the full parser's own validation)
+accepts it as `GET|HEAD /target HTTP/1.1` with no field that changes framing or the answer:
+Content-Length, Transfer-Encoding, any If-*, Range, or Connection other than `keep-alive` (on HTTP/1.1
+the same as none). For such a head the full parser yields a Request with no body and the
 planner looks only at the method and the target, so the Protocol may answer it from the file cache
 without building a `Plan`. Anything else returns None and takes the full path; tests feed a corpus
 through both paths and compare the bytes.
@@ -11,30 +11,20 @@ through both paths and compare the bytes.
 
 from __future__ import annotations
 
-from services.common.http1 import HTTPError, Limits, parse_request_head
+from services.common.http1 import Limits
+from services.common.http1.plain import PlainRule, plain_request
 
-_SLOW_FIELDS = frozenset({"content-length", "transfer-encoding", "range"})
+RULE = PlainRule(starts=(b"GET /", b"HEAD /"),
+                 slow_fields=frozenset({"content-length", "transfer-encoding", "range"}),
+                 connections=((), ("keep-alive",)))
 MAX_FAST_HEAD = 4096  # longer heads take the full path (and its limits)
 MEMO_HEAD_MAX = 1024  # heads up to this are remembered after classification (wrk's is ~50, browsers' ~500)
 
 
 def simple_request(head: bytes, limits: Limits) -> tuple[bytes, bytes] | None:
     """(method, target) when `head` (through the blank line) is a plain GET/HEAD, else None."""
-    if not head.startswith((b"GET /", b"HEAD /")):
-        return None
-    try:
-        request = parse_request_head(head, limits).request
-    except HTTPError:
-        return None
-    headers = request.headers
-    if request.version != "HTTP/1.1" or headers.has_any(_SLOW_FIELDS):
-        return None
-    if any(name.startswith("if-") for name in headers._lower):
-        return None
-    connection = headers.get_all("connection")
-    if connection and (len(connection) > 1 or connection[0].lower() != "keep-alive"):
-        return None
-    return request.method.encode("ascii"), request.target.encode("ascii")
+    plain = plain_request(head, limits, RULE)
+    return None if plain is None else (plain.method.encode("ascii"), plain.target.encode("ascii"))
 
 
 def fast_head_limit(max_request_line: int, max_header_bytes: int) -> int:

@@ -1,8 +1,9 @@
 """`python -m netem capture` on the running stack: the pcap holds what crossed the edge link.
 
 Read with netem.pcap (and, as a cross-check, tshark): the QoS probes and their replies, and the HTTP
-exchange, with the stack's addresses and ports. Where the kernel has netem, a delay applied to the
-proxy's edge end shows as the time between each probe and its reply at that end.
+exchange, with the stack's addresses and ports. Where the kernel has netem (the VM runs this file's delay
+test: tests/vm/test_compose_vm.py), a delay applied to the proxy's edge end shows as the time between each
+probe and its reply at that end.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from netem.capability import probe_docker
 from netem.expect import parse_rows
-from netem.pcap import probe_exchanges, read_pcap
+from netem.pcap import ProbeExchange, probe_exchanges, read_pcap
 
 from .conftest import REPO, Stack, artifacts_dir
 
@@ -28,6 +30,7 @@ PROXY_EDGE = "10.203.1.2"
 EDGE = ipaddress.ip_network("10.203.1.0/24")
 DELAY_PROFILE = "tests/vm/profiles/edge-delay-50ms.yaml"  # 50 ms on each end of edge
 PROBES = 30
+DELAY_S = 0.050  # what DELAY_PROFILE puts on the proxy's edge egress
 
 
 def _netem(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -68,26 +71,27 @@ def _received(stdout: str) -> int:
     return int(rows[0]["packets_received"])
 
 
-def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
-    found = probe_docker("qoslab/proxy:dev")  # the kernel the containers run on
-    assert found.netem is not None, found.detail
-    delayed = found.netem
-    if delayed:
-        applied = _netem(stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
-        assert applied.returncode == 0, applied.stderr
+def _captured_probes(stack: Stack, label: str) -> tuple[Path, list[ProbeExchange], int, str]:
+    """Capture the edge at the proxy while the client sends PROBES probes to the relay: (pcap, exchanges,
+    replies the client counted, tcpdump's summary)."""
+    capture = _start_capture(stack)
     try:
-        capture = _start_capture(stack)
-        try:
-            qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
-                                "--count", str(PROBES), "--interval", "20ms", "--label", "capture-test",
-                                "--json")
-            stack.compose("run", "--rm", "-T", "--no-deps", "client", "http",
-                          "http://proxy:8080/index.html?capture", "--label", "capture-test")
-        finally:
-            path, summary = _stop_capture(capture)
+        qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
+                            "--count", str(PROBES), "--interval", "20ms", "--label", label, "--json")
     finally:
-        if delayed:
-            _netem(stack, "clear", "--link", "edge")
+        path, summary = _stop_capture(capture)
+    return path, probe_exchanges(list(read_pcap(path.read_bytes()))), _received(qos.stdout), summary
+
+
+def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
+    capture = _start_capture(stack)
+    try:
+        qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
+                            "--count", str(PROBES), "--interval", "20ms", "--label", "capture-test", "--json")
+        stack.compose("run", "--rm", "-T", "--no-deps", "client", "http",
+                      "http://proxy:8080/index.html?capture", "--label", "capture-test")
+    finally:
+        path, summary = _stop_capture(capture)
 
     assert path.parent == stack.results_dir / "captures"
     assert re.fullmatch(r"edge-proxy-\d{8}T\d{6}Z\.pcap", path.name), path.name
@@ -101,6 +105,7 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     assert {e.target for e in exchanges} == {(PROXY_EDGE, 9090)}
     clients = {e.client[0] for e in exchanges}
     assert all(ipaddress.ip_address(c) in EDGE and c != PROXY_EDGE for c in clients), clients
+    assert all(e.gap_s > 0 for e in exchanges)
 
     requests = [p for p in packets if p.proto == "tcp" and (p.dst, p.dport) == (PROXY_EDGE, 8080)
                 and p.payload.startswith(b"GET /index.html?capture HTTP/1.1\r\n")]
@@ -110,11 +115,6 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
                and (p.dst, p.dport) == client and p.payload.startswith(b"HTTP/1.1 200 ")]
     assert replies and b"\r\nX-Cache: " in replies[0].payload
 
-    if delayed:  # the proxy's edge egress holds every reply for 50 ms before it is captured
-        assert min(e.gap_s for e in exchanges) >= 0.045, sorted(e.gap_s for e in exchanges)[:5]
-    else:
-        assert all(e.gap_s > 0 for e in exchanges)
-
     # tshark (Wireshark's reader) opens the same file and sees the same packets
     tshark = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number"],
                             capture_output=True, text=True, timeout=120, check=False,
@@ -123,6 +123,37 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     assert len(tshark.stdout.split()) == len(packets)
     artifacts_dir().mkdir(parents=True, exist_ok=True)
     shutil.copy(path, artifacts_dir() / "capture-edge.pcap")
+
+
+def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack: Stack) -> None:
+    """With sch_netem (a netem host, or the VM: tests/vm/test_compose_vm.py runs this), 50 ms on the
+    proxy's edge egress holds every reply that long before the capture sees it: the median gap grows by
+    50 ms over a capture without the profile in the same run. Without sch_netem the profile is refused
+    with the kernel's reason and nothing is applied."""
+    found = probe_docker("qoslab/proxy:dev")  # the kernel the containers run on
+    assert found.netem is not None, found.detail
+    if not found.netem:
+        applied = _netem(stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
+        assert applied.returncode == 1 and "this kernel has no sch_netem" in applied.stderr, applied.stderr
+        shown = _netem(stack, "show")
+        ends = [line for line in shown.stdout.splitlines() if "event=netem.show" in line]
+        assert shown.returncode == 0 and ends, shown.stderr
+        assert not any("qdisc=netem" in line for line in ends), shown.stdout
+        return
+    _, baseline, _, _ = _captured_probes(stack, "capture-baseline")
+    applied = _netem(stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
+    assert applied.returncode == 0, applied.stderr
+    try:
+        _, delayed, received, summary = _captured_probes(stack, "capture-delayed")
+    finally:
+        _netem(stack, "clear", "--link", "edge")
+    assert received >= PROBES * 0.9 and len(delayed) >= received, (received, summary)
+    base = sorted(e.gap_s for e in baseline)
+    gaps = sorted(e.gap_s for e in delayed)
+    assert gaps[0] >= DELAY_S * 0.9, gaps[:5]  # no reply escaped the delay
+    added = statistics.median(gaps) - statistics.median(base)
+    noise = base[int(len(base) * 0.9)] - base[0]  # the path's own spread, measured in the same run
+    assert abs(added - DELAY_S) <= max(0.03 * DELAY_S, 0.001) + noise, (added, noise, gaps[:5], base[:5])
 
 
 def test_scenario_with_capture_keeps_one_pcap_per_client_run(stack: Stack, tmp_path: Path) -> None:
