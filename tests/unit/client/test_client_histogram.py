@@ -35,7 +35,7 @@ def test_a_single_value_is_reported_exactly(value: int) -> None:
     assert histogram.percentile(50) == histogram.percentile(100) == value == histogram.max == histogram.min
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=10**11), min_size=1, max_size=400),
        st.sampled_from([0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 99.99, 100.0]))
 def test_percentiles_within_one_percent_of_exact(values: list[int], q: float) -> None:

@@ -28,14 +28,14 @@ def drain(parser: RequestParser | ResponseParser, data: bytes, split: int) -> No
         assert exc.status_code in {400, 413, 414, 431, 501, 502, 505}
 
 
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 @given(inputs, st.integers(min_value=0, max_value=300))
 def test_request_parser_raises_only_http_error(data: bytes, split: int) -> None:
     drain(RequestParser(Limits(max_request_line=64, max_header_bytes=128, max_headers=5, max_body=50)),
           data, split)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 @given(inputs, st.integers(min_value=0, max_value=300), st.sampled_from(["GET", "HEAD", "CONNECT"]))
 def test_response_parser_raises_only_http_error(data: bytes, split: int, method: str) -> None:
     parser = ResponseParser(Limits(max_request_line=64, max_header_bytes=128, max_headers=5))

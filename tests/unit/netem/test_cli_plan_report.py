@@ -1,4 +1,3 @@
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -83,23 +82,35 @@ def test_scenario_errors(raw: dict[str, Any], key: str) -> None:
     assert isinstance(info.value, ProfileError if key == "profile" else ScenarioError), type(info.value)
 
 
-def test_report_configured_vs_measured(tmp_path: Path) -> None:
-    base = {"profile": "rate-10mbit"}
-    rows = [{**base, "kind": "qos", "rtt_mean_ms": "0.3", "jitter_ms": "0.05", "loss_pct": "0"},
-            {**base, "kind": "http", "goodput_mbps": "9.4", "x_cache": "MISS", "total_ms": "40"},
-            {**base, "kind": "http", "goodput_mbps": "9.6", "x_cache": "HIT", "total_ms": "4"}]
-    summary = report.summarize(rows, {"rate-10mbit": calibrate.expected_for("rate-10mbit")})[0]
+_BASE = {"profile": "rate-10mbit"}
+REPORT_ROWS = [{**_BASE, "kind": "qos", "rtt_mean_ms": "0.3", "jitter_ms": "0.05", "loss_pct": "0"},
+               {**_BASE, "kind": "http", "goodput_mbps": "9.4", "x_cache": "MISS", "total_ms": "40"},
+               {**_BASE, "kind": "http", "goodput_mbps": "9.6", "x_cache": "HIT", "total_ms": "4"}]
+
+
+@pytest.mark.parametrize("drawn", [True, False], ids=["plot-drawn", "no-matplotlib"])
+def test_report_configured_vs_measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drawn: bool) -> None:
+    """The table, the rows and the link to the figure; the figure itself is rendered in
+    tests/integration/netem/test_report_plot.py (here `plot` only says whether it could draw)."""
+    summary = report.summarize(REPORT_ROWS, {"rate-10mbit": calibrate.expected_for("rate-10mbit")})[0]
     assert summary.rate_down_configured_mbps == 10.0 and summary.goodput_measured_mbps == pytest.approx(9.5)
     assert (summary.miss_ms, summary.hit_ms) == (40.0, 4.0)
-    written = report_files.write("t", rows, tmp_path)
+    drawn_for: list[list[str]] = []
+
+    def plot(summaries: Any, path: Path) -> bool:
+        drawn_for.append([s.profile for s in summaries])
+        return drawn
+
+    monkeypatch.setattr(report_files, "plot", plot)
+    written = report_files.write("t", REPORT_ROWS, tmp_path)
     text = written[0].read_text()
     assert "| rate-10mbit | 0 | 0.3 | +0.3 |" in text
     assert json.loads((tmp_path / "scenario-t.jsonl").read_text().splitlines()[0])["kind"] == "qos"
-    png = tmp_path / "scenario-t.png"
-    if importlib.util.find_spec("matplotlib") is None:  # probe the capability, assert each outcome
-        assert "plots skipped" in text and not png.exists()
-    else:
-        assert "plots skipped" not in text and png.stat().st_size > 1000
+    assert drawn_for == [["rate-10mbit"]]
+    png = ["scenario-t.png"] if drawn else []
+    assert [p.name for p in written] == ["scenario-t.md", "scenario-t.jsonl", *png]
+    assert ("![configured vs measured](scenario-t.png)" in text) is drawn
+    assert ("plots skipped" in text) is not drawn
 
 
 def test_shipped_scenarios_parse() -> None:

@@ -136,7 +136,9 @@ async def converse(app: ProxyApp, chunks: Iterable[bytes]) -> tuple[bytes, bool]
     for chunk in chunks:
         if not transport.ended:
             conn.data_received(chunk)
-            await settle(app)
+            if app.tasks:  # a chunk that started no task has nothing to wait for (no loop turn per byte)
+                await settle(app)
+    await settle(app)
     conn.connection_lost(None)
     return transport.data, transport.ended
 

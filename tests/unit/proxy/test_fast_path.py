@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,13 @@ def fill(app: ProxyApp) -> None:
     store(app, "/vary", [("Cache-Control", "max-age=60"), ("Vary", "Accept-Encoding")], b"v")
 
 
+def pieces(data: bytes, step: int) -> Iterator[bytes]:
+    """`data` in `step`-byte pieces (0: whole). Byte at a time only up to 1 KiB: the long heads (the parser's
+    limit cases, which tests/unit/common/test_http1_requests.py feeds byte by byte to the parser) come in
+    9-byte pieces, since a head split in any pieces skips the fast path alike."""
+    return splits(data, 9 if step == 1 and len(data) > 1024 else step)
+
+
 def answers(fast: bool, step: int) -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
     async def main() -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
         app = make_app(FakePool(down=True), Clock(1_700_000_010.0))
@@ -118,7 +126,7 @@ def answers(fast: bool, step: int) -> tuple[list[tuple[bytes, bool]], dict[str, 
         fill(app)
         out = []
         for data in CORPUS:
-            raw, closed = await converse(app, splits(data, step))
+            raw, closed = await converse(app, pieces(data, step))
             out.append((without_date(raw), closed))
         stats = app.stats_dict()
         return out, stats

@@ -41,9 +41,9 @@ def test_too_big_objects_are_refused_and_remove_counts() -> None:
 
 def test_many_objects_stay_bounded() -> None:
     store = Store(max_bytes=100_000, max_object_bytes=10_000)
-    for i in range(5000):
+    for i in range(500):  # about ten times what fits
         store.put(make(f"/{i}", 100))
-    assert store.used_bytes <= 100_000 and len(store) < 5000
+    assert store.used_bytes <= 100_000 and 0 < len(store) < 500
 
 
 def test_reverse_and_forward_routes() -> None:

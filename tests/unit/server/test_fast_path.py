@@ -67,7 +67,7 @@ heads = st.lists(st.sampled_from(PIECES), max_size=30).map(lambda parts: b"".joi
 plain_prefix = st.just(b"GET /a.html HTTP/1.1\r\nHost: t\r\n")
 
 
-@settings(max_examples=600, deadline=None)
+@settings(deadline=None)
 @given(st.one_of(heads, st.tuples(plain_prefix, heads).map(lambda pair: pair[0] + pair[1][:-2])))
 def test_fast_heads_parse_to_the_same_plain_request(head: bytes) -> None:
     """Whatever simple_request accepts, the full parser accepts as the same body-less plain request."""

@@ -30,7 +30,7 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
     return make_context(ServerConfig(root=str(root), access_log=False), FakeClock())
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(streams, st.integers(min_value=1, max_value=64))
 def test_any_bytes_end_answered_or_closed(ctx: Context, data: bytes, step: int) -> None:
     proto, transport = connect(ctx)

@@ -3,6 +3,9 @@
 Entries are built the way the proxy builds them (fields parsed from bytes, stored fields, pre-encoded head),
 put in a Store, and the memory that stays allocated per entry is compared with `Entry.size`. Before the
 accounting changed a 1 KiB entry cost 2.09× its charge, so `--cache-size` did not bound RSS.
+
+An integration test: it measures the interpreter's real allocations (thousands of entries under
+tracemalloc, seconds of CPU), which is no pure check. No socket, no process.
 """
 
 from __future__ import annotations
