@@ -1,12 +1,13 @@
 """Proxy benchmark: qoslab vs Varnish (default VCL) on cache hits, small and 1 MiB objects, same origin,
 same run; then the UDP relay's packet rate and added latency against the direct path.
 
-    python bench/proxy/bench_proxy.py [--duration 5] [--connections 64]
+    python bench/proxy/bench_proxy.py [--duration 5] [--connections 64] [--rounds 3]
     python bench/proxy/bench_proxy.py --skip-http --duration 4 [--udp-workers 2] [--udp-sockets 16]
     python bench/proxy/bench_proxy.py --udp-vs-nginx [--rounds 3] [--duration 3] [--udp-workers 1,2]
 
 Needs `wrk` and `varnishd` (apt-get install wrk varnish) and `gcc` (the UDP load generator and echo,
-udpblast.c, are compiled at run time). Prints each number and the ratios.
+udpblast.c, are compiled at run time). HTTP hits: `--rounds` interleaved rounds (order swapped each
+round), the median of the per-round ratios. Prints each number and the ratios.
 
 `--udp-vs-nginx` measures the relay against nginx's stream module as a UDP proxy (Debian: apt-get install
 nginx libnginx-mod-stream) with the same C generator and C echo, rounds interleaved (relay, nginx, direct
@@ -25,6 +26,7 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,10 +91,19 @@ def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -
     for name, path in (("small", "/small"), ("1MiB", "/big")):
         wait_http(proxy_port, path)
         wait_http(varnish_port, path)
-        ours = wrk(proxy_port, path, args.duration, args.connections)
-        theirs = wrk(varnish_port, path, args.duration, args.connections)
-        print(f"http hit {name:5}: qoslab {ours:10.0f} req/s  varnish {theirs:10.0f} req/s  "
-              f"ratio {ours / theirs:.2f}")
+        ours: list[float] = []
+        theirs: list[float] = []
+        for round_ in range(args.rounds):  # interleaved, the order swapped every round
+            pair = [(ours, proxy_port), (theirs, varnish_port)]
+            for results, port in pair if round_ % 2 == 0 else pair[::-1]:
+                results.append(wrk(port, path, args.duration, args.connections))
+            print(f"  round {round_ + 1} {name}: qoslab {ours[-1]:.0f}  varnish {theirs[-1]:.0f} req/s  "
+                  f"(load {os.getloadavg()[0]:.1f})")
+        ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+        print(f"http hit {name:5}: qoslab {statistics.median(ours):10.0f} req/s  varnish "
+              f"{statistics.median(theirs):10.0f} req/s  ratio {statistics.median(ratios):.2f} "
+              f"(median of {args.rounds} interleaved rounds; per round "
+              f"{', '.join(f'{r:.2f}' for r in ratios)})")
 
 
 def build_udpblast() -> str:
@@ -298,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--udp-workers", default="1",
                         help="the proxy's --udp-workers (with --udp-vs-nginx a list: 1,2)")
     parser.add_argument("--udp-vs-nginx", action="store_true", help="only the relay vs nginx stream (UDP)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of --udp-vs-nginx")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds (HTTP hits vs Varnish, and --udp-vs-nginx)")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-udp", action="store_true")
     args = parser.parse_args(argv)
