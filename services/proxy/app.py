@@ -17,7 +17,6 @@ from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
 from .budget import BodyBudget
-from .cache.directives import parse_cache_control
 from .cache.entry import refresh
 from .cache.head import head_effects
 from .cache.policy import Action, decide, request_directives
@@ -25,6 +24,7 @@ from .cache.ranges import UNSATISFIABLE, ByteRange, plan_range
 from .cache.validation import not_modified_for
 from .fast import FastHeads
 from .fds import Episodes
+from .hits import plain_hit
 from .job import Job, ProxyConfig
 from .metrics import PATH as METRICS_PATH
 from .metrics import ProxyMetrics
@@ -32,8 +32,6 @@ from .stats import HttpStats
 from .store import Store
 from .target import Route, TargetError, forward_route, reverse_route
 from .upstream import Pool
-
-NO_DIRECTIVES = parse_cache_control([])  # a request without Cache-Control or Pragma
 
 
 class Tracked(Protocol):
@@ -120,23 +118,24 @@ class ProxyApp:
     # -- cache lookups (synchronous) ------------------------------------------------------------------
     def fast_hit(self, target: str, close: bool) -> tuple[bytes, bytes] | None:
         """Head and body for a plain GET (no request fields that matter, see `fast.py`) when `decide` says
-        the only stored variant is a fresh HIT and it has no Vary; else None (then the full path runs)."""
+        the only stored variant is a fresh HIT and it has no Vary; else None (then the full path runs).
+        The head is rendered at most once per Age second (`hits.py`)."""
         if self.config.mode != "reverse":
             return None
-        single = self.store.single(target)  # the only variant, without Vary (touched in the LRU)
-        if single is None:
+        entry = self.store.single(target)  # the only variant, without Vary (touched in the LRU)
+        if entry is None:
             return None
-        now = self.now()
-        decision = decide(single, NO_DIRECTIVES, now)
-        if decision.action is not Action.HIT or decision.entry is None:
+        head = plain_hit(entry, self.now(), close)
+        if head is None:
             return None
-        entry = decision.entry
-        head = respond.served_head(entry, now, "HIT", close=close)
-        self.stats.requests += 1
-        self.stats.hits += 1
-        self.stats.bytes_from_cache += len(head) + len(entry.body)
-        self.metrics.answered(entry.status, "HIT", len(head) + len(entry.body), 0.0)
-        return head, entry.body
+        body = entry.body
+        sent = len(head) + len(body)
+        stats = self.stats
+        stats.requests += 1
+        stats.hits += 1
+        stats.bytes_from_cache += sent
+        self.metrics.answered(entry.status, "HIT", sent, 0.0)
+        return head, body
 
     def lookup(self, job: Job) -> tuple[Action, Any]:
         assert job.route is not None

@@ -45,6 +45,7 @@ class ClientConnection(asyncio.Protocol):
         self.app = app
         self.parser = RequestParser(app.config.limits)
         self.fast_heads = app.fast_heads
+        self.fast_path = not app.config.access_log  # an access line needs the full path's Job
         self.transport: asyncio.Transport | None = None
         self.flow: FlowControl | None = None
         self.peer = "-"
@@ -162,27 +163,27 @@ class ClientConnection(asyncio.Protocol):
     def _try_fast_hit(self, data: bytes) -> bool:
         """Answer one plain `GET` of a fresh stored object without a Job (the hot path, access log off).
 
-        `data` must be exactly one head; `fast.plain_get` validates it with the full parser's rules and
+        `data` must be exactly one head; `fast.FastHeads` validates it with the full parser's rules and
         `ProxyApp.fast_hit` asks `decide`, so anything else gets the full path's answer."""
-        if self.app.config.access_log or self.transport is None or not data.endswith(b"\r\n\r\n"):
-            return False
-        if data.find(b"\r\n\r\n") != len(data) - 4:
+        transport = self.transport
+        if not self.fast_path or transport is None:
             return False
         plain = self.fast_heads.classify(data)
         if plain is None:
             return False
-        hit = self.app.fast_hit(*plain)
+        target, close = plain
+        hit = self.app.fast_hit(target, close)
         if hit is None:
             return False
         head, body = hit
         if len(body) < 65536:
-            self.transport.write(head + body)
+            transport.write(head + body)
         else:
-            self.transport.write(head)
-            self.transport.write(body)
-        if plain[1]:
+            transport.write(head)
+            transport.write(body)
+        if close:
             self.closed = True
-            self.transport.close()
+            transport.close()
         return True
 
     def _process(self) -> None:

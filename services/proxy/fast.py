@@ -38,13 +38,17 @@ class FastHeads:
         self.max_entries = max_entries
         self._plain: dict[bytes, Plain] = {}
 
-    def classify(self, head: bytes) -> Plain | None:
-        hit = self._plain.get(head)
-        if hit is not None or len(head) > MAX_FAST_HEAD:
+    def classify(self, data: bytes) -> Plain | None:
+        """(target, close) when `data` is exactly one head (through its blank line, nothing after it) of a
+        plain GET, else None. A head seen before costs one dict lookup: only single heads are remembered."""
+        hit = self._plain.get(data)
+        if hit is not None or len(data) > MAX_FAST_HEAD or not data.endswith(b"\r\n\r\n"):
             return hit
-        plain = plain_get(head, self.limits)
-        if plain is not None and len(head) <= MEMO_HEAD_MAX:
+        if data.find(b"\r\n\r\n") != len(data) - 4:  # pipelined: the full path keeps their order
+            return None
+        plain = plain_get(data, self.limits)
+        if plain is not None and len(data) <= MEMO_HEAD_MAX:
             if len(self._plain) >= self.max_entries:
                 self._plain.clear()
-            self._plain[head] = plain
+            self._plain[data] = plain
         return plain

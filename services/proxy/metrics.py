@@ -28,28 +28,41 @@ _CACHE_COUNTERS = (  # (stats key, metric, help)
 
 
 class ProxyMetrics:
-    """What only `/metrics` needs beyond `/_proxy/stats`: one call per answered request."""
+    """What only `/metrics` needs beyond `/_proxy/stats`: one call per answered request.
+
+    `answered` runs on every request, cache hits included, so it only adds to a tally per (status, cache
+    result); the labelled counters are made from the tally at scrape time (`families`)."""
 
     def __init__(self) -> None:
-        self.requests = LabelledCounter(P + "http_requests_total",
-                                        "Requests answered, by status and cache result.", ("status", "cache"))
-        self.bytes = LabelledCounter(P + "http_response_bytes_total",
-                                     "Bytes sent to clients (head and body), by cache result.", ("cache",))
+        self._answers: dict[tuple[int, str], list[int]] = {}  # (status, cache): [requests, bytes]
         self.upstream = Histogram(P + "upstream_latency_seconds",
                                   "Time from sending a request upstream to its response head.",
                                   UPSTREAM_BUCKETS_S)
 
     def answered(self, status: int, cache: str, sent_bytes: int, upstream_ms: float) -> None:
-        self.requests.inc(str(status), cache)
-        self.bytes.inc(cache, amount=sent_bytes)
+        tally = self._answers.get((status, cache))
+        if tally is None:
+            tally = self._answers[(status, cache)] = [0, 0]
+        tally[0] += 1
+        tally[1] += sent_bytes
         if upstream_ms > 0:
             self.upstream.observe(upstream_ms / 1000)
+
+    def _answer_families(self) -> list[Family]:
+        requests = LabelledCounter(P + "http_requests_total",
+                                   "Requests answered, by status and cache result.", ("status", "cache"))
+        sent = LabelledCounter(P + "http_response_bytes_total",
+                               "Bytes sent to clients (head and body), by cache result.", ("cache",))
+        for (status, cache), (count, nbytes) in self._answers.items():
+            requests.inc(str(status), cache, amount=count)
+            sent.inc(cache, amount=nbytes)
+        return [requests.family(), sent.family()]
 
     def families(self, stats: Mapping[str, Any]) -> list[Family]:
         lookups = (("hit", stats["hits"]), ("miss", stats["misses"]),
                    ("revalidation", stats["revalidations"]), ("stale", stats["stale"]))
         out = [
-            self.requests.family(), self.bytes.family(), self.upstream.family(),
+            *self._answer_families(), self.upstream.family(),
             labelled(P + "cache_lookups_total", "counter", "Cache lookups, by result.", "result", lookups),
             labelled(P + "cache_bytes_served_total", "counter", "Bytes served, by where they came from.",
                      "source", (("cache", stats["bytes_from_cache"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -29,10 +30,35 @@ def entry_head(entry: Entry) -> bytes:
     return build_response_head(entry.status, fields, entry.reason)[:-2]
 
 
+def served_age(entry: Entry, now: float) -> int:
+    """The Age field of a response served from `entry` at `now`: whole seconds, at most 2^31 (§5.1)."""
+    return int(min(entry.age_s(now), DELTA_MAX))
+
+
+def served_age_until(entry: Entry, now: float) -> float:
+    """The first instant after `now` at which `served_age` differs from its value at `now` (inf once it
+    is capped): a head rendered at `now` may be reused before then (`hits.py`).
+
+    The candidate is where the age reaches the next whole second; float rounding may put it an ulp or two
+    off, so it is moved, an ulp at a time, until `served_age` itself differs at it and not just before
+    (the age never decreases as time grows). `now` (nothing to reuse) if that takes more than a few ulps."""
+    age = served_age(entry, now)
+    if age >= DELTA_MAX:
+        return math.inf
+    until = entry.response_time + (age + 1 - entry.initial_age_s)
+    for _ in range(8):
+        if served_age(entry, until) == age:
+            until = math.nextafter(until, math.inf)
+        elif served_age(entry, math.nextafter(until, -math.inf)) != age:
+            until = math.nextafter(until, -math.inf)
+        else:
+            return until if until > now else now
+    return now
+
+
 def served_head(entry: Entry, now: float, cache_status: str, *, close: bool) -> bytes:
     """The head of a response served from storage: only Age (and X-Cache, Connection) differ between hits."""
-    age = int(min(entry.age_s(now), DELTA_MAX))
-    return b"%b%b%b%b" % (entry.head, b"Age: %d\r\n" % age, CLOSE_FIELD if close else b"",
+    return b"%b%b%b%b" % (entry.head, b"Age: %d\r\n" % served_age(entry, now), CLOSE_FIELD if close else b"",
                           _HIT_TAILS[cache_status])
 
 
@@ -48,7 +74,7 @@ def partial_response(entry: Entry, now: float, cache_status: str, part: ByteRang
     fields = [(n, v) for n, v in entry.headers.items() if n.lower() not in hidden]
     body = entry.body[part.first:part.last + 1]
     fields += [("Content-Range", part.content_range(len(entry.body))), ("Content-Length", str(len(body))),
-               ("Age", str(int(min(entry.age_s(now), DELTA_MAX)))), ("X-Cache", cache_status)]
+               ("Age", str(served_age(entry, now))), ("X-Cache", cache_status)]
     if close:
         fields.append(("Connection", "close"))
     return build_response_head(206, fields) + body
@@ -62,7 +88,7 @@ def unsatisfiable_response(entry: Entry, cache_status: str, *, close: bool) -> b
 
 def not_modified_response(entry: Entry, now: float, cache_status: str, *, close: bool) -> bytes:
     fields = not_modified_headers(entry).items()
-    fields += [("Age", str(int(min(entry.age_s(now), DELTA_MAX)))), ("X-Cache", cache_status)]
+    fields += [("Age", str(served_age(entry, now))), ("X-Cache", cache_status)]
     if close:
         fields.append(("Connection", "close"))
     return build_response_head(304, fields)

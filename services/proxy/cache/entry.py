@@ -20,6 +20,17 @@ ENTRY_OVERHEAD_BYTES = 1700
 FIELD_OVERHEAD_BYTES = 220
 
 
+@dataclass(slots=True)
+class ServedHead:
+    """A head rendered from an entry for a plain GET, and the instants [start, until) at which the full
+    path would render the same bytes and `decide` would say HIT (the fast path's memo, `proxy/hits.py`)."""
+
+    start: float
+    until: float
+    close: bool  # rendered with `Connection: close`
+    head: bytes
+
+
 @dataclass(slots=True, eq=False)
 class Entry:
     key: str
@@ -35,6 +46,9 @@ class Entry:
     initial_age_s: float
     head: bytes = b""  # status line + stored fields, without Age / X-Cache / final CRLF
     meta_bytes: int = ENTRY_OVERHEAD_BYTES  # memory besides body and head (`overhead_bytes`)
+    # The fast path's memo, replaced at most once per Age second. Not charged in `size` (a size must not
+    # change once stored; it is about `head` again once served, small beside ENTRY_OVERHEAD_BYTES).
+    served: ServedHead | None = None
 
     @property
     def size(self) -> int:

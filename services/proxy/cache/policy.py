@@ -33,6 +33,9 @@ class Decision:
     entry: Entry | None = None
 
 
+NO_DIRECTIVES = parse_cache_control([])  # a request without Cache-Control or Pragma
+
+
 def request_directives(headers: Headers) -> Directives:
     cc = parse_cache_control(headers.get_all("cache-control"))
     if "cache-control" not in headers and "no-cache" in headers.get_tokens("pragma"):
@@ -110,3 +113,13 @@ def decide(entry: Entry | None, req: Directives, now: float) -> Decision:
     if has_validator(entry):
         return Decision(Action.REVALIDATE, entry)
     return Decision(Action.MISS, entry)
+
+
+def hit_through(entry: Entry | None, req: Directives, end: float) -> bool:
+    """Is `decide(entry, req, t)` a HIT at every instant t up to `end`? It is exactly when it is one at `end`.
+
+    `decide` depends on time only through `entry.age_s(t)`, which never decreases as t grows, and each test a
+    HIT passes bounds that age from above (the lifetime, §4.2; the request's max-age and min-fresh, §5.2.1),
+    so the instants of a HIT are a prefix of time (property-tested). The fast path asks once, at the end of an
+    Age second, and keeps the answer for the whole second (`services/proxy/hits.py`)."""
+    return decide(entry, req, end).action is Action.HIT

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from services.common.http1 import Limits
+from services.common.http1 import Limits, http_date
 from services.proxy.app import ProxyApp
 from services.proxy.fast import FastHeads, Plain, plain_get
 
-from .fakes import Clock, FakePool, converse, make_app, reply, splits, store, without_date
+from .fakes import T0, Clock, FakePool, converse, make_app, reply, splits, store, without_date
 
 G = b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -142,6 +143,44 @@ def test_fast_and_full_paths_answer_alike(step: int) -> None:
         assert ours == theirs, data[:80]
     assert fast_stats == full_stats
     assert fast_out[0][0].startswith(b"HTTP/1.1 200 OK\r\n") and fast_out[0][0].endswith(b"alpha")
+
+
+# Instants at which the same requests are sent again: the fast path keeps a rendered head per Age
+# second (services/proxy/hits.py), so it must switch with the full path as the Age field changes and as
+# entries turn stale: /h at 1.5 (heuristic lifetime, inside an Age second), /a at 60 (max-age=60).
+SCHEDULE = [T0 + 0.2, math.nextafter(T0 + 1, 0), T0 + 1, T0 + 1.2, math.nextafter(T0 + 1.5, 0), T0 + 1.5,
+            T0 + 10, T0 + 10.5, math.nextafter(T0 + 11, 0), T0 + 11, T0 + 59.5, math.nextafter(T0 + 60, 0),
+            T0 + 60, T0 + 61]
+TIMED = [G, b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", b"GET /h HTTP/1.1\r\nHost: t\r\n\r\n",
+         b"GET /a?x HTTP/1.1\r\nHost: t\r\n\r\n", b"GET /stale HTTP/1.1\r\nHost: t\r\n\r\n"]
+
+
+def timed_answers(fast: bool) -> list[tuple[bytes, bool]]:
+    async def main() -> list[tuple[bytes, bool]]:
+        clock = Clock(T0)
+        app = make_app(FakePool(down=True), clock)
+        if not fast:
+            app.fast_heads = NoFastPath(app.config.limits)
+        fill(app)
+        store(app, "/h", [("Last-Modified", http_date(T0 - 15))], b"heuristic")  # fresh for 1.5 s
+        out = []
+        for instant in SCHEDULE:
+            clock.now = instant
+            for data in TIMED:
+                raw, closed = await converse(app, [data])
+                out.append((without_date(raw), closed))
+        return out
+
+    return asyncio.run(main())
+
+
+def test_fast_and_full_paths_answer_alike_as_time_passes() -> None:
+    fast_out, full_out = timed_answers(True), timed_answers(False)
+    for index, (ours, theirs) in enumerate(zip(fast_out, full_out, strict=True)):
+        assert ours == theirs, (SCHEDULE[index // len(TIMED)] - T0, TIMED[index % len(TIMED)])
+    plain_gets = [raw for raw, _ in fast_out[::len(TIMED)]]  # G (/a, max-age=60) at each instant
+    assert [raw.split(b"\r\nAge: ", 1)[1].split(b"\r\n", 1)[0] for raw in plain_gets[:12]] == \
+        [b"0", b"0", b"1", b"1", b"1", b"1", b"10", b"10", b"10", b"11", b"59", b"59"]
 
 
 def test_fast_path_runs_and_refuses_what_the_parser_refuses() -> None:
