@@ -13,6 +13,7 @@ VM_DIR = "/qoslab-vm"  # modules.list, run.sh
 DOCKER_DISK = "/dev/vda"  # the data disk: /var/lib/docker (ext4, images preloaded)
 DOCKER_WAIT_S = 120
 COMPOSE_FILES = "compose.yaml:netem/vm/compose.vm.yaml"  # relative to CODE_DIR, where commands start
+PREBUILT_ENV = "QOSLAB_IMAGES_PREBUILT"  # 1: the images come built (the Docker disk); tests must not build
 
 INIT = f"""#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PYTHONPATH={CODE_DIR} PYTHONDONTWRITEBYTECODE=1
@@ -61,12 +62,14 @@ def docker_script(body: str) -> str:
     `body`'s exit code is the script's. Docker's root is the initramfs, so runc must not pivot_root
     (DOCKER_RAMDISK). Published ports are NAT rules only (no docker-proxy process per port: each Go
     process costs seconds to start under TCG). COMPOSE_FILE adds the VM's compose override to
-    compose.yaml (netem/vm/compose.vm.yaml: no health checks, a gentler client suite).
+    compose.yaml (netem/vm/compose.vm.yaml: no health checks, a gentler client suite). The images are on
+    the Docker disk, built on the host from this checkout: QOSLAB_IMAGES_PREBUILT tells the compose tests
+    not to build (the VM's checkout carries no build context).
     """
     return f"""mkdir -p /var/lib/docker
 mount -t ext4 {DOCKER_DISK} /var/lib/docker ||
   {{ echo "qoslab-vm: cannot mount {DOCKER_DISK}"; exit 70; }}
-export COMPOSE_FILE={COMPOSE_FILES}
+export COMPOSE_FILE={COMPOSE_FILES} {PREBUILT_ENV}=1
 DOCKER_RAMDISK=true dockerd --data-root /var/lib/docker --log-level warn --userland-proxy=false \
   >/tmp/dockerd.log 2>&1 &
 i=0

@@ -164,7 +164,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                SERVER_PUBLISH_PORT=str(stack.server_port), NETEM_PROFILE="", CLIENT_LABEL="compose-test")
     try:
         free_stack_subnets()
-        stack.compose("up", "-d", "--build", timeout=UP_TIMEOUT_S)
+        prebuilt = os.environ.get("QOSLAB_IMAGES_PREBUILT") == "1"  # the VM: images on its Docker disk
+        stack.compose("up", "-d", *([] if prebuilt else ["--build"]), timeout=UP_TIMEOUT_S)
         stack.compose("wait", "client", check=False, timeout=UP_TIMEOUT_S)
         yield stack
     finally:

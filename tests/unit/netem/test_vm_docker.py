@@ -27,6 +27,8 @@ def test_docker_script_starts_dockerd_on_the_data_disk_and_keeps_the_commands_ex
     assert "DOCKER_RAMDISK=true dockerd --data-root /var/lib/docker" in text
     assert text.index("docker info") < text.index("false\n") < text.index("rc=$?") < text.index("umount")
     assert text.rstrip().endswith("exit $rc")
+    # the compose tests in the VM use the images of the Docker disk (the VM's checkout cannot build them)
+    assert f"{initscript.PREBUILT_ENV}=1" in text.split("dockerd")[0]
 
 
 def test_drives_become_virtio_disks_in_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
