@@ -161,6 +161,9 @@ def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack:
     added = statistics.median(gaps) - statistics.median(base)
     noise = base[int(len(base) * 0.9)] - base[0]  # the path's own spread, measured in the same run
     expected = DELAY_S - REFERENCE_S
+    ms = {"reference": statistics.median(base), "delayed": statistics.median(gaps), "min": gaps[0],
+          "added": added, "expected": expected, "noise": noise}
+    print("capture gaps (ms):", ", ".join(f"{k} {v * 1000:.3f}" for k, v in ms.items()))
     assert abs(added - expected) <= max(0.03 * expected, 0.001) + noise, (added, noise, gaps[:5], base[:5])
 
 
