@@ -325,11 +325,13 @@ class ClientConnection(asyncio.Protocol):
             self.transport.close()
 
     def shutdown(self) -> None:
-        """Graceful stop: an idle connection closes now; a busy one after the response in progress."""
+        """Graceful stop: an idle or lingering connection closes now; a busy one after the response in
+        progress."""
         self.draining = True
         if self.job is not None:
             self.job.close = True  # `Connection: close` on its response if the head is not sent yet
-        if not self.busy and self.receiving_since is None and self.tunnel is None and not self.closed:
+        idle = not self.busy and self.receiving_since is None and self.tunnel is None
+        if (idle or self.lingering_until is not None) and not self.closed:
             self.closed = True
             if self.transport is not None:
                 self.transport.close()

@@ -371,6 +371,9 @@ class HttpProtocol(asyncio.Protocol):
         self.abort()
 
     def shutdown(self) -> None:
-        """Graceful stop: close idle connections now; busy ones close after their response."""
-        if not (self.busy or self.head_since is not None or self.write_paused):
+        """Graceful stop: close idle and lingering connections now; busy ones close after their response."""
+        if self.lingering_until is not None and self.transport is not None:
+            self.lingering_until = None
+            self.transport.close()
+        elif not (self.busy or self.head_since is not None or self.write_paused):
             self._close()

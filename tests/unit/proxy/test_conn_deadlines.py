@@ -57,6 +57,15 @@ def test_an_error_answer_is_followed_by_a_bounded_lingering_close() -> None:
     assert transport.closed and not transport.aborted and transport.data == answered
 
 
+def test_a_graceful_stop_ends_a_lingering_close_at_once() -> None:
+    _, conn, transport, mono = connect()
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    conn.check_timeouts(mono.now + 10.5)
+    assert transport.eof_written and not transport.closed
+    conn.shutdown()
+    assert transport.closed and conn.closed
+
+
 def test_a_stalled_body_gets_408_but_a_moving_one_does_not() -> None:
     app, conn, transport, mono = connect()
     conn.data_received(b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")

@@ -98,6 +98,15 @@ def test_an_error_answer_is_followed_by_a_bounded_lingering_close(ctx: Context, 
     assert transport.closed and not transport.aborted and transport.data == answered
 
 
+def test_a_graceful_stop_ends_a_lingering_close_at_once(ctx: Context, clock: FakeClock) -> None:
+    proto, transport = connect(ctx)
+    proto.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n")
+    tick(proto, ctx, clock, 11)
+    assert transport.eof_written and not transport.closed
+    proto.shutdown()
+    assert transport.closed and not transport.aborted
+
+
 
 def test_slowloris_drip_does_not_extend_the_header_timeout(ctx: Context, clock: FakeClock) -> None:
     proto, transport = connect(ctx)
