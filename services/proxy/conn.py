@@ -62,7 +62,7 @@ class ClientConnection(asyncio.Protocol):
         self.draining = False  # graceful shutdown: close after the response in progress
         self.body_held = 0  # bytes of this connection's request body counted in app.bodies
         self.job: Job | None = None
-        self.lingering_until: float | None = None  # refused body: dropping the rest until then
+        self.lingering_until: float | None = None  # error answered: dropping what still arrives until then
 
     # -- asyncio callbacks ----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -156,6 +156,8 @@ class ClientConnection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
+        """Close once what is queued is written; nothing more is read or dispatched here."""
+        self.closed = True
         if self.transport is not None:
             self.transport.close()
 
@@ -182,8 +184,7 @@ class ClientConnection(asyncio.Protocol):
             transport.write(head)
             transport.write(body)
         if close:
-            self.closed = True
-            transport.close()
+            self.close()
         return True
 
     def _process(self) -> None:
@@ -272,8 +273,7 @@ class ClientConnection(asyncio.Protocol):
     def _done(self, job: Job) -> None:
         self.job = None
         if (job.close or self.draining) and self.tunnel is None and self.transport is not None:
-            self.closed = True
-            self.transport.close()
+            self.close()
 
     def _fail(self, exc: HTTPError) -> None:
         log.event("proxy.bad_request", client=self.peer, status=exc.status_code, error=exc.message)
@@ -293,9 +293,7 @@ class ClientConnection(asyncio.Protocol):
             self.lingering_until = self.app.mono() + self.app.config.header_timeout_s
             self.busy = True  # nothing more is parsed or dispatched on this connection
             return
-        self.closed = True
-        if transport is not None:
-            transport.close()
+        self.close()
 
     # -- deadlines and shutdown (driven by the server's sweeper) -----------------------------------------
     def check_timeouts(self, now: float) -> None:
@@ -303,8 +301,7 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.lingering_until is not None:
             if now > self.lingering_until:
-                self.closed = True
-                self.transport.close()
+                self.close()
             return
         cfg = self.app.config
         if self.paused_since is not None and now - self.paused_since > cfg.send_timeout_s:
@@ -321,8 +318,7 @@ class ClientConnection(asyncio.Protocol):
                 log.event("proxy.request_timeout", client=self.peer, in_body=self.in_body)
                 self._reply_and_close(408, "request not received in time")
         elif now - self.last_activity > cfg.client_timeout_s:
-            self.closed = True
-            self.transport.close()
+            self.close()
 
     def shutdown(self) -> None:
         """Graceful stop: an idle or lingering connection closes now; a busy one after the response in
@@ -332,6 +328,4 @@ class ClientConnection(asyncio.Protocol):
             self.job.close = True  # `Connection: close` on its response if the head is not sent yet
         idle = not self.busy and self.receiving_since is None and self.tunnel is None
         if (idle or self.lingering_until is not None) and not self.closed:
-            self.closed = True
-            if self.transport is not None:
-                self.transport.close()
+            self.close()

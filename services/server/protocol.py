@@ -322,6 +322,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _close(self) -> None:
         self.closing = True
+        self.lingering_until = None
         if self.transport is not None:
             self.transport.close()
 
@@ -335,9 +336,8 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- timers (driven by the server's sweeper) ----------------------------------------------
     def check_timeouts(self, now: float) -> None:
-        if self.lingering_until is not None and now > self.lingering_until and self.transport is not None:
-            self.lingering_until = None
-            self.transport.close()
+        if self.lingering_until is not None and now > self.lingering_until:
+            self._close()
             return
         if self.closing or self.transport is None:
             return
@@ -372,8 +372,6 @@ class HttpProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Graceful stop: close idle and lingering connections now; busy ones close after their response."""
-        if self.lingering_until is not None and self.transport is not None:
-            self.lingering_until = None
-            self.transport.close()
-        elif not (self.busy or self.head_since is not None or self.write_paused):
+        if self.lingering_until is not None or not (self.busy or self.head_since is not None
+                                                    or self.write_paused):
             self._close()
