@@ -22,7 +22,7 @@ from pathlib import Path
 
 from netem.capability import probe_docker
 from netem.expect import parse_rows
-from netem.pcap import ProbeExchange, probe_exchanges, read_pcap
+from netem.pcap import Packet, probe_exchanges, read_pcap
 
 from .conftest import REPO, Stack, artifacts_dir
 
@@ -72,35 +72,28 @@ def _received(stdout: str) -> int:
     return int(rows[0]["packets_received"])
 
 
-def _captured_probes(stack: Stack, label: str) -> tuple[Path, list[ProbeExchange], int, str]:
-    """Capture the edge at the proxy while the client sends PROBES probes to the relay: (pcap, exchanges,
-    replies the client counted, tcpdump's summary)."""
+def _captured_run(stack: Stack, label: str, *more: list[str]) -> tuple[Path, list[Packet], int, str]:
+    """Capture the edge at the proxy while the client sends PROBES probes to the relay, then runs each of
+    `more` (client subcommands): (pcap, its packets, replies the client counted, tcpdump's summary)."""
     capture = _start_capture(stack)
     try:
         qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
                             "--count", str(PROBES), "--interval", "20ms", "--label", label, "--json")
+        for argv in more:
+            stack.compose("run", "--rm", "-T", "--no-deps", "client", *argv, "--label", label)
     finally:
         path, summary = _stop_capture(capture)
-    return path, probe_exchanges(list(read_pcap(path.read_bytes()))), _received(qos.stdout), summary
+    return path, list(read_pcap(path.read_bytes())), _received(qos.stdout), summary
 
 
 def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
-    capture = _start_capture(stack)
-    try:
-        qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
-                            "--count", str(PROBES), "--interval", "20ms", "--label", "capture-test", "--json")
-        stack.compose("run", "--rm", "-T", "--no-deps", "client", "http",
-                      "http://proxy:8080/index.html?capture", "--label", "capture-test")
-    finally:
-        path, summary = _stop_capture(capture)
+    path, packets, received, summary = _captured_run(stack, "capture-test",
+                                                     ["http", "http://proxy:8080/index.html?capture"])
 
     assert path.parent == stack.results_dir / "captures"
     assert re.fullmatch(r"edge-proxy-\d{8}T\d{6}Z\.pcap", path.name), path.name
-    packets = list(read_pcap(path.read_bytes()))
-
     exchanges = probe_exchanges(packets)
     # every reply the client got crossed the capture point (plus its readiness probes)
-    received = _received(qos.stdout)
     assert received >= PROBES * 0.9 and len(exchanges) >= received, \
         (received, summary, sorted((e.test_id, e.seq) for e in exchanges))
     assert {e.target for e in exchanges} == {(PROXY_EDGE, 9090)}
@@ -151,7 +144,8 @@ def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack:
         for delay_s, profile in ((REFERENCE_S, str(reference)), (DELAY_S, DELAY_PROFILE)):
             applied = _netem(stack, "apply", profile, "--link", "edge", "--no-calibrate")
             assert applied.returncode == 0, applied.stderr
-            _, exchanges, received, summary = _captured_probes(stack, f"capture-{delay_s * 1000:g}ms")
+            _, packets, received, summary = _captured_run(stack, f"capture-{delay_s * 1000:g}ms")
+            exchanges = probe_exchanges(packets)
             assert received >= PROBES * 0.9 and len(exchanges) >= received, (received, summary)
             measured[delay_s] = sorted(e.gap_s for e in exchanges)
     finally:
