@@ -51,6 +51,9 @@ RAW_COLUMNS: tuple[str, ...] = (
     "run_id", "label", "seq", "send_offset_s", "send_wall_ns", "timer_error_us", "received", "arrivals",
     "rtt_ms", "owd_up_ms", "owd_down_ms", "server_recv_ns", "server_send_ns", "arrival_wall_ns",
     "reordered", "late",
+    # added later (appended only): the stamps every figure above is derived from, so a recording can be
+    # re-analysed or turned into a replayable profile (`python -m netem record`)
+    "send_mono_ns", "arrival_mono_ns", "server_count", "owd_clock", "size_bytes",
 )
 
 
