@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="raw per-probe CSVs → PNGs (needs matplotlib)")
     plot.add_argument("raw", nargs="+", help="raw CSV files written by qos --raw")
     plot.add_argument("--out", default="results/plots", help="output directory (default results/plots)")
+    plot.add_argument("--link", metavar="TIMELINE",
+                      help="a netem timeline (results/netem-timeline.csv): adds link.png, configured vs "
+                           "measured per window")
+    plot.add_argument("--window", default="1s", type=parse_duration_s,
+                      help="window of link.png (default 1s)")
     return parser
 
 
@@ -147,7 +152,7 @@ def cmd_plot(ns: argparse.Namespace) -> int:
     from services.client.plot import PlotError, plot_files
 
     try:
-        written = plot_files(ns.raw, ns.out)
+        written = plot_files(ns.raw, ns.out, ns.link, ns.window)
     except PlotError as exc:
         print(f"plot: {exc}", file=sys.stderr)
         return 1
