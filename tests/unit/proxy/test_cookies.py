@@ -7,6 +7,7 @@ Each two-client case is what a user would notice: the second client must never r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
@@ -34,7 +35,7 @@ BYPASS = CookieRules(requests=CookieRequests.BYPASS)
 COOKIE = ("Set-Cookie", "session=alice")
 
 
-def storable(resp: list[tuple[str, str]], rules: CookieRules, req: list[tuple[str, str]] = ()) -> bool:
+def storable(resp: list[tuple[str, str]], rules: CookieRules, req: Sequence[tuple[str, str]] = ()) -> bool:
     rq, rs = hdrs(*req), hdrs(*resp)
     return may_store("GET", rq, request_directives(rq, rules), 200, rs,
                      parse_cache_control(rs.get_all("cache-control")), rules)
