@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ClassVar
 
+from origin import HeadsOrigin
 from reliability import REPO, Proxy, _stats, keepalive_gets
 
 MIB = 1 << 20
@@ -44,28 +45,18 @@ COOKIE_CC = {"public": "public, max-age=60", "s-maxage": "s-maxage=60",
              "no-cache=Set-Cookie": 'max-age=60, no-cache="Set-Cookie"'}
 
 
-class Origin(asyncio.Protocol):
+class Origin(HeadsOrigin):
     """/c/NAME (Cache-Control per COOKIE_CC, its own Set-Cookie per request; /c/plain: none), /v (Vary:
     X-K), /n/… (no-store), /o/SIZE/… (SIZE bytes), /big (4 MiB); counts requests per path."""
 
     counts: ClassVar[dict[str, int]] = {}
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buf = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while b"\r\n\r\n" in self.buf:
-            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-            path = head.split(b" ", 2)[1].decode()
-            serial = self.counts[path] = self.counts.get(path, 0) + 1
-            self._send(*route(path.split("?")[0], serial))
-
-    def _send(self, fields: list[str], body: bytes) -> None:
-        if not self.transport.is_closing():
-            head = "".join(f"{f}\r\n" for f in ["HTTP/1.1 200 OK", *fields, f"Content-Length: {len(body)}"])
-            self.transport.write(head.encode() + b"\r\n" + body)
+    def answer(self, raw_path: bytes) -> bytes:
+        path = raw_path.decode()
+        serial = self.counts[path] = self.counts.get(path, 0) + 1
+        fields, body = route(path.split("?")[0], serial)
+        head = "".join(f"{f}\r\n" for f in ["HTTP/1.1 200 OK", *fields, f"Content-Length: {len(body)}"])
+        return head.encode() + b"\r\n" + body
 
 
 def route(path: str, serial: int) -> tuple[list[str], bytes]:
