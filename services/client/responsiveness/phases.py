@@ -61,6 +61,8 @@ def parse_phases(text: str) -> tuple[str, ...]:
 def plan(names: Sequence[str], idle_s: float, load_s: float, gap_s: float,
          window_s: float) -> list[Phase]:
     """Back-to-back phases with `gap_s` between them; a loaded phase's window is its last `window_s`."""
+    if not names:
+        raise PhaseError("no phase to run")
     if idle_s <= 0 or load_s <= 0 or gap_s < 0 or window_s <= 0:
         raise PhaseError("phase durations and the window must be positive (the gap may be 0)")
     phases, t = [], 0.0

@@ -41,7 +41,7 @@ def config_from(ns: argparse.Namespace) -> RespConfig:
     try:
         return RespConfig(
             download_url=ns.download_url, upload_url=ns.upload_url, probe_url=ns.probe_url, proxy=ns.proxy,
-            udp_target=None if ns.no_udp else ns.target, phases=ns.phases, idle_s=ns.idle_time,
+            udp_target=ns.target if ns.udp else None, phases=ns.phases, idle_s=ns.idle_time,
             load_s=ns.load_time, gap_s=ns.gap, window_s=ns.window, flows_down=ns.flows_down,
             flows_up=ns.flows_up, udp_interval_s=ns.probe_interval, foreign_interval_s=ns.foreign_interval,
             upload_bytes=ns.upload_size, timeout_s=ns.timeout).validate()
