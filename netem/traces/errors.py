@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netem.errors import SchemaError
+from netem.core.errors import SchemaError
 
 
 class TraceError(SchemaError):

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from netem.core.units import format_percent
 from netem.traces import distribution
 from netem.traces.gefit import GeFit
 from netem.traces.recorder import DirectionFit, Model, model_rtts_ms
-from netem.units import format_percent
 
 DIRECTIONS = ("up", "down")
 

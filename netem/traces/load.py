@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from netem import units
-from netem.errors import ProfileError
+from netem.core import units
+from netem.core.errors import ProfileError
 from netem.traces.errors import TraceError
 from netem.traces.mahimahi import is_mahimahi, parse_mahimahi
 from netem.traces.schedule import Schedule, from_delivery, from_series

@@ -13,8 +13,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from netem import tc
-from netem.fields import Impairment
+from netem.core import tc
+from netem.core.fields import Impairment
 
 TCA_NETEM_CORR, TCA_NETEM_DELAY_DIST, TCA_NETEM_REORDER, TCA_NETEM_CORRUPT = 1, 2, 3, 4
 TCA_NETEM_LOSS, TCA_NETEM_RATE, TCA_NETEM_RATE64, TCA_NETEM_SLOT = 5, 6, 8, 12

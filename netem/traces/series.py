@@ -17,8 +17,8 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from netem import units
-from netem.fields import FIELDS
+from netem.core import units
+from netem.core.fields import FIELDS
 from netem.traces.errors import TraceError
 
 MIN_STEP_S = 0.010

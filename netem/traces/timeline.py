@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from netem.expect import end_loss
-from netem.fields import Impairment
+from netem.core.expect import end_loss
+from netem.core.fields import Impairment
 
 COLUMNS = ("wall_ns", "due_wall_ns", "late_us", "service", "link", "direction", "to", "delay_us",
            "jitter_us", "loss_pct", "rate_bps")

@@ -16,12 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from netem import tc
-from netem.fields import GeModel, Impairment, Slot
+from netem.core import tc
+from netem.core.fields import GeModel, Impairment, Slot
 from netem.traces.netlink import netem_options
 
+TOOLS = ("ip", "tc", "strace")
 pytestmark = [pytest.mark.netns,
-              pytest.mark.skipif(os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "tc", "strace")),
+              pytest.mark.skipif(os.geteuid() != 0 or not all(shutil.which(t) for t in TOOLS),
                                  reason="needs root, ip, tc and strace")]
 
 CASES = [
@@ -43,8 +44,8 @@ def namespace() -> Iterator[str]:
     name = f"qlnl{os.getpid()}"
     subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
     try:
-        subprocess.run(["ip", "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1"], check=True,
-                       timeout=10)
+        subprocess.run(["ip", "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                       check=True, timeout=10)
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], timeout=10, check=False)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from netem.fields import GeModel, Impairment
+from netem.core.fields import GeModel, Impairment
 from netem.traces.timeline import COLUMNS, EndRef, row
 from services.client import linkview
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from netem.fields import GeModel, Impairment
+from netem.core.fields import GeModel, Impairment
 from netem.traces import netlink
 
 
