@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from netem.core import rules
-from netem.core.fields import Impairment
+from netem.core.fields import Impairment, custom_table
 from netem.core.units import format_percent, format_rate, format_time
 
 MTU_FRAME_B = 1514
@@ -61,7 +61,8 @@ def _delay_args(imp: Impairment) -> list[str]:
         args.append(format_time(imp.jitter_us))
         if imp.correlation_pct is not None:
             args.append(format_percent(imp.correlation_pct))
-    if imp.distribution is not None:
+    if imp.distribution is not None and custom_table(imp) is None:
+        # a table file (recorded.up.dist) is not where tc looks (TC_LIB_DIR): the netlink step sends it
         args += ["distribution", imp.distribution]
     return args
 

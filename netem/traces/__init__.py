@@ -6,7 +6,6 @@
 - `schedule`: what is configured at each instant of a trace (changes, period, looping).
 - `scheduler`: replays schedules against an injected clock and records each change's lateness.
 - `gefit`, `distribution`: a Gilbert-Elliott fit of loss runs; an empirical delay table (maketable format).
-- `replicas`: which condition each client replica gets (by share or by index).
 - `recorder`, `fidelity`: a client raw file → profile + trace; recording vs replay compared.
 
 Nothing here touches the network or the clock; the shells live in the backends and commands.

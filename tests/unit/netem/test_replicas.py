@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netem.traces.replicas import (
+from netem.core.replicas import (
     AssignmentError,
     IndexClass,
     ShareClass,
