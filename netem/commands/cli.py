@@ -26,7 +26,8 @@ import sys
 from collections.abc import Sequence
 
 from netem.core.errors import DiscoveryError, NetemError, ProfileError, SchemaError
-from netem.core.plan import LINK_CHOICES, plan_lines
+from netem.core.links import LINK_CHOICES
+from netem.core.plan import plan_lines
 from netem.core.profile import available, load_profile
 
 

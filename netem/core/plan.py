@@ -15,13 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from netem.core import tc
-from netem.core.endpoints import EGRESS
 from netem.core.engine import CommandResult, Target, apply_ends
+from netem.core.links import ends_on
 from netem.core.profile import Profile
 from netem.core.steps import replay_steps
 from netem.core.units import parse_rate_bps
 
-LINK_CHOICES = ("edge", "core", "all")
 NO_ROOT_STDERR = "Error: Cannot delete qdisc with handle of zero.\n"  # tc del on a default root
 
 
@@ -77,11 +76,6 @@ class Recorder:
         return self.model.run(argv)
 
 
-def selected_ends(link: str) -> list[tuple[str, str, str]]:
-    """(service, link, direction) for each egress end on `link` (`all` = both links)."""
-    return [(svc, lnk, direction) for (svc, lnk), direction in EGRESS.items() if link in ("all", lnk)]
-
-
 class _Clock:
     """Simulated time for the step replay: sleeping moves it on."""
 
@@ -100,7 +94,7 @@ def dry_run(profile: Profile, link: str = "all",
     """Apply `profile` (and replay its steps) on a model of tc; → the ends and every command run."""
     model, clock = DryRunTc(), _Clock()
     records: list[Record] = []
-    ends = [(svc, lnk, direction, f"<{svc}@{lnk}>") for svc, lnk, direction in selected_ends(link)]
+    ends = [(svc, lnk, direction, f"<{svc}@{lnk}>") for svc, lnk, direction in ends_on(link)]
     if over is not None:
         apply_ends([Target(*end, model) for end in ends], over.ends)
     targets = [Target(*end, Recorder(model, clock.monotonic, records)) for end in ends]

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import yaml
 
+from netem import topology
 from netem.core import rules, units
 from netem.core.errors import ProfileError
 from netem.core.fields import Impairment, merge, parse_impairment
 
-LINKS = ("edge", "core")
+LINKS = tuple(link.name for link in topology.LINKS)  # edge, core
 DIRECTIONS = ("up", "down")
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 _LINK_KEYS = ("all", *LINKS)

@@ -5,7 +5,7 @@
     server (10.203.2.10)
 
 `setup_argv`/`teardown_argv` are pure; `targets` finds each end's interface by address with the same
-`netem.core.discover.find_targets` the containers use, and runs tc through `ip netns exec` (`LocalRunner`).
+`netem.core.links.find_targets` the containers use, and runs tc through `ip netns exec` (`LocalRunner`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from dataclasses import dataclass
 
 from netem import topology
 from netem.backends.local import LocalRunner
-from netem.core import endpoints
-from netem.core.discover import find_targets
 from netem.core.engine import Target
+from netem.core.links import find_targets
 from netem.vm.errors import VmError
 
-SUBNETS = endpoints.DEFAULT_SUBNETS
+SUBNETS = topology.SUBNETS_TEXT
 PREFIX_LEN = topology.PREFIX_LEN
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from netem.core.engine import Target, apply_ends
-from netem.core.plan import plan_lines, selected_ends
+from netem.core.links import ends_on
+from netem.core.plan import plan_lines
 from netem.core.profile import Profile, available, load_profile
 from netem.core.steps import replay_steps
 from tests.unit.netem.conftest import FakeTc
@@ -20,7 +21,7 @@ OVER = (None, "4g", "rate-10mbit")  # fresh links; a netem profile in force (pre
 def applied(profile: Profile, over: Profile | None) -> list[str]:
     """The commands apply and the step replay run (reads left out), each with its end's device."""
     fake = FakeTc(netem=True)
-    targets = [Target(svc, lnk, way, f"<{svc}@{lnk}>", fake) for svc, lnk, way in selected_ends("all")]
+    targets = [Target(svc, lnk, way, f"<{svc}@{lnk}>", fake) for svc, lnk, way in ends_on("all")]
     if over is not None:
         apply_ends(targets, over.ends)
     fake.calls.clear()

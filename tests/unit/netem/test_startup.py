@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 
 from netem.commands import startup
-from netem.core.discover import find_targets
 from netem.core.engine import apply_ends
+from netem.core.links import find_targets
 from netem.core.profile import load_profile
 from netem.core.steps import replay_steps
 

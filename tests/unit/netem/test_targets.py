@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from netem.core.errors import DiscoveryError
-from netem.core.targets import Attachment, Selection, profile_link, select
+from netem.core.links import profile_link
+from netem.core.targets import Attachment, Selection, select
 
 
 def att(container: str, service: str, network: str, address: str) -> Attachment:
