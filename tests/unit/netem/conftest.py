@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from netem import topology
 from netem.core.engine import CommandResult
 from netem.core.plan import DryRunTc
 
@@ -44,4 +45,5 @@ class FakeTc(DryRunTc):
 
 @pytest.fixture
 def fake_tc() -> FakeTc:
-    return FakeTc(addrs={"lo": ["127.0.0.1"], "eth0": ["10.203.1.2"], "eth1": ["10.203.2.2"]})
+    return FakeTc(addrs={"lo": ["127.0.0.1"], "eth0": [topology.ADDRESSES[("proxy", "edge")]],
+                         "eth1": [topology.ADDRESSES[("proxy", "core")]]})

@@ -41,8 +41,8 @@ def test_default_and_errors() -> None:
 
 IP_JSON = json.dumps([
     {"ifname": "lo", "addr_info": [{"local": "127.0.0.1"}]},
-    {"ifname": "eth0", "addr_info": [{"local": "10.203.2.2"}, {"local": "fe80::1"}]},
-    {"ifname": "eth1", "addr_info": [{"local": "10.203.1.2"}]},
+    {"ifname": "eth0", "addr_info": [{"local": topology.ADDRESSES[("proxy", "core")]}, {"local": "fe80::1"}]},
+    {"ifname": "eth1", "addr_info": [{"local": topology.ADDRESSES[("proxy", "edge")]}]},
 ])
 
 
