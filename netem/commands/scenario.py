@@ -49,11 +49,7 @@ class Scenario:
 
 
 def parse_scenario(raw: object, source: str, name: str) -> Scenario:
-    if not isinstance(raw, Mapping):
-        raise ScenarioError(source, "(top level)", raw, f"a mapping with keys {', '.join(_KEYS)}")
-    for key in raw:
-        if key not in _KEYS:
-            raise ScenarioError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_KEYS)}")
+    raw = ScenarioError.check_top(raw, _KEYS, source)
     profiles = raw.get("profiles")
     if not isinstance(profiles, list) or not profiles or not all(isinstance(p, str) for p in profiles):
         raise ScenarioError(source, "profiles", profiles, "a non-empty list of profile names")

@@ -121,11 +121,7 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
 
 def parse_profile(raw: object, source: str, name: str) -> Profile:
     """Validate a loaded YAML document completely; raises ProfileError on the first problem."""
-    if not isinstance(raw, Mapping):
-        raise ProfileError(source, "(top level)", raw, f"a mapping with keys {', '.join(_TOP_KEYS)}")
-    for key in raw:
-        if key not in _TOP_KEYS:
-            raise ProfileError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    raw = ProfileError.check_top(raw, _TOP_KEYS, source)
     description = raw.get("description")
     if not isinstance(description, str) or not description.strip():
         raise ProfileError(source, "description", description, "required: one line saying what this models")
