@@ -115,7 +115,7 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
                 continue
             if verb == "replace" and state is not None and state.kind == imp.kind == "netem":
                 # replace on a netem root is netem's change, which keeps every attribute the new command
-                # omits (correlations, reorder, corrupt, rate, slot): start the new profile from nothing.
+                # omits (a field the old profile set and the new one does not): start from nothing.
                 _run_end(target, Impairment(), verb, log)
             _run_end(target, imp, verb, log)
         after = {t.label: read_root(t) for t in targets}
