@@ -62,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("file")
     scenario.add_argument("--out", default="results", help="directory for CSV, report and plots")
     _add_project(scenario)
-    capture = sub.add_parser("capture", help="write a pcap of what crosses one link end")
+    _add_capture(sub.add_parser("capture", help="write a pcap of what crosses one link end"))
+    return parser
+
+
+def _add_capture(capture: argparse.ArgumentParser) -> None:
     capture.add_argument("link", help="edge (client-proxy) or core (proxy-server)")
     capture.add_argument("--service", help="which end: client, proxy (default) or server")
     capture.add_argument("--duration", help="stop after this long (10s, 500ms, 2m)")
@@ -70,7 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--filter", default="", help="BPF filter, e.g. 'udp port 9090'")
     capture.add_argument("-o", "--output", help="pcap file (default: results/captures/LINK-SIDE-TIME.pcap)")
     _add_project(capture)
-    return parser
 
 
 def _add_project(cmd: argparse.ArgumentParser) -> None:
