@@ -17,9 +17,11 @@ from services.common.inet import AUTO
 
 
 def run_suite(ns: argparse.Namespace, config: QosConfig, ctx: RunContext, same_clock: bool | None,
-              family: str = AUTO, *, tagged: bool = False) -> list[dict[str, Any]]:
+              family: str = AUTO, *, tagged: bool = False,
+              responsiveness: bool = True) -> list[dict[str, Any]]:
     """Rows of the suite over `family`, in order. The first contact of each kind retries while services
-    start. `tagged` (one run per family): each family's miss/hit pair gets its own cache key."""
+    start. `tagged` (one run per family): each family's miss/hit pair gets its own cache key;
+    `responsiveness`: this run ends with `--responsiveness`'s test, if asked for (once per command)."""
     url = bust(ns.url, ctx.run_id, family if tagged else "") if ns.cache_bust else ns.url
     first = http_test(url, ns.proxy, ctx, kind="http_miss", timeout_s=ns.timeout,
                       ready_timeout_s=ns.ready_timeout, family=family)
@@ -29,7 +31,22 @@ def run_suite(ns: argparse.Namespace, config: QosConfig, ctx: RunContext, same_c
     config = dataclasses.replace(config, family=family)
     qos = qos_test(config, ctx, same_clock=same_clock, ready_timeout_s=ns.ready_timeout)
     load = load_test(ns.url, ns.proxy, ns.clients, ns.requests, ctx, ns.timeout, family=family)
-    return [first, second, qos, load, *_direct_rows(ns, config, ctx, same_clock)]
+    return [first, second, qos, load, *_direct_rows(ns, config, ctx, same_clock),
+            *(_responsiveness(ns, ctx) if responsiveness else [])]
+
+
+def _responsiveness(ns: argparse.Namespace, ctx: RunContext) -> list[dict[str, Any]]:
+    """With `--responsiveness`: the latency-under-load test last, its rows (and series) like the command's."""
+    if not getattr(ns, "responsiveness", False):
+        return []
+    from services.client.responsiveness.run import config_from, responsiveness_test, save_series, seed_of
+
+    config = config_from(ns)
+    ns.resp_settings = {"responsiveness": config.as_dict()}
+    rows, saved = responsiveness_test(config, ctx, seed=seed_of(ns))
+    if ns.series and saved and not save_series(ns.series, saved):
+        rows[-1] = {**rows[-1], "ok": False, "error": f"cannot write the series to {ns.series}"}
+    return rows
 
 
 def _direct_rows(ns: argparse.Namespace, config: QosConfig, ctx: RunContext,
