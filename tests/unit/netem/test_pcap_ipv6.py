@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from netem.pcap import probe_exchanges, read_pcap
+from netem.tools.pcap import probe_exchanges, read_pcap
 
 from .test_pcap import CLIENT, PROXY, _probe, pcap, udp
 
