@@ -10,11 +10,12 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
+from netem import topology
 from netem.core import rules
 from netem.core.errors import ProfileError
 from netem.core.fields import Impairment, merge, parse_impairment
 
-LINKS = ("edge", "core")
+LINKS = tuple(link.name for link in topology.LINKS)  # edge, core
 DIRECTIONS = ("up", "down")
 LINK_KEYS = ("all", *LINKS)
 TO = "to"

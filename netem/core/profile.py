@@ -56,7 +56,7 @@ class Profile:
     clients: ClientMix | None = None
 
     def kinds(self) -> dict[End, str | None]:
-        return {end: rules.qdisc_kind(imp) for end, imp in self.ends.items()}
+        return {end: imp.kind for end, imp in self.ends.items()}
 
     def all_settings(self) -> list[tuple[str, Impairment]]:
         """Every settings block the profile applies somewhere, with its key path (for file checks)."""
@@ -122,10 +122,10 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
         state = blocks.resolve(item, state, source, f"{path}.", allow_to=False)
         blocks.check(state, source, f"{path}.")
         for end, imp in state.items():
-            if rules.qdisc_kind(imp) != rules.qdisc_kind(base[end]):
+            if imp.kind != base[end].kind:
                 raise ProfileError(source, f"{path}.{end[0]}.{end[1]}", ", ".join(imp.set_keys()) or "none",
-                                   f"changes the qdisc from {rules.qdisc_kind(base[end]) or 'none'} to "
-                                   f"{rules.qdisc_kind(imp) or 'none'}; tc qdisc change cannot switch "
+                                   f"changes the qdisc from {base[end].kind or 'none'} to "
+                                   f"{imp.kind or 'none'}; tc qdisc change cannot switch "
                                    "kinds (set the field, even unimpaired, in the base profile)")
         steps.append(Step(at_s, state))
         last_s = at_s
@@ -136,11 +136,7 @@ def parse_profile(raw: object, source: str, name: str, load: Loader | None = Non
     """Validate a loaded YAML document completely; raises ProfileError on the first problem.
 
     `load` reads the profiles a `clients:` class names (`profile: 4g`)."""
-    if not isinstance(raw, Mapping):
-        raise ProfileError(source, "(top level)", raw, f"a mapping with keys {', '.join(_TOP_KEYS)}")
-    for key in raw:
-        if key not in _TOP_KEYS:
-            raise ProfileError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    raw = ProfileError.check_top(raw, _TOP_KEYS, source)
     description = raw.get("description")
     if not isinstance(description, str) or not description.strip():
         raise ProfileError(source, "description", description, "required: one line saying what this models")
