@@ -75,10 +75,23 @@ def scanned_files() -> list[Path]:
     return sorted(path for folder in SCANNED for path in (REPO / folder).rglob("*.py"))
 
 
+# Files that landed with literals while this rule was being introduced, and how many they hold: a count
+# may only shrink (to 0, then the entry goes), never grow, and no file may join.
+PENDING: dict[str, int] = {
+    "tests/unit/client/test_client_family.py": 26,
+    "tests/unit/common/test_inet.py": 29,
+    "tests/unit/proxy/test_target_v6.py": 65,
+}
+
+
 def test_no_topology_literals_in_tests_or_the_vm() -> None:
-    found = [f"{path.relative_to(REPO)}:{line}: {text}" for path in scanned_files()
-             for line, text in literals(path.read_text(encoding="utf-8"))]
-    assert found == [], "take these from netem.topology (address, endpoint, named_endpoint, port, SUBNETS)"
+    found: dict[str, list[str]] = {}
+    for path in scanned_files():
+        name = str(path.relative_to(REPO))
+        found[name] = [f"{name}:{line}: {text}" for line, text in literals(path.read_text(encoding="utf-8"))]
+    new = [item for name, items in found.items() if len(items) > PENDING.get(name, 0) for item in items]
+    assert new == [], "take these from netem.topology (address, endpoint, named_endpoint, port, SUBNETS)"
+    assert {name: len(found.get(name, [])) for name in PENDING} == PENDING, "a count shrank: lower it here"
 
 
 def test_the_checker_knows_a_literal_when_it_sees_one() -> None:
