@@ -21,7 +21,7 @@ def timeline() -> list[dict[str, str]]:
             row(EndRef("proxy", "edge", "down"),
                 Impairment(delay_us=40_000, rate_bps=1_000_000, gemodel=GeModel(1.0, 9.0)),
                 T0 + 2 * S, T0 + 2 * S, 0),
-            row(EndRef("proxy", "edge", "down", to="10.203.1.130"), Impairment(delay_us=99_000), T0, T0, 0)]
+            row(EndRef("proxy", "edge", "down", to="192.0.2.130"), Impairment(delay_us=99_000), T0, T0, 0)]
     return [{k: str(v) for k, v in r.items()} for r in rows]
 
 
@@ -59,7 +59,7 @@ def test_windows_put_measured_beside_configured() -> None:
     assert [w.loss_pct for w in got] == [20.0] * 4
     assert got[0].received_bps == pytest.approx(8 * 8 * 1200)  # 8 replies arrived in the first second
     assert got[0].configured_loss_pct == pytest.approx(10.0)
-    destination = linkview.windows(raw(), timeline(), 1.0, to="10.203.1.130")
+    destination = linkview.windows(raw(), timeline(), 1.0, to="192.0.2.130")
     assert destination[0].configured["down"].delay_ms == 99.0
 
 

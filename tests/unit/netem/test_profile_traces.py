@@ -3,16 +3,21 @@ and every bad input refused with the file and the line or key that is wrong."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
 
+from netem import topology
 from netem.core.clients import class_of
 from netem.core.errors import ProfileError, SchemaError
 from netem.core.fields import Impairment, TraceRef
 from netem.core.profile import load_profile
 from netem.traces.errors import TraceError
 from netem.traces.load import load
+
+REPLICA = str(ipaddress.ip_network(topology.IPAM_RANGES["edge"])[2])  # a client replica's address
+OTHER = str(ipaddress.ip_network(topology.SUBNETS["core"])[99])  # another container on core
 
 
 def write(tmp_path: Path, profile: str, **files: str) -> str:
@@ -68,14 +73,14 @@ def test_trace_keys_are_checked_in_the_profile(tmp_path: Path) -> None:
 
 def test_to_rules_resolve_per_end_on_top_of_the_ends_own_settings(tmp_path: Path) -> None:
     path = write(tmp_path, "core:\n  delay: 5ms\n  to:\n    server: {delay: 40ms}\n"
-                           "    10.203.2.99: {loss: 1%}\n"
-                           "edge:\n  down:\n    to: {10.203.1.130: {rate: 2mbit}}\n")
+                           f"    {OTHER}: {{loss: 1%}}\n"
+                           f"edge:\n  down:\n    to: {{{REPLICA}: {{rate: 2mbit}}}}\n")
     profile = load_profile(path)
     core_up = profile.destinations[("core", "up")]  # the proxy's egress on core
     assert core_up["server"] == Impairment(delay_us=40_000)
-    assert core_up["10.203.2.99"] == Impairment(delay_us=5_000, loss_pct=1.0)
+    assert core_up[OTHER] == Impairment(delay_us=5_000, loss_pct=1.0)
     assert "server" not in profile.destinations[("core", "down")]  # the server's own egress: skipped
-    assert profile.destinations[("edge", "down")] == {"10.203.1.130": Impairment(rate_bps=2_000_000)}
+    assert profile.destinations[("edge", "down")] == {REPLICA: Impairment(rate_bps=2_000_000)}
     assert ("edge", "up") not in profile.destinations
     assert profile.ends[("core", "up")] == Impairment(delay_us=5_000)
 
