@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from netem.core import rules, tc
+from netem.core import rules, tc, tree
 from netem.core.errors import ApplyError, NetemUnavailable
 from netem.core.fields import Impairment
 from netem.core.profile import Ends
-from netem.core.tc_show import QdiscState, TcShowError, root_qdisc
+from netem.core.tc_show import QdiscState, TcShowError, parse_qdiscs, root_qdisc
 
 NO_NETEM_STDERR = "Specified qdisc kind is unknown"
 NO_QDISC_STDERR = ("Cannot delete qdisc with handle of zero", "No such file or directory")
@@ -92,25 +92,66 @@ def _verify(target: Target, imp: Impairment, state: QdiscState | None) -> str | 
     return None
 
 
-def _run_end(target: Target, imp: Impairment, verb: str, log: Log) -> None:
-    argv = tc.qdisc_argv(target.dev, imp, verb)
+def _run(target: Target, argv: list[str], imp: Impairment, log: Log) -> None:
     result = target.runner.run(argv)
     log("netem.tc", target=target.label, argv=" ".join(argv), rc=result.returncode,
         stderr=result.stderr.strip())
-    if result.returncode != 0 and not (argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)):
+    benign = argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
+    if result.returncode != 0 and not benign and not tree.is_benign(argv):
         raise _failure(target, argv, result, imp)
 
 
+def _run_end(target: Target, imp: Impairment, verb: str, log: Log) -> None:
+    _run(target, tc.qdisc_argv(target.dev, imp, verb), imp, log)
+
+
+Leaves = dict[str, Sequence[tree.Leaf]]  # target label → per-destination leaves (an HTB tree on that end)
+
+
+def add_leaves(target: Target, leaves: Sequence[tree.Leaf], log: Log = lambda name, **fields: None) -> None:
+    """Add (or replace) destinations under an existing tree root: a replica that joined later."""
+    for leaf in leaves:
+        for argv in tree.leaf_argvs(target.dev, leaf):
+            _run(target, argv, leaf.imp, log)
+
+
+def _apply_tree(target: Target, own: Impairment, leaves: Sequence[tree.Leaf], state: QdiscState | None,
+                log: Log) -> None:
+    problem = tree.check_minors(leaves)
+    if problem:
+        raise ApplyError(f"{target.label}: {problem}", target=target.label)
+    if state is not None and not state.is_default():
+        _run_end(target, Impairment(), "replace", log)  # a fresh tree: no class of an old one survives
+    for argv in tree.root_argvs(target.dev, own):
+        _run(target, argv, own, log)
+    add_leaves(target, leaves, log)
+
+
+def read_all(target: Target) -> list[QdiscState]:
+    result = target.runner.run(tc.show_argv(target.dev))
+    try:
+        return parse_qdiscs(result.stdout) if result.returncode == 0 else []
+    except TcShowError:
+        return []
+
+
 def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
-               log: Log = _no_log) -> dict[str, QdiscState | None]:
-    """Apply each target's settings; all or nothing. Returns what the kernel reports per target."""
+               log: Log = _no_log, leaves: Leaves | None = None) -> dict[str, QdiscState | None]:
+    """Apply each target's settings; all or nothing. Returns what the kernel reports per target.
+
+    A target with `leaves` gets an HTB tree: its own settings for all other packets, and one leaf per
+    destination (`tree`)."""
     before: list[tuple[Target, QdiscState | None]] = []
+    leaves = leaves or {}
     done = False
     try:
         for target in targets:
             imp = ends[(target.link, target.direction)]
             state = read_root(target)
             before.append((target, state))
+            if leaves.get(target.label):
+                _apply_tree(target, imp, leaves[target.label], state, log)
+                continue
             if imp.kind is None and (state is None or state.is_default()):
                 continue
             if verb == "replace" and state is not None and state.kind == imp.kind == "netem":
@@ -120,7 +161,9 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
             _run_end(target, imp, verb, log)
         after = {t.label: read_root(t) for t in targets}
         for target in targets:
-            problem = _verify(target, ends[(target.link, target.direction)], after[target.label])
+            own = ends[(target.link, target.direction)]
+            problem = (tree.verify(read_all(target), own, leaves[target.label]) if leaves.get(target.label)
+                       else _verify(target, own, after[target.label]))
             if problem:
                 raise ApplyError(f"{target.label}: read back: {problem}", target=target.label)
             log("netem.readback", target=target.label, **(after[target.label] or _NONE).summary())
