@@ -6,7 +6,7 @@ so container start, the host controller and tests all go through `apply_ends`/`c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -105,7 +105,7 @@ def _run_end(target: Target, imp: Impairment, verb: str, log: Log) -> None:
     _run(target, tc.qdisc_argv(target.dev, imp, verb), imp, log)
 
 
-Leaves = dict[str, Sequence[tree.Leaf]]  # target label → per-destination leaves (an HTB tree on that end)
+Leaves = Mapping[str, Sequence[tree.Leaf]]  # target label → per-destination leaves (an HTB tree on that end)
 
 
 def add_leaves(target: Target, leaves: Sequence[tree.Leaf], log: Log = lambda name, **fields: None) -> None:
@@ -139,8 +139,8 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
                log: Log = _no_log, leaves: Leaves | None = None) -> dict[str, QdiscState | None]:
     """Apply each target's settings; all or nothing. Returns what the kernel reports per target.
 
-    A target with `leaves` gets an HTB tree: its own settings for all other packets, and one leaf per
-    destination (`tree`)."""
+    A target in `leaves` gets an HTB tree: its own settings for all other packets, and one leaf per
+    destination (`tree`; none yet is fine: a replica's leaf is added when it starts)."""
     before: list[tuple[Target, QdiscState | None]] = []
     leaves = leaves or {}
     done = False
@@ -149,7 +149,7 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
             imp = ends[(target.link, target.direction)]
             state = read_root(target)
             before.append((target, state))
-            if leaves.get(target.label):
+            if target.label in leaves:
                 _apply_tree(target, imp, leaves[target.label], state, log)
                 continue
             if imp.kind is None and (state is None or state.is_default()):
@@ -162,7 +162,7 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
         after = {t.label: read_root(t) for t in targets}
         for target in targets:
             own = ends[(target.link, target.direction)]
-            problem = (tree.verify(read_all(target), own, leaves[target.label]) if leaves.get(target.label)
+            problem = (tree.verify(read_all(target), own, leaves[target.label]) if target.label in leaves
                        else _verify(target, own, after[target.label]))
             if problem:
                 raise ApplyError(f"{target.label}: read back: {problem}", target=target.label)

@@ -51,6 +51,7 @@ COLUMNS: tuple[str, ...] = (
     "foreign_tcp_ms", "foreign_http_ms", "self_rtt_ms", "foreign_probes", "self_probes", "foreign_errors",
     "load_errors", *(f"{when}_rtt_{s}_ms" for when in ("idle", "loaded") for s in ("median", "p90", "p99")),
     "ip_version",  # 4 or 6: the family of the socket that carried the test
+    "condition",  # the client's class in a netem client mix (CLIENT_CONDITION; set by the start-up step)
 )
 
 RAW_COLUMNS: tuple[str, ...] = (
@@ -73,9 +74,9 @@ def utc_now_iso() -> str:
 
 
 def base_row(kind: str, target: str, *, run_id: str, label: str = "", profile: str = "",
-             replica: str = "") -> Row:
+             replica: str = "", condition: str = "") -> Row:
     return {"timestamp_utc": utc_now_iso(), "run_id": run_id, "kind": kind, "label": label,
-            "profile": profile, "target": target, "replica": replica}
+            "profile": profile, "target": target, "replica": replica, "condition": condition}
 
 
 def _cell(value: Any) -> str:

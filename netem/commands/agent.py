@@ -1,0 +1,252 @@
+"""The netem agent: stays in a container (or namespace) after start-up and keeps its link ends as the
+profile says over time — replays traces through netlink, sends recorded delay tables, and (the proxy of a
+client mix) adds a per-destination leaf for each client replica that registers.
+
+    python -m netem.commands.agent            started by the start-up step or the controller, as root
+
+Every change is sent on one rtnetlink socket at its due instant (`netem.traces.scheduler`); its lateness is
+kept and reported: `event=netem.replay` lines every 5 s and at the end, `status/HOST.json` in the state
+directory (what `python -m netem show` prints), and one row per change in `netem-timeline.csv`
+(`NETEM_TIMELINE`, default beside the results) so any run can be plotted against its link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from netem import topology
+from netem.backends.local import LocalRunner
+from netem.backends.netlink import QdiscSocket, interface_index
+from netem.commands import plans, situation, state
+from netem.core import links, tc
+from netem.core.engine import add_leaves
+from netem.core.errors import NetemError
+from netem.core.fields import Impairment, custom_table
+from netem.traces import timeline
+from netem.traces.load import Loaded
+from netem.traces.scheduler import Applied, Batch, Lateness, Replayer
+from services.common import log
+from services.common.clock import SYSTEM_CLOCK
+
+TIMELINE_ENV = "NETEM_TIMELINE"
+SPIN_NS = 200_000  # sleep until this close to a change, then spin (as the client's sender does)
+POLL_S = 0.25
+STATUS_EVERY_S = 1.0
+LOG_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class Driven:
+    """One netem qdisc the agent drives: an end's own settings or one destination's leaf."""
+
+    plan: plans.EndPlan
+    to: str | None
+    imp: Impairment  # static settings (the trace overrides fields from its schedule)
+
+    @property
+    def ref(self) -> timeline.EndRef:
+        target = self.plan.target
+        return timeline.EndRef(target.service, target.link, target.direction, self.to or "")
+
+
+def driven(loaded: Loaded, end_plans: Sequence[plans.EndPlan]) -> list[Driven]:
+    """The qdiscs that need netlink: a trace or a table file, with a fixed queue limit over the trace."""
+    found = []
+    for plan in end_plans:
+        for to, imp in [(None, plan.own), *((leaf.to, leaf.imp) for leaf in plan.leaves)]:
+            if imp.trace is None and custom_table(imp) is None:
+                continue
+            if imp.limit is None and imp.trace is not None:
+                states = [replace(imp, **c.values) for c in loaded.schedules[imp.trace].changes]
+                imp = replace(imp, limit=max(tc.default_limit_packets(s) for s in states))
+            found.append(Driven(plan, to, imp))
+    return found
+
+
+def wait_until(stop: threading.Event) -> Any:
+    def wait(mono_ns: int) -> None:
+        while not stop.is_set():
+            left = mono_ns - time.monotonic_ns()
+            if left <= SPIN_NS:
+                break
+            stop.wait(min((left - SPIN_NS) / 1e9, 0.05))
+        while time.monotonic_ns() < mono_ns and not stop.is_set():
+            pass
+    return wait
+
+
+class TimelineFile:
+    """Appends timeline rows under an exclusive lock, the header once (several agents share the file)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.path is None or not rows:
+            return
+        try:
+            with self.path.open("a", newline="", encoding="utf-8") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                writer = csv.DictWriter(handle, fieldnames=timeline.COLUMNS)
+                if handle.tell() == 0:
+                    writer.writeheader()
+                writer.writerows(rows)
+        except OSError as exc:
+            log.event("netem.timeline", path=str(self.path), result="not written", error=str(exc))
+            self.path = None
+
+
+def timeline_path(env: Mapping[str, str]) -> Path | None:
+    given = env.get(TIMELINE_ENV)
+    if given is not None:
+        return Path(given) if given else None
+    results = Path(env.get("QOSLAB_RESULTS_DIR") or "/results")
+    return results / "netem-timeline.csv" if results.is_dir() else None
+
+
+class Agent:
+    def __init__(self, env: Mapping[str, str], sit: situation.Situation, end_plans: list[plans.EndPlan],
+                 stop: threading.Event) -> None:
+        assert sit.loaded is not None
+        self.env, self.sit, self.loaded = env, sit, sit.loaded
+        self.plans, self.stop = end_plans, stop
+        self.root = state.state_dir(env)
+        self.host = socket.gethostname()
+        self.items = {d.ref.label: d for d in driven(self.loaded, end_plans)}
+        self.timeline = TimelineFile(timeline_path(env))
+        self.sock = QdiscSocket()
+        self.sent_tables: set[str] = set()
+        self.lateness = Lateness()
+        self.last_status = self.last_log = 0.0
+
+    def apply(self, batch: Batch) -> None:
+        for label, values in batch.items():
+            item = self.items[label]
+            imp = replace(item.imp, **values)
+            handle, parent = item.plan.netlink_handles(item.to)
+            table = custom_table(imp)
+            dist = self.loaded.tables[table] if table and label not in self.sent_tables else None
+            self.sock.netem(interface_index(item.plan.target.dev), imp, handle=handle, parent=parent,
+                            dist=dist, target=label)
+            if dist is not None:
+                self.sent_tables.add(label)
+
+    def applied(self, event: Applied) -> None:
+        now = time.time_ns()
+        rows = [timeline.row(self.items[label].ref, replace(self.items[label].imp, **values), now,
+                             event.due_wall_ns, event.late_ns) for label, values in event.changes.items()]
+        self.timeline.append(rows)
+        mono = time.monotonic()
+        if mono - self.last_status >= STATUS_EVERY_S:
+            self.write_status("replaying")
+            self.last_status = mono
+        if mono - self.last_log >= LOG_EVERY_S:
+            log.event("netem.replay", profile=self.sit.name, **self.lateness.summary())
+            self.last_log = mono
+
+    def write_status(self, phase: str) -> None:
+        status = {"host": self.host, "service": self.env.get("QOSLAB_SERVICE", ""),
+                  "profile": self.sit.name, "phase": phase, "epoch_ns": self.sit.epoch_ns, "pid": os.getpid(),
+                  "updated_ns": time.time_ns(), "ends": sorted(self.items), **self.lateness.summary()}
+        with contextlib.suppress(OSError):  # no state directory: the log lines still say it
+            state.write_status(self.root, self.host, status)
+
+    def replay(self) -> None:
+        schedules = {label: self.loaded.schedules[item.imp.trace] for label, item in self.items.items()
+                     if item.imp.trace is not None}
+        static: Batch = {label: {} for label, item in self.items.items() if item.imp.trace is None}
+        if static:
+            self.apply(static)  # recorded tables without a trace: sent once
+        if not schedules:
+            return
+        replayer = Replayer(schedules, self.apply, SYSTEM_CLOCK, wait_until(self.stop), self.sit.epoch_ns,
+                            self.applied, self.lateness)
+        replayer.run(stop=self.stop.is_set)
+
+    def follow_replicas(self) -> None:
+        """The proxy of a client mix: a leaf for every replica that registers, then its ready mark."""
+        tree_plans = [p for p in self.plans if p.tree and self.loaded.profile.clients is not None]
+        done: set[str] = set()
+        while tree_plans and not self.stop.is_set():
+            try:
+                regs = state.registrations(self.root)
+            except OSError:
+                regs = []
+            for reg in regs:
+                if reg.host in done:
+                    continue
+                leaves = plans.replica_leaves(self.loaded.profile, [plans.Replica(reg.address, reg.index)])
+                for plan in tree_plans:
+                    add_leaves(plan.target, leaves, log.event)
+                state.mark_ready(self.root, reg.host)
+                log.event("netem.replica", host=reg.host, address=reg.address, index=reg.index,
+                          condition=reg.condition, leaves=len(leaves))
+                done.add(reg.host)
+            self.stop.wait(POLL_S)
+
+
+def run(env: Mapping[str, str], stop: threading.Event) -> int:
+    root = state.state_dir(env)
+    sit = situation.situation(env, root)
+    if sit.loaded is None:
+        return 0
+    service = env.get("QOSLAB_SERVICE", "")
+    runner = LocalRunner()
+    targets = links.find_targets(service, env.get("NETEM_SUBNETS") or topology.SUBNETS_TEXT, runner)
+    end_plans = [plans.plan_end(sit.loaded.profile, t, own_class=own_class(env, sit, service, root))
+                 for t in targets]
+    agent = Agent(env, sit, end_plans, stop)
+    follower = threading.Thread(target=agent.follow_replicas, daemon=True)
+    follower.start()
+    log.event("netem.agent", profile=sit.name, epoch_ns=sit.epoch_ns, ends=",".join(agent.items) or "-")
+    try:
+        agent.replay()
+        while follower.is_alive() and not stop.is_set():
+            stop.wait(1.0)
+    finally:
+        stop.set()
+        agent.write_status("stopped")
+        agent.sock.close()
+        log.event("netem.replay", profile=sit.name, phase="stopped", **agent.lateness.summary())
+    return 0
+
+
+def own_class(env: Mapping[str, str], sit: situation.Situation, service: str,
+              root: Path) -> Any:
+    """A client replica's class, from its registration (written by its start-up step)."""
+    if service != "client" or sit.loaded is None or sit.loaded.profile.clients is None:
+        return None
+    host = socket.gethostname()
+    for reg in state.registrations(root):
+        if reg.host == host:
+            return plans.replica_class(sit.loaded.profile, reg.index)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    log.configure("netem")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        return run(os.environ, stop)
+    except NetemError as exc:
+        log.event("netem.agent", result="failed", error=str(exc))
+        print(f"netem.agent: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
