@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -235,8 +236,44 @@ def own_class(env: Mapping[str, str], sit: situation.Situation, service: str,
     return None
 
 
+def stop_running(env: Mapping[str, str], wait_s: float = 3.0) -> int:
+    """`--stop`: end this container's agent (the pid in its status file), as the controller does before a
+    new profile; 0 when none runs any more."""
+    root = state.state_dir(env)
+    path = root / "status" / f"{socket.gethostname()}.json"
+    try:
+        pid = int(json.loads(path.read_text(encoding="utf-8")).get("pid", 0))
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, json.JSONDecodeError):
+        return 0
+    if b"netem.commands.agent" not in cmdline:
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            return 0
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return 0
+
+
+def _to_container_log() -> None:
+    """Started with `docker exec -d`, write to the container's own log (PID 1's stdout) when possible."""
+    try:
+        out = open("/proc/1/fd/1", "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (for the process' life)
+    except OSError:
+        return
+    sys.stdout = sys.stderr = out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    log.configure("netem")
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--stop" in args:
+        return stop_running(os.environ)
+    if "--log-to-pid1" in args:
+        _to_container_log()
+    log.configure("netem", stream=sys.stdout)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import docker
-from netem.backends.docker_backend import HELPER_IMAGE, REPO, Helpers, default_project, discover, own_project
-from netem.commands import calibrate
+from netem.backends.docker_backend import (
+    HELPER_IMAGE,
+    REPO,
+    Helpers,
+    attachments,
+    default_project,
+    discover,
+    own_project,
+)
+from netem.commands import calibrate, dynamic, plans
 from netem.core import targets
 from netem.core.engine import apply_ends, clear_targets, read_root
-from netem.core.profile import load_profile
 from netem.core.steps import replay_steps
+from netem.traces.load import load
 from services.common import log
+
+EPOCH_LEAD_NS = 1_000_000_000  # every agent is running before the traces' t = 0
 
 
 def _note_skipped(skipped: list[str]) -> None:
@@ -33,13 +44,26 @@ def selection(args: argparse.Namespace) -> targets.Selection:
 
 
 def cmd_apply(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
-    profile = load_profile(args.profile)
+    loaded = load(args.profile)
+    profile = loaded.profile
     sel = selection(args)
     found, skipped = discover(project, selection=sel, helpers=helpers)
     _note_skipped(skipped)
+    attached, containers = attachments(helpers.client, project)
+    end_plans = dynamic.end_plans(loaded, found, attached, containers)
+    epoch_ns = time.time_ns() + EPOCH_LEAD_NS
     log.event("netem.apply", project=project, profile=profile.name, link=args.link,
-              targets=",".join(t.label for t in found))
-    apply_ends(found, profile.ends, log=log.event)
+              targets=",".join(t.label for t in found), pending=len(skipped))
+    dynamic.stop_agents(containers)
+    own, leaves = plans.engine_args(end_plans, loaded, 0.0)  # a replica of a mix: its class's settings
+    apply_ends(found, profile.ends, log=log.event, leaves=leaves, own=own)
+    if not sel.services:
+        kept_in = dynamic.write_in_force(containers, loaded, epoch_ns)
+        if kept_in and profile.clients is not None:
+            running = dynamic.replicas(attached, containers)
+            dynamic.register(containers[kept_in], loaded, running, containers)
+        agents = [p.target.service for p in end_plans if plans.needs_agent([p], profile)]
+        dynamic.start_agents(containers, agents, epoch_ns)
     if not args.no_calibrate and not sel.services:
         calibrate.report(calibrate.run(project, profile.name, REPO), log.event)
     if profile.steps and args.steps:
@@ -61,13 +85,22 @@ def cmd_show(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
         state = read_root(target)
         fields = state.summary() if state else {"qdisc": "none"}
         log.event("netem.show", target=target.label, **fields)
+    _, containers = attachments(helpers.client, project)
+    for status in dynamic.statuses(containers):  # traces being replayed: each change's lateness
+        log.event("netem.replay", **{k: v for k, v in status.items() if k != "ends"},
+                  ends=",".join(status.get("ends") or []))
     return 0
 
 
 def cmd_clear(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
-    found, skipped = discover(project, selection=selection(args), helpers=helpers)
+    sel = selection(args)
+    found, skipped = discover(project, selection=sel, helpers=helpers)
     _note_skipped(skipped)
+    _, containers = attachments(helpers.client, project)
+    dynamic.stop_agents(containers)
     clear_targets(found, log=log.event)
+    if not sel.services and args.link == "all":
+        dynamic.write_in_force(containers, None, None)
     log.event("netem.clear", project=project, link=args.link, result="cleared", targets=len(found))
     return 0
 

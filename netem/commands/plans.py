@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from netem.core.clients import ClientClass, class_of
 from netem.core.engine import Target
@@ -18,6 +18,7 @@ from netem.core.errors import DiscoveryError
 from netem.core.fields import Impairment, custom_table
 from netem.core.profile import Profile
 from netem.core.tree import DEFAULT_LEAF_MAJOR, DEFAULT_MINOR, Leaf
+from netem.traces.load import Loaded
 
 ROOT_HANDLE, TC_H_ROOT = 0x10000, 0xFFFFFFFF
 Resolve = Callable[[str], list[str]]  # a service name → its addresses (on any link)
@@ -99,6 +100,15 @@ def plan_end(profile: Profile, target: Target, *, subnet: str | None = None,
     if mixed:
         leaves += replica_leaves(profile, replicas)
     return EndPlan(target, own, tuple(leaves), tree=bool(leaves) or mixed)
+
+
+def engine_args(end_plans: Sequence[EndPlan], loaded: Loaded,
+                elapsed_s: float) -> tuple[dict[str, Impairment], dict[str, list[Leaf]]]:
+    """`own` and `leaves` for `engine.apply_ends`: every setting as its trace has it `elapsed_s` in."""
+    own = {p.target.label: loaded.state_at(p.own, elapsed_s) for p in end_plans}
+    leaves = {p.target.label: [replace(leaf, imp=loaded.state_at(leaf.imp, elapsed_s)) for leaf in p.leaves]
+              for p in end_plans if p.tree}
+    return own, leaves
 
 
 def needs_agent(plans: Sequence[EndPlan], profile: Profile) -> bool:

@@ -124,14 +124,12 @@ def run(env: Mapping[str, str], runner: Runner, *, replay: bool = False) -> int:
     if replay:
         replay_steps(targets, profile, log=log.event)
         return 0
-    own, reg = _client_class(env, sit, runner, subnets_text) if service == "client" else (None, None)
-    end_plans = _plans(sit, targets, subnets_text, own, root)
-    elapsed_s = max(time.time_ns() - sit.epoch_ns, 0) / 1e9
-    ends = {(p.target.link, p.target.direction): sit.loaded.state_at(p.own, elapsed_s) for p in end_plans}
-    leaves = {p.target.label: list(p.leaves) for p in end_plans if p.tree}
+    own_class, reg = _client_class(env, sit, runner, subnets_text) if service == "client" else (None, None)
+    end_plans = _plans(sit, targets, subnets_text, own_class, root)
+    own, leaves = plans.engine_args(end_plans, sit.loaded, max(time.time_ns() - sit.epoch_ns, 0) / 1e9)
     log.event("netem.startup", profile=sit.name, service=service, source=sit.source,
               targets=",".join(t.label for t in targets), action="apply")
-    apply_ends(targets, ends, log=log.event, leaves=leaves)
+    apply_ends(targets, profile.ends, log=log.event, leaves=leaves, own=own)
     if profile.steps:
         pid = _spawn(env, "netem.commands.startup", "--replay-steps")
         log.event("netem.startup", profile=sit.name, steps=len(profile.steps), replayer_pid=pid)

@@ -136,17 +136,23 @@ def read_all(target: Target) -> list[QdiscState]:
 
 
 def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
-               log: Log = _no_log, leaves: Leaves | None = None) -> dict[str, QdiscState | None]:
+               log: Log = _no_log, leaves: Leaves | None = None,
+               own: Mapping[str, Impairment] | None = None) -> dict[str, QdiscState | None]:
     """Apply each target's settings; all or nothing. Returns what the kernel reports per target.
 
     A target in `leaves` gets an HTB tree: its own settings for all other packets, and one leaf per
-    destination (`tree`; none yet is fine: a replica's leaf is added when it starts)."""
+    destination (`tree`; none yet is fine: a replica's leaf is added when it starts). `own` gives a
+    target settings of its own instead of its end's (a client replica's class in a mix)."""
     before: list[tuple[Target, QdiscState | None]] = []
     leaves = leaves or {}
+
+    def settings(target: Target) -> Impairment:
+        return own[target.label] if own and target.label in own else ends[(target.link, target.direction)]
+
     done = False
     try:
         for target in targets:
-            imp = ends[(target.link, target.direction)]
+            imp = settings(target)
             state = read_root(target)
             before.append((target, state))
             if target.label in leaves:
@@ -161,9 +167,9 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
             _run_end(target, imp, verb, log)
         after = {t.label: read_root(t) for t in targets}
         for target in targets:
-            own = ends[(target.link, target.direction)]
-            problem = (tree.verify(read_all(target), own, leaves[target.label]) if target.label in leaves
-                       else _verify(target, own, after[target.label]))
+            mine = settings(target)
+            problem = (tree.verify(read_all(target), mine, leaves[target.label]) if target.label in leaves
+                       else _verify(target, mine, after[target.label]))
             if problem:
                 raise ApplyError(f"{target.label}: read back: {problem}", target=target.label)
             log("netem.readback", target=target.label, **(after[target.label] or _NONE).summary())
