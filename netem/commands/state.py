@@ -21,7 +21,7 @@ import json
 import os
 import tarfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,20 +45,22 @@ class InForce:
     epoch_ns: int | None
 
 
-def _read_json(path: Path) -> Any:
-    for _ in range(3):
+def _read_json(path: Path, tries: int = 1, pause: Callable[[float], None] = time.sleep) -> Any:
+    """The file's JSON; None when missing or (after `tries` reads) not whole."""
+    for attempt in range(tries):
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            time.sleep(0.01)  # a writer is half way through; the next read sees it whole
+            if attempt + 1 < tries:
+                pause(0.02)  # a writer is half way through (a tar extracts in place); read it again
     return None
 
 
 def read_in_force(root: Path) -> InForce | None:
     """What the controller applied last, or None when it never applied anything to this stack."""
-    data = _read_json(root / POINTER)
+    data = _read_json(root / POINTER, tries=10)
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         return None
     if data["name"] == NONE or not data.get("file"):
