@@ -72,7 +72,7 @@ def test_a_traced_profile_started_from_the_environment_claims_one_epoch(tmp_path
     env = {"NETEM_PROFILE": str(tmp_path / "t.yaml")}
     state_root = tmp_path / "state"
     first = situation.situation(env, state_root, 1_000)
-    later = situation.situation(env, state_root, 9_000)
+    later = situation.situation(env, state_root, 7_000)
     assert first.epoch_ns == later.epoch_ns == 1_000 + situation.EPOCH_LEAD_NS
     assert situation.situation({**env, situation.EPOCH_ENV: "77"}, state_root, 5).epoch_ns == 77
 
