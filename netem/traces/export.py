@@ -59,7 +59,7 @@ def _gemodel(fit: GeFit) -> str:
 
 
 def _end_block(fit: DirectionFit, stem: str) -> list[str]:
-    lines = [f"  {fit.direction}:", f"    trace: {stem}.{fit.direction}.csv",
+    lines = [f"  {fit.direction}:", f"    trace: {{file: {stem}.{fit.direction}.csv, loop: true}}",
              f"    delay: {round(fit.delays_ms[0] * 1000)}us"]
     if fit.table is not None:
         lines += [f"    jitter: {fit.table.sigma_us}us", f"    distribution: {stem}.{fit.direction}.dist"]

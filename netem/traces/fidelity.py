@@ -118,17 +118,22 @@ def _loss(direction: str, reference: Recording, replay: Recording) -> LossCompar
     return LossCompare(direction, 100 * ref_rate, 100 * rep_rate, sigmas, ref_burst, rep_burst)
 
 
-def window_medians(recording: Recording, window_s: float, offset_s: float, count: int) -> list[float]:
-    """RTT median per window of the trace's time (the recording's first probe at `offset_s`)."""
-    pairs = [(p.send_s + offset_s, p.rtt_ms) for p in recording.probes if p.rtt_ms is not None]
+def window_medians(recording: Recording, window_s: float, offset_s: float, count: int,
+                   period_s: float | None = None) -> list[float]:
+    """RTT median per window of the trace's time (the recording's first probe at `offset_s`; a looping
+    trace's time starts again after `period_s`)."""
+    pairs = [((p.send_s + offset_s) % period_s if period_s else p.send_s + offset_s, p.rtt_ms)
+             for p in recording.probes if p.rtt_ms is not None]
     return [median(v) for v in windows(pairs, window_s, count)]
 
 
-def compare(reference: Recording, replay: Recording, window_s: float, offset_s: float = 0.0) -> Comparison:
-    """The replay against the reference; windows where either has no reply are left out of r."""
+def compare(reference: Recording, replay: Recording, window_s: float, offset_s: float = 0.0,
+            period_s: float | None = None) -> Comparison:
+    """The replay against the reference; windows where either has no reply are left out of r. A replay of a
+    looping trace gives `period_s` (the recorded trace's length), so its later loops fold onto the first."""
     count = int(reference.duration_s // window_s) + 1
     ref_w = window_medians(reference, window_s, 0.0, count)
-    rep_w = window_medians(replay, window_s, offset_s, count)
+    rep_w = window_medians(replay, window_s, offset_s, count, period_s)
     both = [(a, b) for a, b in zip(ref_w, rep_w, strict=True) if not (math.isnan(a) or math.isnan(b))]
     r = correlation([a for a, _ in both], [b for _, b in both])
     losses = (_loss("up", reference, replay), _loss("down", reference, replay))

@@ -76,7 +76,7 @@ def test_exported_files_parse_back_and_the_fit_quality_is_shown() -> None:
     assert schedule.values_at(0.75)["delay_us"] == round(model.up.delays_ms[7] * 1000)
     assert distribution.parse(files["lte.up.dist"], "lte.up.dist") == model.up.table.values  # type: ignore[union-attr]
     profile = files["lte.yaml"]
-    assert "trace: lte.up.csv" in profile and "distribution: lte.down.dist" in profile
+    assert "trace: {file: lte.up.csv, loop: true}" in profile and "distribution: lte.down.dist" in profile
     assert "gemodel: {p: " in profile
     assert "# Testbed base taken off: up 2.000 ms, down 1.000 ms (base.csv)" in profile
     quality = {q.what: q for q in export.quality(model)}
