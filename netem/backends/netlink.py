@@ -72,13 +72,20 @@ class QdiscSocket:
                                    kernel_message=text, target=target)
             return
 
-    def netem(self, index: int, imp: Impairment, *, verb: str = "change", handle: int = netlink.ROOT_HANDLE,
-              parent: int = netlink.TC_H_ROOT, dist: Sequence[int] | None = None, target: str = "") -> None:
-        """Set the netem qdisc `handle` (under `parent`) of interface `index` to exactly `imp`."""
+    def encode(self, index: int, imp: Impairment, *, verb: str = "change",
+               handle: int = netlink.ROOT_HANDLE, parent: int = netlink.TC_H_ROOT,
+               dist: Sequence[int] | None = None) -> tuple[int, bytes]:
+        """(sequence number, message) setting the netem qdisc `handle` (under `parent`) to exactly `imp`."""
         self.seq += 1
         options = netlink.netem_options(imp, restate=True, dist=dist)
         message = netlink.qdisc_message(self.seq, index, options, verb=verb, handle=handle, parent=parent)
-        self.request(message, self.seq, target or f"ifindex {index}")
+        return self.seq, message
+
+    def netem(self, index: int, imp: Impairment, *, verb: str = "change", handle: int = netlink.ROOT_HANDLE,
+              parent: int = netlink.TC_H_ROOT, dist: Sequence[int] | None = None, target: str = "") -> None:
+        """Set the netem qdisc `handle` (under `parent`) of interface `index` to exactly `imp`."""
+        seq, message = self.encode(index, imp, verb=verb, handle=handle, parent=parent, dist=dist)
+        self.request(message, seq, target or f"ifindex {index}")
 
 
 def interface_index(dev: str) -> int:

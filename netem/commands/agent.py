@@ -128,20 +128,29 @@ class Agent:
         self.items = {d.ref.label: d for d in driven(self.loaded, end_plans)}
         self.timeline = TimelineFile(timeline_path(env))
         self.sock = QdiscSocket()
+        self.indexes = {label: interface_index(d.plan.target.dev) for label, d in self.items.items()}
         self.sent_tables: set[str] = set()
-        self.lateness = Lateness()
+        self.lateness = Lateness()  # due → landed
+        self.sent = Lateness()  # due → sent
         self.last_status = self.last_log = 0.0
 
-    def apply(self, batch: Batch) -> None:
+    def prepare(self, batch: Batch) -> list[tuple[str, int, bytes, bool]]:
+        """The batch's messages, encoded ahead of its instant: (end, sequence number, bytes, with a table)."""
+        out = []
         for label, values in batch.items():
             item = self.items[label]
             imp = replace(item.imp, **values)
             handle, parent = item.plan.netlink_handles(item.to)
             table = custom_table(imp)
             dist = self.loaded.tables[table] if table and label not in self.sent_tables else None
-            self.sock.netem(interface_index(item.plan.target.dev), imp, handle=handle, parent=parent,
-                            dist=dist, target=label)
-            if dist is not None:
+            seq, message = self.sock.encode(self.indexes[label], imp, handle=handle, parent=parent, dist=dist)
+            out.append((label, seq, message, dist is not None))
+        return out
+
+    def apply(self, messages: list[tuple[str, int, bytes, bool]]) -> None:
+        for label, seq, message, table in messages:
+            self.sock.request(message, seq, label)
+            if table:
                 self.sent_tables.add(label)
 
     def applied(self, event: Applied) -> None:
@@ -160,7 +169,8 @@ class Agent:
     def write_status(self, phase: str) -> None:
         status = {"host": self.host, "service": self.env.get("QOSLAB_SERVICE", ""),
                   "profile": self.sit.name, "phase": phase, "epoch_ns": self.sit.epoch_ns, "pid": os.getpid(),
-                  "updated_ns": time.time_ns(), "ends": sorted(self.items), **self.lateness.summary()}
+                  "updated_ns": time.time_ns(), "ends": sorted(self.items), **self.lateness.summary(),
+                  **{f"sent_{k}": v for k, v in self.sent.summary().items() if k.startswith("late")}}
         with contextlib.suppress(OSError):  # no state directory: the log lines still say it
             state.write_status(self.root, self.host, status)
 
@@ -169,11 +179,11 @@ class Agent:
                      if item.imp.trace is not None}
         static: Batch = {label: {} for label, item in self.items.items() if item.imp.trace is None}
         if static:
-            self.apply(static)  # recorded tables without a trace: sent once
+            self.apply(self.prepare(static))  # recorded tables without a trace: sent once
         if not schedules:
             return
         replayer = Replayer(schedules, self.apply, SYSTEM_CLOCK, wait_until(self.stop), self.sit.epoch_ns,
-                            self.applied, self.lateness)
+                            self.applied, self.lateness, self.prepare, self.sent)
         replayer.run(stop=self.stop.is_set)
 
     def follow_replicas(self) -> None:

@@ -1,5 +1,8 @@
 """Replay schedules on time: one change per due instant, each change's lateness recorded.
 
+Each change is prepared (its netlink messages encoded) before its instant, so at the instant only the
+send and the kernel's work remain; lateness is kept twice: due → sent (the wake-up) and due → landed.
+
 Pure: the clock, the wait and the apply step are passed in. Due times are on the wall clock (the epoch
 is a wall-clock instant, so every container on a host, or every host with synchronised clocks, changes
 in step); waiting is on the monotonic clock. When the replayer falls behind so far that later changes are
@@ -81,16 +84,18 @@ class Replayer:
     """Replays `schedules` (end label → schedule) from `epoch_wall_ns` through `apply`."""
 
     schedules: Mapping[str, Schedule]
-    apply: Callable[[Batch], None]
+    apply: Callable[[Any], None]  # takes what `prepare` made of a batch (the batch itself by default)
     clock: Clock
     wait_until_mono: Callable[[int], None]
     epoch_wall_ns: int
     on_applied: Callable[[Applied], None] = lambda applied: None
-    lateness: Lateness = field(default_factory=Lateness)
+    lateness: Lateness = field(default_factory=Lateness)  # due → landed (the kernel acknowledged it)
+    prepare: Callable[[Batch], Any] = lambda batch: batch  # e.g. encode the messages before the instant
+    sent: Lateness = field(default_factory=Lateness)  # due → sent: the wake-up alone
 
     def _initial(self, elapsed_s: float) -> None:
         batch = {end: schedule.values_at(max(elapsed_s, 0.0)) for end, schedule in self.schedules.items()}
-        self.apply(batch)
+        self.apply(self.prepare(batch))
         self.on_applied(Applied(self.clock.wall_ns(), 0, batch, 0, initial=True))
 
     def run(self, stop: Callable[[], bool] = lambda: False, until_wall_ns: int | None = None) -> Lateness:
@@ -104,19 +109,26 @@ class Replayer:
             due_wall = self.epoch_wall_ns + round(pending[0] * 1e9)
             if until_wall_ns is not None and due_wall > until_wall_ns:
                 break
+            batch: Batch = {}
+            while pending is not None and self.epoch_wall_ns + round(pending[0] * 1e9) == due_wall:
+                batch[pending[1]] = pending[2]  # every end changing at this instant, in one batch
+                pending = next(events, None)
+            token = self.prepare(batch)  # the work that can be done before the instant is done before it
             self.wait_until_mono(due_wall - offset_ns)
             if stop():
                 break
-            batch: Batch = {pending[1]: pending[2]}
             skipped = 0
-            pending = next(events, None)
             now_wall = self.clock.mono_ns() + offset_ns
             while pending is not None and self.epoch_wall_ns + round(pending[0] * 1e9) <= now_wall:
                 skipped += pending[1] in batch
                 due_wall = self.epoch_wall_ns + round(pending[0] * 1e9)
                 batch[pending[1]] = pending[2]
                 pending = next(events, None)
-            self.apply(batch)
+                token = None
+            if token is None:
+                token = self.prepare(batch)
+            self.sent.add(self.clock.mono_ns() + offset_ns - due_wall, 0)
+            self.apply(token)
             late_ns = self.clock.mono_ns() + offset_ns - due_wall
             self.lateness.add(late_ns, skipped)
             self.on_applied(Applied(due_wall, late_ns, batch, skipped))

@@ -103,3 +103,21 @@ def test_a_held_series_ends_and_stop_is_honoured() -> None:
     rig = Rig()
     calls = iter([False, True])
     assert rig.replayer({"e": RATE}, start).run(stop=lambda: next(calls, True)).samples == []
+
+
+def test_changes_are_prepared_before_their_instant_and_again_when_overtaken() -> None:
+    rig = Rig(stalls=iter([0, 45_000_000]))  # the second wait wakes 45 ms late: two more are due by then
+    start = rig.clock.wall
+    prepared: list[tuple[int, Batch]] = []
+
+    def prepare(batch: Batch) -> tuple[int, Batch]:
+        prepared.append((rig.clock.mono, dict(batch)))
+        return len(prepared), dict(batch)
+
+    sent: list[object] = []
+    replayer = Replayer({"e": RATE}, sent.append, rig.clock, rig.wait_until, start, prepare=prepare)
+    replayer.run(until_wall_ns=start + S // 10)
+    assert [token for token, _ in sent] == [1, 2, 4, 5]  # token 3 (0.04) was overtaken and re-prepared
+    assert prepared[1][1] == {"e": {"rate_bps": 2}} and prepared[1][0] < rig.clock.mono
+    assert prepared[3][1] == {"e": {"rate_bps": 2}}  # 0.08 replaced 0.04 and 0.06 after the late wake-up
+    assert replayer.sent.samples == [0, 5_000_000, 0]  # due → sent; the landed lateness adds the apply
