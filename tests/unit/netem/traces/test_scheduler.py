@@ -114,7 +114,7 @@ def test_changes_are_prepared_before_their_instant_and_again_when_overtaken() ->
         prepared.append((rig.clock.mono, dict(batch)))
         return len(prepared), dict(batch)
 
-    sent: list[object] = []
+    sent: list[tuple[int, Batch]] = []
     replayer = Replayer({"e": RATE}, sent.append, rig.clock, rig.wait_until, start, prepare=prepare)
     replayer.run(until_wall_ns=start + S // 10)
     assert [token for token, _ in sent] == [1, 2, 4, 5]  # token 3 (0.04) was overtaken and re-prepared
