@@ -38,7 +38,7 @@ from services.common import log
 
 ENV_FILE = "NETEM_ENV_FILE"
 DEFAULT_ENV_FILE = "/tmp/qoslab-netem.env"
-READY_TIMEOUT_S = 15.0
+READY_TIMEOUT_S = 60.0
 
 
 def _spawn(env: Mapping[str, str], module: str, *args: str) -> int:
