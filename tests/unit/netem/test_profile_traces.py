@@ -136,3 +136,19 @@ def test_bad_client_mixes(tmp_path: Path, clients: str, words: str) -> None:
     with pytest.raises(SchemaError) as info:
         load_profile(write(tmp_path, f"clients: {clients}\n"))
     assert words in str(info.value)
+
+
+def test_plan_lists_trees_mixes_and_traces(tmp_path: Path) -> None:
+    from netem.core.plan import plan_lines
+
+    (tmp_path / "t.csv").write_text("t,delay\n0s,1ms\n")
+    path = write(tmp_path, "core: {up: {to: {server: {delay: 30ms}}}}\n"
+                           f"edge: {{down: {{to: {{{REPLICA}: {{rate: 2mbit}}}}, trace: t.csv, "
+                           "delay: 1ms}}\n")
+    lines = plan_lines(load_profile(path))
+    assert any("[to:]" in line and f"match ip dst {REPLICA}/32" in line for line in lines)
+    assert any("a leaf per address of server on core (delay)" in line for line in lines)
+    assert "# edge.down: trace t.csv replayed by the netem agent (netlink)" in lines
+    mixed = plan_lines(load_profile(write(tmp_path, "clients: {classes: [{name: a, share: 100%, "
+                                                    "edge: {delay: 5ms}}]}\n")))
+    assert any(line.startswith("# clients a (100%): replica egress delay") for line in mixed)
