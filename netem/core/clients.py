@@ -61,12 +61,7 @@ def _class_ends(item: Mapping[str, object], base: Ends, source: str, path: str, 
 
 def _parse_class(item: object, by: str, base: Ends, source: str, path: str,
                  load: Loader | None) -> ClientClass:
-    if not isinstance(item, Mapping):
-        raise ProfileError(source, path, item, "a mapping with name, share or replicas, profile, edge")
-    for key in item:
-        if key not in CLASS_KEYS:
-            raise ProfileError(source, f"{path}.{key}", item[key],
-                               f"unknown key; allowed: {', '.join(CLASS_KEYS)}")
+    item = ProfileError.check_top(item, CLASS_KEYS, source, path)
     name = item.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ProfileError(source, f"{path}.name", name,

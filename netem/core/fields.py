@@ -175,13 +175,9 @@ def _parse_slot(raw: object, source: str, path: str) -> Slot:
 
 def _parse_trace(raw: object, source: str, path: str) -> TraceRef:
     """`trace: FILE` or `trace: {file, window, loop}` (the file's content is checked by netem.traces)."""
-    block = {"file": raw} if isinstance(raw, str) else raw
-    if not isinstance(block, Mapping):
+    if not isinstance(raw, str | Mapping):
         raise ProfileError(source, path, raw, "a file name, or a mapping with file, window, loop")
-    for key in block:
-        if key not in TRACE_KEYS:
-            raise ProfileError(source, f"{path}.{key}", block[key],
-                               f"unknown key; allowed: {', '.join(TRACE_KEYS)}")
+    block = ProfileError.check_top({"file": raw} if isinstance(raw, str) else raw, TRACE_KEYS, source, path)
     name = block.get("file")
     if not isinstance(name, str) or not name.strip():
         raise ProfileError(source, f"{path}.file", name, "the trace file, relative to the profile")

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from services.client.qos.metrics import percentile
+
 # The timeline file's header; netem/traces/timeline.py writes it (a unit test checks both agree).
 TIMELINE_COLUMNS = ("wall_ns", "due_wall_ns", "late_us", "service", "link", "direction", "to", "delay_us",
                     "jitter_us", "loss_pct", "rate_bps")
@@ -94,11 +96,7 @@ def configured(ends: Ends, wall_ns: int) -> dict[str, Setting]:
 
 
 def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return percentile(sorted(values), 50)
 
 
 def windows(raw: Sequence[Row], timeline: Sequence[Row], window_s: float, to: str = "") -> list[Window]:

@@ -12,7 +12,6 @@ import re
 import shutil
 import struct
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -38,17 +37,6 @@ CASES = [
     Impairment(delay_us=290_000, jitter_us=10_000, loss_pct=0.5, rate_bps=25_000_000),
 ]
 
-
-@pytest.fixture(scope="module")
-def namespace() -> Iterator[str]:
-    name = f"qlnl{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1"],
-                       check=True, timeout=10)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], timeout=10, check=False)
 
 
 def tc_options(namespace: str, imp: Impairment) -> bytes:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,17 +21,6 @@ pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tc") or not shutil.which("ip"),
                                  reason="needs root, ip and tc (network namespaces)")]
 
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = f"qlnk{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1"],
-                       check=True, timeout=10)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], timeout=10, check=False)
 
 
 def in_ns(namespace: str, *argv: str) -> subprocess.CompletedProcess[str]:

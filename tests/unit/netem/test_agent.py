@@ -40,11 +40,11 @@ def test_timeline_rows_are_appended_with_one_header(tmp_path: Path) -> None:
     path = tmp_path / "netem-timeline.csv"
     writer = agent.TimelineFile(path)
     ref = timeline.EndRef("proxy", "edge", "down")
-    writer.append([timeline.row(ref, Impairment(delay_us=1000, rate_bps=8000), 5, 4, 1000)])
+    writer.append([timeline.row(ref, Impairment(delay_us=1000, rate_bps=16000), 5, 4, 1000)])
     writer.append([timeline.row(ref, Impairment(delay_us=2000), 6, 6, 0)])
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["delay_us"] for r in rows] == ["1000", "2000"] and rows[0]["rate_bps"] == "8000"
+    assert [r["delay_us"] for r in rows] == ["1000", "2000"] and rows[0]["rate_bps"] == "16000"
     assert path.read_text().count("due_wall_ns") == 1
     assert agent.timeline_path({"NETEM_TIMELINE": ""}) is None
     assert agent.timeline_path({"QOSLAB_RESULTS_DIR": str(tmp_path)}) == path
