@@ -222,6 +222,11 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     follower = threading.Thread(target=agent.follow_replicas, daemon=True)
     follower.start()
     log.event("netem.agent", profile=sit.name, epoch_ns=sit.epoch_ns, ends=",".join(agent.items) or "-")
+    for label, item in agent.items.items():
+        if item.imp.trace is not None and item.imp.gemodel is not None:
+            log.event("netem.agent", end=label, warning="every change of this traced end restarts its "
+                      "Gilbert-Elliott chain in Good (the kernel's netem_change): put the loss on another "
+                      "end of the same direction (docs/traces.md)")
     try:
         agent.replay()
         while follower.is_alive() and not stop.is_set():

@@ -58,14 +58,19 @@ def _gemodel(fit: GeFit) -> str:
             f"1-h: {format_percent(100 * ge.one_minus_h)}, 1-k: {format_percent(100 * ge.one_minus_k)}}}")
 
 
-def _end_block(fit: DirectionFit, stem: str) -> list[str]:
+def _delay_block(fit: DirectionFit, stem: str) -> list[str]:
+    """The direction's edge end: the per-window delay as a looping trace, the variation as a table."""
     lines = [f"  {fit.direction}:", f"    trace: {{file: {stem}.{fit.direction}.csv, loop: true}}",
              f"    delay: {round(fit.delays_ms[0] * 1000)}us"]
     if fit.table is not None:
         lines += [f"    jitter: {fit.table.sigma_us}us", f"    distribution: {stem}.{fit.direction}.dist"]
-    if fit.loss.params is not None:
-        lines.append(f"    gemodel: {_gemodel(fit.loss)}")
     return lines
+
+
+def _loss_block(fit: DirectionFit) -> list[str]:
+    """The direction's core end: its loss. Not on the traced edge end: the kernel restarts a
+    Gilbert-Elliott chain in Good at every change (netem_change), which would cut every burst short."""
+    return [f"  {fit.direction}: {{gemodel: {_gemodel(fit.loss)}}}"] if fit.loss.params is not None else []
 
 
 def _trace_csv(fit: DirectionFit, window_s: float) -> str:
@@ -105,10 +110,12 @@ def files(model: Model, stem: str, raw_name: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in DIRECTIONS:
         fit = model.direction(name)
-        profile += _end_block(fit, stem)
+        profile += _delay_block(fit, stem)
         out[f"{stem}.{name}.csv"] = _trace_csv(fit, model.window_s)
         if fit.table is not None:
             out[f"{stem}.{name}.dist"] = distribution.render(
                 fit.table, f"delay variation {name}, recorded in {raw_name} run {rec.run_id}")
+    losses = [line for name in DIRECTIONS for line in _loss_block(model.direction(name))]
+    profile += ["core:", *losses] if losses else []
     out[f"{stem}.yaml"] = "\n".join(profile) + "\n"
     return out

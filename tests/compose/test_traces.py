@@ -229,10 +229,12 @@ def test_plateau_trace_throughput_per_window(lab: Lab, tmp_path: Path) -> None:
 
 
 def round_trip_profiles(folder: Path) -> Path:
+    """Path A: a delay ramp with jitter on edge, bursty loss each way on core (a traced end's changes
+    would restart a Gilbert-Elliott chain: docs/traces.md)."""
     ramp = "t,delay:linear\n0s,20ms\n20s,70ms\n40s,30ms\n60s,45ms\n"
-    return write_profile(folder, "path-a", {"edge": {
-        "up": {"trace": "ramp.csv", "delay": "20ms", "jitter": "2ms", "gemodel": {"p": "3%", "r": "40%"}},
-        "down": {"trace": "ramp.csv", "delay": "20ms", "jitter": "2ms", "gemodel": {"p": "3%", "r": "50%"}}}},
+    return write_profile(folder, "path-a", {
+        "edge": {"trace": "ramp.csv", "delay": "20ms", "jitter": "2ms"},
+        "core": {"up": {"gemodel": {"p": "3%", "r": "40%"}}, "down": {"gemodel": {"p": "3%", "r": "50%"}}}},
         **{"ramp.csv": ramp})
 
 
