@@ -214,10 +214,10 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     if sit.loaded is None:
         return 0
     service = env.get("QOSLAB_SERVICE", "")
-    runner = LocalRunner()
-    targets = links.find_targets(service, env.get("NETEM_SUBNETS") or topology.SUBNETS_TEXT, runner)
-    end_plans = [plans.plan_end(sit.loaded.profile, t, own_class=own_class(env, sit, service, root))
-                 for t in targets]
+    subnets_text = env.get("NETEM_SUBNETS") or topology.SUBNETS_TEXT
+    targets = links.find_targets(service, subnets_text, LocalRunner())
+    mine = own_class(env, sit, service, root)
+    end_plans = situation.container_plans(sit, targets, subnets_text, mine, root)
     agent = Agent(env, sit, end_plans, stop)
     follower = threading.Thread(target=agent.follow_replicas, daemon=True)
     follower.start()

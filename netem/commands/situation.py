@@ -13,12 +13,15 @@ import os
 import socket
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from netem.commands import state
+from netem.commands import plans, state
 from netem.core import dnsptr
+from netem.core.clients import ClientClass
+from netem.core.engine import Target
+from netem.core.links import parse_subnets
 from netem.traces.load import Loaded, load
 
 EPOCH_ENV = "NETEM_TRACE_EPOCH"
@@ -101,6 +104,20 @@ def replica_index(env: Mapping[str, str], address: str, host: str) -> tuple[int,
     if number:
         return number, f"dns {name}"
     return zlib.crc32(host.encode()) % 1000 + 1, "host name"
+
+
+def container_plans(sit: Situation, targets: Sequence[Target], subnets_text: str, own: ClientClass | None,
+                    root: Path) -> list[plans.EndPlan]:
+    """This container's end plans: `to:` names through its DNS, the replicas registered in the state."""
+    assert sit.loaded is not None
+    subnets = {link: str(net) for link, net in parse_subnets(subnets_text).items()}
+    try:
+        registered = state.registrations(root)
+    except OSError:
+        registered = []
+    replicas = [plans.Replica(r.address, r.index) for r in registered]
+    return [plans.plan_end(sit.loaded.profile, t, subnet=subnets.get(t.link), resolve=resolver, own_class=own,
+                           replicas=replicas) for t in targets]
 
 
 def resolver(name: str) -> list[str]:

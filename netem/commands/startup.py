@@ -29,7 +29,7 @@ from netem import topology
 from netem.backends.local import LocalRunner
 from netem.commands import plans, situation, state
 from netem.core.clients import ClientClass
-from netem.core.engine import Runner, Target, apply_ends
+from netem.core.engine import Runner, apply_ends
 from netem.core.errors import ApplyError, DiscoveryError, NetemError, ProfileError
 from netem.core.links import find_targets, parse_subnets, read_addresses
 from netem.core.steps import replay_steps
@@ -94,22 +94,6 @@ def _await_leaf(root: Path, reg: state.Registration) -> None:
                      "(is the proxy's netem agent running? docker compose logs proxy)")
 
 
-def _plans(sit: situation.Situation, targets: Sequence[Target], subnets_text: str,
-           own: ClientClass | None, root: Path) -> list[plans.EndPlan]:
-    assert sit.loaded is not None
-    subnets = {link: str(net) for link, net in parse_subnets(subnets_text).items()}
-    replicas = [plans.Replica(r.address, r.index) for r in _registrations(root)]
-    return [plans.plan_end(sit.loaded.profile, t, subnet=subnets.get(t.link), resolve=situation.resolver,
-                           own_class=own, replicas=replicas) for t in targets]
-
-
-def _registrations(root: Path) -> list[state.Registration]:
-    try:
-        return state.registrations(root)
-    except OSError:
-        return []
-
-
 def run(env: Mapping[str, str], runner: Runner, *, replay: bool = False) -> int:
     service = env.get("QOSLAB_SERVICE", "").strip()
     root = state.state_dir(env)
@@ -125,7 +109,7 @@ def run(env: Mapping[str, str], runner: Runner, *, replay: bool = False) -> int:
         replay_steps(targets, profile, log=log.event)
         return 0
     own_class, reg = _client_class(env, sit, runner, subnets_text) if service == "client" else (None, None)
-    end_plans = _plans(sit, targets, subnets_text, own_class, root)
+    end_plans = situation.container_plans(sit, targets, subnets_text, own_class, root)
     own, leaves = plans.engine_args(end_plans, sit.loaded, max(time.time_ns() - sit.epoch_ns, 0) / 1e9)
     log.event("netem.startup", profile=sit.name, service=service, source=sit.source,
               targets=",".join(t.label for t in targets), action="apply")
