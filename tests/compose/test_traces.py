@@ -44,7 +44,7 @@ from .test_netem_profiles import compose_files
 pytestmark = [pytest.mark.compose, pytest.mark.own_stack]
 PROBE_IMAGE = "qoslab/server:dev"
 TIMEOUT_S = 900.0
-PLATEAUS_MBIT = (2.4, 0.6, 1.2)  # each for PLATEAU_S: a 9 s trace, repeating
+PLATEAUS_MBIT = (1.2, 0.3, 0.6)  # each for PLATEAU_S: a 9 s trace, repeating (100, 25, 50 replies/s)
 PLATEAU_S = 3
 PAYLOAD_B = 1458  # + UDP 8 + IP 20 + Ethernet 14 = one 1500-byte delivery opportunity per reply
 ROUND_TRIP_PROBES = 6000  # 60 s at 10 ms: ~100 loss bursts each way for the burst-length goal
@@ -186,7 +186,7 @@ def epoch_of(lab: Lab) -> int:
 
 def test_plateau_trace_throughput_per_window(lab: Lab, tmp_path: Path) -> None:
     needs_netem(lab)
-    path = write_profile(tmp_path, "plateau", {"edge": {"down": {"trace": "plateau.down", "limit": 30}}},
+    path = write_profile(tmp_path, "plateau", {"edge": {"down": {"trace": "plateau.down", "limit": 10}}},
                          **{"plateau.down": plateau_trace()})
     lab.apply(path)
     offered_bps = 1.15 * max(PLATEAUS_MBIT) * 1e6 * PAYLOAD_B / 1500
