@@ -31,7 +31,7 @@ from netem import topology
 from netem.backends.local import LocalRunner
 from netem.backends.netlink import QdiscSocket, interface_index
 from netem.commands import plans, situation, state
-from netem.core import links, tc
+from netem.core import dnsptr, links, tc
 from netem.core.engine import add_leaves
 from netem.core.errors import NetemError
 from netem.core.fields import Impairment, custom_table
@@ -44,6 +44,9 @@ from services.common.clock import SYSTEM_CLOCK
 TIMELINE_ENV = "NETEM_TIMELINE"
 SPIN_NS = 200_000  # sleep until this close to a change, then spin (as the client's sender does)
 POLL_S = 0.25
+DNS_EVERY_S = 2.0
+CLIENT_NAMES_ENV = "NETEM_CLIENT_NAMES"  # names whose addresses are client replicas (compose, swarm)
+DEFAULT_CLIENT_NAMES = "client,tasks.client"
 STATUS_EVERY_S = 1.0
 LOG_EVERY_S = 5.0
 
@@ -186,25 +189,53 @@ class Agent:
                             self.applied, self.lateness, self.prepare, self.sent)
         replayer.run(stop=self.stop.is_set)
 
+    def _add(self, tree_plans: Sequence[plans.EndPlan], replica: plans.Replica, found_by: str) -> None:
+        leaves = plans.replica_leaves(self.loaded.profile, [replica])
+        for plan in tree_plans:
+            add_leaves(plan.target, leaves, log.event)
+        cls = plans.replica_class(self.loaded.profile, replica.index)
+        log.event("netem.replica", address=replica.address, index=replica.index, found_by=found_by,
+                  condition=cls.name if cls else "-", leaves=len(leaves))
+
+    def _from_dns(self) -> list[plans.Replica]:
+        """Replicas the container's DNS knows (a swarm's `tasks.client` on every node, compose's `client`),
+        each numbered from its name as the replica numbers itself."""
+        server = situation.nameserver()
+        found = []
+        for name in self.env.get(CLIENT_NAMES_ENV, DEFAULT_CLIENT_NAMES).split(","):
+            for address in situation.resolver(name.strip()) if name.strip() else []:
+                ptr = situation.ptr_name(address, server) if server else None
+                number = dnsptr.replica_number(ptr) if ptr else None
+                if number:
+                    found.append(plans.Replica(address, number))
+        return found
+
     def follow_replicas(self) -> None:
-        """The proxy of a client mix: a leaf for every replica that registers, then its ready mark."""
-        tree_plans = [p for p in self.plans if p.tree and self.loaded.profile.clients is not None]
-        done: set[str] = set()
+        """The proxy of a client mix: a leaf for every replica that registers (then its ready mark) or that
+        its DNS names, polled until the agent stops."""
+        tree_plans = [p for p in self.plans if p.tree and self.loaded.profile.clients is not None
+                      and (p.target.link, p.target.direction) == ("edge", "down")]
+        done: set[str] = set()  # addresses with their leaf
+        ready: set[str] = set()  # registered hosts told so
+        last_dns = 0.0
         while tree_plans and not self.stop.is_set():
             try:
                 regs = state.registrations(self.root)
             except OSError:
                 regs = []
             for reg in regs:
-                if reg.host in done:
-                    continue
-                leaves = plans.replica_leaves(self.loaded.profile, [plans.Replica(reg.address, reg.index)])
-                for plan in tree_plans:
-                    add_leaves(plan.target, leaves, log.event)
-                state.mark_ready(self.root, reg.host)
-                log.event("netem.replica", host=reg.host, address=reg.address, index=reg.index,
-                          condition=reg.condition, leaves=len(leaves))
-                done.add(reg.host)
+                if reg.address not in done:
+                    self._add(tree_plans, plans.Replica(reg.address, reg.index), f"registration {reg.host}")
+                    done.add(reg.address)
+                if reg.host not in ready:
+                    state.mark_ready(self.root, reg.host)
+                    ready.add(reg.host)
+            if time.monotonic() - last_dns >= DNS_EVERY_S:
+                last_dns = time.monotonic()
+                for replica in self._from_dns():
+                    if replica.address not in done:
+                        self._add(tree_plans, replica, "dns")
+                        done.add(replica.address)
             self.stop.wait(POLL_S)
 
 
@@ -219,6 +250,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     mine = own_class(env, sit, service, root)
     end_plans = situation.container_plans(sit, targets, subnets_text, mine, root)
     agent = Agent(env, sit, end_plans, stop)
+    agent.write_status("running")  # before anything: a replica waits for its leaf only if it sees the proxy's
     follower = threading.Thread(target=agent.follow_replicas, daemon=True)
     follower.start()
     log.event("netem.agent", profile=sit.name, epoch_ns=sit.epoch_ns, ends=",".join(agent.items) or "-")

@@ -83,7 +83,15 @@ def _write_env(env: Mapping[str, str], values: Mapping[str, str]) -> None:
 
 
 def _await_leaf(root: Path, reg: state.Registration) -> None:
-    """Wait until the proxy's agent has this replica's leaf (its edge.down), so nothing runs unshaped."""
+    """Wait until the proxy's agent has this replica's leaf (its edge.down), so nothing runs unshaped.
+
+    Only where the proxy shares this state (compose, one host): a swarm's proxy on another node finds
+    the replica by its DNS name instead, and nothing here can see when."""
+    proxies = [s for s in state.statuses(root) if s.get("service") == "proxy"] if root.is_dir() else []
+    if not proxies:
+        log.event("netem.replica", host=reg.host, proxy_leaf="not awaited",
+                  reason="no proxy agent in this state (another node): it finds replicas by DNS")
+        return
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if state.is_ready(root, reg.host):
