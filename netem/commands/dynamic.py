@@ -29,6 +29,7 @@ from services.common import log
 NUMBER_LABEL = "com.docker.compose.container-number"
 STATE_PATH = state.DEFAULT_STATE_DIR
 AGENT = ["python3", "-m", "netem.commands.agent"]
+AGENT_START_S = 30.0
 
 
 def mounts_state(container: Any) -> bool:
@@ -129,11 +130,24 @@ def stop_agents(containers: dict[str, Any]) -> None:
             container.exec_run([*AGENT, "--stop"], user="root")
 
 
-def start_agents(containers: dict[str, Any], names: Sequence[str], epoch_ns: int) -> None:
+def start_agents(containers: dict[str, Any], names: Sequence[str], epoch_ns: int,
+                 wait_s: float = AGENT_START_S) -> None:
+    """Start the agents and wait until each reports (so a replica started next finds the proxy's)."""
+    wanted = {}
     for name in sorted(set(names)):
         containers[name].exec_run([*AGENT, "--log-to-pid1"], user="root", detach=True,
                                   environment={"NETEM_TRACE_EPOCH": str(epoch_ns)})
+        wanted[(containers[name].attrs.get("Config") or {}).get("Hostname", name)] = name
         log.event("netem.agent", container=name, action="started", epoch_ns=epoch_ns)
+    deadline = time.monotonic() + wait_s
+    while wanted and time.monotonic() < deadline:
+        for status in statuses(containers):
+            if status.get("epoch_ns") == epoch_ns:
+                wanted.pop(str(status.get("host")), None)
+        if wanted:
+            time.sleep(0.5)
+    for name in wanted.values():
+        log.event("netem.agent", container=name, result="no status yet", waited_s=wait_s)
 
 
 def statuses(containers: dict[str, Any]) -> list[dict[str, Any]]:
