@@ -42,9 +42,9 @@ def spec_for(path: str) -> tuple[Scenario, str]:
         profile = load(name).profile
         dynamic = [key for key, imp in profile.all_settings() if imp.trace or custom_table(imp)]
         if dynamic or profile.destinations or profile.clients:
-            raise ScenarioError(path, "profiles", name, "traces, table files, to: rules and client mixes need "
-                                "the compose stack: python -m netem.vm run --docker -- python3 -m netem "
-                                "scenario run FILE")
+            raise ScenarioError(path, "profiles", name, "traces, table files, to: rules and client mixes "
+                                "need the compose stack: python -m netem.vm run --docker -- python3 -m "
+                                "netem scenario run FILE")
     texts = {p: resolve_path(p).read_text(encoding="utf-8") for p in scenario.profiles}
     return scenario, encode_spec(scenario, texts)
 
