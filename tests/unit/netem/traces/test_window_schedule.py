@@ -7,7 +7,7 @@ import pytest
 from netem.traces.mahimahi import DeliveryTrace
 from netem.traces.schedule import Change, Schedule, from_delivery, from_series
 from netem.traces.series import parse_series
-from netem.traces.window import rates_bps, summary, window_counts
+from netem.traces.window import rates_bps, summary, window_counts, window_shares
 
 
 def plateaus(rates_pkts_per_ms: list[float], each_ms: int) -> DeliveryTrace:
@@ -27,11 +27,20 @@ def test_each_window_delivers_the_traces_bytes() -> None:
     assert rates_bps(trace, 20) == [5 * 12000 * 50, 3 * 12000 * 50]
 
 
-def test_the_last_window_may_be_shorter_and_an_empty_window_gets_the_floor() -> None:
-    trace = DeliveryTrace("t", (1, 2, 3, 55))
+def test_a_gap_spreads_its_next_opportunity_and_the_last_window_may_be_shorter() -> None:
+    trace = DeliveryTrace("t", (1, 2, 3, 55))  # the stamp at 55 (the period) closes a 52 ms gap
     assert window_counts(trace, 20) == [4, 0, 0]
-    assert rates_bps(trace, 20) == [2_400_000, 600_000, 800_000]
+    assert window_shares(trace, 20) == pytest.approx([3 + 17 / 52, 20 / 52, 15 / 52])
+    gap_rate = round(12_000 / 0.052)  # one opportunity over the 52 ms gap, in every window of it
+    assert rates_bps(trace, 20)[1:] == [gap_rate, gap_rate]
     assert summary(trace, 20).empty == 2
+
+
+def test_a_sparse_trace_keeps_its_rate_and_every_trace_its_capacity() -> None:
+    sparse = DeliveryTrace("s", tuple(range(40, 1001, 40)))  # one opportunity every 40 ms: 300 kbit/s
+    assert set(rates_bps(sparse, 20)) == {300_000}
+    bursty = DeliveryTrace("b", (0, 0, 0, 7, 7, 33, 34, 90, 91, 91, 150))
+    assert sum(window_shares(bursty, 20)) == pytest.approx(len(bursty.stamps_ms))
 
 
 def test_window_bounds() -> None:
