@@ -225,7 +225,10 @@ def test_plateau_trace_throughput_per_window(lab: Lab, tmp_path: Path) -> None:
     assert len(found) >= 8, table
     assert all(found), "\n".join(table)
     changes = [s for s in status if s.get("changes")]
-    assert changes and float(changes[0]["late_p99_us"]) < 10_000, status
+    # every change landed, none later than the trace's own resolution (one 20 ms window): microseconds
+    # natively, milliseconds under emulation (the report prints both)
+    assert changes and int(changes[0]["changes"]) >= 3 and changes[0]["skipped"] == "0", status
+    assert float(changes[0]["late_p99_us"]) < 20_000, status
 
 
 def round_trip_profiles(folder: Path) -> Path:
