@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import statistics
@@ -178,10 +179,11 @@ def needs_netem(lab: Lab) -> None:
         pytest.skip("needs sch_netem: on this kernel it runs in the VM (the refusal test is this kernel's)")
 
 
-def epoch_of(lab: Lab) -> int:
-    statuses = [s for s in lab.replay_status() if "epoch_ns" in s]
+def epoch_of(lab: Lab, profile: str) -> int:
+    """The epoch the agents of `profile` replay from (stopped agents of earlier profiles report too)."""
+    statuses = [s for s in lab.replay_status() if s.get("profile") == profile and "epoch_ns" in s]
     assert statuses, lab.netem_cmd("show").stdout[-2000:]
-    return int(statuses[0]["epoch_ns"])
+    return int(max(statuses, key=lambda s: int(s["updated_ns"]))["epoch_ns"])
 
 
 def test_plateau_trace_throughput_per_window(lab: Lab, tmp_path: Path) -> None:
@@ -192,8 +194,8 @@ def test_plateau_trace_throughput_per_window(lab: Lab, tmp_path: Path) -> None:
     offered_bps = 1.15 * max(PLATEAUS_MBIT) * 1e6 * PAYLOAD_B / 1500
     lab.client("qos", "--size", str(PAYLOAD_B), "--rate", f"{offered_bps / 1e3:.0f}kbit", "--duration", "11s",
                "--wait", "1s", "--raw", "/results/plateau.csv", "--label", "plateau", "--csv", "")
-    epoch = epoch_of(lab)
-    status = lab.replay_status()
+    epoch = epoch_of(lab, "plateau")
+    status = [s for s in lab.replay_status() if s.get("profile") == "plateau"]
     lab.clear()
     with (lab.results / "plateau.csv").open(newline="") as handle:
         raw = list(csv.DictReader(handle))
@@ -232,13 +234,14 @@ def test_plateau_trace_throughput_per_window(lab: Lab, tmp_path: Path) -> None:
 
 
 def round_trip_profiles(folder: Path) -> Path:
-    """Path A: a delay ramp with jitter on edge, bursty loss each way on core (a traced end's changes
-    would restart a Gilbert-Elliott chain: docs/traces.md)."""
-    ramp = "t,delay:linear\n0s,20ms\n20s,70ms\n40s,30ms\n60s,45ms\n"
+    """Path A: a one-way delay swinging 20-70 ms over 20 s (a step every 100 ms, looping, so a recording
+    that starts late still sees it) with jitter on edge, bursty loss each way on core (a traced end's
+    changes would restart a Gilbert-Elliott chain: docs/traces.md)."""
+    rows = [f"{k * 100},{45 + 25 * math.sin(2 * math.pi * k / 200):.2f}" for k in range(600)]
     return write_profile(folder, "path-a", {
-        "edge": {"trace": "ramp.csv", "delay": "20ms", "jitter": "2ms"},
+        "edge": {"trace": {"file": "swing.csv", "loop": True}, "delay": "20ms", "jitter": "2ms"},
         "core": {"up": {"gemodel": {"p": "3%", "r": "40%"}}, "down": {"gemodel": {"p": "3%", "r": "50%"}}}},
-        **{"ramp.csv": ramp})
+        **{"swing.csv": "t_ms,delay_ms\n" + "\n".join(rows) + "\n"})
 
 
 def probe_run(lab: Lab, raw: str, count: int, label: str) -> None:
@@ -259,8 +262,8 @@ def test_record_replay_record_meets_the_fidelity_goal(lab: Lab, tmp_path: Path) 
     print(done.stderr)
     lab.apply(tmp_path / "rec" / "recorded.yaml")
     probe_run(lab, "replay.csv", ROUND_TRIP_PROBES, "replay")
-    epoch = epoch_of(lab)
-    status = lab.replay_status()
+    epoch = epoch_of(lab, "recorded")
+    status = [s for s in lab.replay_status() if s.get("profile") == "recorded"]
     lab.clear()
     reference, replay = lab.raw("path-a.csv"), lab.raw("replay.csv")
     first = replay.probes[0].send_wall_ns
@@ -273,6 +276,11 @@ def test_record_replay_record_meets_the_fidelity_goal(lab: Lab, tmp_path: Path) 
                       f"burst {x.replay_burst:.2f} vs {x.reference_burst:.2f} ({x.burst_diff_pct:+.0f} %)"
                       for x in result.loss)
           + f", correlation {result.correlation:.3f} over {result.windows} windows; replay status {status}")
+    deciles = [round(statistics.quantiles(r.rtts_ms(), n=10)[i], 1)
+               for r in (reference, replay) for i in (0, 4, 8)]
+    print(f"RTT p10/p50/p90 recorded {deciles[:3]}, replayed {deciles[3:]}; per-5-s RTT medians recorded "
+          f"{fidelity.window_medians(reference, 5.0, 0.0, 12)}, replayed "
+          f"{fidelity.window_medians(replay, 5.0, (first - epoch) / 1e9, 12, period)}")
     assert result.problems() == [], result.problems()
 
 
