@@ -169,10 +169,11 @@ class Agent:
             log.event("netem.replay", profile=self.sit.name, **self.lateness.summary())
             self.last_log = mono
 
-    def write_status(self, phase: str) -> None:
+    def write_status(self, phase: str, **extra: str) -> None:
         status = {"host": self.host, "service": self.env.get("QOSLAB_SERVICE", ""),
                   "profile": self.sit.name, "phase": phase, "epoch_ns": self.sit.epoch_ns, "pid": os.getpid(),
-                  "updated_ns": time.time_ns(), "ends": sorted(self.items), **self.lateness.summary(),
+                  "updated_ns": time.time_ns(), "ends": sorted(self.items), **extra,
+                  **self.lateness.summary(),
                   **{f"sent_{k}": v for k, v in self.sent.summary().items() if k.startswith("late")}}
         with contextlib.suppress(OSError):  # no state directory: the log lines still say it
             state.write_status(self.root, self.host, status)
@@ -209,6 +210,15 @@ class Agent:
                 if number:
                     found.append(plans.Replica(address, number))
         return found
+
+    def follow_replicas_logged(self) -> None:
+        """`follow_replicas` in its thread: a failure is logged and reported in the status, not lost."""
+        try:
+            self.follow_replicas()
+        except Exception as exc:  # the thread's end must be seen: the replicas wait for their leaves
+            log.event("netem.agent", result="failed", part="replicas", error=f"{type(exc).__name__}: {exc}")
+            self.write_status("failed", error=f"replicas: {exc}")
+            self.stop.set()
 
     def follow_replicas(self) -> None:
         """The proxy of a client mix: a leaf for every replica that registers (then its ready mark) or that
@@ -251,7 +261,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     end_plans = situation.container_plans(sit, targets, subnets_text, mine, root)
     agent = Agent(env, sit, end_plans, stop)
     agent.write_status("running")  # before anything: a replica waits for its leaf only if it sees the proxy's
-    follower = threading.Thread(target=agent.follow_replicas, daemon=True)
+    follower = threading.Thread(target=agent.follow_replicas_logged, daemon=True)
     follower.start()
     log.event("netem.agent", profile=sit.name, epoch_ns=sit.epoch_ns, ends=",".join(agent.items) or "-")
     for label, item in agent.items.items():
@@ -259,15 +269,19 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
             log.event("netem.agent", end=label, warning="every change of this traced end restarts its "
                       "Gilbert-Elliott chain in Good (the kernel's netem_change): put the loss on another "
                       "end of the same direction (docs/traces.md)")
+    phase, error = "stopped", ""
     try:
         agent.replay()
         while follower.is_alive() and not stop.is_set():
             stop.wait(1.0)
+    except NetemError as exc:  # the kernel refused a change: say so where `show` looks
+        phase, error = "failed", str(exc)
+        raise
     finally:
         stop.set()
-        agent.write_status("stopped")
+        agent.write_status(phase, **({"error": error} if error else {}))
         agent.sock.close()
-        log.event("netem.replay", profile=sit.name, phase="stopped", **agent.lateness.summary())
+        log.event("netem.replay", profile=sit.name, phase=phase, **agent.lateness.summary())
     return 0
 
 
@@ -305,10 +319,13 @@ def stop_running(env: Mapping[str, str], wait_s: float = 3.0) -> int:
     return 0
 
 
-def _to_container_log() -> None:
-    """Started with `docker exec -d`, write to the container's own log (PID 1's stdout) when possible."""
+def _to_log_file(env: Mapping[str, str]) -> None:
+    """Started with `docker exec -d` (no terminal, no container log to write to: the service runs as PID 1
+    under another user), the agent writes its lines to log/HOST.log in the stack's state."""
+    path = state.state_dir(env) / "log" / f"{socket.gethostname()}.log"
     try:
-        out = open("/proc/1/fd/1", "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (for the process' life)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = path.open("a", buffering=1, encoding="utf-8")  # for the life of the process
     except OSError:
         return
     sys.stdout = sys.stderr = out
@@ -318,8 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--stop" in args:
         return stop_running(os.environ)
-    if "--log-to-pid1" in args:
-        _to_container_log()
+    if "--log-file" in args:
+        _to_log_file(os.environ)
     log.configure("netem", stream=sys.stdout)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -135,7 +135,7 @@ def start_agents(containers: dict[str, Any], names: Sequence[str], epoch_ns: int
     """Start the agents and wait until each reports (so a replica started next finds the proxy's)."""
     wanted = {}
     for name in sorted(set(names)):
-        containers[name].exec_run([*AGENT, "--log-to-pid1"], user="root", detach=True,
+        containers[name].exec_run([*AGENT, "--log-file"], user="root", detach=True,
                                   environment={"NETEM_TRACE_EPOCH": str(epoch_ns)})
         wanted[(containers[name].attrs.get("Config") or {}).get("Hostname", name)] = name
         log.event("netem.agent", container=name, action="started", epoch_ns=epoch_ns)
