@@ -38,7 +38,8 @@ def test_trace_and_table_files_are_read_relative_to_the_profile(tmp_path: Path) 
     down = loaded.profile.ends[("edge", "down")]
     assert down.trace == TraceRef("cell.down", 50, None)
     assert loaded.schedules[down.trace].period_s == 0.1
-    assert loaded.state_at(down, 0.06).rate_bps == 1 * 12000 * 20  # window 50-100 ms: one opportunity
+    # window 50-100 ms: 50 ms of the 60 ms gap that ends with the opportunity at 100 (= the next loop's 0)
+    assert loaded.state_at(down, 0.06).rate_bps == round(50 / 60 * 12000 / 0.05)
     assert loaded.state_at(down, 0.06).delay_us == 5000  # the static settings stay
     up = loaded.profile.ends[("edge", "up")]
     assert loaded.state_at(up, 0.05).delay_us == 15_000
