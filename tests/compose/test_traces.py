@@ -304,7 +304,10 @@ def test_twelve_replicas_in_three_classes(lab: Lab, tmp_path: Path) -> None:
     lab.clear()
     rows = [r for r in lab.rows("") if r["kind"] == "qos" and r["condition"]]
     print(waited.stdout[-500:], f"rows {len(rows)}; proxy classes:\n{leaves}")
-    assert len({r["replica"] for r in rows}) >= REPLICAS, rows
+    logs = "" if len(rows) >= REPLICAS else (lab.compose("logs", "--no-color", "client").stdout[-6000:]
+                                             + lab.compose("exec", "-T", "proxy", "sh", "-c",
+                                                           "tail -40 /run/qoslab/netem/log/*.log").stdout)
+    assert len({r["replica"] for r in rows}) >= REPLICAS, logs
     table, found = [], []
     for name, (delay, loss) in MIX_CLASSES.items():
         mine = [r for r in rows if r["condition"] == name]
@@ -330,14 +333,14 @@ def test_a_per_destination_rule_delays_one_pair_and_leaves_the_other(lab: Lab, t
     needs_netem(lab)
     names = [f"pair-{uuid.uuid4().hex[:6]}" for _ in range(2)]
     for name in names:
-        done = lab.compose("run", "-d", "--name", name, "-T", "client", "qos", "--duration", "60s",
+        done = lab.compose("run", "-d", "--name", name, "-T", "client", "qos", "--duration", "120s",
                            "--interval", "20ms", "--raw", f"/results/{name}.csv", "--label", name,
                            "--csv", "")
         assert done.returncode == 0, done.stderr[-2000:]
     address = json.loads(subprocess.run(["docker", "inspect", names[0]], capture_output=True, text=True,
                                         check=True).stdout)[0]["NetworkSettings"]["Networks"]
     target = next(v["IPAddress"] for k, v in address.items() if k.endswith("_edge"))
-    time.sleep(15)  # both clients are sending by now (each runs its start-up step, then Python)
+    time.sleep(20)  # both clients are sending by now (each runs its start-up step, then Python)
     applying_ns = time.time_ns()
     lab.apply(write_profile(tmp_path, "pair", {"edge": {"down": {"to": {target: {"delay": "50ms"}}}}}))
     applied_ns = time.time_ns()
