@@ -21,17 +21,19 @@ from pathlib import Path
 from typing import TextIO
 
 from netem.vm import cpio, initscript
+from netem.vm.accel import Accel, resolve
 from netem.vm.build import Image
+from netem.vm.cache import cache_dir
 from netem.vm.errors import VmError
 
 QEMU = "qemu-system-x86_64"
-ACCEL_ENV = "QOSLAB_VM_ACCEL"  # tcg (default) or kvm
 MEMORY_ENV = "QOSLAB_VM_MEMORY"  # guest memory, QEMU syntax (default DEFAULT_MEMORY)
 DEFAULT_MEMORY = "4G"  # the root file system (Docker included) lives in RAM; the host has plenty
 EXIT_TIMEOUT = 124
 EXIT_NO_MARKER = 125
 ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|c)")  # SeaBIOS clears the screen
 KERNEL_ARGS = "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init tsc=reliable"
+TCG = Accel("tcg", "max", "default")
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,9 @@ class BootResult:
 
 
 def qemu_argv(image: Image, initrd: Path, cpus: int = 2, memory: str | None = None,
-              drives: Sequence[Drive] = ()) -> list[str]:
-    accel = os.environ.get(ACCEL_ENV, "tcg")
-    cpu = ["-cpu", "max"] if accel == "tcg" else ["-cpu", "host"]
+              drives: Sequence[Drive] = (), accel: Accel = TCG) -> list[str]:
     memory = memory or os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY
-    return [QEMU, "-accel", accel, *cpu, "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot",
+    return [QEMU, *accel.argv(), "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot",
             "-nic", "none", "-kernel", str(image.vmlinuz), "-initrd", str(initrd),
             "-append", KERNEL_ARGS, *(arg for drive in drives for arg in drive.argv())]
 
@@ -83,24 +83,65 @@ def _pump(stream: TextIO, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+SILENCE_S = 3 * initscript.BEAT_S  # a guest that lives prints its heartbeat every BEAT_S
+
+
+@dataclass
+class Watch:
+    """What the console last said, so silence and a timeout can name where the guest was."""
+
+    started: float
+    last_line_at: float
+    last_line: str = ""
+    last_beat: str = ""
+    silent_reported: bool = False
+
+    def saw(self, line: str, now: float) -> None:
+        self.last_line_at, self.silent_reported = now, False
+        if initscript.BEAT_MARKER in line:
+            self.last_beat = line.strip()
+        elif line.strip():
+            self.last_line = line.strip()
+
+    def silence(self, now: float) -> str | None:
+        """A report, once per silence, when the console has said nothing for SILENCE_S."""
+        quiet = now - self.last_line_at
+        if quiet < SILENCE_S or self.silent_reported:
+            return None
+        self.silent_reported = True
+        return (f"qoslab-vm: no console output for {quiet:.0f} s at {now - self.started:.0f} s (the guest's "
+                f"heartbeat comes every {initscript.BEAT_S} s: QEMU gets no CPU time, or the guest kernel "
+                f"hangs); last line: {self.last_line[:160]!r}; last heartbeat: {self.last_beat or 'none'}\n")
+
+    def where(self) -> str:
+        return f"last heartbeat: {self.last_beat or 'none'}; last line: {self.last_line[:160]!r}"
+
+
 def stream_console(lines: queue.Queue[str | None], deadline: float, out: TextIO,
-                   started: float) -> tuple[int | None, float | None]:
-    """Copy console lines to `out` until QEMU exits or the deadline; → (exit marker, ready time)."""
+                   started: float) -> tuple[int | None, float | None, Watch]:
+    """Copy console lines to `out` until QEMU exits or the deadline; → (exit marker, ready time, watch)."""
     code: int | None = None
     ready: float | None = None
+    watch = Watch(started, time.monotonic())
     while (left := deadline - time.monotonic()) > 0:
         try:
             line = lines.get(timeout=min(left, 1.0))
         except queue.Empty:
+            report = watch.silence(time.monotonic())
+            if report:
+                out.write(report)
+                out.flush()
             continue
         if line is None:
             break
-        out.write(ANSI_ESCAPE.sub("", line).replace("\r", ""))
+        line = ANSI_ESCAPE.sub("", line).replace("\r", "")
+        watch.saw(line, time.monotonic())
+        out.write(line)
         out.flush()
         if initscript.READY_MARKER in line and ready is None:
             ready = time.monotonic() - started
         code = initscript.parse_exit(line) if code is None else code
-    return code, ready
+    return code, ready, watch
 
 
 def _boot(argv: list[str], deadline: float, out: TextIO, started: float) -> tuple[int | None, float | None]:
@@ -113,11 +154,12 @@ def _boot(argv: list[str], deadline: float, out: TextIO, started: float) -> tupl
         reader.start()
         code: int | None = None
         ready: float | None = None
+        watch = Watch(started, started)
         try:
-            code, ready = stream_console(lines, deadline, out, started)
+            code, ready, watch = stream_console(lines, deadline, out, started)
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            out.write(f"qoslab-vm: timed out after {deadline - started:g}s; killing qemu\n")
+            out.write(f"qoslab-vm: timed out after {deadline - started:g}s; killing qemu; {watch.where()}\n")
             code = EXIT_TIMEOUT
         finally:
             if proc.poll() is None:
@@ -137,7 +179,9 @@ def run(image: Image, argv: Sequence[str], *, timeout_s: float = 600.0, env: Map
     with tempfile.TemporaryDirectory(prefix="qoslab-vm-") as tmp:
         text = script if script is not None else initscript.run_script(argv, env)
         initrd = write_initrd(image, text, Path(tmp) / "initrd.cpio")
-        code, ready = _boot(qemu_argv(image, initrd, drives=drives), started + timeout_s, out, started)
+        accel = resolve(QEMU, image.vmlinuz, cache_dir(), lambda line: print(f"qoslab-vm: {line}", file=out))
+        code, ready = _boot(qemu_argv(image, initrd, drives=drives, accel=accel), started + timeout_s, out,
+                            started)
     if code is None:
         code = EXIT_TIMEOUT if time.monotonic() - started >= timeout_s else EXIT_NO_MARKER
     return BootResult(code, ready, time.monotonic() - started)
