@@ -96,7 +96,7 @@ def docker_script(body: str) -> str:
     not to build (the VM's checkout carries no build context).
     """
     return f"""mkdir -p /var/lib/docker
-echo "starting dockerd" > {STEP_FILE}
+echo "starting the Docker engine" > {STEP_FILE}
 mount -t ext4 {DOCKER_DISK} /var/lib/docker ||
   {{ echo "qoslab-vm: cannot mount {DOCKER_DISK}"; exit 70; }}
 export COMPOSE_FILE={COMPOSE_FILES} {PREBUILT_ENV}=1
