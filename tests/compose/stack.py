@@ -92,6 +92,11 @@ class Stack:
                                  f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}")
         return done
 
+    def client(self, *argv: str, timeout_s: float = 300.0) -> tuple[int, str, str]:
+        """`python -m services.client ARGV…` in a one-off client container: (exit code, stdout, stderr)."""
+        done = self.compose("run", "--rm", "-T", "--no-deps", "client", *argv, check=False, timeout=timeout_s)
+        return done.returncode, done.stdout, done.stderr
+
     def exec(self, service: str, *cmd: str, check: bool = True,
              user: str | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """Run a command in a running service container (as root unless `user`)."""

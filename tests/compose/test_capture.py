@@ -25,6 +25,7 @@ from netem.expect import parse_rows
 from netem.pcap import Packet, probe_exchanges, read_pcap
 
 from .conftest import REPO, Stack, artifacts_dir
+from .netem_stack import NetemStack
 
 PROXY_EDGE = "10.203.1.2"
 EDGE = ipaddress.ip_network("10.203.1.0/24")
@@ -77,13 +78,14 @@ def _captured_run(stack: Stack, label: str, *more: list[str]) -> tuple[Path, lis
     `more` (client subcommands): (pcap, its packets, replies the client counted, tcpdump's summary)."""
     capture = _start_capture(stack)
     try:
-        qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
-                            "--count", str(PROBES), "--interval", "20ms", "--label", label, "--json")
+        code, out, err = stack.client("qos", "--target", "proxy:9090", "--count", str(PROBES), "--interval",
+                                      "20ms", "--label", label, "--json")
+        assert code == 0, out[-2000:] + err[-2000:]
         for argv in more:
-            stack.compose("run", "--rm", "-T", "--no-deps", "client", *argv, "--label", label)
+            assert stack.client(*argv, "--label", label)[0] == 0
     finally:
         path, summary = _stop_capture(capture)
-    return path, list(read_pcap(path.read_bytes())), _received(qos.stdout), summary
+    return path, list(read_pcap(path.read_bytes())), _received(out), summary
 
 
 def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
@@ -119,7 +121,7 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     shutil.copy(path, artifacts_dir() / "capture-edge.pcap")
 
 
-def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack: Stack,
+def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(netem_stack: NetemStack,
                                                                          tmp_path: Path) -> None:
     """With sch_netem (a netem host, or the VM: tests/vm/test_compose_vm.py runs this), 50 ms on the
     proxy's edge egress holds every reply that long before the capture sees it. The reference is a capture
@@ -129,9 +131,9 @@ def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack:
     found = probe_docker("qoslab/proxy:dev")  # the kernel the containers run on
     assert found.netem is not None, found.detail
     if not found.netem:
-        applied = _netem(stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
+        applied = _netem(netem_stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
         assert applied.returncode == 1 and "this kernel has no sch_netem" in applied.stderr, applied.stderr
-        shown = _netem(stack, "show")
+        shown = _netem(netem_stack, "show")
         ends = [line for line in shown.stdout.splitlines() if "event=netem.show" in line]
         assert shown.returncode == 0 and ends, shown.stderr
         assert not any("qdisc=netem" in line for line in ends), shown.stdout
@@ -142,14 +144,14 @@ def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack:
     measured: dict[float, list[float]] = {}
     try:
         for delay_s, profile in ((REFERENCE_S, str(reference)), (DELAY_S, DELAY_PROFILE)):
-            applied = _netem(stack, "apply", profile, "--link", "edge", "--no-calibrate")
+            applied = _netem(netem_stack, "apply", profile, "--link", "edge", "--no-calibrate")
             assert applied.returncode == 0, applied.stderr
-            _, packets, received, summary = _captured_run(stack, f"capture-{delay_s * 1000:g}ms")
+            _, packets, received, summary = _captured_run(netem_stack, f"capture-{delay_s * 1000:g}ms")
             exchanges = probe_exchanges(packets)
             assert received >= PROBES * 0.9 and len(exchanges) >= received, (received, summary)
             measured[delay_s] = sorted(e.gap_s for e in exchanges)
     finally:
-        _netem(stack, "clear", "--link", "edge")
+        _netem(netem_stack, "clear", "--link", "edge")
     base, gaps = measured[REFERENCE_S], measured[DELAY_S]
     assert gaps[0] >= DELAY_S * 0.9, gaps[:5]  # no reply escaped the delay
     added = statistics.median(gaps) - statistics.median(base)
