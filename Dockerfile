@@ -71,3 +71,13 @@ RUN set -eu; \
     python3 -c 'import docker'; command -v tcpdump
 ENTRYPOINT ["python3", "-m", "netem"]
 CMD ["--help"]
+
+# Headless Chromium for tests/compose/test_browser.py (Debian's package, the same on every runner, whatever
+# the host has): `docker run --network host qoslab/browser:dev --headless …`. Not part of the stack, so
+# not in compose.yaml: tests/compose/cdp.py builds it (`docker build --target browser`).
+FROM ${BASE_IMAGE} AS browser
+RUN set -eu; \
+    apt-get -o Acquire::Check-Valid-Until=false update && \
+    apt-get install -y --no-install-recommends chromium fonts-dejavu-core && rm -rf /var/lib/apt/lists/*; \
+    chromium --version
+ENTRYPOINT ["chromium"]

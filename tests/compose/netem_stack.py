@@ -54,7 +54,7 @@ class Start:
 
 @dataclass
 class NetemStack(Stack):
-    prober: str = ""  # container name of the long-lived client
+    prober: str = ""  # container ID of the long-lived client (what `compose run -d` prints)
     start: Start = field(default_factory=lambda: Start({}, {}))
     alive: bool = True
 
@@ -98,7 +98,7 @@ class NetemStack(Stack):
         for c in docker.from_env().containers.list(  # type: ignore[attr-defined]
                 all=True, filters={"label": f"com.docker.compose.project={self.project}"}):
             service = c.labels.get("com.docker.compose.service", "")
-            if service in SERVICES and (service != "client" or c.name == self.prober):
+            if service in SERVICES and (service != "client" or self.prober in (c.id, c.name)):
                 found[service] = c
         return found
 

@@ -44,19 +44,8 @@ def _start_capture(stack: Stack) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "netem", "--project", stack.project, "capture", "edge"]
     proc = subprocess.Popen(argv, cwd=REPO, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 60
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        seen.append(line)
-        if line.startswith("capturing edge at proxy"):
-            return proc
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    out, err = proc.communicate(timeout=10)
-    raise AssertionError(f"capture did not start (exit {proc.returncode}): {out}{''.join(seen)}{err}")
+    _wait_capturing(proc, 60)
+    return proc
 
 
 def _stop_capture(proc: subprocess.Popen[str]) -> tuple[Path, str]:
@@ -119,6 +108,50 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     assert len(tshark.stdout.split()) == len(packets)
     artifacts_dir().mkdir(parents=True, exist_ok=True)
     shutil.copy(path, artifacts_dir() / "capture-edge.pcap")
+
+
+def test_the_controller_image_captures_with_docker_only(stack: Stack) -> None:
+    """`docker compose run --rm netem capture edge`: tcpdump in a sidecar of the controller image (no
+    tcpdump, nsenter or root needed on the host); the pcap lands in the results directory on the host
+    and holds the probes and replies the client counted."""
+    built = stack.compose("--profile", "tools", "build", "--quiet", "netem", check=False, timeout=900)
+    assert built.returncode == 0, built.stderr[-3000:]
+    argv = ["docker", "compose", "-p", stack.project, "run", "--rm", "-T", "netem", "capture", "edge",
+            "--duration", "8s"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_capturing(proc)
+        code, out, err = stack.client("qos", "--target", "proxy:9090", "--count", str(PROBES), "--interval",
+                                      "20ms", "--label", "capture-container", "--json")
+        assert code == 0, out[-2000:] + err[-2000:]
+        said, errors = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, errors[-3000:]
+    inside = Path(said.strip().splitlines()[-1])  # the path as the controller container sees it
+    assert inside.parent == Path("/results/captures"), said
+    path = stack.results_dir / "captures" / inside.name
+    exchanges = probe_exchanges(list(read_pcap(path.read_bytes())))
+    received = _received(out)
+    assert received >= PROBES * 0.9 and len(exchanges) >= received, (received, errors[-2000:])
+    assert {e.target for e in exchanges} == {(PROXY_EDGE, 9090)}
+
+
+def _wait_capturing(proc: subprocess.Popen[str], timeout_s: float = 120.0) -> None:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if line.startswith("capturing edge at proxy"):
+            return
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"capture did not start (exit {proc.poll()}): {''.join(seen)}")
 
 
 def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(netem_stack: NetemStack,
