@@ -92,15 +92,17 @@ def _add_targeting(cmd: argparse.ArgumentParser) -> None:
 
 
 def _capture(args: argparse.Namespace) -> int:
+    import docker
     from netem import capture, capture_run
-    from netem.docker_backend import REPO, default_project
+    from netem.docker_backend import REPO, resolve_project
 
     try:
         spec = capture.make_spec(args.link, args.service, args.duration, args.count, args.filter, args.output)
     except capture.CaptureError as exc:
         print(f"usage: {exc}", file=sys.stderr)
         return 2
-    done = capture_run.run(args.project or default_project(), spec, repo=REPO, via=args.via,
+    project = resolve_project(docker.from_env(), args.project)  # type: ignore[attr-defined]
+    done = capture_run.run(project, spec, repo=REPO, via=args.via,
                            report=lambda line: print(line, file=sys.stderr, flush=True))
     print(done.path)
     print(f"{done.captured if done.captured is not None else '?'} packets captured, "

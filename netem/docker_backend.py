@@ -196,6 +196,11 @@ def discover(project: str, link: str = "all", service: str | None = None, client
     return result, skipped
 
 
+def resolve_project(client: Any, given: str | None) -> str:
+    """--project, $COMPOSE_PROJECT_NAME, the project of the container this runs in, the directory's name."""
+    return given or os.environ.get("COMPOSE_PROJECT_NAME") or own_project(client) or default_project()
+
+
 def own_project(client: Any, marker: Path = Path("/.dockerenv"), hostname: str | None = None) -> str | None:
     """The compose project of the container this runs in (`docker compose run netem …`), else None.
 
