@@ -83,6 +83,7 @@ def _pump(stream: TextIO, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+POWEROFF_GRACE_S = 30.0  # after the exit marker: the guest syncs and powers off (sysrq o)
 SILENCE_S = 3 * initscript.BEAT_S  # a guest that lives prints its heartbeat every BEAT_S
 
 
@@ -140,7 +141,8 @@ def stream_console(lines: queue.Queue[str | None], deadline: float, out: TextIO,
         out.flush()
         if initscript.READY_MARKER in line and ready is None:
             ready = time.monotonic() - started
-        code = initscript.parse_exit(line) if code is None else code
+        if code is None and (code := initscript.parse_exit(line)) is not None:
+            deadline = min(deadline, time.monotonic() + POWEROFF_GRACE_S)  # the guest powers off now
     return code, ready, watch
 
 
@@ -157,10 +159,16 @@ def _boot(argv: list[str], deadline: float, out: TextIO, started: float) -> tupl
         watch = Watch(started, started)
         try:
             code, ready, watch = stream_console(lines, deadline, out, started)
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            limit = POWEROFF_GRACE_S if code is not None else max(1.0, deadline - time.monotonic())
+            proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
-            out.write(f"qoslab-vm: timed out after {deadline - started:g}s; killing qemu; {watch.where()}\n")
-            code = EXIT_TIMEOUT
+            if code is None:
+                out.write(f"qoslab-vm: timed out after {deadline - started:g}s; killing qemu; "
+                          f"{watch.where()}\n")
+                code = EXIT_TIMEOUT
+            else:  # the command's exit code arrived: a guest that does not power off must not hide it
+                out.write(f"qoslab-vm: the guest did not power off within {POWEROFF_GRACE_S:g}s of its exit "
+                          f"marker; killing qemu (exit code {code} kept)\n")
         finally:
             if proc.poll() is None:
                 proc.kill()
