@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from netem import capability
+from netem.tools import capability
 
 from .netem_stack import START_PROFILE, NetemStack, Start, compose_files, override
 from .stack import REPO, UP_TIMEOUT_S, Stack, _docker_ready, _free_port, free_stack_subnets

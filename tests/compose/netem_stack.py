@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netem.expect import parse_rows
+from netem.core.expect import parse_rows
 
 from .stack import REPO, Stack
 
@@ -61,7 +61,7 @@ class NetemStack(Stack):
     def netem(self, *args: str) -> tuple[int, str]:
         """`python -m netem --project P ARGS…` in this process (no interpreter start per change):
         (exit code, what it printed)."""
-        from netem import cli
+        from netem.commands import cli
 
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -140,8 +140,8 @@ class NetemStack(Stack):
 
     def qdiscs(self) -> dict[str, dict[str, object]]:
         """What tc reports as the root qdisc of every link end, by end label (as `netem show` does)."""
-        from netem.docker_backend import discover
-        from netem.engine import read_root
+        from netem.backends.docker_backend import discover
+        from netem.core.engine import read_root
 
         found, _ = discover(self.project)
         return {t.label: (state.summary() if (state := read_root(t)) else {"qdisc": "none"}) for t in found}

@@ -1,6 +1,6 @@
 """netem profiles on the links between the containers, as the client's measurements show them.
 
-The same file means the same on every kernel. One probe (`netem.capability`, a netem qdisc on the
+The same file means the same on every kernel. One probe (`netem.tools.capability`, a netem qdisc on the
 loopback of a throwaway container) decides what is right:
 - with sch_netem (a netem-capable host, or the VM: tests/vm/test_compose_vm.py runs this file there on
   kernels without it), the stack started with a profile has it in force on every link end; each profile
@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 import yaml
 
-from netem.expect import expected
-from netem.profile import Ends, load_profile
-from netem.reference import Bracket, delay_check, ends_key, reference_ends, reference_profile
+from netem.core.expect import expected
+from netem.core.profile import Ends, load_profile
 from netem.vm import checks
+from netem.vm.reference import Bracket, delay_check, ends_key, reference_ends, reference_profile
 
 from .netem_stack import PROFILES_DIR, START_PROFILE, NetemStack
 from .stack import REPO

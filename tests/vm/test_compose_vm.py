@@ -2,9 +2,9 @@
 stack for every check that measures netem between the containers (the `netem_stack` fixture).
 
 On a kernel without sch_netem this is where the headline path runs: the project's images, entrypoint,
-`netem.startup`, the Docker-SDK controller and the client, under a stock Debian kernel. The same files
-run natively on kernels that have netem. Runs only when asked for (QOSLAB_VM=1, set by scripts/test)
-and needs the images built on the host (scripts/test builds them).
+`netem.commands.startup`, the Docker-SDK controller and the client, under a stock Debian kernel. The
+same files run natively on kernels that have netem. Runs only when asked for (QOSLAB_VM=1, set by
+scripts/test) and needs the images built on the host (scripts/test builds them).
 
 A new check that needs real netem joins by using `netem_stack` in its test and adding the test (a file
 or a node id) to TESTS below and its count to MIN_PASSED: it then costs its own measurements only, not
@@ -19,8 +19,8 @@ import sys
 
 import pytest
 
-from netem.vm import build
-from netem.vm.cache import repo_root
+from netem.vm.host import build
+from netem.vm.host.cache import repo_root
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.compose]
 TESTS = ("tests/compose/test_netem_profiles.py",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from netem.expect import expected
-from netem.profile import load_profile, parse_profile
-from netem.reference import Bracket, delay_check, ends_key, reference_ends, reference_profile
+from netem.core.expect import expected
+from netem.core.profile import load_profile, parse_profile
+from netem.vm.reference import Bracket, delay_check, ends_key, reference_ends, reference_profile
 
 
 def test_the_reference_delays_exactly_the_ends_the_profile_delays_by_1_ms() -> None:

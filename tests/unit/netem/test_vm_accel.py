@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from netem.vm import accel
-from netem.vm.accel import Outcome, Probe
+from netem.vm.host import accel
+from netem.vm.host.accel import Outcome, Probe
 
 MSR = Probe(Outcome.FAILED, "QEMU exited 1: qemu-system-x86_64: error: failed to set MSR 0x10a", 0.2)
 HANG = Probe(Outcome.HUNG, "no kernel line within 6 s (last: Booting from ROM..)", 6.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import queue
 
-from netem.vm import boot, initscript
+from netem.vm.host import boot, initscript
 
 
 def test_silence_is_reported_once_with_the_last_line_and_heartbeat() -> None:
