@@ -11,7 +11,7 @@ loopback of a throwaway container) decides what is right:
   the kernel's reason.
 
 Delays are compared with a reference measured in the same run, right before and right after each
-profile: the same ends delayed by 1 ms (netem/reference.py). The timer slack of a busy or emulated CPU
+profile: the same ends delayed by 1 ms (netem/vm/reference.py). The timer slack of a busy or emulated CPU
 is paid once per delayed end in both, so it cancels, and the bands stay at ±max(3 %, 1 ms) plus how far
 the two references differ. All checks share one stack (the `netem_stack` fixture): a profile change is
 a controller `apply`, seconds under emulation where a stack's re-creation costs a minute.
