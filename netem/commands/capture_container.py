@@ -30,6 +30,7 @@ class ContainerCapture:
     def __init__(self, client: Any, image: str, target: Any, dev: str, path: Path, count: int | None,
                  bpf: str) -> None:
         self.path = path
+        self.client = client  # this capture's own: closed with the sidecar
         self.returncode: int | None = None
         self._stderr = ""
         try:
@@ -38,6 +39,7 @@ class ContainerCapture:
                 detach=True, network_mode=f"container:{target.id}", cap_add=["NET_ADMIN", "NET_RAW"],
                 labels={SIDECAR_LABEL: target.name})
         except Exception as exc:  # the SDK's ImageNotFound/APIError: say which image and why
+            client.close()
             raise CaptureError(f"cannot start a capture container from {image!r} "
                                "(build it: docker compose build netem)", str(exc)) from exc
 
@@ -93,3 +95,4 @@ class ContainerCapture:
     def _remove(self) -> None:
         with contextlib.suppress(Exception):  # already gone: nothing left to clean
             self.sidecar.remove(force=True)
+        self.client.close()

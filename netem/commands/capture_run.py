@@ -37,14 +37,13 @@ VIAS = ("auto", "host", "container")
 CAPTURE_IMAGE_ENV = "NETEM_HELPER_IMAGE"  # the controller image, which carries tcpdump
 
 
-def locate(project: str, link: str, side: str) -> tuple[Any, Runner, str]:
+def locate(client: Any, project: str, link: str, side: str) -> tuple[Any, Runner, str]:
     """(the running `side` container, the runner the controller would use there, interface on `link`)."""
     from netem.backends import docker_backend  # imports docker
 
-    targets, _ = docker_backend.discover(project, link, side)
+    targets, _ = docker_backend.discover(project, link, side, client)
     target = targets[0]
-    container = docker_backend.docker.from_env().containers.get(target.service)  # type: ignore[attr-defined]
-    return container, target.runner, target.dev
+    return client.containers.get(target.service), target.runner, target.dev
 
 
 def host_namespace(container: Any, runner: Runner) -> int | str:
@@ -139,18 +138,23 @@ def start(project: str, spec: CaptureSpec, path: Path, via: str = "auto") -> Cap
         raise CaptureError(f"--via {via!r}: expected one of {', '.join(VIAS)}")
     if via == "host":
         check_tools()
-    container, runner, dev = locate(project, spec.link, spec.side)
-    if via == "host" or (via == "auto" and host_tools() and isinstance(runner, NsenterRunner)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        argv = tcpdump_argv(host_namespace(container, runner), dev, path, spec.count, spec.bpf)
-        capture: Capture = RunningCapture(argv, path)
-    else:
-        import docker
-        from netem.backends.docker_backend import HELPER_IMAGE
+    import docker
+    from netem.backends.docker_backend import HELPER_IMAGE
 
-        image = os.environ.get(CAPTURE_IMAGE_ENV) or HELPER_IMAGE
-        capture = ContainerCapture(docker.from_env(),  # type: ignore[attr-defined]
-                                   image, container, dev, path, spec.count, spec.bpf)
+    client = docker.from_env()  # type: ignore[attr-defined]
+    try:
+        container, runner, dev = locate(client, project, spec.link, spec.side)
+        if via == "host" or (via == "auto" and host_tools() and isinstance(runner, NsenterRunner)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            argv = tcpdump_argv(host_namespace(container, runner), dev, path, spec.count, spec.bpf)
+            capture: Capture = RunningCapture(argv, path)
+        else:
+            image = os.environ.get(CAPTURE_IMAGE_ENV) or HELPER_IMAGE
+            capture = ContainerCapture(client, image, container, dev, path, spec.count, spec.bpf)
+            client = None  # the sidecar's now: closed when it is removed
+    finally:
+        if client is not None:
+            client.close()
     capture.wait_listening(START_TIMEOUT_S)
     return capture
 

@@ -101,7 +101,11 @@ def _capture(args: argparse.Namespace) -> int:
     except capture.CaptureError as exc:
         print(f"usage: {exc}", file=sys.stderr)
         return 2
-    project = resolve_project(docker.from_env(), args.project)  # type: ignore[attr-defined]
+    client = docker.from_env()  # type: ignore[attr-defined]
+    try:
+        project = resolve_project(client, args.project)
+    finally:
+        client.close()
     done = capture_run.run(project, spec, repo=REPO, via=args.via,
                            report=lambda line: print(line, file=sys.stderr, flush=True))
     print(done.path)

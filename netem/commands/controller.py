@@ -75,8 +75,11 @@ def cmd_clear(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
 def run_command(args: argparse.Namespace) -> int:
     log.configure("netem")
     client = docker.from_env()  # type: ignore[attr-defined]
-    project = resolve_project(client, args.project)
-    commands = {"apply": cmd_apply, "show": cmd_show, "clear": cmd_clear}
-    image = getattr(args, "helper_image", None) or os.environ.get("NETEM_HELPER_IMAGE") or HELPER_IMAGE
-    with Helpers(client, image) as helpers:
-        return commands[args.command](project, args, helpers)
+    try:
+        project = resolve_project(client, args.project)
+        commands = {"apply": cmd_apply, "show": cmd_show, "clear": cmd_clear}
+        image = getattr(args, "helper_image", None) or os.environ.get("NETEM_HELPER_IMAGE") or HELPER_IMAGE
+        with Helpers(client, image) as helpers:
+            return commands[args.command](project, args, helpers)
+    finally:
+        client.close()  # its connection pool: the controller also runs in-process (tests, scripts)

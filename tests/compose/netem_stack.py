@@ -57,6 +57,7 @@ class NetemStack(Stack):
     prober: str = ""  # container ID of the long-lived client (what `compose run -d` prints)
     start: Start = field(default_factory=lambda: Start({}, {}))
     alive: bool = True
+    _docker: Any = None
 
     def netem(self, *args: str) -> tuple[int, str]:
         """`python -m netem --project P ARGS…` in this process (no interpreter start per change):
@@ -89,13 +90,19 @@ class NetemStack(Stack):
         assert code == 0 and rows, f"qos {shlex.join(args)} exited {code}\n{out[-2000:]}\n{err[-2000:]}"
         return rows[-1]
 
+    def docker(self) -> Any:
+        """One Docker SDK client for the stack's life (closed in `down`)."""
+        if self._docker is None:
+            import docker
+
+            self._docker = docker.from_env()  # type: ignore[attr-defined]
+        return self._docker
+
     def containers(self) -> dict[str, Any]:
         """This project's containers by service (the prober for the client), through the Docker SDK:
         each compose CLI call costs seconds under emulation."""
-        import docker
-
         found = {}
-        for c in docker.from_env().containers.list(  # type: ignore[attr-defined]
+        for c in self.docker().containers.list(
                 all=True, filters={"label": f"com.docker.compose.project={self.project}"}):
             service = c.labels.get("com.docker.compose.service", "")
             if service in SERVICES and (service != "client" or self.prober in (c.id, c.name)):
@@ -143,7 +150,7 @@ class NetemStack(Stack):
         from netem.backends.docker_backend import discover
         from netem.core.engine import read_root
 
-        found, _ = discover(self.project)
+        found, _ = discover(self.project, client=self.docker())
         return {t.label: (state.summary() if (state := read_root(t)) else {"qdisc": "none"}) for t in found}
 
     def down(self) -> None:
@@ -151,6 +158,9 @@ class NetemStack(Stack):
             self.alive = False
             print(self.logs()[-4000:])
             self.compose("down", "-v", "--remove-orphans", "-t", "2", check=False, timeout=180)
+            if self._docker is not None:
+                self._docker.close()
+                self._docker = None
 
 
 def override(dest: Path) -> Path:
