@@ -22,6 +22,7 @@ import io
 import json
 import os
 import shlex
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,10 +79,11 @@ class NetemStack(Stack):
         assert code == 0, said[-3000:]
 
     def client(self, *argv: str, timeout_s: float = 300.0) -> tuple[int, str, str]:
-        """`python3 -m services.client ARGV…` in the prober: (exit code, stdout, stderr)."""
-        argv = ("timeout", str(int(timeout_s)), "python3", "-m", "services.client", *argv)
-        code, (out, err) = self.containers()["client"].exec_run(list(argv), demux=True)
-        return int(code), (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
+        """`python3 -m services.client ARGV…` in the prober: (exit code, stdout, stderr). Through the docker
+        CLI: the SDK's exec_run leaves its socket open in older releases (Debian's, in the VM)."""
+        done = subprocess.run(["docker", "exec", self.prober, "python3", "-m", "services.client", *argv],
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
+        return done.returncode, done.stdout, done.stderr
 
     def qos(self, *args: str) -> dict[str, Any]:
         """One `qos` run through the relay, its JSON row (not written to any CSV)."""
