@@ -37,6 +37,9 @@ def test_netem_profile_tests_pass_in_containers_in_the_vm(image: build.Image) ->
                           check=False)
     console = done.stdout + done.stderr
     print(console[-20000:])
+    # every check table and measured figure of the session, whatever the length of the console
+    figures = ("| ", "capture gaps", "controller", "after clear", "netem capability")
+    print("\n".join(line for line in console.splitlines() if line.startswith(figures)))
     assert done.returncode == 0, console[-6000:]
     summary = re.search(r"=+ (\d+) passed(?:, \d+ warnings?)? in ", console)
     assert summary and int(summary.group(1)) >= MIN_PASSED, "every test asked for must run and pass in the VM"
