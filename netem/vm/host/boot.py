@@ -6,10 +6,12 @@ one initrd in a temp dir. QEMU is killed on timeout and on Ctrl-C; the temp dir 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -146,11 +148,20 @@ def stream_console(lines: queue.Queue[str | None], deadline: float, out: TextIO,
     return code, ready, watch
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child before exec: the kernel kills QEMU when this process dies, even by SIGKILL (e.g.
+    `subprocess.run` killing `python -m netem.vm` on Ctrl-C), so no QEMU outlives its runner."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _boot(argv: list[str], deadline: float, out: TextIO, started: float) -> tuple[int | None, float | None]:
     """Run QEMU until it exits or the deadline; always reaped, its pipe closed, the reader joined."""
     lines: queue.Queue[str | None] = queue.Queue()
     with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace") as proc:
+                          text=True, errors="replace", preexec_fn=die_with_parent) as proc:
         assert proc.stdout is not None
         reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
         reader.start()
