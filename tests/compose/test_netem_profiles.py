@@ -119,7 +119,8 @@ def profile_checks(name: str, path: Path, row: dict[str, Any], before: dict[str,
     found += [
         checks.binomial(name, "loss up", with_path_loss(want.loss_up_pct, path_up), 100.0 * lost_up / sent,
                         sent, want.loss_up_inflation,
-                        note=f"3σ binomial, n={sent}, ×{want.loss_up_inflation:.2f} var, path {path_up:.2f} %"),
+                        note=f"3σ binomial, n={sent}, ×{want.loss_up_inflation:.2f} var, "
+                             f"path {path_up:.2f} %"),
         checks.binomial(name, "loss down", with_path_loss(want.loss_down_pct, path_down),
                         100.0 * lost_down / max(sent - lost_up, 1), sent - lost_up, want.loss_down_inflation,
                         note=f"3σ binomial, n={sent - lost_up}, ×{want.loss_down_inflation:.2f} var, "
