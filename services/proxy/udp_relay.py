@@ -2,9 +2,11 @@
 back to the right client. Bounded session table with idle expiry, counters per session, no threads.
 
 Fast path: the client socket and every session socket are non-blocking and registered with
-`loop.add_reader`; one readiness event drains up to `batch` datagrams with `recvfrom_into` into one
-reused buffer and forwards each with a direct `send`/`sendto`. A send that would block is counted as a
-drop (UDP semantics), never queued and never waited for, so a slow client only loses its own datagrams.
+`loop.add_reader`. On Linux one readiness event reads up to `batch` datagrams with one `recvmmsg` into
+preallocated slots (`udp_mmsg.MessageRing`) and forwards each run of datagrams of one session with one
+`sendmmsg` (payloads never become Python objects; the session is found by the raw sender address).
+Elsewhere each datagram is one `recvfrom_into` + `send`. A send that would block is counted as a drop
+(UDP semantics), never queued and never waited for, so a slow client only loses its own datagrams.
 """
 
 from __future__ import annotations
@@ -19,11 +21,22 @@ from typing import Any
 
 from services.common import log
 
-from .udp_session import Address, Session, SessionStats, fmt_address, open_upstream_socket
+from . import udp_mmsg
+from .udp_session import (
+    Address,
+    Session,
+    SessionStats,
+    address_of,
+    fmt_address,
+    name_of,
+    open_upstream_socket,
+    sockaddr_len,
+)
 
 MAX_DATAGRAM = 65535
 MAX_PARKED = 256
 FD_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE})
+WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
 
 
 class UdpRelay:
@@ -31,8 +44,10 @@ class UdpRelay:
 
     def __init__(self, upstream: tuple[str, int], *, max_sessions: int = 4096, idle_timeout_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, batch: int = 64,
-                 open_socket: Callable[[Address], socket.socket] = open_upstream_socket) -> None:
-        """`open_socket` makes a session's upstream socket (tests inject one that fails with EMFILE)."""
+                 open_socket: Callable[[Address], socket.socket] = open_upstream_socket,
+                 batched: bool | None = None) -> None:
+        """`open_socket` makes a session's upstream socket (tests inject one that fails with EMFILE);
+        `batched`: use recvmmsg/sendmmsg (None: wherever they are available)."""
         self.upstream = upstream
         self.open_socket = open_socket
         self.max_sessions = max_sessions
@@ -40,6 +55,11 @@ class UdpRelay:
         self.clock = clock
         self.batch = batch
         self.sessions: OrderedDict[Address, Session] = OrderedDict()
+        self._by_name: dict[bytes, Session] = {}  # the same sessions by raw sender address
+        self.batched = udp_mmsg.available() if batched is None else batched
+        self._ring: udp_mmsg.MessageRing | None = None
+        self._family = socket.AF_INET
+        self._client_fd = -1
         self.sock: socket.socket | None = None
         self.upstream_errors = self.client_errors = 0
         self.sessions_expired = self.sessions_evicted = 0
@@ -65,11 +85,80 @@ class UdpRelay:
             assert local_addr is not None
             sock = await _bind(loop, local_addr)
         sock.setblocking(False)
-        self._loop, self.sock = loop, sock
-        loop.add_reader(sock.fileno(), self._on_client_readable)
+        self._loop, self.sock, self._family, self._client_fd = loop, sock, sock.family, sock.fileno()
+        if self.batched:
+            self._ring = udp_mmsg.MessageRing(self.batch, sockaddr_len(sock.family))
+            loop.add_reader(self._client_fd, self._on_clients_batch, self._client_fd)
+        else:
+            loop.add_reader(sock.fileno(), self._on_client_readable)
         self._schedule_sweep()
         self._start_resolve()
         return tuple(sock.getsockname())
+
+    def _on_clients_batch(self, fd: int) -> None:
+        """One `recvmmsg` from the client socket; each run of datagrams from one client goes to its
+        session's socket with one `sendmmsg`."""
+        ring = self._ring
+        assert ring is not None
+        got = ring.recv_clients(fd)
+        if got <= 0:
+            if got < 0 and -got not in WOULD_BLOCK:
+                self.client_errors += 1
+            return
+        now, by_name, lengths = self.clock(), self._by_name, ring.client_lengths(got)
+        start = 0
+        while start < got:
+            name = ring.name(start)
+            end = start + 1
+            while end < got and ring.name(end) == name:
+                end += 1
+            session = by_name.get(name) or self._open(address_of(name), now)
+            if session is None:
+                for index in range(start, end):
+                    offset = index * ring.slot_bytes
+                    self._park(bytes(ring.payloads[offset:offset + lengths[index]]), address_of(name))
+            else:
+                stats = session.stats
+                stats.packets_up += end - start
+                stats.bytes_up += sum(lengths[start:end])
+                stats.last_mono = now
+                self.packets_up_total += end - start
+                self._send_run(ring.send_up, session.fd, None, start, end, upstream=True)
+            start = end
+        ring.reset_names(got)
+
+    def _on_upstream_batch(self, session: Session) -> None:
+        """One `recvmmsg` from a session's socket, sent on to its client with one `sendmmsg`."""
+        ring = self._ring
+        assert ring is not None and self.sock is not None
+        got = ring.recv_upstream(session.fd)
+        if got <= 0:
+            if got < 0 and -got not in WOULD_BLOCK:  # e.g. ICMP port unreachable on the connected socket
+                self.upstream_errors += 1
+            return
+        stats = session.stats
+        stats.packets_down += got
+        stats.bytes_down += sum(ring.upstream_lengths(got))
+        stats.last_mono = self.clock()
+        self.packets_down_total += got
+        self._send_run(ring.send_down, self._client_fd, session.name, 0, got, upstream=False)
+
+    def _send_run(self, send: Callable[..., int], fd: int, name: bytes | None, start: int, end: int, *,
+                  upstream: bool) -> None:
+        """Slots start…end-1 out with as few `sendmmsg` calls as the kernel allows; a datagram it refuses
+        counts as dropped (would block) or as an error of that side, exactly as one `send` each would."""
+        while start < end:
+            sent = send(fd, start, end - start) if name is None else send(fd, name, start, end - start)
+            if sent > 0:
+                start += sent
+                continue
+            if -sent in WOULD_BLOCK:
+                self.dropped += 1
+            elif upstream:
+                self.upstream_errors += 1
+            else:
+                self.client_errors += 1
+            start += 1
 
     def _on_client_readable(self) -> None:
         sock, buf, view, sessions = self.sock, self._buf, self._view, self.sessions
@@ -103,7 +192,7 @@ class UdpRelay:
                 self.upstream_errors += 1
         self.packets_up_total += count
 
-    def _on_upstream_readable(self, session: Session) -> None:
+    def _on_upstream_readable(self, session: Session) -> None:  # one datagram per call (no recvmmsg)
         out, upstream, buf, view = self.sock, session.sock, self._buf, self._view
         assert out is not None
         client = session.client
@@ -156,12 +245,14 @@ class UdpRelay:
         if sock is None:
             return None
         while len(self.sessions) >= self.max_sessions:
-            _, oldest = self.sessions.popitem(last=False)
-            self._close(oldest)
+            self._drop(next(iter(self.sessions)))
             self.sessions_evicted += 1
-        session = Session(client, sock, SessionStats(created_mono=now, last_mono=now))
+        session = Session(client, sock, SessionStats(created_mono=now, last_mono=now),
+                          name_of(client, self._family), sock.fileno())
         self.sessions[client] = session
-        self._loop.add_reader(sock.fileno(), self._on_upstream_readable, session)
+        self._by_name[session.name] = session
+        reader = self._on_upstream_batch if self._ring is not None else self._on_upstream_readable
+        self._loop.add_reader(session.fd, reader, session)
         return session
 
     def _open_socket(self, client: Address) -> socket.socket | None:
@@ -186,7 +277,7 @@ class UdpRelay:
 
     def _evict_idlest(self) -> None:
         addr = min(self.sessions, key=lambda a: self.sessions[a].stats.last_mono)
-        self._close(self.sessions.pop(addr))
+        self._drop(addr)
         self.sessions_evicted += 1
         self.fd_exhausted += 1
 
@@ -221,6 +312,11 @@ class UdpRelay:
         for data, addr in parked:
             self.forward_up(data, addr)
 
+    def _drop(self, addr: Address) -> None:
+        session = self.sessions.pop(addr)
+        self._by_name.pop(session.name, None)
+        self._close(session)
+
     def _close(self, session: Session) -> None:
         if self._loop is not None:
             self._loop.remove_reader(session.sock.fileno())
@@ -245,7 +341,7 @@ class UdpRelay:
         """Close sessions idle for longer than the timeout; returns how many."""
         idle = [addr for addr, s in self.sessions.items() if now - s.stats.last_mono > self.idle_timeout_s]
         for addr in idle:
-            self._close(self.sessions.pop(addr))
+            self._drop(addr)
         self.sessions_expired += len(idle)
         return len(idle)
 
@@ -257,6 +353,10 @@ class UdpRelay:
         for session in self.sessions.values():
             self._close(session)
         self.sessions.clear()
+        self._by_name.clear()
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
         if self.sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(self.sock.fileno())
