@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from services.client import report, results
-from services.client.context import context, same_clock
+from services.client import options, report, results
+from services.client.context import UsageError, context, same_clock
+from services.client.family import runs
 from services.client.options import parse_proxy, parse_udp_target
 from services.client.qos.config import QosConfig, QosConfigError
 from services.client.runs import RunContext, http_test, load_test, qos_test
+from services.common.config import add_options
+from services.common.inet import format_host_port
 
 MENU = """
 qoslab client — URL {url}  proxy {proxy}  UDP target {udp}
@@ -20,7 +24,8 @@ qoslab client — URL {url}  proxy {proxy}  UDP target {udp}
   3) UDP QoS test
   4) multi-client simulation
   5) browser info
-  6) exit"""
+  6) responsiveness (latency under load: RPM, bufferbloat grade)
+  7) exit"""
 
 # What tests/compose/test_browser.py proves in headless Chromium through the published proxy port
 # ("window" = a fresh browser window with an empty cache; "again" = the same window visits again).
@@ -74,18 +79,19 @@ class Menu:
     def run(self) -> int:
         actions: dict[str, Callable[[], bool]] = {
             "1": self.set_target, "2": self.http, "3": self.qos, "4": self.load, "5": self.browser,
+            "6": self.responsiveness,
         }
         try:
             while True:
-                proxy = "none" if self.ns.proxy is None else "{}:{}".format(*self.ns.proxy)
-                self.say(MENU.format(url=self.ns.url, proxy=proxy, udp="{}:{}".format(*self.ns.target)))
+                proxy = "none" if self.ns.proxy is None else format_host_port(*self.ns.proxy)
+                self.say(MENU.format(url=self.ns.url, proxy=proxy, udp=format_host_port(*self.ns.target)))
                 choice = self.ask("choice: ")
-                if choice is None or choice in {"6", "q", "exit", "quit"}:
+                if choice is None or choice in {"7", "q", "exit", "quit"}:
                     self.say("bye")
                     return 0
                 action = actions.get(choice)
                 if action is None:
-                    self.say("  please answer 1-6")
+                    self.say("  please answer 1-7")
                     continue
                 try:
                     keep_going = action()
@@ -114,16 +120,18 @@ class Menu:
         url = self.ask_value("URL", _parse_url, self.ns.url)
         proxy = None if url is None else self.ask_value(
             "HTTP proxy HOST:PORT or none", parse_proxy, "none" if self.ns.proxy is None else
-            "{}:{}".format(*self.ns.proxy))
+            format_host_port(*self.ns.proxy))
         udp = None if url is None else self.ask_value("UDP target HOST:PORT", parse_udp_target,
-                                                      "{}:{}".format(*self.ns.target))
+                                                      format_host_port(*self.ns.target))
         if udp is None:
             return False
         self.ns.url, self.ns.proxy, self.ns.target = url, proxy, udp
         return True
 
     def http(self) -> bool:
-        self._record(http_test(self.ns.url, self.ns.proxy, self._ctx(), timeout_s=self.ns.timeout))
+        for family in runs(self.ns.family):
+            self._record(http_test(self.ns.url, self.ns.proxy, self._ctx(), timeout_s=self.ns.timeout,
+                                   family=family))
         return True
 
     def qos(self) -> bool:
@@ -138,7 +146,9 @@ class Menu:
         except QosConfigError as exc:
             self.say(f"  invalid: {exc}")
             return True
-        self._record(qos_test(config, self._ctx(), same_clock=same_clock(self.ns)))
+        for family in runs(self.ns.family):
+            self._record(qos_test(dataclasses.replace(config, family=family), self._ctx(),
+                                  same_clock=same_clock(self.ns)))
         return True
 
     def load(self) -> bool:
@@ -146,12 +156,39 @@ class Menu:
         requests = None if clients is None else self.ask_value("requests in total", _positive_int, "100")
         if requests is None:
             return False
-        self._record(load_test(self.ns.url, self.ns.proxy, int(str(clients)), int(str(requests)), self._ctx(),
-                               self.ns.timeout))
+        for family in runs(self.ns.family):
+            self._record(load_test(self.ns.url, self.ns.proxy, int(str(clients)), int(str(requests)),
+                                   self._ctx(), self.ns.timeout, family=family))
         return True
 
     def browser(self) -> bool:
         self.say(BROWSER_INFO)
+        return True
+
+    def responsiveness(self) -> bool:
+        """The latency-under-load test with the menu's proxy and UDP target (other settings: env/defaults)."""
+        from services.client.responsiveness import report as resp_report
+        from services.client.responsiveness.run import config_from, responsiveness_test
+
+        seconds = self.ask_value("seconds per loaded phase", _positive_float, "10")
+        flows = None if seconds is None else self.ask_value("flows each way", _flows, "4")
+        if flows is None:
+            return False
+        parser = argparse.ArgumentParser(add_help=False)
+        add_options(parser, [*options.COMMON, *options.RESPONSIVENESS])
+        ns = parser.parse_args([])
+        ns.proxy, ns.target, ns.timeout = self.ns.proxy, self.ns.target, self.ns.timeout
+        ns.load_time, ns.flows_down, ns.flows_up = float(str(seconds)), int(str(flows)), int(str(flows))
+        try:
+            config = config_from(ns)
+        except UsageError as exc:
+            self.say(f"  invalid: {exc}")
+            return True
+        self.say(f"  about {config.plan()[-1].end_s + config.linger_s:.0f} s …")
+        rows, _ = responsiveness_test(config, self._ctx())
+        self.say(resp_report.HEADER)
+        for row in rows:
+            self._record(row)
         return True
 
 
@@ -159,6 +196,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1 or value > 1_000_000:
         raise ValueError("a whole number from 1 to 1000000")
+    return value
+
+
+def _flows(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 16:
+        raise ValueError("1 to 16 connections")
     return value
 
 
