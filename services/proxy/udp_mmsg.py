@@ -138,6 +138,11 @@ class MessageRing:
         start = index * NAME_BYTES
         return bytes(self.names[start:start + self.name_len])
 
+    def payload(self, index: int, length: int) -> bytes:
+        """A copy of one slot's datagram (only for datagrams that must wait: no session yet)."""
+        start = index * self.slot_bytes
+        return bytes(self.payloads[start:start + length])
+
     def client_lengths(self, count: int) -> memoryview:
         return self.from_clients.words[_LEN_AT:count * _STRIDE:_STRIDE]
 

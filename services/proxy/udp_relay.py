@@ -1,20 +1,23 @@
 """UDP relay: datagrams from each client go out through that client's own upstream socket, replies come
-back to the right client. Bounded session table with idle expiry, counters per session, no threads.
+back to the right client. Bounded session table with idle expiry, counters per session, no queues.
 
-Fast path: the client socket and every session socket are non-blocking and registered with
-`loop.add_reader`. On Linux one readiness event reads up to `batch` datagrams with one `recvmmsg` into
-preallocated slots (`udp_mmsg.MessageRing`) and forwards each run of datagrams of one session with one
-`sendmmsg` (payloads never become Python objects; the session is found by the raw sender address).
-Elsewhere each datagram is one `recvfrom_into` + `send`. A send that would block is counted as a drop
-(UDP semantics), never queued and never waited for, so a slow client only loses its own datagrams.
+It runs on an `udp_loop.EpollLoop` (its own process in the proxy, `udp_workers.py`). Every socket is
+non-blocking and a reader of the loop. A socket that was not ready in the loop's previous poll has one
+datagram waiting as a rule (a probe, a ping-pong): it is read with one `recvfrom_into` and sent on with one
+`send`, the least work per hop. A socket that was ready in the previous poll too has a backlog: one
+`recvmmsg` reads up to `batch` datagrams into preallocated slots (`udp_mmsg.MessageRing`) and each run of
+datagrams of one session goes on with one `sendmmsg` (payloads never become Python objects; the session is
+found by the raw sender address). Without recvmmsg (not Linux) every read is the one-datagram kind.
+A send that would block is counted as a drop (UDP semantics), never queued and never waited for, so a slow
+client only loses its own datagrams. Counters are exact on both paths: a datagram read is counted once, to
+its session, and a datagram the kernel refuses is counted as dropped or as an error of its side.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import socket
-import time
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -22,12 +25,15 @@ from typing import Any
 from services.common import log
 
 from . import udp_mmsg
+from .udp_loop import EpollLoop, Timer
 from .udp_session import (
+    CLIENT_BUFFER,
     Address,
     Session,
     SessionStats,
     address_of,
     fmt_address,
+    grow_buffers,
     name_of,
     open_upstream_socket,
     sockaddr_len,
@@ -43,23 +49,19 @@ class UdpRelay:
     """The client-facing socket of the relay and its session table."""
 
     def __init__(self, upstream: tuple[str, int], *, max_sessions: int = 4096, idle_timeout_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, batch: int = 64,
+                 batch: int = 64,
                  open_socket: Callable[[Address], socket.socket] = open_upstream_socket,
                  batched: bool | None = None) -> None:
         """`open_socket` makes a session's upstream socket (tests inject one that fails with EMFILE);
-        `batched`: use recvmmsg/sendmmsg (None: wherever they are available)."""
+        `batched`: read backlogs with recvmmsg/sendmmsg (None: wherever they are available)."""
         self.upstream = upstream
         self.open_socket = open_socket
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
-        self.clock = clock
         self.batch = batch
+        self.batched = udp_mmsg.available() if batched is None else batched
         self.sessions: OrderedDict[Address, Session] = OrderedDict()
         self._by_name: dict[bytes, Session] = {}  # the same sessions by raw sender address
-        self.batched = udp_mmsg.available() if batched is None else batched
-        self._ring: udp_mmsg.MessageRing | None = None
-        self._family = socket.AF_INET
-        self._client_fd = -1
         self.sock: socket.socket | None = None
         self.upstream_errors = self.client_errors = 0
         self.sessions_expired = self.sessions_evicted = 0
@@ -67,45 +69,87 @@ class UdpRelay:
         self.packets_up_total = self.packets_down_total = 0
         self._buf = bytearray(MAX_DATAGRAM)
         self._view = memoryview(self._buf)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ring: udp_mmsg.MessageRing | None = None
+        self._loop: EpollLoop | None = None
+        self._family = socket.AF_INET
+        self._client_fd = -1
+        self._client_generation = -2
         self._upstream_addr: Address | None = None
-        self._resolving: asyncio.Task[None] | None = None
+        self._resolving = False
         self._parked: list[tuple[bytes, Address]] = []
-        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper: Timer | None = None
         self._errors_seen = 0
         self.fd_exhausted = 0  # sessions evicted because no socket could be opened (EMFILE/ENFILE)
         self._fd_episode = False
 
-    async def start(self, local_addr: tuple[str, int] | None = None, *,
-                    sock: socket.socket | None = None) -> Address:
+    def start(self, loop: EpollLoop, local_addr: tuple[str, int] | None = None, *,
+              sock: socket.socket | None = None) -> Address:
         """Bind the client-facing socket (or take `sock`, already bound, e.g. one of several SO_REUSEPORT
-        sockets), start reading and sweeping; returns the bound address."""
-        loop = asyncio.get_running_loop()
+        sockets), start reading and sweeping on `loop`; returns the bound address."""
         if sock is None:
             assert local_addr is not None
-            sock = await _bind(loop, local_addr)
+            sock = _bind(local_addr)
         sock.setblocking(False)
+        grow_buffers(sock, CLIENT_BUFFER)
         self._loop, self.sock, self._family, self._client_fd = loop, sock, sock.family, sock.fileno()
         if self.batched:
             self._ring = udp_mmsg.MessageRing(self.batch, sockaddr_len(sock.family))
-            loop.add_reader(self._client_fd, self._on_clients_batch, self._client_fd)
-        else:
-            loop.add_reader(sock.fileno(), self._on_client_readable)
+        loop.add_reader(self._client_fd, self._on_client_readable)
         self._schedule_sweep()
         self._start_resolve()
         return tuple(sock.getsockname())
 
-    def _on_clients_batch(self, fd: int) -> None:
+    @property
+    def resolved(self) -> bool:
+        """The upstream address is known (datagrams before are parked)."""
+        return self._upstream_addr is not None
+
+    # -- client → upstream
+
+    def _on_client_readable(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        backlog = loop.generation - self._client_generation == 1
+        self._client_generation = loop.generation
+        if backlog and self._ring is not None:
+            self._clients_batch(self._ring, loop.now)
+            return
+        sock = self.sock
+        assert sock is not None
+        try:
+            size, addr = sock.recvfrom_into(self._buf)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.client_errors += 1
+            return
+        session = self.sessions.get(addr)
+        if session is None:
+            session = self._open(addr, loop.now)
+            if session is None:
+                self._park(bytes(self._view[:size]), addr)
+                return
+        stats = session.stats
+        stats.packets_up += 1
+        stats.bytes_up += size
+        stats.last_mono = loop.now
+        self.packets_up_total += 1
+        try:
+            session.sock.send(self._view[:size])
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError:
+            self.upstream_errors += 1
+
+    def _clients_batch(self, ring: udp_mmsg.MessageRing, now: float) -> None:
         """One `recvmmsg` from the client socket; each run of datagrams from one client goes to its
         session's socket with one `sendmmsg`."""
-        ring = self._ring
-        assert ring is not None
-        got = ring.recv_clients(fd)
+        got = ring.recv_clients(self._client_fd)
         if got <= 0:
             if got < 0 and -got not in WOULD_BLOCK:
                 self.client_errors += 1
             return
-        now, by_name, lengths = self.clock(), self._by_name, ring.client_lengths(got)
+        by_name, lengths = self._by_name, ring.client_lengths(got)
         start = 0
         while start < got:
             name = ring.name(start)
@@ -115,8 +159,7 @@ class UdpRelay:
             session = by_name.get(name) or self._open(address_of(name), now)
             if session is None:
                 for index in range(start, end):
-                    offset = index * ring.slot_bytes
-                    self._park(bytes(ring.payloads[offset:offset + lengths[index]]), address_of(name))
+                    self._park(ring.payload(index, lengths[index]), address_of(name))
             else:
                 stats = session.stats
                 stats.packets_up += end - start
@@ -127,19 +170,65 @@ class UdpRelay:
             start = end
         ring.reset_names(got)
 
-    def _on_upstream_batch(self, session: Session) -> None:
+    def forward_up(self, data: bytes, addr: Address) -> None:
+        """Relay one datagram from `addr` (outside the fast path: parked datagrams, tests)."""
+        assert self._loop is not None
+        now = self._loop.now
+        session = self.sessions.get(addr) or self._open(addr, now)
+        if session is None:
+            self._park(data, addr)
+            return
+        session.stats.packets_up += 1
+        session.stats.bytes_up += len(data)
+        session.stats.last_mono = now
+        self.packets_up_total += 1
+        try:
+            session.sock.send(data)
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError:
+            self.upstream_errors += 1
+
+    # -- upstream → client
+
+    def _on_upstream_readable(self, session: Session) -> None:
+        loop = self._loop
+        assert loop is not None and self.sock is not None
+        backlog = loop.generation - session.generation == 1
+        session.generation = loop.generation
+        if backlog and self._ring is not None:
+            self._upstream_batch(self._ring, session, loop.now)
+            return
+        try:
+            size = session.sock.recv_into(self._buf)
+        except BlockingIOError:
+            return
+        except OSError:  # e.g. ICMP port unreachable reported on the connected socket
+            self.upstream_errors += 1
+            return
+        stats = session.stats
+        stats.packets_down += 1
+        stats.bytes_down += size
+        stats.last_mono = loop.now
+        self.packets_down_total += 1
+        try:
+            self.sock.sendto(self._view[:size], session.client)
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError:
+            self.client_errors += 1
+
+    def _upstream_batch(self, ring: udp_mmsg.MessageRing, session: Session, now: float) -> None:
         """One `recvmmsg` from a session's socket, sent on to its client with one `sendmmsg`."""
-        ring = self._ring
-        assert ring is not None and self.sock is not None
         got = ring.recv_upstream(session.fd)
         if got <= 0:
-            if got < 0 and -got not in WOULD_BLOCK:  # e.g. ICMP port unreachable on the connected socket
+            if got < 0 and -got not in WOULD_BLOCK:
                 self.upstream_errors += 1
             return
         stats = session.stats
         stats.packets_down += got
         stats.bytes_down += sum(ring.upstream_lengths(got))
-        stats.last_mono = self.clock()
+        stats.last_mono = now
         self.packets_down_total += got
         self._send_run(ring.send_down, self._client_fd, session.name, 0, got, upstream=False)
 
@@ -160,82 +249,7 @@ class UdpRelay:
                 self.client_errors += 1
             start += 1
 
-    def _on_client_readable(self) -> None:
-        sock, buf, view, sessions = self.sock, self._buf, self._view, self.sessions
-        assert sock is not None
-        now = self.clock()
-        count = 0
-        for _ in range(self.batch):
-            try:
-                size, addr = sock.recvfrom_into(buf)
-            except BlockingIOError:
-                break
-            except OSError:
-                self.client_errors += 1
-                continue
-            session = sessions.get(addr)
-            if session is None:
-                session = self._open(addr, now)
-                if session is None:
-                    self._park(bytes(view[:size]), addr)
-                    continue
-            stats = session.stats
-            stats.packets_up += 1
-            stats.bytes_up += size
-            stats.last_mono = now
-            count += 1
-            try:
-                session.sock.send(view[:size])
-            except BlockingIOError:
-                self.dropped += 1
-            except OSError:
-                self.upstream_errors += 1
-        self.packets_up_total += count
-
-    def _on_upstream_readable(self, session: Session) -> None:  # one datagram per call (no recvmmsg)
-        out, upstream, buf, view = self.sock, session.sock, self._buf, self._view
-        assert out is not None
-        client = session.client
-        count = nbytes = 0
-        for _ in range(self.batch):
-            try:
-                size = upstream.recv_into(buf)
-            except BlockingIOError:
-                break
-            except OSError:  # e.g. ICMP port unreachable reported on the connected socket
-                self.upstream_errors += 1
-                break
-            count += 1
-            nbytes += size
-            try:
-                out.sendto(view[:size], client)
-            except BlockingIOError:
-                self.dropped += 1
-            except OSError:
-                self.client_errors += 1
-        if count:
-            stats = session.stats
-            stats.packets_down += count
-            stats.bytes_down += nbytes
-            stats.last_mono = self.clock()
-            self.packets_down_total += count
-
-    def forward_up(self, data: bytes, addr: Address) -> None:
-        """Relay one datagram from `addr` (outside the fast path: parked datagrams, tests)."""
-        session = self.sessions.get(addr) or self._open(addr, self.clock())
-        if session is None:
-            self._park(data, addr)
-            return
-        session.stats.packets_up += 1
-        session.stats.bytes_up += len(data)
-        session.stats.last_mono = self.clock()
-        self.packets_up_total += 1
-        try:
-            session.sock.send(data)
-        except BlockingIOError:
-            self.dropped += 1
-        except OSError:
-            self.upstream_errors += 1
+    # -- sessions
 
     def _open(self, client: Address, now: float) -> Session | None:
         if self._upstream_addr is None or self._loop is None:
@@ -251,8 +265,7 @@ class UdpRelay:
                           name_of(client, self._family), sock.fileno())
         self.sessions[client] = session
         self._by_name[session.name] = session
-        reader = self._on_upstream_batch if self._ring is not None else self._on_upstream_readable
-        self._loop.add_reader(session.fd, reader, session)
+        self._loop.add_reader(session.fd, self._on_upstream_readable, session)
         return session
 
     def _open_socket(self, client: Address) -> socket.socket | None:
@@ -281,37 +294,6 @@ class UdpRelay:
         self.sessions_evicted += 1
         self.fd_exhausted += 1
 
-    async def ready(self) -> None:
-        """Until the first resolution of the upstream address has finished (datagrams before are parked)."""
-        if self._resolving is not None:
-            await asyncio.shield(self._resolving)
-
-    def _park(self, data: bytes, addr: Address) -> None:
-        if len(self._parked) < MAX_PARKED:
-            self._parked.append((data, addr))
-        else:
-            self.dropped += 1
-
-    def _start_resolve(self) -> None:
-        if self._loop is not None and (self._resolving is None or self._resolving.done()):
-            self._resolving = self._loop.create_task(self._resolve())
-
-    async def _resolve(self) -> None:
-        assert self._loop is not None
-        host, port = self.upstream
-        try:
-            infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        except OSError as exc:
-            self.upstream_errors += 1
-            log.event("proxy.udp_upstream_error", upstream=f"{host}:{port}", error=str(exc))
-            self.dropped += len(self._parked)
-            self._parked.clear()
-            return
-        self._upstream_addr = tuple(infos[0][4][:2])
-        parked, self._parked = self._parked, []
-        for data, addr in parked:
-            self.forward_up(data, addr)
-
     def _drop(self, addr: Address) -> None:
         session = self.sessions.pop(addr)
         self._by_name.pop(session.name, None)
@@ -319,8 +301,61 @@ class UdpRelay:
 
     def _close(self, session: Session) -> None:
         if self._loop is not None:
-            self._loop.remove_reader(session.sock.fileno())
+            self._loop.remove_reader(session.fd)
         session.sock.close()
+
+    def _park(self, data: bytes, addr: Address) -> None:
+        if len(self._parked) < MAX_PARKED:
+            self._parked.append((data, addr))
+        else:
+            self.dropped += 1
+
+    # -- upstream address
+
+    def _start_resolve(self) -> None:
+        """Look the upstream up: at once for an address literal, else in a thread (getaddrinfo blocks)
+        whose answer comes back through the loop; datagrams meanwhile are parked."""
+        if self._loop is None or self._resolving:
+            return
+        host, port = self.upstream
+        try:
+            literal = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_NUMERICHOST)
+        except (OSError, UnicodeError):
+            literal = []
+        if literal:
+            self._resolved(tuple(literal[0][4][:2]), None)
+            return
+        self._resolving = True
+        threading.Thread(target=self._resolve_in_thread, name="udp-resolve", daemon=True).start()
+
+    def _resolve_in_thread(self) -> None:
+        host, port = self.upstream
+        loop = self._loop
+        assert loop is not None
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            loop.call_soon_threadsafe(self._resolved, None, exc)
+            return
+        loop.call_soon_threadsafe(self._resolved, tuple(infos[0][4][:2]), None)
+
+    def _resolved(self, address: Address | None, error: OSError | None) -> None:
+        self._resolving = False
+        if self.sock is None:  # closed meanwhile
+            return
+        if address is None:
+            host, port = self.upstream
+            self.upstream_errors += 1
+            log.event("proxy.udp_upstream_error", upstream=f"{host}:{port}", error=str(error))
+            self.dropped += len(self._parked)
+            self._parked.clear()
+            return
+        self._upstream_addr = address
+        parked, self._parked = self._parked, []
+        for data, addr in parked:
+            self.forward_up(data, addr)
+
+    # -- housekeeping
 
     def _schedule_sweep(self) -> None:
         assert self._loop is not None
@@ -328,7 +363,8 @@ class UdpRelay:
         self._sweeper = self._loop.call_later(interval, self._sweep)
 
     def _sweep(self) -> None:
-        self.expire(self.clock())
+        assert self._loop is not None
+        self.expire(self._loop.now)
         if self.upstream_errors != self._errors_seen:  # the upstream may have moved: resolve it again
             self._errors_seen = self.upstream_errors
             self._start_resolve()
@@ -348,23 +384,21 @@ class UdpRelay:
     def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._resolving is not None:
-            self._resolving.cancel()
         for session in self.sessions.values():
             self._close(session)
         self.sessions.clear()
         self._by_name.clear()
+        if self.sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._client_fd)
+            self.sock.close()
+            self.sock = None
         if self._ring is not None:
             self._ring.close()
             self._ring = None
-        if self.sock is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(self.sock.fileno())
-            self.sock.close()
-            self.sock = None
 
     def counters(self) -> dict[str, int]:
-        """The relay's totals (cheap: no per-session list); what `--udp-workers` processes publish."""
+        """The relay's totals (cheap: no per-session list); what the relay processes publish."""
         active = self.sessions.values()
         return {"sessions": len(self.sessions), "sessions_expired": self.sessions_expired,
                 "sessions_evicted": self.sessions_evicted, "fd_exhausted": self.fd_exhausted,
@@ -374,18 +408,19 @@ class UdpRelay:
                 "packets_up_active": sum(s.stats.packets_up for s in active),
                 "packets_down_active": sum(s.stats.packets_down for s in active)}
 
+    def per_session(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [{"client": fmt_address(addr), "packets_up": s.stats.packets_up,
+                 "packets_down": s.stats.packets_down, "bytes_up": s.stats.bytes_up,
+                 "bytes_down": s.stats.bytes_down}
+                for addr, s in list(self.sessions.items())[:limit]]
+
     def stats(self) -> dict[str, Any]:
-        return {**self.counters(),
-                "per_session": [{"client": fmt_address(addr), "packets_up": s.stats.packets_up,
-                                 "packets_down": s.stats.packets_down, "bytes_up": s.stats.bytes_up,
-                                 "bytes_down": s.stats.bytes_down}
-                                for addr, s in list(self.sessions.items())[:100]]}
+        return {**self.counters(), "per_session": self.per_session()}
 
 
-async def _bind(loop: asyncio.AbstractEventLoop, local_addr: tuple[str, int]) -> socket.socket:
-    infos = await loop.getaddrinfo(local_addr[0], local_addr[1], type=socket.SOCK_DGRAM,
-                                   flags=socket.AI_PASSIVE)
-    family, _, _, _, sockaddr = infos[0]
+def _bind(local_addr: tuple[str, int]) -> socket.socket:
+    family, _, _, _, sockaddr = socket.getaddrinfo(local_addr[0], local_addr[1], type=socket.SOCK_DGRAM,
+                                                   flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.bind(sockaddr)

@@ -3,6 +3,7 @@ connected non-blocking upstream socket, counters."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import time
@@ -29,6 +30,26 @@ class Session:
     stats: SessionStats
     name: bytes = b""  # the client's raw sockaddr, where replies are sent (batched path)
     fd: int = -1
+    generation: int = -2  # the relay loop's poll in which this session's socket was last ready
+
+
+CLIENT_BUFFER = 4 << 20  # the relay's client socket: a burst while the relay is descheduled is not lost
+SESSION_BUFFER = 1 << 20  # each session's upstream socket (replies of one client)
+
+
+def grow_buffers(sock: socket.socket, size: int) -> None:
+    """Receive and send buffers of `size` bytes: beyond `net.core.rmem_max` where the process may
+    (CAP_NET_ADMIN: SO_RCVBUFFORCE), else as large as the system allows. Memory is used only while
+    datagrams wait."""
+    for force, plain in ((getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF),
+                         (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF)):
+        try:
+            if force is None:
+                raise PermissionError
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
 
 
 def open_upstream_socket(upstream: Address) -> socket.socket:
@@ -37,6 +58,7 @@ def open_upstream_socket(upstream: Address) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
+        grow_buffers(sock, SESSION_BUFFER)
         sock.connect(upstream)
     except OSError:
         sock.close()
