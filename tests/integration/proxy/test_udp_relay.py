@@ -109,7 +109,12 @@ def test_a_backlog_is_relayed_in_order_and_counted_exactly(
     batches: list[int] = []
     if relay._ring is not None:  # record what each recvmmsg read: the batch path must be the one taken
         ring, recv = relay._ring, relay._ring.recv_clients
-        ring.recv_clients = lambda fd: batches.append(recv(fd)) or batches[-1]  # type: ignore[method-assign]
+
+        def spy(fd: int) -> int:
+            batches.append(recv(fd))
+            return batches[-1]
+
+        ring.recv_clients = spy  # type: ignore[method-assign]
     clients = [client(relay.sock.getsockname(), rcvbuf=4 << 20) for _ in range(3)]
     sent = [[f"{i}:{k}:".encode().ljust((k * 37) % 1400, b"x") for k in range(300)] for i in range(3)]
     try:
