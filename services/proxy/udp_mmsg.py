@@ -19,7 +19,6 @@ from typing import Any
 
 MSG_DONTWAIT = 0x40
 SLOT_BYTES = 65536  # any UDP payload fits: a datagram is never truncated
-NAME_BYTES = 128  # sizeof(struct sockaddr_storage)
 
 
 class _IoVec(ctypes.Structure):
@@ -111,11 +110,13 @@ class MessageRing:
         self.payloads = memoryview(self._mem)
         self.slot_bytes = slot_bytes
         bases = [base + i * slot_bytes for i in range(slots)]
-        self._names = ctypes.create_string_buffer(slots * NAME_BYTES)
+        # the senders' addresses back to back, `name_len` bytes each (the kernel writes no more), so the
+        # addresses of n datagrams are one bytes object and "all from one client" is one comparison
+        self._names = ctypes.create_string_buffer(slots * name_len)
         self.names = memoryview(self._names).cast("B")
-        self._dest = ctypes.create_string_buffer(NAME_BYTES)
+        self._dest = ctypes.create_string_buffer(name_len)
         self._dest_view = memoryview(self._dest).cast("B")
-        self.from_clients = _Headers(bases, slot_bytes, (ctypes.addressof(self._names), NAME_BYTES, name_len))
+        self.from_clients = _Headers(bases, slot_bytes, (ctypes.addressof(self._names), name_len, name_len))
         self.up = _Headers(bases, slot_bytes, None)
         self.from_upstream = _Headers(bases, slot_bytes, None)
         self.down = _Headers(bases, slot_bytes, (ctypes.addressof(self._dest), 0, name_len))
@@ -134,9 +135,9 @@ class MessageRing:
         words = self.from_clients.words
         words[_NAMELEN_AT:count * _STRIDE:_STRIDE] = self._full_names[:count]
 
-    def name(self, index: int) -> bytes:
-        start = index * NAME_BYTES
-        return bytes(self.names[start:start + self.name_len])
+    def senders(self, count: int) -> bytes:
+        """The raw addresses of datagrams 0…count-1, `name_len` bytes each."""
+        return bytes(self.names[:count * self.name_len])
 
     def payload(self, index: int, length: int) -> bytes:
         """A copy of one slot's datagram (only for datagrams that must wait: no session yet)."""

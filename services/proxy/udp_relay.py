@@ -149,12 +149,14 @@ class UdpRelay:
             if got < 0 and -got not in WOULD_BLOCK:
                 self.client_errors += 1
             return
-        by_name, lengths = self._by_name, ring.client_lengths(got)
+        by_name, lengths, width = self._by_name, ring.client_lengths(got), ring.name_len
+        senders = ring.senders(got)
+        one_client = senders == senders[:width] * got  # the usual batch: one C comparison, no loop
         start = 0
         while start < got:
-            name = ring.name(start)
-            end = start + 1
-            while end < got and ring.name(end) == name:
+            name = senders[start * width:(start + 1) * width]
+            end = got if one_client else start + 1
+            while end < got and senders[end * width:(end + 1) * width] == name:
                 end += 1
             session = by_name.get(name) or self._open(address_of(name), now)
             if session is None:
