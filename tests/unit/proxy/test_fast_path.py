@@ -87,6 +87,9 @@ CORPUS = [
     b"GET /a HTTP/1.1\r\nHost: t\r\nX: \xa0\r\n\r\n" + G,
     b"GET /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n",
     b"GET /_proxy/health HTTP/1.1\r\nHost: t\r\n\r\n" + G,
+    b"PUT /u HTTP/1.1\r\nHost: t\r\nContent-Length: 28\r\n\r\n" + G,  # a body that looks like a GET
+    G + b"GET /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab",  # a body cut short by the end
+    b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + G,
 ]
 
 
@@ -119,7 +122,7 @@ def pieces(data: bytes, step: int) -> Iterator[bytes]:
     return splits(data, 9 if step == 1 and len(data) > 1024 else step)
 
 
-def answers(fast: bool, step: int) -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
+def answers(fast: bool, step: int, eof: bool = False) -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
     async def main() -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
         app = make_app(FakePool(down=True), Clock(1_700_000_010.0))
         if not fast:
@@ -127,7 +130,7 @@ def answers(fast: bool, step: int) -> tuple[list[tuple[bytes, bool]], dict[str, 
         fill(app)
         out = []
         for data in CORPUS:
-            raw, closed = await converse(app, pieces(data, step))
+            raw, closed = await converse(app, pieces(data, step), eof)
             out.append((without_date(raw), closed))
         stats = app.stats_dict()
         return out, stats
@@ -135,10 +138,12 @@ def answers(fast: bool, step: int) -> tuple[list[tuple[bytes, bool]], dict[str, 
     return asyncio.run(main())
 
 
+@pytest.mark.parametrize("eof", [False, True], ids=["open", "eof"])
 @pytest.mark.parametrize("step", [0, 1, 9, 64])
-def test_fast_and_full_paths_answer_alike(step: int) -> None:
-    fast_out, fast_stats = answers(True, step)
-    full_out, full_stats = answers(False, step)
+def test_fast_and_full_paths_answer_alike(step: int, eof: bool) -> None:
+    """Also with the client's end of stream after the corpus entry (the connection core's EOF rule)."""
+    fast_out, fast_stats = answers(True, step, eof)
+    full_out, full_stats = answers(False, step, eof)
     for data, ours, theirs in zip(CORPUS, fast_out, full_out, strict=True):
         assert ours == theirs, data[:80]
     assert fast_stats == full_stats
