@@ -1,4 +1,6 @@
-"""`python -m services.client [suite|qos|http|load|menu|plot] …` — exit 0 ok, 1 test failed, 2 bad usage.
+"""`python -m services.client [suite|qos|http|load|responsiveness|menu|plot] …`.
+
+Exit 0 ok, 1 test failed, 2 bad usage.
 
 Without a subcommand: the menu when stdin is a terminal, the suite otherwise (`docker compose up`).
 """
@@ -14,12 +16,13 @@ from services.client import gating, options, report, results
 from services.client.context import UsageError, context, same_clock
 from services.client.gates import GateError
 from services.client.qos.config import QosConfig, QosConfigError, parse_rate
+from services.client.responsiveness import report as resp_report
 from services.client.runs import http_test, load_test, qos_test_raw
 from services.common import log
 from services.common.config import add_options, parse_duration_s
 
-COMMANDS = ("suite", "qos", "http", "load", "menu", "plot")
-GATED = frozenset({"suite", "qos", "http", "load"})  # --assert / --junit
+COMMANDS = ("suite", "qos", "http", "load", "responsiveness", "menu", "plot")
+GATED = frozenset({"suite", "qos", "http", "load", "responsiveness"})  # --assert / --junit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         "qos": ("UDP QoS test against an echo (through the proxy's relay by default)", options.QOS),
         "http": ("HTTP GET with timing breakdown and X-Cache", options.HTTP),
         "load": ("N concurrent HTTP clients: req/s, latency percentiles, errors", options.LOAD),
+        "responsiveness": ("latency under load: idle/download/upload/both phases, RPM, bufferbloat grade",
+                           options.RESPONSIVENESS),
         "menu": ("interactive menu", []),
     }
     for name, (help_text, extra) in specs.items():
@@ -40,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         add_options(command, [*options.COMMON, *extra])
         if name != "menu":
             gating.add_arguments(command)
-    plot = sub.add_parser("plot", help="raw per-probe CSVs → PNGs (needs matplotlib)")
-    plot.add_argument("raw", nargs="+", help="raw CSV files written by qos --raw")
+    plot = sub.add_parser("plot", help="raw per-probe CSVs or saved responsiveness runs → PNGs "
+                                       "(needs matplotlib)")
+    plot.add_argument("raw", nargs="+", help="raw CSV files written by qos --raw, or JSON files written "
+                                             "by responsiveness --series (→ RRUL-style plots)")
     plot.add_argument("--out", default="results/plots", help="output directory (default results/plots)")
     return parser
 
@@ -81,7 +88,7 @@ def save(path: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] = res
 
 
 def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosConfig | None = None,
-         raw_rows: Sequence[dict[str, Any]] = ()) -> bool:
+         raw_rows: Sequence[dict[str, Any]] = (), settings: dict[str, dict[str, Any]] | None = None) -> bool:
     """Append to the CSV (and the raw CSV), print JSON lines or the human blocks; keep the rows for the
     gates (`main`).
 
@@ -93,8 +100,10 @@ def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosC
     raw_saved = save(ns.raw, raw_rows, results.RAW_COLUMNS) if getattr(ns, "raw", "") else True
     for row in rows:
         if ns.json or not saved:
-            settings = config.as_dict() if config and row.get("kind") in report.QOS_KINDS else {}
-            results.write_json_line(sys.stdout, {"config": settings, "result": row})
+            kind = str(row.get("kind"))
+            used = (settings or {}).get(kind) or (
+                config.as_dict() if config and kind in report.QOS_KINDS else {})
+            results.write_json_line(sys.stdout, {"config": used, "result": row})
         if not ns.json:
             print("\n".join(report.block(row)))
     if not raw_saved:
@@ -132,12 +141,28 @@ def cmd_load(ns: argparse.Namespace) -> int:
     return 0 if row.get("ok") and written else 1
 
 
+def cmd_responsiveness(ns: argparse.Namespace) -> int:
+    from services.client.responsiveness.run import config_from, responsiveness_test, save_series, seed_of
+
+    config = config_from(ns)
+    if not ns.json:
+        print(f"responsiveness: {len(config.plan())} phases, {config.flows_down} down + {config.flows_up} up "
+              f"flows, about {config.plan()[-1].end_s + config.linger_s:.0f} s", file=sys.stderr)
+        print(resp_report.HEADER)
+    rows, saved = responsiveness_test(config, context(ns), ready_timeout_s=ns.ready_timeout,
+                                      progress=not ns.json, seed=seed_of(ns))
+    written = emit(rows, ns, settings={"responsiveness": config.as_dict()})
+    if ns.series and saved:
+        written = save_series(ns.series, saved) and written
+    return 0 if rows and all(r.get("ok") for r in rows) and written else 1
+
+
 def cmd_suite(ns: argparse.Namespace) -> int:
     from services.client.suite import run_suite
 
     config = qos_config(ns, count=ns.suite_count, interval_s=ns.suite_interval)
     rows = run_suite(ns, config, context(ns), same_clock(ns))
-    written = emit(rows, ns, config=config)
+    written = emit(rows, ns, config=config, settings=getattr(ns, "resp_settings", None))
     if not ns.json:
         print("\n".join(["", *report.summary_table(rows)]))
     return 0 if rows and all(r.get("ok") for r in rows) and written else 1
@@ -145,9 +170,13 @@ def cmd_suite(ns: argparse.Namespace) -> int:
 
 def cmd_plot(ns: argparse.Namespace) -> int:
     from services.client.plot import PlotError, plot_files
+    from services.client.responsiveness.plot import plot_series
+    from services.client.responsiveness.series import is_series
 
+    saved = [path for path in ns.raw if is_series(path)]
+    raw = [path for path in ns.raw if path not in saved]
     try:
-        written = plot_files(ns.raw, ns.out)
+        written = [*(plot_files(raw, ns.out) if raw else []), *(plot_series(saved, ns.out) if saved else [])]
     except PlotError as exc:
         print(f"plot: {exc}", file=sys.stderr)
         return 1
@@ -175,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help exits 0, errors exit 2
         return int(exc.code) if isinstance(exc.code, int) else 2
     handlers = {"suite": cmd_suite, "qos": cmd_qos, "http": cmd_http, "load": cmd_load, "menu": cmd_menu,
-                "plot": cmd_plot}
+                "plot": cmd_plot, "responsiveness": cmd_responsiveness}
     try:
         assertions = gating.parse(ns) if ns.command in GATED else []
         status = handlers[ns.command](ns)

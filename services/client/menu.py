@@ -7,11 +7,12 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from services.client import report, results
-from services.client.context import context, same_clock
+from services.client import options, report, results
+from services.client.context import UsageError, context, same_clock
 from services.client.options import parse_proxy, parse_udp_target
 from services.client.qos.config import QosConfig, QosConfigError
 from services.client.runs import RunContext, http_test, load_test, qos_test
+from services.common.config import add_options
 
 MENU = """
 qoslab client — URL {url}  proxy {proxy}  UDP target {udp}
@@ -20,7 +21,8 @@ qoslab client — URL {url}  proxy {proxy}  UDP target {udp}
   3) UDP QoS test
   4) multi-client simulation
   5) browser info
-  6) exit"""
+  6) responsiveness (latency under load: RPM, bufferbloat grade)
+  7) exit"""
 
 # What tests/compose/test_browser.py proves in headless Chromium through the published proxy port
 # ("window" = a fresh browser window with an empty cache; "again" = the same window visits again).
@@ -74,18 +76,19 @@ class Menu:
     def run(self) -> int:
         actions: dict[str, Callable[[], bool]] = {
             "1": self.set_target, "2": self.http, "3": self.qos, "4": self.load, "5": self.browser,
+            "6": self.responsiveness,
         }
         try:
             while True:
                 proxy = "none" if self.ns.proxy is None else "{}:{}".format(*self.ns.proxy)
                 self.say(MENU.format(url=self.ns.url, proxy=proxy, udp="{}:{}".format(*self.ns.target)))
                 choice = self.ask("choice: ")
-                if choice is None or choice in {"6", "q", "exit", "quit"}:
+                if choice is None or choice in {"7", "q", "exit", "quit"}:
                     self.say("bye")
                     return 0
                 action = actions.get(choice)
                 if action is None:
-                    self.say("  please answer 1-6")
+                    self.say("  please answer 1-7")
                     continue
                 try:
                     keep_going = action()
@@ -154,11 +157,44 @@ class Menu:
         self.say(BROWSER_INFO)
         return True
 
+    def responsiveness(self) -> bool:
+        """The latency-under-load test with the menu's proxy and UDP target (other settings: env/defaults)."""
+        from services.client.responsiveness import report as resp_report
+        from services.client.responsiveness.run import config_from, responsiveness_test
+
+        seconds = self.ask_value("seconds per loaded phase", _positive_float, "10")
+        flows = None if seconds is None else self.ask_value("flows each way", _flows, "4")
+        if flows is None:
+            return False
+        parser = argparse.ArgumentParser(add_help=False)
+        add_options(parser, [*options.COMMON, *options.RESPONSIVENESS])
+        ns = parser.parse_args([])
+        ns.proxy, ns.target, ns.timeout = self.ns.proxy, self.ns.target, self.ns.timeout
+        ns.load_time, ns.flows_down, ns.flows_up = float(str(seconds)), int(str(flows)), int(str(flows))
+        try:
+            config = config_from(ns)
+        except UsageError as exc:
+            self.say(f"  invalid: {exc}")
+            return True
+        self.say(f"  about {config.plan()[-1].end_s + config.linger_s:.0f} s …")
+        rows, _ = responsiveness_test(config, self._ctx())
+        self.say(resp_report.HEADER)
+        for row in rows:
+            self._record(row)
+        return True
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1 or value > 1_000_000:
         raise ValueError("a whole number from 1 to 1000000")
+    return value
+
+
+def _flows(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 16:
+        raise ValueError("1 to 16 connections")
     return value
 
 

@@ -109,6 +109,55 @@ LOAD = [
            "processes sharing the connections (one event loop per core, like wrk's threads)", parse_count),
 ]
 
+def parse_phase_list(text: str) -> tuple[str, ...]:
+    from services.client.responsiveness.phases import parse_phases
+
+    return parse_phases(text)
+
+
+def parse_flows(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 16:
+        raise ValueError("must be 1-16 (draft-ietf-ippm-responsiveness: at most 16 connections)")
+    return value
+
+
+RESP_CORE = [
+    Option("--phases", "CLIENT_RESP_PHASES", "idle,download,upload,both",
+           "phases in order (crusader-style): idle, download, upload, both", parse_phase_list),
+    Option("--idle-time", "CLIENT_RESP_IDLE_TIME", "5s", "length of the idle phase", parse_duration_s),
+    Option("--load-time", "CLIENT_RESP_LOAD_TIME", "10s", "length of each loaded phase", parse_duration_s),
+    Option("--gap", "CLIENT_RESP_GAP", "3s", "pause between phases (queues drain)", parse_duration_s),
+    Option("--window", "CLIENT_RESP_WINDOW", "4s",
+           "statistics of a loaded phase from its last WINDOW (the draft: MAD × ID = 4 s)", parse_duration_s),
+    Option("--flows-down", "CLIENT_RESP_FLOWS_DOWN", "4", "parallel download connections", parse_flows),
+    Option("--flows-up", "CLIENT_RESP_FLOWS_UP", "4", "parallel upload connections", parse_flows),
+    Option("--download-url", "CLIENT_RESP_DOWNLOAD_URL", "http://proxy:8080/generated/10MiB.bin",
+           "large object the download flows GET over and over"),
+    Option("--upload-url", "CLIENT_RESP_UPLOAD_URL", "http://proxy:8080/_server/sink",
+           "the server's upload sink the upload flows POST to"),
+    Option("--probe-url", "CLIENT_RESP_PROBE_URL", "http://proxy:8080/small.html",
+           "small object of the foreign probes (fresh connection each)"),
+    Option("--probe-interval", "CLIENT_RESP_PROBE_INTERVAL", "20ms", "gap between UDP probes",
+           parse_duration_s),
+    Option("--foreign-interval", "CLIENT_RESP_FOREIGN_INTERVAL", "250ms", "gap between foreign probes",
+           parse_duration_s),
+    Option("--upload-size", "CLIENT_RESP_UPLOAD_SIZE", "64MiB", "Content-Length of each upload request",
+           parse_size),
+    Option("--udp", "CLIENT_RESP_UDP", "true",
+           "UDP probes to --target (--no-udp: latency from HTTP and TCP_INFO only, no grade)",
+           is_switch=True),
+    Option("--series", "CLIENT_RESP_SERIES", "",
+           "save every sample as JSON for `plot` (e.g. results/responsiveness.json)"),
+    Option("--seed", "CLIENT_RESP_SEED", "", "random seed (UDP test id)"),
+]
+RESPONSIVENESS = [
+    *RESP_CORE,
+    Option("--ready-timeout", "CLIENT_READY_TIMEOUT", "10s",
+           "retry the first contact this long while services start", parse_duration_s),
+]
+
+
 def parse_optional_udp_target(text: str) -> tuple[str, int] | None:
     return parse_host_port(text, 9000) if text.strip() else None
 
@@ -128,4 +177,8 @@ SUITE = [
            "retry the first contact this long while services start", parse_duration_s),
     Option("--clients", "CLIENT_LOAD_CLIENTS", "5", "concurrent clients of the load test", parse_count),
     Option("--requests", "CLIENT_LOAD_REQUESTS", "100", "requests of the load test", parse_count),
+    Option("--responsiveness", "CLIENT_SUITE_RESPONSIVENESS", "false",
+           "also run the responsiveness test (about 45 s with the default phases)", is_switch=True),
+    *RESP_CORE,
 ]
+

@@ -6,6 +6,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from services.client.responsiveness import report as resp_report
+
+RESPONSIVENESS = "responsiveness"
+
 
 def _num(value: Any, digits: int = 3) -> str:
     if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
@@ -90,6 +94,8 @@ def block(row: Mapping[str, Any]) -> list[str]:
         lines = qos_block(row) if row.get("packets_sent") else [f"UDP QoS {row.get('target')}: FAILED"]
     elif kind == "load":
         lines = load_block(row)
+    elif kind == RESPONSIVENESS:
+        return [resp_report.line(row)]
     else:
         lines = http_block(row)
     if row.get("error") and not row.get("ok"):
@@ -105,6 +111,10 @@ def _headline(row: Mapping[str, Any]) -> str:
     if kind == "load":
         return (f"{_num(row.get('req_per_s'), 1)} req/s, p99 {_num(row.get('latency_p99_ms'))} ms, "
                 f"errors {row.get('errors', '-')}")
+    if kind == RESPONSIVENESS:
+        median = row.get("rtt_median_ms") or row.get("loaded_rtt_median_ms")
+        return (f"{row.get('phase')}: RPM {_num(row.get('rpm'), 0)}, grade "
+                f"{row.get('bufferbloat_grade') or '-'}, RTT p50 {_num(median)} ms")
     return (f"{row.get('http_status', '-')} X-Cache {row.get('x_cache') or '-'}, TTFB "
             f"{_num(row.get('ttfb_ms'))} ms, total {_num(row.get('total_ms'))} ms")
 

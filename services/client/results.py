@@ -45,6 +45,11 @@ COLUMNS: tuple[str, ...] = (
     # added later (columns are only ever appended)
     "replica", "rate_rps", "pipeline", "latency_p999_ms", "latency_p9999_ms",
     *(f"latency_uncorrected_{s}_ms" for s in ("median", "p90", "p99", "p999", "p9999", "max")),
+    # responsiveness (latency under working conditions; one row per phase and a summary, phase=all)
+    "phase", "flows_down", "flows_up", "throughput_down_bps", "throughput_up_bps", "latency_increase_ms",
+    "bufferbloat_grade", "rpm", "rpm_foreign", "rpm_self", "rpm_rating", "rpm_confidence",
+    "foreign_tcp_ms", "foreign_http_ms", "self_rtt_ms", "foreign_probes", "self_probes", "foreign_errors",
+    "load_errors", *(f"{when}_rtt_{s}_ms" for when in ("idle", "loaded") for s in ("median", "p90", "p99")),
 )
 
 RAW_COLUMNS: tuple[str, ...] = (

@@ -26,7 +26,21 @@ def run_suite(ns: argparse.Namespace, config: QosConfig, ctx: RunContext,
     _expect_cache(second, "HIT")
     qos = qos_test(config, ctx, same_clock=same_clock, ready_timeout_s=ns.ready_timeout)
     load = load_test(ns.url, ns.proxy, ns.clients, ns.requests, ctx, ns.timeout)
-    return [first, second, qos, load, *_direct_rows(ns, config, ctx, same_clock)]
+    return [first, second, qos, load, *_direct_rows(ns, config, ctx, same_clock), *_responsiveness(ns, ctx)]
+
+
+def _responsiveness(ns: argparse.Namespace, ctx: RunContext) -> list[dict[str, Any]]:
+    """With `--responsiveness`: the latency-under-load test last, its rows (and series) like the command's."""
+    if not getattr(ns, "responsiveness", False):
+        return []
+    from services.client.responsiveness.run import config_from, responsiveness_test, save_series, seed_of
+
+    config = config_from(ns)
+    ns.resp_settings = {"responsiveness": config.as_dict()}
+    rows, saved = responsiveness_test(config, ctx, seed=seed_of(ns))
+    if ns.series and saved and not save_series(ns.series, saved):
+        rows[-1] = {**rows[-1], "ok": False, "error": f"cannot write the series to {ns.series}"}
+    return rows
 
 
 def _direct_rows(ns: argparse.Namespace, config: QosConfig, ctx: RunContext,

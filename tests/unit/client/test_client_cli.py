@@ -24,14 +24,14 @@ def test_menu_eof_exits_cleanly() -> None:
 
 
 def test_menu_invalid_choice_reprompts() -> None:
-    code, text = _menu("9\nhello\n5\n6\n")
-    assert code == 0 and text.count("please answer 1-6") == 2 and "127.0.0.1:8080" in text
+    code, text = _menu("9\nhello\n5\n7\n")
+    assert code == 0 and text.count("please answer 1-7") == 2 and "127.0.0.1:8080" in text
 
 
 def test_menu_browser_info_lists_every_page_the_browser_test_proves() -> None:
     from services.client.menu import BROWSER_PAGES
 
-    code, text = _menu("5\n6\n")
+    code, text = _menu("5\n7\n")
     assert code == 0 and len(BROWSER_PAGES) == 6
     for path, what in BROWSER_PAGES:
         assert f"http://127.0.0.1:8080{path}" in text and what in text
@@ -147,3 +147,26 @@ def test_replica_name(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "gethostname", lambda: "abc123def456")
     assert (replica_name(""), replica_name(" lab-a ")) == ("abc123def456", "lab-a")
+
+
+def test_menu_responsiveness_reprompts_on_bad_numbers_then_eof() -> None:
+    code, text = _menu("6\n0\nabc\n5\n99\n")
+    assert code == 0 and text.count("invalid") == 3 and "flows each way" in text
+
+
+def test_responsiveness_flags_are_checked_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["responsiveness", "--phases", "idle,sideways", "--csv", ""]) == 2
+    assert "phases must be some of" in capsys.readouterr().err
+    assert cli.main(["responsiveness", "--flows-down", "17", "--csv", ""]) == 2
+    assert cli.main(["responsiveness", "--assert", "rpm>>3", "--csv", ""]) == 2
+
+
+def test_responsiveness_config_from_flags() -> None:
+    from services.client.responsiveness.run import config_from
+
+    ns = cli.build_parser().parse_args(["responsiveness", "--phases", "download,idle", "--load-time", "7s",
+                                        "--flows-up", "2", "--no-udp", "--upload-size", "1MiB"])
+    config = config_from(ns)
+    assert config.phases == ("download", "idle") and config.load_s == 7 and config.flows_up == 2
+    assert config.udp_target is None and config.upload_bytes == 1 << 20
+    assert [p.name for p in config.plan()] == ["download", "idle"]

@@ -1,0 +1,90 @@
+"""The upload sink, `POST` or `PUT /_server/sink`: reads a request body, counts it, keeps nothing (pure).
+
+The responsiveness test's upload flows send bulk data here (through the proxy, which passes it on
+uncached). Every decision is a pure function of the request head, the byte counts and `now`:
+- `admit`: the method (405 otherwise) and the declared size (413 before a byte of the body is read,
+  when Content-Length passes `max_bytes`); a malformed Content-Length never gets here, the shared
+  HTTP/1.1 parser answers it with 400.
+- `Upload.feed`: a chunked body is counted as it comes and refused with 413 once it passes `max_bytes`.
+- `Upload.overdue`: 408 when no body byte came for `idle_s`, or when after `grace_s` the average rate
+  is below `min_rate_bps` (a trickle that would hold the connection for ever, as Apache's MinRate).
+- `Upload.summary`: the 200 answer, `{"bytes": N, "seconds": S, "bits_per_second": R}`.
+A refusal closes the connection: the rest of the body is never read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+PATH = "/_server/sink"
+METHODS = ("POST", "PUT")
+ALLOW = ", ".join(METHODS)
+CHUNKED = -1  # the declared length of a chunked body
+
+
+@dataclass(frozen=True)
+class SinkLimits:
+    max_bytes: int = 1 << 30
+    idle_s: float = 10.0
+    min_rate_bps: float = 8_000.0
+    grace_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The answer to an upload the sink will not take; the connection closes after it."""
+
+    status: int
+    message: str
+    allow: str = ""  # the Allow field of a 405
+
+
+def admit(method: str, declared: int, limits: SinkLimits) -> Refusal | None:
+    """Check the head before the body: None = read it. `declared` is the Content-Length or CHUNKED."""
+    if method not in METHODS:
+        return Refusal(405, f"the sink takes {ALLOW}", ALLOW)
+    if declared > limits.max_bytes:
+        return Refusal(413, f"upload of {declared} bytes exceeds the sink's limit of {limits.max_bytes}")
+    return None
+
+
+class Upload:
+    """One body being read: counts bytes and watches the sender's pace."""
+
+    def __init__(self, declared: int, limits: SinkLimits, now_s: float) -> None:
+        self.declared = declared
+        self.limits = limits
+        self.started_s = now_s
+        self.last_byte_s = now_s
+        self.received = 0
+
+    def feed(self, nbytes: int, now_s: float) -> Refusal | None:
+        self.received += nbytes
+        if nbytes:
+            self.last_byte_s = now_s
+        if self.received > self.limits.max_bytes:
+            return Refusal(413, f"upload passed the sink's limit of {self.limits.max_bytes} bytes")
+        return None
+
+    def overdue(self, now_s: float) -> Refusal | None:
+        """408 when the sender stalls or trickles; None while it keeps a reasonable pace."""
+        idle = now_s - self.last_byte_s
+        if idle >= self.limits.idle_s:
+            return Refusal(408, f"no upload data for {idle:.1f} s")
+        elapsed = now_s - self.started_s
+        if elapsed >= self.limits.grace_s and self.received * 8 / elapsed < self.limits.min_rate_bps:
+            return Refusal(408, f"upload slower than {self.limits.min_rate_bps:g} bit/s")
+        return None
+
+    def next_check_s(self, now_s: float) -> float:
+        """When `overdue` could next change its answer (for the connection's timer)."""
+        candidates = [self.last_byte_s + self.limits.idle_s]
+        if now_s < self.started_s + self.limits.grace_s:
+            candidates.append(self.started_s + self.limits.grace_s)
+        return max(min(candidates), now_s)
+
+    def summary(self, now_s: float) -> bytes:
+        seconds = max(now_s - self.started_s, 1e-9)
+        return (json.dumps({"bytes": self.received, "seconds": round(seconds, 6),
+                            "bits_per_second": round(self.received * 8 / seconds, 1)}) + "\n").encode()
