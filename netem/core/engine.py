@@ -71,7 +71,7 @@ def _failure(target: Target, argv: list[str], result: CommandResult, imp: Impair
     if NO_NETEM_STDERR in stderr and "netem" in argv:
         return NetemUnavailable(
             f"{target.label}: this kernel has no sch_netem (tc said: {stderr!r}); this end needs netem "
-            f"for {', '.join(rules.netem_keys(imp))}. Fields that work without netem (tbf): "
+            f"for {', '.join(imp.netem_keys())}. Fields that work without netem (tbf): "
             f"{', '.join(rules.RATE_ONLY_KEYS)}", target=target.label, argv=argv, stderr=stderr)
     return ApplyError(f"{target.label}: {' '.join(argv)} failed (exit {result.returncode}): {stderr}",
                       target=target.label, argv=argv, stderr=stderr)
@@ -79,7 +79,7 @@ def _failure(target: Target, argv: list[str], result: CommandResult, imp: Impair
 
 def _verify(target: Target, imp: Impairment, state: QdiscState | None) -> str | None:
     """None when the kernel reports what we asked for, else what differs."""
-    kind = rules.qdisc_kind(imp)
+    kind = imp.kind
     seen = state.kind if state else "none"
     if kind is None:
         return None if state is None or state.is_default() else f"expected the default qdisc, found {seen}"
@@ -111,11 +111,11 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
             imp = ends[(target.link, target.direction)]
             state = read_root(target)
             before.append((target, state))
-            if rules.qdisc_kind(imp) is None and (state is None or state.is_default()):
+            if imp.kind is None and (state is None or state.is_default()):
                 continue
-            if verb == "replace" and state is not None and state.kind == rules.qdisc_kind(imp) == "netem":
+            if verb == "replace" and state is not None and state.kind == imp.kind == "netem":
                 # replace on a netem root is netem's change, which keeps every attribute the new command
-                # omits (correlations, reorder, corrupt, rate, slot): start the new profile from nothing.
+                # omits (a field the old profile set and the new one does not): start from nothing.
                 _run_end(target, Impairment(), verb, log)
             _run_end(target, imp, verb, log)
         after = {t.label: read_root(t) for t in targets}

@@ -185,7 +185,7 @@ def test_custom_limits() -> None:
 
 
 @pytest.mark.parametrize("host", [
-    "", "x", "x:", "example.com:8080", "10.0.0.1", "[::1]", "[::1]:8080", "[fd00::10]:8000",
+    "", "x", "x:", "example.com:8081", "10.0.0.1", "[::1]", "[::1]:8081", "[fd00::10]:8001",
     "[fe80::1%25eth0]:80", "[::ffff:127.0.0.1]", "a%2Db", "sub_domain.example",
 ])
 def test_valid_host_values_are_accepted(host: str) -> None:

@@ -8,7 +8,7 @@ import struct
 
 from netem.tools.pcap import probe_exchanges, read_pcap
 
-from .test_pcap import CLIENT, PROXY, _probe, pcap, udp
+from .test_pcap import CLIENT, HTTP, PROXY, RELAY, _probe, pcap, udp
 
 CLIENT6, PROXY6 = "fd00:203:1::80", "fd00:203:1::2"
 HOP_BY_HOP, ROUTING, FRAGMENT, DEST_OPTS, NO_NEXT = 0, 43, 44, 60, 59
@@ -38,11 +38,11 @@ def ether6(ip: bytes) -> bytes:
 
 
 def test_v6_udp_and_tcp_are_decoded_with_addresses_and_ports() -> None:
-    tcp = struct.pack("!HHIIBBHHH", 40001, 8080, 1, 1, 5 << 4, 0x02, 512, 0, 0)
-    packets = list(read_pcap(pcap([(1.0, ether6(udp6(CLIENT6, 40000, PROXY6, 9090, b"hi"))),
+    tcp = struct.pack("!HHIIBBHHH", 40001, HTTP, 1, 1, 5 << 4, 0x02, 512, 0, 0)
+    packets = list(read_pcap(pcap([(1.0, ether6(udp6(CLIENT6, 40000, PROXY6, RELAY, b"hi"))),
                                    (2.0, ether6(_ip6(CLIENT6, PROXY6, 6, tcp)))])))
     assert [(p.proto, p.src, p.sport, p.dst, p.dport) for p in packets] == [
-        ("udp", CLIENT6, 40000, PROXY6, 9090), ("tcp", CLIENT6, 40001, PROXY6, 8080)]
+        ("udp", CLIENT6, 40000, PROXY6, RELAY), ("tcp", CLIENT6, 40001, PROXY6, HTTP)]
     assert packets[0].payload == b"hi" and packets[1].tcp_flags == 0x02
 
 
@@ -57,18 +57,18 @@ def test_extension_headers_are_walked_to_the_transport_header() -> None:
     routing = bytes(14)  # 16 bytes: length field 1
     first_fragment = struct.pack("!HI", 0 << 3 | 1, 7)  # offset 0, more fragments
     ext = [(HOP_BY_HOP, options), (ROUTING, routing), (DEST_OPTS, options), (FRAGMENT, first_fragment)]
-    [packet] = read_pcap(pcap([(1.0, ether6(udp6(CLIENT6, 5, PROXY6, 9090, b"payload", ext)))]))
-    assert (packet.proto, packet.dport, packet.payload) == ("udp", 9090, b"payload")
+    [packet] = read_pcap(pcap([(1.0, ether6(udp6(CLIENT6, 5, PROXY6, RELAY, b"payload", ext)))]))
+    assert (packet.proto, packet.dport, packet.payload) == ("udp", RELAY, b"payload")
 
 
 def test_a_later_fragment_has_no_transport_header() -> None:
     later = struct.pack("!HI", 185 << 3, 7)  # offset 1480 bytes
-    [packet] = read_pcap(pcap([(1.0, ether6(udp6(CLIENT6, 5, PROXY6, 9090, b"rest", [(FRAGMENT, later)])))]))
+    [packet] = read_pcap(pcap([(1.0, ether6(udp6(CLIENT6, 5, PROXY6, RELAY, b"rest", [(FRAGMENT, later)])))]))
     assert (packet.proto, packet.src, packet.dst) == ("other", CLIENT6, PROXY6)
 
 
 def test_truncated_and_odd_v6_headers_are_other_not_errors() -> None:
-    short = ether6(udp6(CLIENT6, 5, PROXY6, 9090, b"x")[:30])
+    short = ether6(udp6(CLIENT6, 5, PROXY6, RELAY, b"x")[:30])
     no_next = ether6(_ip6(CLIENT6, PROXY6, NO_NEXT, b""))
     loop = ether6(_ip6(CLIENT6, PROXY6, HOP_BY_HOP, bytes([HOP_BY_HOP, 0]) + bytes(6)) + bytes(64))
     protos = [p.proto for p in read_pcap(pcap([(1.0, short), (2.0, no_next), (3.0, loop)]))]
@@ -77,11 +77,11 @@ def test_truncated_and_odd_v6_headers_are_other_not_errors() -> None:
 
 def test_v6_probes_pair_with_their_replies_beside_v4_ones() -> None:
     frames = [
-        (10.000, ether6(udp6(CLIENT6, 40000, PROXY6, 9090, _probe(0)))),
-        (10.001, b"\x02" * 12 + b"\x08\x00" + udp(CLIENT, 40000, PROXY, 9090, _probe(0))),
-        (10.030, ether6(udp6(PROXY6, 9090, CLIENT6, 40000, _probe(0, reply=True)))),
-        (10.041, b"\x02" * 12 + b"\x08\x00" + udp(PROXY, 9090, CLIENT, 40000, _probe(0, reply=True))),
+        (10.000, ether6(udp6(CLIENT6, 40000, PROXY6, RELAY, _probe(0)))),
+        (10.001, b"\x02" * 12 + b"\x08\x00" + udp(CLIENT, 40000, PROXY, RELAY, _probe(0))),
+        (10.030, ether6(udp6(PROXY6, RELAY, CLIENT6, 40000, _probe(0, reply=True)))),
+        (10.041, b"\x02" * 12 + b"\x08\x00" + udp(PROXY, RELAY, CLIENT, 40000, _probe(0, reply=True))),
     ]
     exchanges = probe_exchanges(list(read_pcap(pcap(frames))))
     assert [(e.client, e.target, round(e.gap_s, 3)) for e in exchanges] == [
-        ((CLIENT6, 40000), (PROXY6, 9090), 0.030), ((CLIENT, 40000), (PROXY, 9090), 0.040)]
+        ((CLIENT6, 40000), (PROXY6, RELAY), 0.030), ((CLIENT, 40000), (PROXY, RELAY), 0.040)]
