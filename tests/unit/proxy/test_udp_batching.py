@@ -14,10 +14,10 @@ from services.proxy.udp_session import address_of, name_of, sockaddr_len
 
 @pytest.mark.parametrize(("family", "addr"), [
     (socket.AF_INET, ("127.0.0.1", 40000)),
-    (socket.AF_INET, ("10.203.1.10", 1)),
+    (socket.AF_INET, ("192.0.2.7", 1)),
     (socket.AF_INET6, ("::1", 65535, 0, 0)),
-    (socket.AF_INET6, ("fe80::1", 9090, 0x12345, 3)),
-    (socket.AF_INET6, ("::ffff:10.203.1.10", 9090, 0, 0)),
+    (socket.AF_INET6, ("fe80::1", 4433, 0x12345, 3)),
+    (socket.AF_INET6, ("::ffff:192.0.2.7", 4433, 0, 0)),
 ])
 def test_raw_sender_addresses_round_trip(family: int, addr: tuple[object, ...]) -> None:
     name = name_of(addr, family)
