@@ -6,8 +6,6 @@ counters must agree with what the client saw."""
 
 from __future__ import annotations
 
-import json
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -17,19 +15,9 @@ from services.client.qos.analyze import result_columns
 from services.client.qos.config import QosConfig
 from services.client.qos.runner import run_qos
 from tests.integration.client.test_client_qos_impair import expected_from_plan
-from tests.integration.processes import running
+from tests.integration.processes import internal_json, running
 
 Impaired = Any  # conftest.Impaired: echo_port, relay_port, plan
-
-
-def relay_stats(http: tuple[str, int]) -> dict[str, Any]:
-    with socket.create_connection(http, timeout=5) as sock:
-        sock.sendall(b"GET /_proxy/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        raw = b""
-        while chunk := sock.recv(65536):
-            raw += chunk
-    udp: dict[str, Any] = json.loads(raw.split(b"\r\n\r\n", 1)[1])["udp"]
-    return udp
 
 
 @pytest.mark.parametrize(("count", "interval_s"), [(400, 0.002), (6000, 0.0001)], ids=["500pps", "10kpps"])
@@ -42,7 +30,7 @@ def test_impairments_behind_the_relay_are_reported_exactly(impaired: Callable[..
         run = run_qos(QosConfig("127.0.0.1", proxy.udp[1], count=count, interval_s=interval_s, size=100,
                                 wait_s=0.5, seed=3))
         row = result_columns(run)
-        udp = relay_stats(proxy.http)
+        udp = internal_json(proxy.http, "/_proxy/stats")["udp"]
     sent = row["packets_sent"]
     assert sent + row["missed_sends"] == count and sent > count // 2
     expected = expected_from_plan(net.plan, sent)

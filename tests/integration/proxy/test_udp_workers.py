@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.integration.processes import internal_json
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -72,12 +73,7 @@ class Proxy:
         self.udp_port = int(re.findall(r"udp=127\.0\.0\.1:(\d+)", self.listening)[0])
 
     def stats(self) -> dict[str, Any]:
-        with socket.create_connection(("127.0.0.1", self.http_port), timeout=5) as sock:
-            sock.sendall(b"GET /_proxy/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            raw = b""
-            while chunk := sock.recv(65536):
-                raw += chunk
-        udp: dict[str, Any] = json.loads(raw.split(b"\r\n\r\n", 1)[1])["udp"]
+        udp: dict[str, Any] = internal_json(("127.0.0.1", self.http_port), "/_proxy/stats")["udp"]
         return udp
 
     def stop(self) -> int:
