@@ -57,9 +57,15 @@ def wait_http(port: int, path: str = "/small", timeout_s: float = 15.0) -> None:
     raise RuntimeError(f"127.0.0.1:{port}{path} did not answer")
 
 
-def wrk(port: int, path: str, duration_s: float, connections: int) -> float:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{int(duration_s)}s", f"http://127.0.0.1:{port}{path}"],
-                         capture_output=True, text=True, timeout=duration_s + 30, check=True).stdout
+def pinned(cpus: str, argv: list[str]) -> list[str]:
+    """`argv` run on the CPUs `cpus` (taskset), or anywhere when `cpus` is empty."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def wrk(port: int, path: str, duration_s: float, connections: int, cpus: str = "") -> float:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{int(duration_s)}s", f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(pinned(cpus, argv), capture_output=True, text=True, timeout=duration_s + 30,
+                         check=True).stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not found:
         raise RuntimeError(out)
@@ -73,14 +79,14 @@ def start(cmd: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
 def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> None:
     origin_port, proxy_port, varnish_port = free_ports(3)
     procs.append(start([sys.executable, str(HERE / "origin.py"), str(origin_port)]))
-    procs.append(start([sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port",
-                        str(proxy_port), "--udp-port", "0", "--upstream", f"127.0.0.1:{origin_port}",
-                        "--upstream-udp", "127.0.0.1:9", "--no-access-log", "--cache-size", "256MiB"],
-                       cwd=ROOT))
+    procs.append(start(pinned(args.cpus, [
+        sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port", str(proxy_port),
+        "--udp-port", "0", "--upstream", f"127.0.0.1:{origin_port}", "--upstream-udp", "127.0.0.1:9",
+        "--no-access-log", "--cache-size", "256MiB"]), cwd=ROOT))
     workdir = tempfile.mkdtemp(prefix="qoslab-varnish-")
     Path(workdir).chmod(0o755)  # varnishd drops root for its own user, which must enter the directory
-    procs.append(start(["varnishd", "-F", "-n", workdir, "-a", f"127.0.0.1:{varnish_port}",
-                        "-b", f"127.0.0.1:{origin_port}", "-s", "malloc,256m"]))
+    procs.append(start(pinned(args.cpus, ["varnishd", "-F", "-n", workdir, "-a", f"127.0.0.1:{varnish_port}",
+                                          "-b", f"127.0.0.1:{origin_port}", "-s", "malloc,256m"])))
     for port in (origin_port, proxy_port, varnish_port):
         wait_http(port)
     for name, path in (("small", "/small"), ("1MiB", "/big")):
@@ -91,7 +97,7 @@ def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -
         for round_ in range(args.rounds):  # interleaved, the order swapped every round
             pair = [(ours, proxy_port), (theirs, varnish_port)]
             for results, port in pair if round_ % 2 == 0 else pair[::-1]:
-                results.append(wrk(port, path, args.duration, args.connections))
+                results.append(wrk(port, path, args.duration, args.connections, args.load_cpus))
             print(f"  round {round_ + 1} {name}: qoslab {ours[-1]:.0f}  varnish {theirs[-1]:.0f} req/s  "
                   f"(load {os.getloadavg()[0]:.1f})")
         ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
@@ -208,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--udp-pings", type=int, default=5000, help="ping-pongs for the latency figures")
     parser.add_argument("--udp-workers", default="1", help="the proxy's --udp-workers")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (HTTP hits vs Varnish)")
+    parser.add_argument("--cpus", default="",
+                        help="taskset CPU list of qoslab and Varnish (the same for both)")
+    parser.add_argument("--load-cpus", default="", help="taskset CPU list of wrk")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-udp", action="store_true")
     args = parser.parse_args(argv)
