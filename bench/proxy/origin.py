@@ -8,7 +8,9 @@ import sys
 BODIES = {b"/small": b"s" * 100, b"/big": b"b" * (1 << 20)}
 
 
-class Origin(asyncio.Protocol):
+class HeadsOrigin(asyncio.Protocol):
+    """Reads request heads (bodies are not expected) and answers each with `answer(path)`'s bytes."""
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
         self.buf = b""
@@ -17,11 +19,19 @@ class Origin(asyncio.Protocol):
         self.buf += data
         while b"\r\n\r\n" in self.buf:
             head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-            path = head.split(b" ", 2)[1]
-            body = BODIES.get(path, b"missing")
-            self.transport.write(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\n"
-                                 b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n%b"
-                                 % (len(body), body))
+            answer = self.answer(head.split(b" ", 2)[1])
+            if not self.transport.is_closing():
+                self.transport.write(answer)
+
+    def answer(self, path: bytes) -> bytes:
+        raise NotImplementedError
+
+
+class Origin(HeadsOrigin):
+    def answer(self, path: bytes) -> bytes:
+        body = BODIES.get(path, b"missing")
+        return (b"HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: %d\r\n\r\n%b" % (len(body), body))
 
 
 async def main(port: int) -> None:

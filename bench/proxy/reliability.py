@@ -73,13 +73,14 @@ class Origin(asyncio.Protocol):
 
 
 class Proxy:
-    def __init__(self, origin_port: int, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    def __init__(self, origin_port: int, *args: str, repo: Path = REPO) -> None:
+        """`repo`: the checkout whose `services.proxy` runs (bench/proxy/hygiene.py --repo)."""
+        env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port", "0",
              "--udp-port", "0", "--upstream", f"127.0.0.1:{origin_port}", "--upstream-udp", "127.0.0.1:9",
              "--no-access-log", *args],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.proc.stdout is not None
         self.lines: list[str] = []
         for line in self.proc.stdout:

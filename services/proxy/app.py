@@ -17,6 +17,7 @@ from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
 from .budget import BodyBudget
+from .cache.cookies import request_fields
 from .cache.entry import refresh
 from .cache.head import head_effects
 from .cache.policy import Action, decide, request_directives
@@ -62,7 +63,7 @@ class ProxyApp:
                                                        idle_timeout_s=config.upstream_idle_timeout_s)
         self.stats = HttpStats()
         self.metrics = ProxyMetrics()
-        self.fast_heads = FastHeads(config.limits)
+        self.fast_heads = FastHeads(config.limits, request_fields(config.cookies))
         self.inflight: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.udp_stats: Callable[[], dict[str, Any]] | None = None
@@ -139,7 +140,7 @@ class ProxyApp:
 
     def lookup(self, job: Job) -> tuple[Action, Any]:
         assert job.route is not None
-        req_cc = request_directives(job.request.headers)
+        req_cc = request_directives(job.request.headers, self.config.cookies)
         entry = self.store.select(job.route.key, job.request.headers)
         decision = decide(entry, req_cc, self.now())
         return decision.action, decision.entry
@@ -147,7 +148,8 @@ class ProxyApp:
     def apply_head_response(self, job: Job, head: Headers, request_time: float) -> None:
         """RFC 9111 §4.3.5: a 200 to HEAD refreshes matching stored GETs and invalidates the others."""
         assert job.route is not None
-        updates, drops = head_effects(self.store.lookup(job.route.key), job.request.headers, head)
+        updates, drops = head_effects(self.store.lookup(job.route.key), job.request.headers, head,
+                                      self.config.cache_targets, self.config.cookies)
         for entry in drops:
             self.store.discard(entry)
         for entry, merged in updates:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import enum
 import re
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from services.common import log
 from services.common.config import (
@@ -22,6 +24,7 @@ from services.common.config import (
     parse_worker_count,
 )
 
+from .cache.cookies import CookieRequests, CookieRules, SetCookie
 from .fds import raise_nofile_limit, session_budget
 from .job import ProxyConfig
 from .server import ProxyServer
@@ -29,6 +32,7 @@ from .target import parse_allow
 from .udp_counters import SharedCounters
 from .udp_workers import fork_workers, relay_factory, stop_workers, udp_sockets
 
+ModeT = TypeVar("ModeT", bound=enum.Enum)
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -45,6 +49,16 @@ def parse_field_names(text: str) -> tuple[str, ...]:
 
 def _addresses(text: str) -> frozenset[str]:
     return frozenset(a.strip() for a in text.split(",") if a.strip())
+
+
+def _choice(kind: type[ModeT]) -> Callable[[str], ModeT]:
+    """A parser of one of an Enum's values, whose error lists them all."""
+    def parse(text: str) -> ModeT:
+        for member in kind:
+            if member.value == text.strip().lower():
+                return member
+        raise ValueError(f"{text!r} is not one of {', '.join(str(m.value) for m in kind)}")
+    return parse
 
 
 def _positive_int(text: str) -> int:
@@ -103,6 +117,12 @@ OPTIONS = [
     Option("--stale-on-error", "PROXY_STALE_ON_ERROR", "24h",
            "serve a stored response up to this long past its freshness when the origin fails (0: never)",
            parse_duration_s),
+    Option("--set-cookie", "PROXY_SET_COOKIE", "pass",
+           "responses with Set-Cookie: pass (not stored), strip (stored without it), store (RFC 9111)",
+           _choice(SetCookie)),
+    Option("--cookie-requests", "PROXY_COOKIE_REQUESTS", "cache",
+           "requests with Cookie: cache (served and stored like any) or bypass (never cached)",
+           _choice(CookieRequests)),
 ]
 
 
@@ -124,7 +144,8 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         connect_timeout_s=args.connect_timeout, upstream_timeout_s=args.upstream_timeout,
         client_timeout_s=args.client_timeout, access_log=args.access_log,
         targeted_cache_control=args.targeted_cache_control, stale_on_error_s=args.stale_on_error,
-        upstream_idle_timeout_s=args.upstream_idle_timeout)
+        upstream_idle_timeout_s=args.upstream_idle_timeout,
+        cookies=CookieRules(args.set_cookie, args.cookie_requests))
 
 
 async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None,

@@ -18,7 +18,7 @@ from .cache.directives import Directives
 from .cache.entry import Entry, refresh
 from .cache.policy import Action, request_directives
 from .cache.response import Next, after_upstream
-from .cache.validation import conditional_headers, is_conditional, merge_304
+from .cache.validation import conditional_headers, is_conditional, refreshed_fields
 from .exchange import exchange, stream_response, upstream_headers
 from .job import Job
 from .upstream import UpstreamConnection, UpstreamError
@@ -82,7 +82,7 @@ async def miss(app: ProxyApp, job: Job, stale: Entry | None = None) -> None:
     now, that may still answer if the origin fails (`--stale-on-error`)."""
     assert job.route is not None
     key = job.route.key
-    req_cc = request_directives(job.request.headers)
+    req_cc = request_directives(job.request.headers, app.config.cookies)
     collapsible = (job.request.method == "GET" and not is_conditional(job.request.headers)
                    and "no-store" not in req_cc and "no-cache" not in req_cc)
     waiting = app.inflight.get(key) if collapsible else None
@@ -136,7 +136,7 @@ async def fetch_and_stream(app: ProxyApp, job: Job, entry: Entry | None, cache_s
             headers.add(name, value)
     method = "GET" if entry is not None and job.request.method == "GET" else job.request.method
     fallback = entry if entry is not None else stale
-    req_cc = request_directives(job.request.headers)
+    req_cc = request_directives(job.request.headers, app.config.cookies)
     request_time = app.now()
     started = time.monotonic()
     try:
@@ -167,7 +167,8 @@ def _next(app: ProxyApp, job: Job, entry: Entry | None, method: str, req_cc: Dir
     return after_upstream(entry, method, job.request.headers, req_cc,
                           None if resp is None else resp.status, None if resp is None else resp.headers,
                           app.now(), targets=app.config.cache_targets,
-                          stale_on_error_s=app.config.stale_on_error_s, revalidating=revalidating)
+                          stale_on_error_s=app.config.stale_on_error_s, revalidating=revalidating,
+                          cookies=app.config.cookies)
 
 
 def _serve_stale(app: ProxyApp, job: Job, entry: Entry) -> None:
@@ -184,11 +185,19 @@ async def _finish_304(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: R
         app.pool.release(job.route.origin, conn, resp)
     except UpstreamError:
         conn.close()
-    merged = merge_304(entry.headers, resp.headers)
-    fresh = refresh(entry, merged, request_time, app.now(), resp.headers, app.config.cache_targets)
-    fresh.head = respond.entry_head(fresh)
-    app.store.replace(entry, fresh)
+    targets, response_time = app.config.cache_targets, app.now()
+    served_fields, kept = refreshed_fields(entry.headers, resp.headers, targets, app.config.cookies)
+    served = refresh(entry, served_fields, request_time, response_time, resp.headers, targets)
+    served.head = respond.entry_head(served)
+    if kept is None:  # the update made it unstorable (it sets a cookie, --set-cookie pass)
+        app.store.discard(entry)
+    elif len(kept) == len(served_fields):
+        app.store.replace(entry, served)
+    else:  # stored without the withheld fields this client still gets
+        fresh = refresh(entry, kept, request_time, response_time, resp.headers, targets)
+        fresh.head = respond.entry_head(fresh)
+        app.store.replace(entry, fresh)
     app.stats.revalidations += 1
-    app.serve_entry(job, fresh, "REVALIDATED")
+    app.serve_entry(job, served, "REVALIDATED")
 
 

@@ -23,8 +23,9 @@ from services.common.http1 import (
 from . import respond
 from .app import ProxyApp
 from .cache.entry import make_entry
-from .cache.storage import storable_headers, strip_hop_by_hop
+from .cache.storage import stored_fields, strip_hop_by_hop
 from .cache.surrogate import CAPABILITY
+from .cache.targeted import response_directives
 from .cache.validation import CONDITIONALS
 from .job import CACHEABLE_METHODS, Job
 from .numbers import parse_uint
@@ -166,7 +167,8 @@ async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, res
 
 def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: float) -> None:
     assert job.route is not None
-    headers = Headers(storable_headers(resp.headers))
+    cc = response_directives(resp.headers, app.config.cache_targets)
+    headers = stored_fields(resp.headers, cc, app.config.cookies)
     headers.add("Via", respond.VIA)
     entry = make_entry(job.route.key, resp.status, resp.reason, headers, body, job.request.headers,
                        request_time, app.now(), resp.headers, app.config.cache_targets)

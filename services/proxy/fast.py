@@ -10,6 +10,8 @@ feed a corpus through the connection with the fast path on and off and compare b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.common.http1 import Limits
 from services.common.http1.plain import PlainRule, plain_request
 
@@ -24,17 +26,20 @@ MEMO_ENTRIES = 4096
 Plain = tuple[str, bool]  # (target, close)
 
 
-def plain_get(head: bytes, limits: Limits) -> Plain | None:
+def plain_get(head: bytes, limits: Limits, rule: PlainRule = RULE) -> Plain | None:
     """(target, close) when `head` (one whole head through the blank line) is a plain GET, else None."""
-    plain = plain_request(head, limits, RULE)
+    plain = plain_request(head, limits, rule)
     return None if plain is None else (plain.target, plain.connection == ("close",))
 
 
 class FastHeads:
     """Raw heads already classified as plain GETs, so a repeated head costs one dict lookup (bounded)."""
 
-    def __init__(self, limits: Limits, max_entries: int = MEMO_ENTRIES) -> None:
+    def __init__(self, limits: Limits, slow_fields: frozenset[str] = frozenset(),
+                 max_entries: int = MEMO_ENTRIES) -> None:
+        """`slow_fields`: more request fields the full path looks at (`--cookie-requests bypass`: Cookie)."""
         self.limits = limits
+        self.rule = replace(RULE, slow_fields=RULE.slow_fields | slow_fields) if slow_fields else RULE
         self.max_entries = max_entries
         self._plain: dict[bytes, Plain] = {}
 
@@ -46,7 +51,7 @@ class FastHeads:
             return hit
         if data.find(b"\r\n\r\n") != len(data) - 4:  # pipelined: the full path keeps their order
             return None
-        plain = plain_get(data, self.limits)
+        plain = plain_get(data, self.limits, self.rule)
         if plain is not None and len(data) <= MEMO_HEAD_MAX:
             if len(self._plain) >= self.max_entries:
                 self._plain.clear()

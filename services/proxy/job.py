@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from services.common.http1 import Limits, Request
 
+from .cache.cookies import DEFAULT_RULES, CookieRules
 from .store import DEFAULT_MAX_VARIANTS
 from .target import Origin, Route
 
@@ -44,6 +45,8 @@ class ProxyConfig:
     stale_on_error_s: float = 86400.0
     # pooled upstream connections idle longer are closed, not reused (below servers' keep-alive timeouts)
     upstream_idle_timeout_s: float = 4.0
+    # responses that set a cookie / requests that carry one (`--set-cookie`, `--cookie-requests`)
+    cookies: CookieRules = DEFAULT_RULES
 
     @property
     def cache_targets(self) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """`python -m netem capture` on the running stack: the pcap holds what crossed the edge link.
 
-Read with netem.pcap (and, as a cross-check, tshark): the QoS probes and their replies, and the HTTP
+Read with netem.tools.pcap (and, as a cross-check, tshark): the QoS probes and their replies, and the HTTP
 exchange, with the stack's addresses and ports. Where the kernel has netem (the VM runs this file's delay
 test: tests/vm/test_compose_vm.py), a delay applied to the proxy's edge end shows as the time between each
 probe and its reply at that end.
@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from netem.capability import probe_docker
-from netem.expect import parse_rows
-from netem.pcap import Packet, probe_exchanges, read_pcap
+from netem.core.expect import parse_rows
+from netem.tools.capability import probe_docker
+from netem.tools.pcap import Packet, probe_exchanges, read_pcap
 
 from .conftest import REPO, Stack, artifacts_dir
 

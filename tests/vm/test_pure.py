@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from netem.vm import boot, cache, checks, cli, cpio, initscript, kernel, netns
+from netem.vm import checks
 from netem.vm.errors import VmError
+from netem.vm.guest import netns
+from netem.vm.host import boot, cache, cli, cpio, initscript, kernel
 
 
 def test_cpio_newc_header_golden() -> None:
@@ -97,9 +99,9 @@ def test_code_digest_changes_with_content(tmp_path: Path) -> None:
 def test_the_image_ships_what_the_vm_runs_and_no_tests() -> None:
     files = cache.code_files(cache.repo_root())
     assert not [f for f in files if f.parts[0] == "tests"]
-    for module in ("fidelity", "scenario_guest", "stack", "cases", "checks"):
+    for module in ("guest/fidelity", "guest/scenario", "guest/stack", "guest/cases", "checks"):
         assert Path(f"netem/vm/{module}.py") in files
-    assert cli.FIDELITY_CMD[-1] == "netem.vm.fidelity"
+    assert cli.FIDELITY_CMD[-1] == "netem.vm.guest.fidelity"
 
 
 def test_binomial_band_and_markov_inflation() -> None:

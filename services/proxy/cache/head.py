@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from services.common.http1.headers import Headers
 
 from ..numbers import parse_uint
+from .cookies import DEFAULT_RULES, CookieRules
 from .entry import Entry
-from .validation import merge_304
+from .validation import refreshed_fields
 from .vary import matches
 
 
@@ -23,16 +24,21 @@ def head_matches(entry: Entry, head: Headers) -> bool:
     return length is None or parse_uint(length.strip()) == len(entry.body)
 
 
-def head_effects(entries: Sequence[Entry], request_headers: Headers,
-                 head: Headers) -> tuple[list[tuple[Entry, Headers]], list[Entry]]:
-    """(entries to update with merged fields, entries to invalidate) for a 200 response to HEAD."""
+def head_effects(entries: Sequence[Entry], request_headers: Headers, head: Headers,
+                 targets: Sequence[str] = (), cookies: CookieRules = DEFAULT_RULES
+                 ) -> tuple[list[tuple[Entry, Headers]], list[Entry]]:
+    """(entries to update with merged fields, entries to invalidate) for a 200 response to HEAD. The merged
+    fields are what storage keeps (`validation.refreshed_fields`); an entry the update makes unstorable
+    (a HEAD response that sets a cookie, under `--set-cookie pass`) is invalidated."""
     updates: list[tuple[Entry, Headers]] = []
     drops: list[Entry] = []
     for entry in entries:
         if not matches(entry.vary, request_headers):
             continue
-        if entry.status == 200 and head_matches(entry, head):
-            updates.append((entry, merge_304(entry.headers, head)))
+        kept = refreshed_fields(entry.headers, head, targets, cookies)[1] \
+            if entry.status == 200 and head_matches(entry, head) else None
+        if kept is not None:
+            updates.append((entry, kept))
         else:
             drops.append(entry)
     return updates, drops

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from services.common.http1.headers import Headers
 
 from .age import last_modified_value
+from .cookies import DEFAULT_RULES, CookieRules, bypasses
 from .directives import Directives, parse_cache_control
 from .entry import Entry
 from .vary import matches
@@ -36,10 +37,15 @@ class Decision:
 NO_DIRECTIVES = parse_cache_control([])  # a request without Cache-Control or Pragma
 
 
-def request_directives(headers: Headers) -> Directives:
+def request_directives(headers: Headers, cookies: CookieRules = DEFAULT_RULES) -> Directives:
+    """The request's cache directives; a request that bypasses the cache for its cookie
+    (`--cookie-requests bypass`) is given `no-store`: not answered from storage, response not stored,
+    never collapsed onto another request, never served stale."""
     cc = parse_cache_control(headers.get_all("cache-control"))
     if "cache-control" not in headers and "no-cache" in headers.get_tokens("pragma"):
-        return parse_cache_control(["no-cache"])  # RFC 9111 §5.4: Pragma only without Cache-Control
+        cc = parse_cache_control(["no-cache"])  # RFC 9111 §5.4: Pragma only without Cache-Control
+    if bypasses(headers, cookies) and "no-store" not in cc:
+        return Directives({**cc.values, "no-store": None}, cc.duplicated)
     return cc
 
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from services.common.http1.headers import Headers
 
+from .cookies import DEFAULT_RULES, CookieRules
 from .directives import Directives
 from .entry import Entry
 from .storage import may_store
@@ -64,7 +65,7 @@ def stale_on_error(entry: Entry, req: Directives, now: float, default_s: float =
 def after_upstream(entry: Entry | None, method: str, request_headers: Headers, req: Directives,
                    status: int | None, response_headers: Headers | None, now: float, *,
                    targets: Sequence[str] = (), stale_on_error_s: float = STALE_ON_ERROR_S,
-                   revalidating: bool = False) -> Next:
+                   revalidating: bool = False, cookies: CookieRules = DEFAULT_RULES) -> Next:
     """What to do with the upstream's answer (`status` None: the upstream failed). See the module table.
 
     `revalidating`: the request sent upstream carried the entry's validators (so a 304 refreshes it)."""
@@ -76,6 +77,7 @@ def after_upstream(entry: Entry | None, method: str, request_headers: Headers, r
     if status in ERROR_STATUSES and stale_ok:
         return Next.SERVE_STALE
     resp_cc = response_directives(response_headers, targets)
-    if method == "GET" and may_store(method, request_headers, req, status, response_headers, resp_cc):
+    if method == "GET" and may_store(method, request_headers, req, status, response_headers, resp_cc,
+                                     cookies):
         return Next.STORE
     return Next.PASS

@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.common.http1.headers import Headers
 
 from .age import HEURISTIC_STATUSES, has_explicit_freshness, last_modified_value
+from .cookies import DEFAULT_RULES, CookieRules, refuses_storing, withheld_fields
 from .directives import Directives
 from .surrogate import surrogate_directives
 
@@ -33,10 +34,16 @@ def strip_hop_by_hop(headers: Headers) -> Headers:
     return Headers([(n, v) for n, v in headers.items() if n.lower() not in drop])
 
 
-def storable_headers(headers: Headers) -> list[tuple[str, str]]:
-    """§3.1: header fields kept with a stored response."""
-    drop = NOT_STORED | connection_listed(headers)
+def storable_headers(headers: Headers, withheld: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """§3.1: header fields kept with a stored response; `withheld`: lower-case names also left out."""
+    drop = NOT_STORED | connection_listed(headers) | withheld
     return [(n, v) for n, v in headers.items() if n.lower() not in drop]
+
+
+def stored_fields(headers: Headers, cc: Directives, cookies: CookieRules = DEFAULT_RULES) -> Headers:
+    """The fields a response is stored with: no hop-by-hop ones, none listed in a qualified `no-cache`
+    (§5.2.2.4), no `Set-Cookie` unless `--set-cookie store` (`cookies.withheld_fields`)."""
+    return Headers(storable_headers(headers, withheld_fields(cc, cookies)))
 
 
 def _no_cache_all(cc: Directives) -> bool:
@@ -44,9 +51,12 @@ def _no_cache_all(cc: Directives) -> bool:
 
 
 def may_store(method: str, req_headers: Headers, req_cc: Directives, status: int,
-              resp_headers: Headers, resp_cc: Directives) -> bool:
-    """§3: may a shared cache store this response?"""
+              resp_headers: Headers, resp_cc: Directives, cookies: CookieRules = DEFAULT_RULES) -> bool:
+    """§3: may a shared cache store this response? Also no when it sets a cookie and `--set-cookie pass`
+    (checked first: no Surrogate-Control or Cache-Control overrides it, as in Varnish's builtin VCL)."""
     if method not in STORABLE_METHODS or status < 200 or status in {206, 304}:
+        return False
+    if refuses_storing(resp_headers, resp_cc, cookies):
         return False
     if "must-understand" in resp_cc and status not in UNDERSTOOD_STATUSES:
         return False

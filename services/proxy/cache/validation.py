@@ -3,12 +3,16 @@ own conditionals from a stored response. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.common.http1.headers import Headers
 from services.common.http1.writer import parse_http_date
 
 from .age import last_modified_value
+from .cookies import DEFAULT_RULES, CookieRules, refuses_storing
 from .entry import Entry
-from .storage import NOT_UPDATED, connection_listed
+from .storage import NOT_UPDATED, connection_listed, stored_fields
+from .targeted import response_directives
 
 CONDITIONALS = ("if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range")
 # RFC 9110 §15.4.5: fields a 304 from the cache carries.
@@ -46,6 +50,21 @@ def merge_304(stored: Headers, not_modified: Headers) -> Headers:
     for fields in updates.values():
         merged.extend(fields)
     return Headers(merged)
+
+
+def refreshed_fields(stored: Headers, update: Headers, targets: Sequence[str] = (),
+                     cookies: CookieRules = DEFAULT_RULES) -> tuple[Headers, Headers | None]:
+    """§4.3.4 / §4.3.5: the stored fields updated from a 304 (or a 200 to HEAD): (what the client of this
+    exchange gets, what storage keeps — or None when the updated response may not be stored any more).
+
+    The client gets the update's own fields (a `Set-Cookie` in the 304 is for it); storage keeps them under
+    the rules of a new response: without withheld fields, and not at all when `--set-cookie pass` refuses
+    a response that now sets a cookie (`cookies.refuses_storing`)."""
+    merged = merge_304(stored, update)
+    cc = response_directives(merged, targets)
+    if refuses_storing(merged, cc, cookies):
+        return merged, None
+    return merged, stored_fields(merged, cc, cookies)
 
 
 def _etags(text: str) -> list[str]:

@@ -29,6 +29,7 @@ class Reply:
     body: bytes = b"hello"
     delay_s: float = 0.0
     chunked: bool = False
+    session_cookie: bool = False  # add `Set-Cookie: session=N`, N counting this path's requests
 
 
 class Origin:
@@ -87,12 +88,15 @@ class _OriginProtocol(asyncio.Protocol):
     async def _answer(self, request: Request, body: bytes) -> None:
         path = request.target.split("?")[0]
         self.origin.counts[path] += 1
+        serial = self.origin.counts[path]
         self.origin.bodies.append(body)
         self.origin.requests.append(request)
         reply = self.origin.routes.get(path, Reply(404, [], b"not found"))
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         headers = list(reply.headers)
+        if reply.session_cookie:
+            headers.append(("Set-Cookie", f"session={serial}"))
         if reply.chunked:
             data = build_response_head(reply.status, [*headers, ("Transfer-Encoding", "chunked")])
             data += encode_chunk(reply.body[:3]) + encode_chunk(reply.body[3:]) + encode_last_chunk()

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from netem.engine import CommandResult
-from netem.units import parse_rate_bps
+from netem.core.engine import CommandResult
+from netem.core.units import parse_rate_bps
 
 
 @dataclass

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from netem import capture, cli, scenario
-from netem.errors import ScenarioError
+from netem.commands import capture, cli, scenario
+from netem.core.errors import ScenarioError
 
 
 def test_default_side_is_the_proxy_and_a_named_side_must_be_on_the_link() -> None:

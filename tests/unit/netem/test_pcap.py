@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from netem.pcap import PcapError, probe_exchanges, read_pcap
+from netem.tools.pcap import PcapError, probe_exchanges, read_pcap
 from services.common import probe
 
 CLIENT, PROXY = "10.203.1.10", "10.203.1.2"

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from netem import rules
-from netem.errors import ProfileError
-from netem.fields import ANY, FIELDS, NETEM, GeModel, Impairment
-from netem.profile import Profile, available, load_profile, parse_profile
+from netem.core import rules
+from netem.core.errors import ProfileError
+from netem.core.fields import ANY, FIELDS, NETEM, GeModel, Impairment
+from netem.core.profile import Profile, available, load_profile, parse_profile
 
 
 def parse(raw: dict[str, object]) -> Profile:

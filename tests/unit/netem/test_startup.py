@@ -2,11 +2,11 @@ from typing import Any
 
 import pytest
 
-from netem import startup
-from netem.discover import find_targets
-from netem.engine import apply_ends
-from netem.profile import load_profile
-from netem.steps import replay_steps
+from netem.commands import startup
+from netem.core.discover import find_targets
+from netem.core.engine import apply_ends
+from netem.core.profile import load_profile
+from netem.core.steps import replay_steps
 
 ENV = {"QOSLAB_SERVICE": "proxy", "NETEM_SUBNETS": "edge=10.203.1.0/24,core=10.203.2.0/24"}
 

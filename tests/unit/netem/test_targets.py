@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netem.errors import DiscoveryError
-from netem.targets import Attachment, Selection, profile_link, select
+from netem.core.errors import DiscoveryError
+from netem.core.targets import Attachment, Selection, profile_link, select
 
 
 def att(container: str, service: str, network: str, address: str) -> Attachment:
@@ -113,7 +113,7 @@ def test_each_container_and_network_is_shaped_once() -> None:
 
 
 def test_network_or_peer_without_service_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    from netem.cli import main
+    from netem.commands.cli import main
 
     with pytest.raises(SystemExit) as info:
         main(["apply", "3g", "--network", "default"])

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from netem import endpoints
-from netem.errors import DiscoveryError
-from netem.tc_show import TcShowError, parse_qdiscs, root_qdisc
+from netem.core import endpoints
+from netem.core.errors import DiscoveryError
+from netem.core.tc_show import TcShowError, parse_qdiscs, root_qdisc
 
 TBF = ('[{"kind":"tbf","handle":"1:","root":true,"refcnt":3,"options":{"rate":1250000,"burst":15163,'
        '"lat":67869,"overhead":24},"bytes":1514,"packets":1,"drops":2,"overlimits":3,"requeues":0,'

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from netem import endpoints, topology
-from netem.vm import netns
-from netem.vm import scenario as vm_scenario
+from netem import topology
+from netem.core import endpoints
+from netem.vm import spec as vm_spec
+from netem.vm.guest import netns
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -103,7 +104,7 @@ def test_users_take_the_topology_from_the_module() -> None:
     assert endpoints.EGRESS is topology.EGRESS
     assert [(w.link, w.a, w.b) for w in netns.TOPOLOGY] == [(link.name, link.near, link.far)
                                                            for link in topology.LINKS]
-    assert vm_scenario.ADDRESSES == {"client": "10.203.1.10", "proxy": "10.203.1.2", "server": "10.203.2.10"}
+    assert vm_spec.ADDRESSES == {"client": "10.203.1.10", "proxy": "10.203.1.2", "server": "10.203.2.10"}
     assert topology.endpoint("proxy", "udp") == "10.203.1.2:9090"
 
 

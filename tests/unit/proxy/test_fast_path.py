@@ -13,6 +13,7 @@ import pytest
 
 from services.common.http1 import Limits, http_date
 from services.proxy.app import ProxyApp
+from services.proxy.cache.cookies import DEFAULT_RULES, CookieRequests, CookieRules
 from services.proxy.fast import FastHeads, Plain, plain_get
 
 from .fakes import T0, Clock, FakePool, converse, make_app, reply, splits, store, without_date
@@ -87,6 +88,8 @@ CORPUS = [
     b"GET /a HTTP/1.1\r\nHost: t\r\nX: \xa0\r\n\r\n" + G,
     b"GET /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n",
     b"GET /_proxy/health HTTP/1.1\r\nHost: t\r\n\r\n" + G,
+    b"GET /a HTTP/1.1\r\nHost: t\r\nCookie: s=1\r\n\r\n",  # a hit, or a bypass (--cookie-requests)
+    b"GET /a HTTP/1.1\r\nHost: t\r\ncookie: s=1\r\nConnection: close\r\n\r\n",
 ]
 
 
@@ -119,9 +122,10 @@ def pieces(data: bytes, step: int) -> Iterator[bytes]:
     return splits(data, 9 if step == 1 and len(data) > 1024 else step)
 
 
-def answers(fast: bool, step: int) -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
+def answers(fast: bool, step: int, cookies: CookieRules = DEFAULT_RULES
+            ) -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
     async def main() -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
-        app = make_app(FakePool(down=True), Clock(1_700_000_010.0))
+        app = make_app(FakePool(down=True), Clock(1_700_000_010.0), cookies=cookies)
         if not fast:
             app.fast_heads = NoFastPath(app.config.limits)
         fill(app)
@@ -135,10 +139,12 @@ def answers(fast: bool, step: int) -> tuple[list[tuple[bytes, bool]], dict[str, 
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize("step", [0, 1, 9, 64])
-def test_fast_and_full_paths_answer_alike(step: int) -> None:
-    fast_out, fast_stats = answers(True, step)
-    full_out, full_stats = answers(False, step)
+@pytest.mark.parametrize(("step", "cookies"), [
+    (0, DEFAULT_RULES), (1, DEFAULT_RULES), (9, DEFAULT_RULES), (64, DEFAULT_RULES),
+    (0, CookieRules(requests=CookieRequests.BYPASS)), (1, CookieRules(requests=CookieRequests.BYPASS))])
+def test_fast_and_full_paths_answer_alike(step: int, cookies: CookieRules) -> None:
+    fast_out, fast_stats = answers(True, step, cookies)
+    full_out, full_stats = answers(False, step, cookies)
     for data, ours, theirs in zip(CORPUS, fast_out, full_out, strict=True):
         assert ours == theirs, data[:80]
     assert fast_stats == full_stats
