@@ -10,8 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from netem.core import queue as queue_module
 from netem.core import units
 from netem.core.errors import ProfileError
+from netem.core.queue import Queue
 
 DISTRIBUTIONS = ("normal", "pareto", "paretonormal", "uniform")
 
@@ -58,6 +60,7 @@ class Impairment:
     packet_overhead: int | None = None
     limit: int | None = None
     slot: Slot | None = None
+    queue: Queue | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -163,6 +166,8 @@ FIELDS: dict[str, Field] = {
     "packet_overhead": Field("packet_overhead", _int_in(-1500, 65535), "bytes per packet, -1500..65535", ANY),
     "limit": Field("limit", _int_in(1, 2**31 - 1), "a queue length in packets >= 1", ANY),
     "slot": Field("slot", lambda v: v, "a mapping min, max, packets, bytes", NETEM),
+    # the queue where the rate is limited; its tree has a netem root (netem.core.queue says why)
+    "queue": Field("queue", lambda v: v, queue_module.ALLOWED, NETEM),
 }
 
 
@@ -178,6 +183,8 @@ def parse_impairment(raw: Mapping[str, object], source: str, path: str) -> Impai
             values[row.attr] = _parse_gemodel(value, source, f"{path}.{key}")
         elif key == "slot":
             values[row.attr] = _parse_slot(value, source, f"{path}.{key}")
+        elif key == "queue":
+            values[row.attr] = queue_module.parse_queue(value, source, f"{path}.{key}")
         else:
             parsed = row.parse(value)
             if parsed is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from netem.core import rules, tc
 from netem.core.endpoints import EGRESS
 from netem.core.profile import Ends, Profile
+from netem.core.queue import MODULES
 
 LINK_CHOICES = ("edge", "core", "all")
 
@@ -23,8 +24,8 @@ def plan_lines(profile: Profile, link: str = "all") -> list[str]:
     lines = [f"# {profile.name}: {profile.description}"]
     for service, lnk, direction in selected_ends(link):
         imp = profile.ends[(lnk, direction)]
-        kind = rules.qdisc_kind(imp)
-        text = " ".join(tc.qdisc_argv(_device(service, lnk), imp))
+        kind = rules.layout(imp)
+        text = " && ".join(" ".join(argv) for argv in tc.end_argvs(_device(service, lnk), imp))
         if kind is None:
             text += "  (only if something is in force)"
         lines.append(f"{service} {lnk}.{direction} [{kind or 'default qdisc'}]: {text}")
@@ -33,10 +34,15 @@ def plan_lines(profile: Profile, link: str = "all") -> list[str]:
         for service, lnk, direction in selected_ends(link):
             imp = step.ends[(lnk, direction)]
             if imp != previous[(lnk, direction)]:
-                argv = tc.qdisc_argv(_device(service, lnk), imp, "change")
-                lines.append(f"+{step.at_s:g}s {service} {lnk}.{direction}: {' '.join(argv)}")
+                argvs = tc.end_argvs(_device(service, lnk), imp, "change")
+                text = " && ".join(" ".join(argv) for argv in argvs)
+                lines.append(f"+{step.at_s:g}s {service} {lnk}.{direction}: {text}")
         previous = step.ends
     needs = sorted({key for imp in profile.ends.values() for key in rules.netem_keys(imp)})
     if needs:
         lines.append(f"# needs sch_netem for: {', '.join(needs)}")
+    queues = sorted({MODULES[imp.queue.kind] for imp in profile.ends.values() if imp.queue is not None})
+    if queues:
+        lines.append(f"# needs {', '.join(queues)} for the queue "
+                     "(check: python -m netem.tools.capability --qdisc KIND)")
     return lines

@@ -50,7 +50,7 @@ class Profile:
     steps: tuple[Step, ...] = ()
 
     def kinds(self) -> dict[End, str | None]:
-        return {end: rules.qdisc_kind(imp) for end, imp in self.ends.items()}
+        return {end: rules.layout(imp) for end, imp in self.ends.items()}
 
 
 def _parse_link(raw: object, source: str, path: str) -> dict[str, Impairment]:
@@ -108,10 +108,10 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
         state = _resolve(item, state, source, f"{path}.")
         _check(state, source, f"{path}.")
         for end, imp in state.items():
-            if rules.qdisc_kind(imp) != rules.qdisc_kind(base[end]):
+            if rules.layout(imp) != rules.layout(base[end]):
                 raise ProfileError(source, f"{path}.{end[0]}.{end[1]}", ", ".join(imp.set_keys()) or "none",
-                                   f"changes the qdisc from {rules.qdisc_kind(base[end]) or 'none'} to "
-                                   f"{rules.qdisc_kind(imp) or 'none'}; tc qdisc change cannot switch "
+                                   f"changes the qdisc from {rules.layout(base[end]) or 'none'} to "
+                                   f"{rules.layout(imp) or 'none'}; tc qdisc change cannot switch "
                                    "kinds (set the field, even unimpaired, in the base profile)")
         steps.append(Step(at_s, state))
         last_s = at_s

@@ -33,6 +33,8 @@ _NEEDS: tuple[tuple[str, str, str], ...] = (
     ("reorder_correlation", "reorder_pct", "reorder_correlation needs reorder"),
     ("gap", "reorder_pct", "gap needs reorder (iproute2: gap specified without reorder probability)"),
     ("packet_overhead", "rate_bps", "packet_overhead needs rate"),
+    ("queue", "rate_bps", "queue needs rate: the queue is the rate limiter's child and only fills where "
+                          "the rate is limited"),
 )
 
 
@@ -44,7 +46,7 @@ def violations(imp: Impairment) -> list[Violation]:
              "duplicate_correlation": imp.duplicate_correlation_pct,
              "corrupt_correlation": imp.corrupt_correlation_pct,
              "reorder_correlation": imp.reorder_correlation_pct, "gap": imp.gap,
-             "packet_overhead": imp.packet_overhead}
+             "packet_overhead": imp.packet_overhead, "queue": imp.queue.kind if imp.queue else None}
     for key, needed, message in _NEEDS:
         if attrs[key] is not None and getattr(imp, needed) is None:
             found.append(Violation(key, attrs[key], message))
@@ -59,19 +61,32 @@ def violations(imp: Impairment) -> list[Violation]:
         found.append(Violation("gemodel.1-h", ge.one_minus_h_pct, "1-h needs r (tc: gemodel p r 1-h 1-k)"))
     if ge and ge.one_minus_k_pct is not None and ge.one_minus_h_pct is None:
         found.append(Violation("gemodel.1-k", ge.one_minus_k_pct, "1-k needs 1-h (tc: gemodel p r 1-h 1-k)"))
+    if imp.queue is not None and imp.limit is not None:
+        found.append(Violation("limit", imp.limit,
+                               "with queue, give the queue its own limit (queue: {kind: pfifo, limit: N}); "
+                               "limit would size netem's delay line instead"))
     if imp.slot and imp.slot.max_us is not None and imp.slot.max_us < imp.slot.min_us:
         found.append(Violation("slot.max", imp.slot.max_us, "slot max must be >= slot min"))
     if qdisc_kind(imp) == "tbf" and imp.rate_bps is None:
         found.append(Violation("limit", imp.limit, "limit alone shapes nothing: add rate or a netem field"))
-    if qdisc_kind(imp) == "tbf" and (imp.packet_overhead or 0) < 0:
+    if (qdisc_kind(imp) == "tbf" or imp.queue is not None) and (imp.packet_overhead or 0) < 0:
         found.append(Violation("packet_overhead", imp.packet_overhead,
-                               "a rate-only link uses tbf, whose overhead is 0-65535 bytes"))
+                               "a rate-only link or a queue uses tbf, whose overhead is 0-65535 bytes"))
     return found
 
 
 def netem_keys(imp: Impairment) -> list[str]:
     """The keys `imp` sets that only netem can do (each field's row in fields.FIELDS says)."""
     return [key for key in imp.set_keys() if FIELDS[key].qdisc == NETEM]
+
+
+def layout(imp: Impairment) -> str | None:
+    """The qdisc tree of an end: `netem`, `tbf`, `netem>tbf>fq_codel` (with a queue), or None.
+
+    A profile step may not change it: `tc qdisc change` cannot switch a qdisc's kind.
+    """
+    kind = qdisc_kind(imp)
+    return f"{kind}>tbf>{imp.queue.kind}" if kind and imp.queue is not None else kind
 
 
 def qdisc_kind(imp: Impairment) -> str | None:

@@ -2,7 +2,9 @@
 
 A netem end becomes `tc qdisc replace dev IF root handle 1: netem …` (rate via netem's own `rate`),
 a rate-only end becomes `… tbf rate R burst B limit L`, so rate limits work without sch_netem.
-Steps reuse the same arguments with `change`, which keeps the qdisc and its counters.
+An end with a `queue:` becomes a tree, netem → tbf (the rate) → the queue (`netem.core.queue`), after
+`ip link set dev IF gso_max_segs 1` (one wire packet per queued packet).
+Steps reuse the same arguments with `change`, which keeps the qdiscs and their counters.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 
 from netem.core import rules
 from netem.core.fields import Impairment
+from netem.core.queue import queue_args
 from netem.core.units import format_percent, format_rate, format_time
 
 MTU_FRAME_B = 1514
@@ -20,8 +23,33 @@ TBF_QUEUE_S = 0.05  # default tbf queue: 50 ms at the shaped rate
 TBF_BURST_S = 0.004  # burst: 4 ms at the shaped rate, at least 10 full frames
 
 
+QUEUE_PARENT, SHAPER_PARENT = "1:1", "2:1"  # the tbf's and the queue's parents in a queue tree
+GSO_MAX_SEGS_DEFAULT = 65535  # the kernel's GSO_MAX_SEGS: what an interface has unless lowered
+
+
 def show_argv(dev: str) -> list[str]:
     return ["tc", "-s", "-j", "qdisc", "show", "dev", dev]
+
+
+def link_show_argv(dev: str) -> list[str]:
+    """The interface's details as JSON (gso_max_segs, tso_max_segs)."""
+    return ["ip", "-d", "-j", "link", "show", "dev", dev]
+
+
+def gso_argv(dev: str, segments: int) -> list[str]:
+    """At most `segments` wire packets per packet the stack hands the qdisc (1: no GSO super-packets)."""
+    return ["ip", "link", "set", "dev", dev, "gso_max_segs", str(segments)]
+
+
+def end_argvs(dev: str, imp: Impairment, verb: str = "replace") -> list[list[str]]:
+    """Every argv that puts `imp` on `dev`, in order: one qdisc, or the queue tree (with its GSO setting)."""
+    if imp.queue is None:
+        return [qdisc_argv(dev, imp, verb)]
+    head = ["tc", "qdisc", verb, "dev", dev]
+    tree = [[*head, "root", "handle", "1:", "netem", *netem_args(imp, with_rate=False)],
+            [*head, "parent", QUEUE_PARENT, "handle", "2:", "tbf", *tbf_args(imp)],
+            [*head, "parent", SHAPER_PARENT, "handle", "3:", imp.queue.kind, *queue_args(imp.queue)]]
+    return [gso_argv(dev, 1), *tree] if verb == "replace" else tree
 
 
 def clear_argv(dev: str) -> list[str]:
@@ -94,7 +122,8 @@ def _rate_slot_args(imp: Impairment) -> list[str]:
     return args
 
 
-def netem_args(imp: Impairment) -> list[str]:
+def netem_args(imp: Impairment, with_rate: bool = True) -> list[str]:
+    """netem's arguments; without the rate when a tbf below it shapes (a queue tree)."""
     args = ["limit", str(imp.limit or default_limit_packets(imp))]
     args += _delay_args(imp) + _loss_args(imp)
     args += _with_corr("duplicate", imp.duplicate_pct, imp.duplicate_correlation_pct)
@@ -102,7 +131,8 @@ def netem_args(imp: Impairment) -> list[str]:
     args += _with_corr("reorder", imp.reorder_pct, imp.reorder_correlation_pct)
     if imp.gap is not None:
         args += ["gap", str(imp.gap)]
-    return args + _rate_slot_args(imp)
+    slot_only = Impairment(slot=imp.slot)
+    return args + _rate_slot_args(imp if with_rate else slot_only)
 
 
 def tbf_burst_bytes(rate_bps: int) -> int:

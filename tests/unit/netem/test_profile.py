@@ -121,7 +121,8 @@ SAMPLE: dict[str, object] = {
     "delay": "10ms", "jitter": "1ms", "correlation": "10%", "distribution": "normal", "loss": "1%",
     "loss_correlation": "10%", "gemodel": {"p": "1%"}, "duplicate": "1%", "duplicate_correlation": "1%",
     "corrupt": "1%", "corrupt_correlation": "1%", "reorder": "1%", "reorder_correlation": "1%", "gap": 5,
-    "rate": "1mbit", "packet_overhead": 20, "limit": 100, "slot": {"min": "1ms"}}
+    "rate": "1mbit", "packet_overhead": 20, "limit": 100, "slot": {"min": "1ms"},
+    "queue": {"kind": "fq_codel", "target": "5ms"}}
 NEEDS = {"jitter": ("delay",), "correlation": ("delay", "jitter"), "distribution": ("delay", "jitter"),
          "loss_correlation": ("loss",), "duplicate_correlation": ("duplicate",),
          "corrupt_correlation": ("corrupt",), "reorder": ("delay",),
