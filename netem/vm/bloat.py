@@ -1,24 +1,26 @@
 """Queues and AQM end to end: the cases, what each should give, and the checks (pure).
 
-Three states of the edge link (both ends, 10 ms each way), each measured the same way:
-- `unshaped`: nothing applied — the path's own latency under the same load (the Python relay and echo
-  under emulation), subtracted from the others;
-- `fifo`: 10 Mbit/s into a 200-packet FIFO — full, it adds 200 × 1514 B × 8 / 10 Mbit/s = 242 ms;
-- `fq_codel`: the same link with fq_codel (target 5 ms, interval 100 ms).
-Per case: `client responsiveness --phases idle,download` (4 download flows), then iperf3 (`-R -P 4`)
-loading the same link while irtt and the client's `qos` probe it side by side (idle first, then loaded).
+Three states of the edge link (both ends: 10 ms each way, 10 Mbit/s), each measured the same way:
+- `short`: a 10-packet FIFO — the reference: the same rate, so the same CPU load on the emulated
+  services, and a queue of at most 12 ms; what it adds beyond that is the path's own load effect
+  (the Python relay and echo under emulation), taken out of the others;
+- `fifo`: a 300-packet FIFO — full, it adds 300 × 1514 B × 8 / 10 Mbit/s = 363 ms;
+- `fq_codel`: fq_codel (target 5 ms, interval 100 ms).
+Per case: `client responsiveness --phases idle,download` (4 download flows), then irtt and the client's
+`qos` probing the proxy side by side, idle and then while iperf3 (`-R -P 4`) loads the same link; the
+two tools' samples are compared over the same wall-clock windows.
 
 Checks (`verdicts`), every one against a reference from the same run:
-1. formula — the fifo's latency increase at p90 (loaded p90 − idle p50), minus the unshaped case's,
-   within ±15 % of L·1514·8/rate. p90, because TCP's sawtooth keeps a FIFO between about 85 % and
-   100 % full: the formula is the full queue; p50 is reported beside it.
-2. fq_codel band — its increase at p50 (minus the unshaped case's) ≤ 3 × target + one frame's
+1. formula — the fifo's latency increase at p90 (loaded p90 − idle p50) minus the short FIFO's is
+   within ±15 % of (300 − 10) · 1514 · 8 / rate. p90, because TCP's sawtooth keeps a FIFO between
+   about 90 % and 100 % full: the formula is the full queue; p50 is reported beside it.
+2. fq_codel band — its increase at p50, minus the path's own load effect, ≤ 3 × target + one frame's
    serialization time (codel keeps each flow's standing queue near the target).
 3. grade — fifo D or F, fq_codel A or A+.
 4. RPM — fq_codel's loaded RPM ≥ 5 × the fifo's.
 5. iperf3 — the client's download throughput within ±10 % of iperf3's on the same link.
 6. irtt — the client's UDP RTT increases (p50/p90/p99 under iperf3's load minus its own idle p50)
-   within ±10 % (at least ±2 ms) of irtt's, probing at the same time.
+   within ±10 % (at least ±2 ms) of irtt's, over the same windows.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from netem.vm.checks import Check
 
 RATE_BPS = 10_000_000
 DELAY = "10ms"
-FIFO_LIMIT = 200
+FIFO_LIMIT, SHORT_LIMIT = 300, 10
 FORMULA_REL = 0.15
 THROUGHPUT_REL = 0.10
 IRTT_REL, IRTT_FLOOR_MS = 0.10, 2.0
@@ -55,8 +57,10 @@ class Case:
                 "edge": {"delay": DELAY, "rate": "10mbit", "queue": self.queue}}
 
 
-CASES = (Case("unshaped", None), Case("fifo", {"kind": "pfifo", "limit": FIFO_LIMIT}),
+CASES = (Case("short", {"kind": "pfifo", "limit": SHORT_LIMIT}),
+         Case("fifo", {"kind": "pfifo", "limit": FIFO_LIMIT}),
          Case("fq_codel", {"kind": "fq_codel", "target": "5ms", "interval": "100ms"}))
+COMPARED = ("fifo", "fq_codel")  # the cases iperf3 and irtt are run on
 FQ_CODEL = Queue("fq_codel", target_us=5000, interval_us=100_000)
 
 
@@ -88,17 +92,19 @@ def resp_increase(rows: Sequence[Mapping[str, Any]], stat: str) -> float:
 def verdicts(found: Mapping[str, Mapping[str, Any]], limit: int = FIFO_LIMIT) -> list[Check]:
     """`found[case]`: {"resp": client rows, "iperf3_bps": …, "irtt": {"idle": […], "loaded": […]},
     "qos": {"idle": […], "loaded": […]}} → the checks of the module docstring."""
-    base, fifo, fq = found["unshaped"]["resp"], found["fifo"]["resp"], found["fq_codel"]["resp"]
-    out = [checks.relative("fifo", "increase p90 − unshaped (L·1514·8/rate)", full_queue_ms(limit, RATE_BPS),
-                           resp_increase(fifo, "p90") - resp_increase(base, "p90"), FORMULA_REL, "ms"),
-           Check("fq_codel", "increase p50 − unshaped (≤ 3·target + frame)", 0.0,
-                 resp_increase(fq, "median") - resp_increase(base, "median"),
-                 aqm_band_ms(FQ_CODEL, RATE_BPS), "ms", "codel band, upper only", upper_only=True)]
+    short, fifo, fq = found["short"]["resp"], found["fifo"]["resp"], found["fq_codel"]["resp"]
+    own = max(resp_increase(short, "median") - full_queue_ms(SHORT_LIMIT, RATE_BPS), 0.0)
+    out = [checks.relative("fifo", f"increase p90 − short's ((L−{SHORT_LIMIT})·1514·8/rate)",
+                           full_queue_ms(limit - SHORT_LIMIT, RATE_BPS),
+                           resp_increase(fifo, "p90") - resp_increase(short, "p90"), FORMULA_REL, "ms"),
+           Check("fq_codel", "increase p50 − load effect (≤ 3·target + frame)", 0.0,
+                 resp_increase(fq, "median") - own, aqm_band_ms(FQ_CODEL, RATE_BPS), "ms",
+                 f"upper only; load effect {own:.1f} ms", upper_only=True)]
     out += [_grade("fifo", fifo, ("D", "F")), _grade("fq_codel", fq, ("A", "A+"))]
     fifo_rpm, fq_rpm = _number(_phase(fifo, "download"), "rpm"), _number(_phase(fq, "download"), "rpm")
     out.append(checks.at_least("fq_codel", "loaded RPM / fifo's", RPM_RATIO, fq_rpm / fifo_rpm, 1.0, "×",
                                f"fifo {fifo_rpm:.0f} RPM, fq_codel {fq_rpm:.0f} RPM"))
-    for name in ("fifo", "fq_codel"):
+    for name in COMPARED:
         out += comparisons(name, found[name])
     return out
 

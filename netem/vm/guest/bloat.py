@@ -11,6 +11,7 @@ one JSON line of checks after RESULT_MARKER. Exit 0 when every check passes, 1 o
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -33,6 +34,8 @@ PROXY = topology.address("proxy")
 HTTP = f"http://{stack.HTTP_PROXY}"
 IPERF_PORT, IRTT_PORT = "5201", "2112"
 LOAD_S, IDLE_S = 10, 3
+OMIT_S = 4  # iperf3 leaves its first seconds out (slow start, the queue filling); so do the windows
+PROBE_LEAD_S = 6  # probes run this long before iperf3 starts (the idle window)
 PROBE_INTERVAL = "20ms"
 RESP_ARGS = ["--proxy", "none", "--target", stack.UDP_TARGET, "--download-url", f"{HTTP}/generated/10MiB.bin",
              "--probe-url", f"{HTTP}/small.html", "--upload-url", f"{HTTP}/_server/sink",
@@ -73,46 +76,57 @@ def finish(proc: subprocess.Popen[str], timeout_s: float) -> str:
     return out
 
 
-def probes(seconds: int, tmp: Path, tag: str) -> tuple[subprocess.Popen[str], subprocess.Popen[str], Path]:
-    """irtt and the client's qos probing the proxy's address at the same interval, started together."""
-    out = tmp / f"irtt-{tag}.json"
-    irtt = background("client", ["irtt", "client", "-Q", "-i", PROBE_INTERVAL, "-d", f"{seconds}s",
-                                 "-o", str(out), f"{PROXY}:{IRTT_PORT}"])
+def probes(seconds: float, tmp: Path) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+    """irtt and the client's qos probing the proxy's address at the same interval for `seconds`."""
+    irtt = background("client", ["irtt", "client", "-Q", "-i", PROBE_INTERVAL, "-d", f"{seconds:g}s",
+                                 "-o", str(tmp / "irtt.json"), f"{PROXY}:{IRTT_PORT}"])
     qos = background("client", [sys.executable, "-m", "services.client", "qos", "--target", stack.UDP_TARGET,
-                                "--duration", f"{seconds}s", "--interval", PROBE_INTERVAL,
-                                "--raw", str(tmp / f"qos-{tag}.csv"), "--json", "--csv", ""])
-    return irtt, qos, out
+                                "--duration", f"{seconds:g}s", "--interval", PROBE_INTERVAL,
+                                "--raw", str(tmp / "qos.csv"), "--json", "--csv", ""])
+    return irtt, qos
 
 
-def read_probes(irtt: subprocess.Popen[str], qos: subprocess.Popen[str], out: Path, tmp: Path,
-                tag: str, timeout_s: float) -> tuple[list[float], list[float]]:
-    finish(irtt, timeout_s)
-    finish(qos, timeout_s)
-    trips = json.loads(out.read_text())["round_trips"]
-    theirs = [t["delay"]["rtt"] / 1e6 for t in trips if t.get("lost") == "false" and "rtt" in t["delay"]]
-    mine = stack.read_samples((tmp / f"qos-{tag}.csv").read_text())["rtt_ms"]
+def samples(tmp: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(send wall ns, RTT ms) of every answered probe: irtt's and the client's."""
+    trips = json.loads((tmp / "irtt.json").read_text())["round_trips"]
+    theirs = [(int(t["timestamps"]["client"]["send"]["wall"]), t["delay"]["rtt"] / 1e6) for t in trips
+              if t.get("lost") == "false" and "rtt" in t.get("delay", {})]
+    with (tmp / "qos.csv").open(newline="") as handle:
+        mine = [(int(r["send_wall_ns"]), float(r["rtt_ms"])) for r in csv.DictReader(handle) if r["rtt_ms"]]
     return theirs, mine
 
 
+def window(points: list[tuple[int, float]], start_ns: int, end_ns: int) -> list[float]:
+    return [rtt for at, rtt in points if start_ns <= at < end_ns]
+
+
 def compare(tmp: Path) -> dict[str, Any]:
-    """Idle probes, then iperf3 loading edge downstream with irtt and qos probing the loaded queue."""
+    """irtt and qos probe together: idle first, then while iperf3 loads edge downstream; each tool's
+    samples are cut to the same wall-clock windows (idle: before iperf3; loaded: its steady part)."""
     irtt_server = background("proxy", ["irtt", "server", "-b", f"{PROXY}:{IRTT_PORT}"])
     try:
         time.sleep(1.0)
-        idle = read_probes(*probes(IDLE_S, tmp, "idle"), tmp, "idle", 60)
+        irtt, qos = probes(PROBE_LEAD_S + LOAD_S + 2, tmp)
+        time.sleep(PROBE_LEAD_S)  # both tools running (the client's start-up under emulation included)
         server = background("proxy", ["iperf3", "-s", "-1", "-B", PROXY, "-p", IPERF_PORT])
         time.sleep(1.0)
+        load_ns = time.time_ns()
         client = background("client", ["iperf3", "-c", PROXY, "-p", IPERF_PORT, "-R", "-P", "4",
-                                       "-t", str(LOAD_S), "-O", "3", "-J"])
-        time.sleep(4.0)  # past slow start: the queue is full
-        loaded = read_probes(*probes(LOAD_S - 5, tmp, "loaded"), tmp, "loaded", 60)
+                                       "-t", str(LOAD_S), "-O", str(OMIT_S), "-J"])
         report = json.loads(finish(client, 60))
         finish(server, 20)
+        finish(irtt, 60)
+        finish(qos, 60)
     finally:
         irtt_server.kill()
         irtt_server.wait(timeout=10)
+    theirs, mine = samples(tmp)
+    start = min(at for at, _ in mine)  # the later starter of the two
+    idle = (start + 500_000_000, load_ns - 500_000_000)
+    loaded = (load_ns + int(OMIT_S * 1e9), load_ns + int((LOAD_S - 0.5) * 1e9))
     return {"iperf3_bps": report["end"]["sum_received"]["bits_per_second"],
-            "irtt": {"idle": idle[0], "loaded": loaded[0]}, "qos": {"idle": idle[1], "loaded": loaded[1]}}
+            "irtt": {"idle": window(theirs, *idle), "loaded": window(theirs, *loaded)},
+            "qos": {"idle": window(mine, *idle), "loaded": window(mine, *loaded)}}
 
 
 def run_case(case: bloat.Case, tmp: Path) -> dict[str, Any]:
@@ -122,7 +136,7 @@ def run_case(case: bloat.Case, tmp: Path) -> dict[str, Any]:
         rows = stack.client(["responsiveness", *RESP_ARGS, "--label", f"bloat-{case.name}",
                              "--series", str(series)], timeout_s=180.0)
         found: dict[str, Any] = {"resp": rows}
-        if case.queue is not None:
+        if case.name in bloat.COMPARED:
             found.update(compare(tmp))
     say(BLOAT.row_line({"case": case.name, "rows": rows, "series": json.loads(series.read_text()),
                         "iperf3_bps": found.get("iperf3_bps")}))

@@ -23,11 +23,11 @@ def probes(idle: float, loaded: float) -> dict[str, list[float]]:
     return {"idle": [idle] * 50, "loaded": [loaded - 5, loaded, loaded + 5] * 30}
 
 
-def found(fifo_p90: float = 262.0, fq_p50: float = 16.0, fq_rpm: float = 2500.0, ours_bps: float = 9.4e6,
-          irtt_loaded: float = 250.0) -> dict[str, dict[str, Any]]:
-    compare = {"iperf3_bps": 9.5e6, "irtt": probes(11.0, irtt_loaded), "qos": probes(14.0, 253.0)}
-    return {"unshaped": {"resp": resp(3.0, 5.0, 20.0, 9000.0, "A+", 900e6)},
-            "fifo": {"resp": resp(13.0, 230.0, fifo_p90, 250.0, "D", ours_bps), **compare},
+def found(fifo_p90: float = 381.0, fq_p50: float = 26.0, fq_rpm: float = 2500.0, ours_bps: float = 9.4e6,
+          irtt_loaded: float = 350.0) -> dict[str, dict[str, Any]]:
+    compare = {"iperf3_bps": 9.5e6, "irtt": probes(11.0, irtt_loaded), "qos": probes(14.0, 353.0)}
+    return {"short": {"resp": resp(13.0, 25.0, 30.0, 1800.0, "A", 9.3e6)},
+            "fifo": {"resp": resp(13.0, 330.0, fifo_p90, 180.0, "D", ours_bps), **compare},
             "fq_codel": {"resp": resp(13.0, fq_p50, 30.0, fq_rpm, "A", ours_bps), **compare,
                          "irtt": probes(11.0, 20.0), "qos": probes(14.0, 23.0)}}
 
@@ -38,6 +38,7 @@ def by_metric(results: list[Any]) -> dict[tuple[str, str], Any]:
 
 def test_expected_values() -> None:
     assert full_queue_ms(200, 10_000_000) == pytest.approx(242.24)
+    assert full_queue_ms(290, 10_000_000) == pytest.approx(351.248)
     assert aqm_band_ms(Queue("fq_codel"), 10_000_000) == pytest.approx(15 + 1.2112)
     assert aqm_band_ms(Queue("cake", rtt_us=20_000), 10_000_000) == pytest.approx(3 + 1.2112)
 
@@ -49,18 +50,19 @@ def test_a_good_run_passes_every_check() -> None:
 
 
 def test_the_formula_band_fails_when_the_value_is_wrong() -> None:
-    """The same measurement against a limit 25 % off (or a queue 25 % fuller) fails the ±15 % band."""
+    """The same measurement against a limit 20 % off (or a queue 20 % fuller) fails the ±15 % band."""
     good = bloat.verdicts(found())[0]
-    assert good.ok and good.configured == pytest.approx(242.24)
-    assert not bloat.verdicts(found(), limit=250)[0].ok
-    assert not bloat.verdicts(found(fifo_p90=320.0))[0].ok
+    assert good.ok and good.configured == pytest.approx(351.248) and good.measured == pytest.approx(351.0)
+    assert not bloat.verdicts(found(), limit=360)[0].ok
+    assert not bloat.verdicts(found(), limit=240)[0].ok
+    assert not bloat.verdicts(found(fifo_p90=381.0 + 0.2 * 351))[0].ok
 
 
 def test_each_other_check_fails_on_its_bad_value() -> None:
-    checks = by_metric(bloat.verdicts(found(fq_p50=40.0, fq_rpm=1000.0, ours_bps=8.0e6,
-                                            irtt_loaded=200.0)))
-    assert not checks[("fq_codel", "increase p50 − unshaped (≤ 3·target + frame)")].ok
-    assert not checks[("fq_codel", "loaded RPM / fifo's")].ok  # 4×
+    checks = by_metric(bloat.verdicts(found(fq_p50=40.0, fq_rpm=800.0, ours_bps=8.0e6,
+                                            irtt_loaded=300.0)))
+    assert not checks[("fq_codel", "increase p50 − load effect (≤ 3·target + frame)")].ok
+    assert not checks[("fq_codel", "loaded RPM / fifo's")].ok  # 4.4×
     assert not checks[("fifo", "download Mbit/s vs iperf3")].ok  # −16 %
     assert not checks[("fifo", "RTT increase p50 vs irtt")].ok
     bad_grade = found()
