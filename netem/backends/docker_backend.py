@@ -21,7 +21,7 @@ from typing import Any
 from docker.errors import APIError, ImageNotFound, NotFound
 
 import docker
-from netem.core import endpoints, targets
+from netem.core import links, targets
 from netem.core.engine import CommandResult, Target
 from netem.core.errors import DiscoveryError
 from services.common import log
@@ -164,11 +164,8 @@ def discover(project: str, link: str = "all", service: str | None = None, client
     for end in ends:
         att = end.attachment
         runner = runners.runner(containers[att.container])
-        addrs = runner.run(["ip", "-j", "addr", "show"])
-        if addrs.returncode != 0:
-            raise DiscoveryError(f"{att.container}: ip -j addr failed: {addrs.stderr.strip()}")
-        dev = endpoints.interface_for(endpoints.addresses(addrs.stdout), att.subnet,
-                                      f"{att.container} on {att.network}")
+        dev = links.interface_for(links.read_addresses(runner, att.container), att.subnet,
+                                  f"{att.container} on {att.network}")
         result.append(Target(att.container, end.link, end.direction, dev, runner))
     if not result:
         raise DiscoveryError(f"no running container of project {project!r} matches service {service!r}")

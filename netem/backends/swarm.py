@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from netem.core import endpoints
+from netem import topology
 from netem.core.engine import CommandResult, read_root
 from netem.core.errors import ApplyError, DiscoveryError
+from netem.core.links import find_targets
 from netem.core.profile import load_profile
 from services.common import log
 
@@ -115,7 +116,7 @@ class SwarmStack:
     def services(self) -> list[str]:
         names = self._check(["stack", "services", "--format", "{{.Name}}", self.stack],
                             f"stack {self.stack!r}").split()
-        found = [svc for svc in endpoints.SERVICES if service_name(self.stack, svc) in names]
+        found = [svc for svc in topology.SERVICES if service_name(self.stack, svc) in names]
         if not found:
             raise DiscoveryError(f"stack {self.stack!r} has no qoslab services (found: {', '.join(names)}); "
                                  "is it deployed? (docker stack ls)")
@@ -171,10 +172,8 @@ class ExecRunner:
 
 
 def _show_ends(task: Task, docker: Docker) -> None:
-    from netem.core.discover import find_targets
-
     runner = ExecRunner(task.container_id, docker)
-    subnets = task.env.get("NETEM_SUBNETS") or endpoints.DEFAULT_SUBNETS
+    subnets = task.env.get("NETEM_SUBNETS") or topology.SUBNETS_TEXT
     for target in find_targets(task.service, subnets, runner):
         state = read_root(target)
         log.event("netem.show", task=f"{task.service}.{task.slot}", target=target.label,

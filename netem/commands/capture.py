@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from netem.core import endpoints
+from netem import topology
 from netem.core.errors import NetemError
+from netem.core.links import service_links
+from netem.core.profile import LINKS
 from netem.core.units import parse_seconds
 
-LINKS = ("edge", "core")
 DEFAULT_SIDE = "proxy"  # on both links, and always running while the stack is up
 SNAPLEN_B = 65535
 _CAPTURED = re.compile(r"(\d+) packets? captured")
@@ -52,8 +53,8 @@ def make_spec(link: str, side: str | None = None, duration: str | None = None, c
     if link not in LINKS:
         raise CaptureError(f"link {link!r}: expected one of {', '.join(LINKS)}")
     side = side or DEFAULT_SIDE
-    if side not in endpoints.SERVICES or link not in endpoints.service_links(side):
-        ends = [svc for svc in endpoints.SERVICES if link in endpoints.service_links(svc)]
+    if side not in topology.SERVICES or link not in service_links(side):
+        ends = [svc for svc in topology.SERVICES if link in service_links(svc)]
         raise CaptureError(f"--service {side!r} has no end on {link}; {link} joins {' and '.join(ends)}")
     duration_s = None
     if duration is not None:

@@ -2,7 +2,7 @@
 
     python -m netem list                         profiles with their description
     python -m netem validate FILE...             check profiles (exit 2 when one is invalid)
-    python -m netem plan PROFILE [--link L]      print the tc argv without running anything
+    python -m netem plan PROFILE [--link L] [--over P]  the tc commands apply would run (over P), dry
     python -m netem [--project P] show [SERVICE] what tc reports on each link end, with counters
     python -m netem [--project P] apply PROFILE [--link edge|core|all] [--no-calibrate] [--steps]
     python -m netem [--project P] clear [--link L]
@@ -26,7 +26,8 @@ import sys
 from collections.abc import Sequence
 
 from netem.core.errors import DiscoveryError, NetemError, ProfileError, SchemaError
-from netem.core.plan import LINK_CHOICES, plan_lines
+from netem.core.links import LINK_CHOICES
+from netem.core.plan import plan_lines
 from netem.core.profile import available, load_profile
 
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=f"{name} a profile")
         cmd.add_argument("profile", help="profile name or path")
         cmd.add_argument("--link", choices=LINK_CHOICES, default="all")
+    sub.choices["plan"].add_argument("--over", metavar="PROFILE",
+                                     help="the profile assumed in force (default: none, a fresh link)")
     apply = sub.choices["apply"]
     apply.add_argument("--no-calibrate", action="store_true", help="skip the probe burst after apply")
     apply.add_argument("--steps", action="store_true", help="stay and replay time-varying steps")
@@ -59,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("file")
     scenario.add_argument("--out", default="results", help="directory for CSV, report and plots")
     _add_project(scenario)
-    capture = sub.add_parser("capture", help="write a pcap of what crosses one link end")
+    _add_capture(sub.add_parser("capture", help="write a pcap of what crosses one link end"))
+    return parser
+
+
+def _add_capture(capture: argparse.ArgumentParser) -> None:
     capture.add_argument("link", help="edge (client-proxy) or core (proxy-server)")
     capture.add_argument("--service", help="which end: client, proxy (default) or server")
     capture.add_argument("--duration", help="stop after this long (10s, 500ms, 2m)")
@@ -67,7 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--filter", default="", help="BPF filter, e.g. 'udp port 9090'")
     capture.add_argument("-o", "--output", help="pcap file (default: results/captures/LINK-SIDE-TIME.pcap)")
     _add_project(capture)
-    return parser
 
 
 def _add_project(cmd: argparse.ArgumentParser) -> None:
@@ -169,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args.files)
         if args.command == "plan":
-            print("\n".join(plan_lines(load_profile(args.profile), args.link)))
+            over = load_profile(args.over) if args.over else None
+            print("\n".join(plan_lines(load_profile(args.profile), args.link, over)))
             return 0
         return _controller(args)
     except SchemaError as exc:  # a profile or a scenario

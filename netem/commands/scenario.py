@@ -29,12 +29,11 @@ import yaml
 
 from netem.core.errors import NetemError, ScenarioError
 from netem.core.expect import parse_rows
-from netem.core.profile import load_profile
+from netem.core.profile import LINKS, load_profile
 
 TESTS = ("qos", "http", "load")
 RUN_TIMEOUT_S = 600.0
 _KEYS = ("description", "profiles", "tests", "repetitions", "label", "client_args", "capture")
-CAPTURE_LINKS = ("edge", "core")
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,7 @@ class Scenario:
 
 
 def parse_scenario(raw: object, source: str, name: str) -> Scenario:
-    if not isinstance(raw, Mapping):
-        raise ScenarioError(source, "(top level)", raw, f"a mapping with keys {', '.join(_KEYS)}")
-    for key in raw:
-        if key not in _KEYS:
-            raise ScenarioError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_KEYS)}")
+    raw = ScenarioError.check_top(raw, _KEYS, source)
     profiles = raw.get("profiles")
     if not isinstance(profiles, list) or not profiles or not all(isinstance(p, str) for p in profiles):
         raise ScenarioError(source, "profiles", profiles, "a non-empty list of profile names")
@@ -71,8 +66,8 @@ def parse_scenario(raw: object, source: str, name: str) -> Scenario:
                                              for k, v in extra.items()):
         raise ScenarioError(source, "client_args", extra, "a mapping test → list of flags")
     capture = raw.get("capture")
-    if capture is not None and capture not in CAPTURE_LINKS:
-        raise ScenarioError(source, "capture", capture, f"a link to capture: {' or '.join(CAPTURE_LINKS)}")
+    if capture is not None and capture not in LINKS:
+        raise ScenarioError(source, "capture", capture, f"a link to capture: {' or '.join(LINKS)}")
     return Scenario(name, str(raw.get("description", "")), tuple(profiles), tuple(tests), reps,
                     str(raw.get("label", name)), {k: [str(a) for a in v] for k, v in extra.items()}, capture)
 

@@ -15,11 +15,11 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
+from netem import topology
 from netem.backends.local import LocalRunner
-from netem.core import endpoints
-from netem.core.discover import find_targets
 from netem.core.engine import Runner, apply_ends
 from netem.core.errors import ApplyError, DiscoveryError, NetemError, ProfileError
+from netem.core.links import find_targets
 from netem.core.profile import load_profile
 from netem.core.steps import replay_steps
 from services.common import log
@@ -38,7 +38,7 @@ def run(env: Mapping[str, str], runner: Runner, *, replay: bool = False) -> int:
         log.event("netem.startup", profile=name or "unset", service=service or "-", action="skip")
         return 0
     profile = load_profile(name)
-    targets = find_targets(service, env.get("NETEM_SUBNETS") or endpoints.DEFAULT_SUBNETS, runner)
+    targets = find_targets(service, env.get("NETEM_SUBNETS") or topology.SUBNETS_TEXT, runner)
     if replay:
         replay_steps(targets, profile, log=log.event)
         return 0

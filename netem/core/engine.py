@@ -97,7 +97,7 @@ def _failure(target: Target, argv: list[str], result: CommandResult, imp: Impair
     if NO_NETEM_STDERR in stderr and "netem" in argv:
         return NetemUnavailable(
             f"{target.label}: this kernel has no sch_netem (tc said: {stderr!r}); this end needs netem "
-            f"for {', '.join(rules.netem_keys(imp))}. Fields that work without netem (tbf): "
+            f"for {', '.join(imp.netem_keys())}. Fields that work without netem (tbf): "
             f"{', '.join(rules.RATE_ONLY_KEYS)}", target=target.label, argv=argv, stderr=stderr)
     return ApplyError(f"{target.label}: {' '.join(argv)} failed (exit {result.returncode}): {stderr}",
                       target=target.label, argv=argv, stderr=stderr)
@@ -114,7 +114,7 @@ def _verify(imp: Impairment, tree: Sequence[QdiscState]) -> str | None:
     """None when the kernel reports what we asked for (the root, and a queue tree's children), else what
     differs."""
     state = next((s for s in tree if s.root), None)
-    kind = rules.qdisc_kind(imp)
+    kind = imp.kind
     seen = state.kind if state else "none"
     if kind is None:
         return None if state is None or state.is_default() else f"expected the default qdisc, found {seen}"
@@ -162,11 +162,11 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
             state = read_root(target)
             ours = state is not None and state.kind == "netem"  # a queue tree has a netem root
             before.append((target, state, read_gso(target) if imp.queue is not None or ours else None))
-            if rules.qdisc_kind(imp) is None and (state is None or state.is_default()):
+            if imp.kind is None and (state is None or state.is_default()):
                 continue
-            if verb == "replace" and state is not None and state.kind == rules.qdisc_kind(imp) == "netem":
+            if verb == "replace" and state is not None and state.kind == imp.kind == "netem":
                 # replace on a netem root is netem's change, which keeps every attribute the new command
-                # omits (correlations, reorder, corrupt, rate, slot): start the new profile from nothing.
+                # omits (a field the old profile set and the new one does not): start from nothing.
                 _run_end(target, Impairment(), verb, log)
             _run_end(target, imp, verb, log)
             gso = before[-1][2]

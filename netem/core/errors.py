@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 
 class NetemError(Exception):
     """Base class for every netem failure."""
@@ -19,6 +22,16 @@ class SchemaError(NetemError):
         self.allowed = allowed
         shown = "(missing)" if value is None else repr(value)
         super().__init__(f"{source}: {key}: invalid value {shown}: {allowed}")
+
+    @classmethod
+    def check_top(cls, raw: object, allowed: Sequence[str], source: str) -> Mapping[Any, Any]:
+        """`raw` (a whole file) as a mapping with only `allowed` keys, else this error naming the key."""
+        if not isinstance(raw, Mapping):
+            raise cls(source, "(top level)", raw, f"a mapping with keys {', '.join(allowed)}")
+        for key in raw:
+            if key not in allowed:
+                raise cls(source, str(key), raw[key], f"unknown key; allowed: {', '.join(allowed)}")
+        return raw
 
 
 class ProfileError(SchemaError):

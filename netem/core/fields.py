@@ -1,19 +1,23 @@
-"""One link end's impairment settings (the tc-netem fields) and their per-field parsing.
+"""One link end's impairment settings (the tc-netem fields): the one table of what each field is.
 
-A settings block is a mapping of field → value with units. Unknown keys are errors that list the
-allowed ones; every value is checked here, cross-field rules live in `rules.py`.
+A settings block is a mapping of field → value with units. `FIELDS` holds every fact about a field in its
+row: the attribute, the parser and what is allowed, the qdisc it needs, the field it needs (iproute2's
+cross-field rule, checked by `rules.violations`) and its argv fragment (joined by `tc.netem_args`).
+Unknown keys are errors that list the allowed ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 from netem.core import queue as queue_module
 from netem.core import units
 from netem.core.errors import ProfileError
 from netem.core.queue import Queue
+from netem.core.units import format_percent, format_rate, format_time
 
 DISTRIBUTIONS = ("normal", "pareto", "paretonormal", "uniform")
 
@@ -69,6 +73,24 @@ class Impairment:
         """Profile keys (not attribute names) that are set, in schema order."""
         return [key for key, field in FIELDS.items() if getattr(self, field.attr) is not None]
 
+    def netem_keys(self) -> list[str]:
+        """The keys this end sets that only netem can do (each field's row says)."""
+        return [key for key in self.set_keys() if FIELDS[key].qdisc == NETEM]
+
+    @cached_property
+    def kind(self) -> str | None:
+        """`netem`, `tbf` (a rate-only end: works without sch_netem), or None for an unimpaired end (the
+        interface keeps its default qdisc). Decided once per end, here."""
+        if self.is_empty():
+            return None
+        return "netem" if self.netem_keys() else "tbf"
+
+    @property
+    def layout(self) -> str | None:
+        """The end's qdisc tree: `netem`, `tbf`, or with a queue `netem>tbf>fq_codel` (a step may not
+        change it: `tc qdisc change` cannot switch a qdisc's kind)."""
+        return f"{self.kind}>tbf>{self.queue.kind}" if self.kind and self.queue is not None else self.kind
+
 
 def merge(base: Impairment, override: Impairment) -> Impairment:
     """Field-wise: what `override` sets wins, the rest comes from `base`."""
@@ -94,6 +116,7 @@ def _choice(value: object) -> str | None:
 
 _PCT = (units.parse_percent, units.PERCENT_ALLOWED)
 _TIME = (units.parse_time_us, units.TIME_ALLOWED)
+_INT_PACKETS = (_int_in(1, 2**31 - 1), "a whole number of packets >= 1")
 
 _GEMODEL_KEYS: dict[str, tuple[str, Parser, str]] = {
     "p": ("p_pct", *_PCT), "r": ("r_pct", *_PCT),
@@ -101,7 +124,7 @@ _GEMODEL_KEYS: dict[str, tuple[str, Parser, str]] = {
 }
 _SLOT_KEYS: dict[str, tuple[str, Parser, str]] = {
     "min": ("min_us", *_TIME), "max": ("max_us", *_TIME),
-    "packets": ("packets", _int_in(1, 2**31 - 1), "a whole number of packets >= 1"),
+    "packets": ("packets", *_INT_PACKETS),
     "bytes": ("bytes", units.parse_size_b, units.SIZE_ALLOWED),
 }
 
@@ -133,41 +156,97 @@ def _parse_slot(raw: object, source: str, path: str) -> Slot:
 
 
 NETEM, ANY = "netem", "netem|tbf"  # the qdisc a field needs: netem only, or tbf too (rate shaping)
+Argv = Callable[[Any], list[str]]  # a field's value → its words in `tc qdisc … netem …`
+
+
+@dataclass(frozen=True)
+class Needs:
+    """A cross-field rule: this field is only valid when `key` is set (`nonzero`: set and not 0)."""
+
+    key: str
+    message: str  # iproute2's words where it has them
+    nonzero: bool = False
 
 
 @dataclass(frozen=True)
 class Field:
-    """One profile key: its Impairment attribute, parser, what is allowed, and the qdisc it needs."""
+    """One profile key: its Impairment attribute, parser, what is allowed, the qdisc it needs, the field
+    it needs, and its netem argv fragment (in table order; None: not a netem word of its own)."""
 
     attr: str
     parse: Parser
     allowed: str
     qdisc: str  # NETEM: only netem does it; ANY: a rate-only end uses tbf, which works without sch_netem
+    argv: Argv | None
+    needs: Needs | None = None
 
 
-_INT_PACKETS = (_int_in(1, 2**31 - 1), "a whole number of packets >= 1")
-# profile key → its row; the one table: parsing, the schema's order and the qdisc kind come from here
+def _word(keyword: str, fmt: Callable[[Any], str]) -> Argv:
+    return lambda value: [keyword, fmt(value)]
+
+
+def _bare(fmt: Callable[[Any], str]) -> Argv:
+    """A positional value after the field it needs (`delay 40ms 5ms 25%`, `loss random 1% 25%`)."""
+    return lambda value: [fmt(value)]
+
+
+def _gemodel_argv(ge: GeModel) -> list[str]:
+    values = (ge.p_pct, ge.r_pct, ge.one_minus_h_pct, ge.one_minus_k_pct)
+    return ["loss", "gemodel", *(format_percent(v) for v in values if v is not None)]
+
+
+def _slot_argv(slot: Slot) -> list[str]:
+    args = ["slot", format_time(slot.min_us)]
+    if slot.max_us is not None:
+        args.append(format_time(slot.max_us))
+    if slot.packets is not None:
+        args += ["packets", str(slot.packets)]
+    if slot.bytes is not None:
+        args += ["bytes", str(slot.bytes)]
+    return args
+
+
+def _correlation_of(key: str) -> Field:
+    return Field(f"{key}_correlation_pct", *_PCT, NETEM, _bare(format_percent),
+                 Needs(key, f"{key}_correlation needs {key}"))
+
+
+# profile key → its row; the one table: parsing, the schema's order, the qdisc kind, the cross-field rules
+# and the netem argv (in this order, after `limit`, which tc.netem_args always puts first) come from here
 FIELDS: dict[str, Field] = {
-    "delay": Field("delay_us", *_TIME, NETEM),
-    "jitter": Field("jitter_us", *_TIME, NETEM),
-    "correlation": Field("correlation_pct", *_PCT, NETEM),
-    "distribution": Field("distribution", _choice, f"one of {', '.join(DISTRIBUTIONS)}", NETEM),
-    "loss": Field("loss_pct", *_PCT, NETEM),
-    "loss_correlation": Field("loss_correlation_pct", *_PCT, NETEM),
-    "gemodel": Field("gemodel", lambda v: v, "a mapping p, r, 1-h, 1-k of percentages", NETEM),
-    "duplicate": Field("duplicate_pct", *_PCT, NETEM),
-    "duplicate_correlation": Field("duplicate_correlation_pct", *_PCT, NETEM),
-    "corrupt": Field("corrupt_pct", *_PCT, NETEM),
-    "corrupt_correlation": Field("corrupt_correlation_pct", *_PCT, NETEM),
-    "reorder": Field("reorder_pct", *_PCT, NETEM),
-    "reorder_correlation": Field("reorder_correlation_pct", *_PCT, NETEM),
-    "gap": Field("gap", *_INT_PACKETS, NETEM),
-    "rate": Field("rate_bps", units.parse_rate_bps, units.RATE_ALLOWED, ANY),
-    "packet_overhead": Field("packet_overhead", _int_in(-1500, 65535), "bytes per packet, -1500..65535", ANY),
-    "limit": Field("limit", _int_in(1, 2**31 - 1), "a queue length in packets >= 1", ANY),
-    "slot": Field("slot", lambda v: v, "a mapping min, max, packets, bytes", NETEM),
-    # the queue where the rate is limited; its tree has a netem root (netem.core.queue says why)
-    "queue": Field("queue", lambda v: v, queue_module.ALLOWED, NETEM),
+    "delay": Field("delay_us", *_TIME, NETEM, _word("delay", format_time)),
+    "jitter": Field("jitter_us", *_TIME, NETEM, _bare(format_time),
+                    Needs("delay", "jitter needs delay (tc syntax: delay TIME JITTER)")),
+    "correlation": Field("correlation_pct", *_PCT, NETEM, _bare(format_percent),
+                         Needs("jitter", "delay correlation needs jitter "
+                                         "(tc syntax: delay TIME JITTER CORR)")),
+    "distribution": Field("distribution", _choice, f"one of {', '.join(DISTRIBUTIONS)}", NETEM,
+                          _word("distribution", str),
+                          Needs("jitter", "distribution needs delay and jitter (iproute2: distribution "
+                                          "specified but no latency and jitter)")),
+    "loss": Field("loss_pct", *_PCT, NETEM, lambda pct: ["loss", "random", format_percent(pct)]),
+    "loss_correlation": _correlation_of("loss"),
+    "gemodel": Field("gemodel", lambda v: v, "a mapping p, r, 1-h, 1-k of percentages", NETEM, _gemodel_argv),
+    "duplicate": Field("duplicate_pct", *_PCT, NETEM, _word("duplicate", format_percent)),
+    "duplicate_correlation": _correlation_of("duplicate"),
+    "corrupt": Field("corrupt_pct", *_PCT, NETEM, _word("corrupt", format_percent)),
+    "corrupt_correlation": _correlation_of("corrupt"),
+    "reorder": Field("reorder_pct", *_PCT, NETEM, _word("reorder", format_percent),
+                     Needs("delay", "reorder needs a delay > 0 (iproute2: reordering not possible without "
+                                    "specifying some delay)", nonzero=True)),
+    "reorder_correlation": _correlation_of("reorder"),
+    "gap": Field("gap", *_INT_PACKETS, NETEM, _word("gap", str),
+                 Needs("reorder", "gap needs reorder (iproute2: gap specified without reorder probability)")),
+    "rate": Field("rate_bps", units.parse_rate_bps, units.RATE_ALLOWED, ANY, _word("rate", format_rate)),
+    "packet_overhead": Field("packet_overhead", _int_in(-1500, 65535), "bytes per packet, -1500..65535", ANY,
+                             _bare(str), Needs("rate", "packet_overhead needs rate")),
+    "limit": Field("limit", _int_in(1, 2**31 - 1), "a queue length in packets >= 1", ANY, None),
+    "slot": Field("slot", lambda v: v, "a mapping min, max, packets, bytes", NETEM, _slot_argv),
+    # the queue where the rate is limited: its own qdisc under the tbf that shapes (tc.end_argvs); the
+    # tree's root is netem even without a netem field (netem.core.queue says why)
+    "queue": Field("queue", lambda v: v, queue_module.ALLOWED, NETEM, None,
+                   Needs("rate", "queue needs rate: the queue is the rate limiter's child and only fills "
+                                 "where the rate is limited")),
 }
 
 

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import yaml
 
+from netem import topology
 from netem.core import rules, units
 from netem.core.errors import ProfileError
 from netem.core.fields import Impairment, merge, parse_impairment
 
-LINKS = ("edge", "core")
+LINKS = tuple(link.name for link in topology.LINKS)  # edge, core
 DIRECTIONS = ("up", "down")
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 _LINK_KEYS = ("all", *LINKS)
@@ -50,7 +51,7 @@ class Profile:
     steps: tuple[Step, ...] = ()
 
     def kinds(self) -> dict[End, str | None]:
-        return {end: rules.layout(imp) for end, imp in self.ends.items()}
+        return {end: imp.layout for end, imp in self.ends.items()}
 
 
 def _parse_link(raw: object, source: str, path: str) -> dict[str, Impairment]:
@@ -108,10 +109,10 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
         state = _resolve(item, state, source, f"{path}.")
         _check(state, source, f"{path}.")
         for end, imp in state.items():
-            if rules.layout(imp) != rules.layout(base[end]):
+            if imp.layout != base[end].layout:
                 raise ProfileError(source, f"{path}.{end[0]}.{end[1]}", ", ".join(imp.set_keys()) or "none",
-                                   f"changes the qdisc from {rules.layout(base[end]) or 'none'} to "
-                                   f"{rules.layout(imp) or 'none'}; tc qdisc change cannot switch "
+                                   f"changes the qdisc from {base[end].layout or 'none'} to "
+                                   f"{imp.layout or 'none'}; tc qdisc change cannot switch "
                                    "kinds (set the field, even unimpaired, in the base profile)")
         steps.append(Step(at_s, state))
         last_s = at_s
@@ -120,11 +121,7 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
 
 def parse_profile(raw: object, source: str, name: str) -> Profile:
     """Validate a loaded YAML document completely; raises ProfileError on the first problem."""
-    if not isinstance(raw, Mapping):
-        raise ProfileError(source, "(top level)", raw, f"a mapping with keys {', '.join(_TOP_KEYS)}")
-    for key in raw:
-        if key not in _TOP_KEYS:
-            raise ProfileError(source, str(key), raw[key], f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    raw = ProfileError.check_top(raw, _TOP_KEYS, source)
     description = raw.get("description")
     if not isinstance(description, str) or not description.strip():
         raise ProfileError(source, "description", description, "required: one line saying what this models")

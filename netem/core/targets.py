@@ -1,19 +1,14 @@
-"""Which container interfaces a profile shapes, and with which end of which link (pure).
+"""Which container ends a profile shapes (pure): the selection; what each end is, is `links`.
 
 Input: every running container of a compose project with the networks it is attached to (compose
 network name, address, prefix). Output: one `End` per (container, network) to shape.
 
-- No `--service`: qoslab's own topology. The ends of `endpoints.EGRESS` (client/proxy on `edge`,
-  proxy/server on `core`), limited to `--link`.
+- No `--service`: qoslab's own topology, the ends of `links.ends_on(--link)`.
 - `--service S` (repeatable) and optionally `--network N` (repeatable): the links of S are the networks
   S is attached to (or only the N given). Each link has two ends and both egresses are shaped, so both
   directions are impaired: S itself and its peers, the other running containers on N (or only the
-  services named by `--peer`). A qoslab service keeps its role from `endpoints.EGRESS` (so
-  `--service proxy --network edge` shapes exactly what `--link edge` does) and another service on a qoslab
-  link stands in for its outer end (client on edge: `up`; server on core: `down`). On any other
-  network S is the far end, the server side: its egress carries `down`, its peers' egress `up`.
-- The profile's settings used on network N: N's own when N is `edge` or `core`, otherwise those of
-  `--link` (`edge` by default: the access link, which is what 3g, 4g, wifi… describe).
+  services named by `--peer`). The direction of each end is `links.role` (so `--service proxy --network
+  edge` shapes exactly what `--link edge` does), the profile's settings used on N `links.profile_link`.
 """
 
 from __future__ import annotations
@@ -22,8 +17,8 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netem.core.endpoints import EGRESS
 from netem.core.errors import DiscoveryError
+from netem.core.links import ends_on, profile_link, role
 from netem.core.profile import LINKS
 
 CONTROLLER_SERVICE = "netem"  # the controller's own container (docker compose run netem …) is never a target
@@ -61,30 +56,10 @@ class Selection:
     link: str = "all"  # edge | core | all
 
 
-def profile_link(network: str, link: str) -> str:
-    """The profile link whose settings apply on `network`."""
-    if network in LINKS:
-        return network
-    return link if link in LINKS else "edge"
-
-
-# On qoslab's own links, another service stands in for the end that is not the proxy: a client on edge
-# (egress up), a server on core (egress down).
-OUTER_END = {"edge": EGRESS[("client", "edge")], "core": EGRESS[("server", "core")]}
-
-
-def _role(service: str, network: str, default: str) -> str:
-    if network in LINKS:
-        return EGRESS.get((service, network), OUTER_END[network])
-    return default
-
-
 def _topology(attachments: Sequence[Attachment], link: str) -> tuple[list[End], list[str]]:
     ends: list[End] = []
     skipped: list[str] = []
-    for (service, network), direction in EGRESS.items():
-        if link not in ("all", network):
-            continue
+    for service, network, direction in ends_on(link):
         found = [a for a in attachments if a.service == service and a.network == network]
         if not found:
             skipped.append(f"{service} {network}.{direction}: no running {service} container on {network}")
@@ -109,13 +84,13 @@ def _service_links(attachments: Sequence[Attachment], sel: Selection) -> tuple[l
             if own.network in LINKS and sel.link not in ("all", own.network):
                 continue
             link = profile_link(own.network, sel.link)
-            ends.append(End(own, link, _role(service, own.network, "down")))
+            ends.append(End(own, link, role(service, own.network, "down")))
             peers = [a for a in attachments if a.network == own.network and a.service not in chosen
                      and (not sel.peers or a.service in sel.peers)]
             if not peers:
                 skipped.append(f"{service} on {own.network}: no peer container; only {service}'s egress "
                                "is shaped")
-            ends += [End(p, link, _role(p.service, own.network, "up")) for p in peers]
+            ends += [End(p, link, role(p.service, own.network, "up")) for p in peers]
     return ends, skipped
 
 

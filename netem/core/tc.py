@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import math
 
-from netem.core import rules
-from netem.core.fields import Impairment
+from netem.core.fields import FIELDS, Impairment
 from netem.core.queue import queue_args
-from netem.core.units import format_percent, format_rate, format_time
+from netem.core.units import format_rate
 
 MTU_FRAME_B = 1514
 NETEM_DEFAULT_LIMIT = 1000
@@ -24,7 +23,7 @@ TBF_BURST_S = 0.004  # burst: 4 ms at the shaped rate, at least 10 full frames
 
 
 QUEUE_PARENT, SHAPER_PARENT = "1:1", "2:1"  # the tbf's and the queue's parents in a queue tree
-GSO_MAX_SEGS_DEFAULT = 65535  # the kernel's GSO_MAX_SEGS: what an interface has unless lowered
+SHAPED_BY_TBF = ("rate", "packet_overhead")  # in a queue tree these go to the tbf, not to netem
 
 
 def show_argv(dev: str) -> list[str]:
@@ -58,11 +57,10 @@ def clear_argv(dev: str) -> list[str]:
 
 def qdisc_argv(dev: str, imp: Impairment, verb: str = "replace") -> list[str]:
     """`replace` (apply) or `change` (a step) the root qdisc of `dev`; empty settings → `clear_argv`."""
-    kind = rules.qdisc_kind(imp)
-    if kind is None:
+    if imp.kind is None:
         return clear_argv(dev)
-    args = netem_args(imp) if kind == "netem" else tbf_args(imp)
-    return ["tc", "qdisc", verb, "dev", dev, "root", "handle", "1:", kind, *args]
+    args = netem_args(imp) if imp.kind == "netem" else tbf_args(imp)
+    return ["tc", "qdisc", verb, "dev", dev, "root", "handle", "1:", imp.kind, *args]
 
 
 def default_limit_packets(imp: Impairment) -> int:
@@ -75,64 +73,15 @@ def default_limit_packets(imp: Impairment) -> int:
     return max(NETEM_DEFAULT_LIMIT, packets)
 
 
-def _with_corr(keyword: str, pct: float | None, corr: float | None) -> list[str]:
-    if pct is None:
-        return []
-    return [keyword, format_percent(pct)] + ([format_percent(corr)] if corr is not None else [])
-
-
-def _delay_args(imp: Impairment) -> list[str]:
-    if imp.delay_us is None:
-        return []
-    args = ["delay", format_time(imp.delay_us)]
-    if imp.jitter_us is not None:
-        args.append(format_time(imp.jitter_us))
-        if imp.correlation_pct is not None:
-            args.append(format_percent(imp.correlation_pct))
-    if imp.distribution is not None:
-        args += ["distribution", imp.distribution]
-    return args
-
-
-def _loss_args(imp: Impairment) -> list[str]:
-    if imp.gemodel is not None:
-        ge = imp.gemodel
-        values = [ge.p_pct, ge.r_pct, ge.one_minus_h_pct, ge.one_minus_k_pct]
-        return ["loss", "gemodel", *(format_percent(v) for v in values if v is not None)]
-    if imp.loss_pct is None:
-        return []
-    return ["loss", "random", *_with_corr("loss", imp.loss_pct, imp.loss_correlation_pct)[1:]]
-
-
-def _rate_slot_args(imp: Impairment) -> list[str]:
-    args: list[str] = []
-    if imp.rate_bps is not None:
-        args += ["rate", format_rate(imp.rate_bps)]
-        if imp.packet_overhead is not None:
-            args.append(str(imp.packet_overhead))
-    if imp.slot is not None:
-        slot = imp.slot
-        args += ["slot", format_time(slot.min_us)]
-        if slot.max_us is not None:
-            args.append(format_time(slot.max_us))
-        if slot.packets is not None:
-            args += ["packets", str(slot.packets)]
-        if slot.bytes is not None:
-            args += ["bytes", str(slot.bytes)]
-    return args
-
-
 def netem_args(imp: Impairment, with_rate: bool = True) -> list[str]:
-    """netem's arguments; without the rate when a tbf below it shapes (a queue tree)."""
+    """`limit` first (with the default queue when unset), then each set field's words in table order;
+    without the rate when a tbf below netem shapes (a queue tree)."""
     args = ["limit", str(imp.limit or default_limit_packets(imp))]
-    args += _delay_args(imp) + _loss_args(imp)
-    args += _with_corr("duplicate", imp.duplicate_pct, imp.duplicate_correlation_pct)
-    args += _with_corr("corrupt", imp.corrupt_pct, imp.corrupt_correlation_pct)
-    args += _with_corr("reorder", imp.reorder_pct, imp.reorder_correlation_pct)
-    if imp.gap is not None:
-        args += ["gap", str(imp.gap)]
-    slot_only = Impairment(slot=imp.slot)
-    return args + _rate_slot_args(imp if with_rate else slot_only)
+    for key, row in FIELDS.items():
+        value = getattr(imp, row.attr)
+        if value is not None and row.argv is not None and (with_rate or key not in SHAPED_BY_TBF):
+            args += row.argv(value)
+    return args
 
 
 def tbf_burst_bytes(rate_bps: int) -> int:

@@ -1,4 +1,4 @@
-"""Read classic pcap files (what `tcpdump -w` writes) and decode Ethernet/IPv4 UDP and TCP (pure).
+"""Read classic pcap files (what `tcpdump -w` writes) and decode Ethernet IPv4/IPv6 UDP and TCP (pure).
 
 Enough to check a capture of the stack: who talked to whom on which ports, the QoS probes and their
 echoed replies (`services.common.probe`), and the time between a probe and its reply at the capture
@@ -21,8 +21,11 @@ _MAGICS = {  # magic as read little-endian → (byte order, timestamp fraction p
 }
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL = 113
-_ETH_IPV4, _ETH_VLAN = 0x0800, 0x8100
+_ETH_IPV4, _ETH_IPV6, _ETH_VLAN = 0x0800, 0x86DD, 0x8100
 _UDP, _TCP = 17, 6
+# IPv6 extension headers walked to reach UDP/TCP: hop-by-hop, routing, destination options (length in
+# 8-byte units after the first 8) and fragment (8 bytes; only a first fragment holds the L4 header)
+_EXT_HEADERS, _FRAGMENT, _MAX_EXT_HEADERS = frozenset({0, 43, 60}), 44, 8
 
 
 class PcapError(NetemError):
@@ -42,7 +45,8 @@ class Packet:
 
 
 def read_pcap(data: bytes) -> Iterator[Packet]:
-    """Every IPv4 packet of a pcap file's bytes (others come out as proto "other" with no addresses)."""
+    """Every packet of a pcap file's bytes: IPv4 and IPv6 (past its extension headers) with addresses and
+    UDP/TCP ports; anything else as proto "other" with no addresses."""
     if len(data) < 24:
         raise PcapError(f"not a pcap file: {len(data)} bytes, a pcap header needs 24")
     magic = struct.unpack_from("<I", data)[0]
@@ -71,9 +75,11 @@ def decode_frame(frame: bytes, linktype: int, time_s: float) -> Packet:
             ethertype, start = struct.unpack_from("!H", frame, 16)[0], 18
     else:
         ethertype, start = struct.unpack_from("!H", frame, 14)[0] if len(frame) >= 16 else 0, 16
-    if ethertype != _ETH_IPV4:
-        return Packet(time_s, "", "", "other", 0, 0, b"")
-    return _decode_ipv4(frame[start:], time_s)
+    if ethertype == _ETH_IPV4:
+        return _decode_ipv4(frame[start:], time_s)
+    if ethertype == _ETH_IPV6:
+        return _decode_ipv6(frame[start:], time_s)
+    return Packet(time_s, "", "", "other", 0, 0, b"")
 
 
 def _decode_ipv4(ip: bytes, time_s: float) -> Packet:
@@ -84,6 +90,27 @@ def _decode_ipv4(ip: bytes, time_s: float) -> Packet:
     proto = ip[9]
     src, dst = str(ipaddress.IPv4Address(ip[12:16])), str(ipaddress.IPv4Address(ip[16:20]))
     body = ip[header:total] if total >= header else ip[header:]
+    return _transport(proto, body, src, dst, time_s)
+
+
+def _decode_ipv6(ip: bytes, time_s: float) -> Packet:
+    if len(ip) < 40 or ip[0] >> 4 != 6:
+        return Packet(time_s, "", "", "other", 0, 0, b"")
+    src, dst = str(ipaddress.IPv6Address(ip[8:24])), str(ipaddress.IPv6Address(ip[24:40]))
+    proto, offset = ip[6], 40
+    end = 40 + struct.unpack_from("!H", ip, 4)[0]  # payload length (0 only with a jumbogram: not here)
+    for _ in range(_MAX_EXT_HEADERS):
+        if proto in _EXT_HEADERS and offset + 8 <= len(ip):
+            proto, offset = ip[offset], offset + 8 + ip[offset + 1] * 8
+        elif proto == _FRAGMENT and offset + 8 <= len(ip):
+            first = struct.unpack_from("!H", ip, offset + 2)[0] >> 3 == 0
+            proto, offset = (ip[offset] if first else -1), offset + 8
+        else:
+            break
+    return _transport(proto, ip[offset:end], src, dst, time_s)
+
+
+def _transport(proto: int, body: bytes, src: str, dst: str, time_s: float) -> Packet:
     if proto == _UDP and len(body) >= 8:
         sport, dport = struct.unpack_from("!HH", body)
         return Packet(time_s, src, dst, "udp", sport, dport, body[8:])

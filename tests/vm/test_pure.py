@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from netem import topology
 from netem.vm import checks
 from netem.vm.errors import VmError
 from netem.vm.guest import netns
@@ -77,10 +78,8 @@ def test_module_name_normalises() -> None:
 
 def test_setup_argv_wires_compose_addresses() -> None:
     argv = [" ".join(a) for a in netns.setup_argv()]
-    assert "ip -n client addr add 10.203.1.10/24 dev eth-edge" in argv
-    assert "ip -n proxy addr add 10.203.1.2/24 dev eth-edge" in argv
-    assert "ip -n proxy addr add 10.203.2.2/24 dev eth-core" in argv
-    assert "ip -n server addr add 10.203.2.10/24 dev eth-core" in argv
+    for (service, link), address in topology.ADDRESSES.items():
+        assert f"ip -n {service} addr add {address}/{topology.PREFIX_LEN} dev eth-{link}" in argv
     assert argv.index("ip netns add client") < argv.index("ip link add edge-a type veth peer name edge-b")
 
 

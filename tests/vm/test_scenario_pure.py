@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import pytest
 
+from netem import topology
 from netem.core.errors import ScenarioError
 from netem.vm.channel import SCENARIO as ROWS
 from netem.vm.guest import scenario as guest_scenario
@@ -19,20 +20,23 @@ from netem.vm.host.scenario import parse_console, spec_for
 from netem.vm.spec import SPEC_ENV, decode_spec, translate
 
 REPO = Path(__file__).resolve().parents[2]
+PROXY, SERVER = topology.address("proxy"), topology.address("server")
+HTTP, RELAY = topology.port("proxy", "http"), topology.port("proxy", "udp")
+ECHO = topology.port("server", "udp")
 SCENARIO = """description: two profiles
 profiles: [none, {profile}]
 tests: [qos, http]
 repetitions: 2
-client_args: {{http: ["http://proxy:8080/generated/1MiB.bin", "--repeat", "2"]}}
+client_args: {{http: ["http://{proxy}/generated/1MiB.bin", "--repeat", "2"]}}
 """
 
 
 @pytest.mark.parametrize(("arg", "want"), [
-    ("proxy:8080", "10.203.1.2:8080"),
-    ("http://proxy:8080/generated/1MiB.bin", "http://10.203.1.2:8080/generated/1MiB.bin"),
-    ("http://proxy/index.html", "http://10.203.1.2/index.html"),
-    ("--target=proxy:9090", "--target=10.203.1.2:9090"),
-    ("server:9000", "10.203.2.10:9000"),
+    (f"proxy:{HTTP}", f"{PROXY}:{HTTP}"),
+    (f"http://proxy:{HTTP}/generated/1MiB.bin", f"http://{PROXY}:{HTTP}/generated/1MiB.bin"),
+    ("http://proxy/index.html", f"http://{PROXY}/index.html"),
+    (f"--target=proxy:{RELAY}", f"--target={PROXY}:{RELAY}"),
+    (f"server:{ECHO}", f"{SERVER}:{ECHO}"),
     ("proxy", "proxy"), ("--proxy", "--proxy"), ("none", "none"), ("10ms", "10ms"),
     ("myproxy:80", "myproxy:80"), ("http://proxy.example:80/", "http://proxy.example:80/"),
     ("http://example.com/proxy:1", "http://example.com/proxy:1"),
@@ -42,17 +46,17 @@ def test_translate_compose_names_to_namespace_addresses(arg: str, want: str) -> 
 
 
 def test_client_argv_runs_in_the_client_namespace_with_translated_args() -> None:
-    argv = guest_scenario.client_argv("http", "4g", "lab", ["http://proxy:8080/x", "--repeat", "2"])
+    argv = guest_scenario.client_argv("http", "4g", "lab", [f"http://proxy:{HTTP}/x", "--repeat", "2"])
     assert argv[:4] == ["ip", "netns", "exec", "client"]
     assert argv[5:] == ["-m", "services.client", "http", "--profile", "4g", "--label", "lab", "--json",
-                        "http://10.203.1.2:8080/x", "--repeat", "2"]
+                        f"http://{PROXY}:{HTTP}/x", "--repeat", "2"]
 
 
 def test_spec_round_trip_carries_the_profile_texts(tmp_path: Path) -> None:
     profile = tmp_path / "slow.yaml"
     profile.write_text("description: slow\nedge: {delay: 40ms}\n")
     path = tmp_path / "two.yaml"
-    path.write_text(SCENARIO.format(profile=profile))
+    path.write_text(SCENARIO.format(profile=profile, proxy=topology.named_endpoint("proxy", "http")))
     scenario, spec = spec_for(str(path))
     assert spec.isascii() and "\n" not in spec
     again, texts = decode_spec(spec)

@@ -1,11 +1,8 @@
-"""Namespace backend: the compose topology (`netem.topology`) as network namespaces, netem applied with
-`netem.core.engine`.
-
-    client (10.203.1.10) ──edge 10.203.1.0/24── (10.203.1.2) proxy (10.203.2.2) ──core 10.203.2.0/24──
-    server (10.203.2.10)
+"""The compose topology (`netem.topology`: its links, subnets and addresses) as network namespaces, one
+per service joined by a veth pair per link; netem applied with `netem.core.engine`.
 
 `setup_argv`/`teardown_argv` are pure; `targets` finds each end's interface by address with the same
-`netem.core.discover.find_targets` the containers use, and runs tc through `ip netns exec` (`LocalRunner`).
+`netem.core.links.find_targets` the containers use, and runs tc through `ip netns exec` (`LocalRunner`).
 """
 
 from __future__ import annotations
@@ -16,12 +13,11 @@ from dataclasses import dataclass
 
 from netem import topology
 from netem.backends.local import LocalRunner
-from netem.core import endpoints
-from netem.core.discover import find_targets
 from netem.core.engine import Target
+from netem.core.links import find_targets
 from netem.vm.errors import VmError
 
-SUBNETS = endpoints.DEFAULT_SUBNETS
+SUBNETS = topology.SUBNETS_TEXT
 PREFIX_LEN = topology.PREFIX_LEN
 
 

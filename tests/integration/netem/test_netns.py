@@ -19,7 +19,7 @@ import pytest
 
 from netem.backends.local import LocalRunner
 from netem.commands import startup
-from netem.core import rules, tc
+from netem.core import tc
 from netem.core.engine import Target, apply_ends, clear_targets, read_gso, read_root, read_tree
 from netem.core.errors import QdiscUnavailable
 from netem.core.profile import available, load_profile
@@ -129,7 +129,7 @@ def test_real_tc_parser_accepts_every_profile(netns: tuple[str, str]) -> None:
         profile = load_profile(name)
         for state in (profile.ends, *(s.ends for s in profile.steps)):
             for imp in state.values():
-                kind = rules.qdisc_kind(imp)
+                kind = imp.kind
                 if kind is None:
                     continue  # an unimpaired end: the argv is `del`, nothing for tc to parse
                 for argv in tc.end_argvs("vc", imp):  # a queue end: GSO, then netem → tbf → queue

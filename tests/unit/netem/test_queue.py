@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from netem.core import queue, rules, tc
+from netem.core import queue, tc
 from netem.core.engine import Target, apply_ends, clear_targets
 from netem.core.errors import ApplyError, ProfileError, QdiscUnavailable
 from netem.core.fields import Impairment
@@ -65,8 +65,8 @@ def test_cross_field_rules() -> None:
 
 def test_a_queue_end_is_a_netem_tree_even_without_netem_fields() -> None:
     imp = end({"rate": "10mbit", "queue": {"kind": "pfifo", "limit": 200}})
-    assert rules.qdisc_kind(imp) == "netem" and rules.layout(imp) == "netem>tbf>pfifo"
-    assert rules.netem_keys(imp) == ["queue"]
+    assert imp.kind == "netem" and imp.layout == "netem>tbf>pfifo"
+    assert imp.netem_keys() == ["queue"]
 
 
 def test_golden_tree() -> None:
@@ -154,6 +154,7 @@ def test_a_profile_without_queue_after_one_with_gives_it_back_too(fake_tc: Any) 
 
 def test_a_missing_qdisc_module_is_named_and_everything_is_rolled_back(fake_tc: Any) -> None:
     fake_tc.netem = True
+    fake_tc.queues = {"pfifo", "fq_codel"}
     imp = Impairment(rate_bps=10_000_000, queue=Queue("cake"))
     with pytest.raises(QdiscUnavailable) as info:
         apply_ends(targets(fake_tc), only(imp))
@@ -165,13 +166,7 @@ def test_a_missing_qdisc_module_is_named_and_everything_is_rolled_back(fake_tc: 
 
 def test_read_back_checks_the_children(fake_tc: Any) -> None:
     fake_tc.netem = True
-    real = fake_tc._child
-
-    def wrong_kind(verb: str, dev: str, parent: str, kind: str, args: list[str]) -> Any:
-        return real(verb, dev, parent, "pfifo" if kind == "fq_codel" else kind, args)
-
-    fake_tc.queues.add("fq_codel")
-    fake_tc._child = wrong_kind
+    fake_tc.misreport["fq_codel"] = "pfifo"
     with pytest.raises(ApplyError, match="read back: expected fq_codel under tbf, found pfifo"):
         apply_ends(targets(fake_tc), only(Impairment(rate_bps=10_000_000, queue=Queue("fq_codel"))))
     assert fake_tc.roots == {} and fake_tc.gso["eth0"] == 65535
