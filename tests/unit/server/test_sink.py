@@ -64,19 +64,13 @@ def test_summary() -> None:
     assert json.loads(upload.summary(12.0)) == {"bytes": 1000, "seconds": 2.0, "bits_per_second": 4000.0}
 
 
-@pytest.mark.parametrize("length", ["12x", "-1", "1,2", " "])
-def test_a_bad_content_length_never_reaches_the_sink(length: str) -> None:
-    """The shared parser answers a malformed Content-Length with 400 before the sink sees the head."""
+@pytest.mark.parametrize("fields", ["Content-Length: 12x", "Content-Length: -1", "Content-Length: 1,2",
+                                    "Content-Length:  ", "Content-Length: 3\r\nContent-Length: 4"])
+def test_a_bad_content_length_never_reaches_the_sink(fields: str) -> None:
+    """The shared parser answers a malformed or conflicting Content-Length with 400 before the sink sees
+    the head."""
     parser = RequestParser()
-    parser.feed(f"POST /_server/sink HTTP/1.1\r\nHost: s\r\nContent-Length: {length}\r\n\r\n".encode())
-    with pytest.raises(HTTPError) as info:
-        parser.next_event()
-    assert info.value.status_code == 400
-
-
-def test_conflicting_content_lengths_are_400() -> None:
-    parser = RequestParser()
-    parser.feed(b"PUT /_server/sink HTTP/1.1\r\nHost: s\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n")
+    parser.feed(f"POST /_server/sink HTTP/1.1\r\nHost: s\r\n{fields}\r\n\r\n".encode())
     with pytest.raises(HTTPError) as info:
         parser.next_event()
     assert info.value.status_code == 400
