@@ -35,7 +35,8 @@ HTTP = f"http://{stack.HTTP_PROXY}"
 IPERF_PORT, IRTT_PORT = "5201", "2112"
 LOAD_S, IDLE_S = 10, 3
 OMIT_S = 4  # iperf3 leaves its first seconds out (slow start, the queue filling); so do the windows
-PROBE_LEAD_S = 6  # probes run this long before iperf3 starts (the idle window)
+PROBE_LEAD_S = 9  # probes run this long before iperf3 starts (the client's start-up, then the idle window)
+MIN_IDLE_S = 2.0  # the idle window both tools probed in must be at least this long
 PROBE_INTERVAL = "20ms"
 RESP_ARGS = ["--proxy", "none", "--target", stack.UDP_TARGET, "--download-url", f"{HTTP}/generated/10MiB.bin",
              "--probe-url", f"{HTTP}/small.html", "--upload-url", f"{HTTP}/_server/sink",
@@ -121,12 +122,20 @@ def compare(tmp: Path) -> dict[str, Any]:
         irtt_server.kill()
         irtt_server.wait(timeout=10)
     theirs, mine = samples(tmp)
-    start = min(at for at, _ in mine)  # the later starter of the two
+    start = max(min(at for at, _ in theirs), min(at for at, _ in mine))  # both probing from here
     idle = (start + 500_000_000, load_ns - 500_000_000)
+    if idle[1] - idle[0] < MIN_IDLE_S * 1e9:
+        raise stack.StackError(f"the probes started {(load_ns - start) / 1e9:.1f} s before iperf3: no idle "
+                               f"window of {MIN_IDLE_S:g} s (a slow start-up under emulation?)")
     loaded = (load_ns + int(OMIT_S * 1e9), load_ns + int((LOAD_S - 0.5) * 1e9))
-    return {"iperf3_bps": report["end"]["sum_received"]["bits_per_second"],
-            "irtt": {"idle": window(theirs, *idle), "loaded": window(theirs, *loaded)},
-            "qos": {"idle": window(mine, *idle), "loaded": window(mine, *loaded)}}
+    found = {"iperf3_bps": report["end"]["sum_received"]["bits_per_second"],
+             "irtt": {"idle": window(theirs, *idle), "loaded": window(theirs, *loaded)},
+             "qos": {"idle": window(mine, *idle), "loaded": window(mine, *loaded)},
+             "windows_s": [round((t - start) / 1e9, 2) for t in (*idle, *loaded)]}
+    say("  probes (n, p50 ms): " + ", ".join(
+        f"{tool} {when} {len(found[tool][when])} {bloat.percentile(found[tool][when], 50):.1f}"
+        for tool in ("irtt", "qos") for when in ("idle", "loaded")) + f"; windows {found['windows_s']} s")
+    return found
 
 
 def run_case(case: bloat.Case, tmp: Path) -> dict[str, Any]:
@@ -138,8 +147,8 @@ def run_case(case: bloat.Case, tmp: Path) -> dict[str, Any]:
         found: dict[str, Any] = {"resp": rows}
         if case.name in bloat.COMPARED:
             found.update(compare(tmp))
-    say(BLOAT.row_line({"case": case.name, "rows": rows, "series": json.loads(series.read_text()),
-                        "iperf3_bps": found.get("iperf3_bps")}))
+    kept = {key: found[key] for key in ("iperf3_bps", "irtt", "qos", "windows_s") if key in found}
+    say(BLOAT.row_line({"case": case.name, "rows": rows, "series": json.loads(series.read_text()), **kept}))
     download = bloat._phase(rows, "download")
     say(f"  {case.name} ({time.monotonic() - started:.0f}s): download {download.get('throughput_down_bps')}"
         f" bit/s, RTT p50 {download.get('rtt_median_ms')} ms, RPM {download.get('rpm')}, grade "
