@@ -147,7 +147,8 @@ def run_case(case: bloat.Case, tmp: Path) -> dict[str, Any]:
         found: dict[str, Any] = {"resp": rows}
         if case.name in bloat.COMPARED:
             found.update(compare(tmp))
-    kept = {key: found[key] for key in ("iperf3_bps", "irtt", "qos", "windows_s") if key in found}
+    kept: dict[str, Any] = {key: found[key] for key in ("iperf3_bps", "irtt", "qos", "windows_s")
+                            if key in found}
     say(BLOAT.row_line({"case": case.name, "rows": rows, "series": json.loads(series.read_text()), **kept}))
     download = bloat._phase(rows, "download")
     say(f"  {case.name} ({time.monotonic() - started:.0f}s): download {download.get('throughput_down_bps')}"
