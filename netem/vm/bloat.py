@@ -7,8 +7,9 @@ Three states of the edge link (both ends: 10 ms each way, 10 Mbit/s), each measu
 - `fifo`: a 300-packet FIFO — full, it adds 300 × 1514 B × 8 / 10 Mbit/s = 363 ms;
 - `fq_codel`: fq_codel (target 5 ms, interval 100 ms).
 Per case: `client responsiveness --phases idle,download` (4 download flows), then irtt and the client's
-`qos` probing the proxy side by side, idle and then while iperf3 (`-R -P 4`) loads the same link; the
-two tools' samples are compared over the same wall-clock windows.
+`qos` probing the proxy's address side by side, each to a one-hop echo there (irtt's server, the qoslab
+server's UDP echo), idle and then while iperf3 (`-R -P 4`) loads the same link; the two tools' samples
+are compared over the same wall-clock windows.
 
 Checks (`verdicts`), every one against a reference from the same run:
 1. formula — the fifo's latency increase at p90 (loaded p90 − idle p50) minus the short FIFO's is

@@ -25,6 +25,7 @@ from typing import Any
 from netem import topology
 from netem.core.engine import apply_ends, clear_targets
 from netem.core.profile import parse_profile
+from netem.tools.process import stop
 from netem.vm import bloat, checks
 from netem.vm.channel import BLOAT
 from netem.vm.guest import netns, stack
@@ -32,7 +33,8 @@ from netem.vm.guest import netns, stack
 RESULT_MARKER = "QOSLAB-BLOAT-RESULT "
 PROXY = topology.address("proxy")
 HTTP = f"http://{stack.HTTP_PROXY}"
-IPERF_PORT, IRTT_PORT = "5201", "2112"
+IPERF_PORT, IRTT_PORT, ECHO_PORT = "5201", "2112", "9001"
+ECHO = f"{PROXY}:{ECHO_PORT}"  # a qoslab UDP echo beside irtt's server: one hop each, the same place
 LOAD_S, IDLE_S = 10, 3
 OMIT_S = 4  # iperf3 leaves its first seconds out (slow start, the queue filling); so do the windows
 PROBE_LEAD_S = 9  # probes run this long before iperf3 starts (the client's start-up, then the idle window)
@@ -78,10 +80,11 @@ def finish(proc: subprocess.Popen[str], timeout_s: float) -> str:
 
 
 def probes(seconds: float, tmp: Path) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
-    """irtt and the client's qos probing the proxy's address at the same interval for `seconds`."""
+    """irtt and the client's qos probing the proxy's address at the same interval for `seconds`, each to
+    a one-hop echo there (irtt's server; the qoslab server's UDP echo)."""
     irtt = background("client", ["irtt", "client", "-Q", "-i", PROBE_INTERVAL, "-d", f"{seconds:g}s",
                                  "-o", str(tmp / "irtt.json"), f"{PROXY}:{IRTT_PORT}"])
-    qos = background("client", [sys.executable, "-m", "services.client", "qos", "--target", stack.UDP_TARGET,
+    qos = background("client", [sys.executable, "-m", "services.client", "qos", "--target", ECHO,
                                 "--duration", f"{seconds:g}s", "--interval", PROBE_INTERVAL,
                                 "--raw", str(tmp / "qos.csv"), "--json", "--csv", ""])
     return irtt, qos
@@ -105,8 +108,13 @@ def compare(tmp: Path) -> dict[str, Any]:
     """irtt and qos probe together: idle first, then while iperf3 loads edge downstream; each tool's
     samples are cut to the same wall-clock windows (idle: before iperf3; loaded: its steady part)."""
     irtt_server = background("proxy", ["irtt", "server", "-b", f"{PROXY}:{IRTT_PORT}"])
+    echo = subprocess.Popen(stack.in_ns("proxy", ["services.server", "--bind", PROXY, "--http-port", "0",
+                                                  "--udp-port", ECHO_PORT, "--root", str(tmp),
+                                                  "--no-access-log"]),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL)
     try:
-        time.sleep(1.0)
+        stack.wait_listening(echo, "echo", sys.stdout)
         irtt, qos = probes(PROBE_LEAD_S + LOAD_S + 2, tmp)
         time.sleep(PROBE_LEAD_S)  # both tools running (the client's start-up under emulation included)
         server = background("proxy", ["iperf3", "-s", "-1", "-B", PROXY, "-p", IPERF_PORT])
@@ -121,6 +129,7 @@ def compare(tmp: Path) -> dict[str, Any]:
     finally:
         irtt_server.kill()
         irtt_server.wait(timeout=10)
+        stop(echo)
     theirs, mine = samples(tmp)
     start = max(min(at for at, _ in theirs), min(at for at, _ in mine))  # both probing from here
     idle = (start + 500_000_000, load_ns - 500_000_000)
