@@ -140,10 +140,12 @@ def _validate(files: Sequence[str]) -> int:
 
 
 def _list() -> int:
-    for name in available():
+    names = available()
+    width = max((len(name) for name in names), default=0)
+    for name in names:
         profile = load_profile(name)
         kinds = sorted({k for k in profile.kinds().values() if k})
-        print(f"{name:<14} {'+'.join(kinds) or '-':<10} {profile.description}")
+        print(f"{name:<{width}} {', '.join(kinds) or '-':<18} {profile.description}")
     return 0
 
 

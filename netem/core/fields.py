@@ -13,8 +13,10 @@ from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any
 
+from netem.core import queue as queue_module
 from netem.core import units
 from netem.core.errors import ProfileError
+from netem.core.queue import Queue
 from netem.core.units import format_percent, format_rate, format_time
 
 DISTRIBUTIONS = ("normal", "pareto", "paretonormal", "uniform")
@@ -74,6 +76,7 @@ class Impairment:
     packet_overhead: int | None = None
     limit: int | None = None
     slot: Slot | None = None
+    queue: Queue | None = None
     trace: TraceRef | None = None
 
     def is_empty(self) -> bool:
@@ -94,6 +97,12 @@ class Impairment:
         if self.is_empty():
             return None
         return "netem" if self.netem_keys() else "tbf"
+
+    @property
+    def layout(self) -> str | None:
+        """The end's qdisc tree: `netem`, `tbf`, or with a queue `netem>tbf>fq_codel` (a step may not
+        change it: `tc qdisc change` cannot switch a qdisc's kind)."""
+        return f"{self.kind}>tbf>{self.queue.kind}" if self.kind and self.queue is not None else self.kind
 
 
 def merge(base: Impairment, override: Impairment) -> Impairment:
@@ -283,12 +292,17 @@ FIELDS: dict[str, Field] = {
                              _bare(str), Needs("rate", "packet_overhead needs rate")),
     "limit": Field("limit", _int_in(1, 2**31 - 1), "a queue length in packets >= 1", ANY, None),
     "slot": Field("slot", lambda v: v, "a mapping min, max, packets, bytes", NETEM, _slot_argv),
+    # the queue where the rate is limited: its own qdisc under the tbf that shapes (tc.end_argvs); the
+    # tree's root is netem even without a netem field (netem.core.queue says why)
+    "queue": Field("queue", lambda v: v, queue_module.ALLOWED, NETEM, None,
+                   Needs("rate", "queue needs rate: the queue is the rate limiter's child and only fills "
+                                 "where the rate is limited")),
     # replayed by the netem agent through netlink from the trace file (netem.traces), no tc word of its own
     "trace": Field("trace", lambda v: v, "a trace file (Mahimahi or CSV), or a mapping file, window, loop",
                    NETEM, None),
 }
 _STRUCTURED: dict[str, Callable[[object, str, str], Any]] = {
-    "gemodel": _parse_gemodel, "slot": _parse_slot, "trace": _parse_trace}
+    "gemodel": _parse_gemodel, "slot": _parse_slot, "trace": _parse_trace, "queue": queue_module.parse_queue}
 
 
 def parse_impairment(raw: Mapping[str, object], source: str, path: str) -> Impairment:

@@ -56,7 +56,7 @@ class Profile:
     clients: ClientMix | None = None
 
     def kinds(self) -> dict[End, str | None]:
-        return {end: imp.kind for end, imp in self.ends.items()}
+        return {end: imp.layout for end, imp in self.ends.items()}
 
     def all_settings(self) -> list[tuple[str, Impairment]]:
         """Every settings block the profile applies somewhere, with its key path (for file checks)."""
@@ -102,6 +102,25 @@ def _check_destinations(dests: Destinations, source: str) -> None:
                                    bad.message)
 
 
+TREE_QUEUE = ("a per-destination end (to:, clients:) is an HTB tree with one qdisc per leaf; queue: builds "
+              "a tree of its own under netem: not on such an end")
+
+
+def _check_tree_queues(ends: Ends, destinations: Destinations, clients: ClientMix | None,
+                       source: str) -> None:
+    """`queue:` cannot go on an end that becomes an HTB tree (netem.core.tree)."""
+    shaped = [(f"{link}.{d}", ends[(link, d)]) for link, d in destinations]
+    shaped += [(f"{link}.{d}.{TO}.{dest}", imp) for (link, d), dests in destinations.items()
+               for dest, imp in dests.items()]
+    if clients:
+        shaped += [("edge.down", ends[("edge", "down")])]
+        shaped += [(f"clients.{c.name}.edge.down", c.ends[("edge", "down")]) for c in clients.classes
+                   if ("edge", "down") in c.ends]
+    for path, imp in shaped:
+        if imp.queue is not None:
+            raise ProfileError(source, f"{path}.queue", imp.queue.kind, TREE_QUEUE)
+
+
 def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
     if not isinstance(raw, list):
         raise ProfileError(source, "steps", raw, "a list of {at: 10s, edge/core/all: settings}")
@@ -122,10 +141,10 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
         state = blocks.resolve(item, state, source, f"{path}.", allow_to=False)
         blocks.check(state, source, f"{path}.")
         for end, imp in state.items():
-            if imp.kind != base[end].kind:
+            if imp.layout != base[end].layout:
                 raise ProfileError(source, f"{path}.{end[0]}.{end[1]}", ", ".join(imp.set_keys()) or "none",
-                                   f"changes the qdisc from {base[end].kind or 'none'} to "
-                                   f"{imp.kind or 'none'}; tc qdisc change cannot switch "
+                                   f"changes the qdisc from {base[end].layout or 'none'} to "
+                                   f"{imp.layout or 'none'}; tc qdisc change cannot switch "
                                    "kinds (set the field, even unimpaired, in the base profile)")
         steps.append(Step(at_s, state))
         last_s = at_s
@@ -152,6 +171,7 @@ def parse_profile(raw: object, source: str, name: str, load: Loader | None = Non
     if clients and ("edge", "down") in destinations:
         why = "either clients: or edge to: rules (both shape the proxy's edge egress per destination)"
         raise ProfileError(source, "clients", "edge.down.to", why)
+    _check_tree_queues(ends, destinations, clients, source)
     return Profile(shown, description.strip(), source, ends, steps, destinations, clients)
 
 

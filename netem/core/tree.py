@@ -59,6 +59,16 @@ def check_minors(leaves: Sequence[Leaf]) -> str | None:
     return None
 
 
+def check_queues(own: Impairment, leaves: Sequence[Leaf]) -> str | None:
+    """None, or why a tree cannot take a `queue:` (its leaves are one qdisc each; a queue is a tree of
+    its own under netem: netem.core.queue)."""
+    named = [leaf.to for leaf in leaves if leaf.imp.queue is not None] + (["others"] if own.queue else [])
+    if named:
+        return (f"queue: is not supported on an end with per-destination rules or a client mix (set for "
+                f"{', '.join(named)})")
+    return None
+
+
 def _leaf_qdisc(dev: str, parent_minor: int, major: int, imp: Impairment) -> list[list[str]]:
     kind = imp.kind
     if kind is None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from netem.backends.local import LocalRunner
-from netem.core.engine import Target, apply_ends, clear_targets, read_all
+from netem.core.engine import Target, apply_ends, clear_targets, read_tree
 from netem.core.fields import Impairment
 from netem.core.tree import Leaf
 
@@ -77,7 +77,7 @@ def test_only_the_named_destination_is_shaped(shared: dict[str, str]) -> None:
     apply_ends([target], {("edge", "down"): Impairment()},
                leaves={target.label: [Leaf(ADDR["b"], Impairment(rate_bps=RATE_BPS))]})
     try:
-        kinds = sorted(q.kind for q in read_all(target))
+        kinds = sorted(q.kind for q in read_tree(target))
         assert kinds == ["htb", "tbf"], kinds
         to_b = rate_to(shared, "b", 3_000_000)
         to_c = rate_to(shared, "c", 30_000_000)

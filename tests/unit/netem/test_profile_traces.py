@@ -139,6 +139,28 @@ def test_bad_client_mixes(tmp_path: Path, clients: str, words: str) -> None:
     assert words in str(info.value)
 
 
+@pytest.mark.parametrize(("profile", "words"), [
+    ("core: {up: {rate: 1mbit, queue: fq_codel, to: {server: {delay: 1ms}}}}\n", "core.up.queue"),
+    ("core: {up: {to: {server: {rate: 1mbit, queue: pfifo}}}}\n", "core.up.to.server.queue"),
+    ("clients: {classes: [{name: a, share: 100%, edge: {down: {rate: 1mbit, queue: cake}}}]}\n",
+     "clients.a.edge.down.queue"),
+])
+def test_a_queue_is_refused_on_an_end_that_becomes_a_tree(tmp_path: Path, profile: str, words: str) -> None:
+    with pytest.raises(ProfileError) as info:
+        load_profile(write(tmp_path, profile))
+    assert words in str(info.value) and "HTB tree" in str(info.value)
+    # the client's own egress in a mix is not a tree: a queue there is fine
+    load_profile(write(tmp_path, "clients: {classes: [{name: a, share: 100%, edge: {up: {rate: 1mbit, "
+                                 "queue: fq_codel}}}]}\n"))
+
+
+def test_a_queue_is_refused_on_a_traced_end(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as info:
+        load_profile(write(tmp_path, "edge: {down: {trace: t.csv, rate: 1mbit, queue: pfifo}}\n",
+                           t_csv="t_ms,delay_ms\n0,10\n"))
+    assert "edge.down.queue" in str(info.value) and "netlink" in str(info.value)
+
+
 def test_plan_lists_trees_mixes_and_traces(tmp_path: Path) -> None:
     from netem.core.plan import plan_lines
 
