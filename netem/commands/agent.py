@@ -2,7 +2,9 @@
 profile says over time — replays traces through netlink, sends recorded delay tables, and (the proxy of a
 client mix) adds a per-destination leaf for each client replica that registers.
 
-    python -m netem.commands.agent            started by the start-up step or the controller, as root
+    python -m netem.commands.agent            started by the start-up step, as root
+    python -m netem.commands.agent --log-file --detach   by the controller: returns at once, logs to the state
+    python -m netem.commands.agent --stop     ends this container's agent
 
 Every change is sent on one rtnetlink socket at its due instant (`netem.traces.scheduler`); its lateness is
 kept and reported: `event=netem.replay` lines every 5 s and at the end, `status/HOST.json` in the state
@@ -320,8 +322,8 @@ def stop_running(env: Mapping[str, str], wait_s: float = 3.0) -> int:
 
 
 def _to_log_file(env: Mapping[str, str]) -> None:
-    """Started with `docker exec -d` (no terminal, no container log to write to: the service runs as PID 1
-    under another user), the agent writes its lines to log/HOST.log in the stack's state."""
+    """Started by the controller (detached: no terminal, no container log to write to — the service runs as
+    PID 1 under another user), the agent writes its lines to log/HOST.log in the stack's state."""
     path = state.state_dir(env) / "log" / f"{socket.gethostname()}.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -331,10 +333,24 @@ def _to_log_file(env: Mapping[str, str]) -> None:
     sys.stdout = sys.stderr = out
 
 
+def _detach() -> bool:
+    """`--detach`: the caller gets its answer at once (nsenter or `docker exec` return) while a child in a
+    session of its own, its standard streams on /dev/null, goes on as the agent; → True in the caller."""
+    if os.fork() > 0:
+        return True
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--stop" in args:
         return stop_running(os.environ)
+    if "--detach" in args and _detach():
+        return 0
     if "--log-file" in args:
         _to_log_file(os.environ)
     log.configure("netem", stream=sys.stdout)

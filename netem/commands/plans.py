@@ -96,7 +96,7 @@ def plan_end(profile: Profile, target: Target, *, subnet: str | None = None,
     end = (target.link, target.direction)
     own = own_class.ends[end] if own_class is not None and end in own_class.ends else profile.ends[end]
     leaves = destination_leaves(profile, target, subnet, resolve)
-    mixed = profile.clients is not None and end == ("edge", "down") and target.service == "proxy"
+    mixed = profile.clients is not None and end == ("edge", "down")  # the proxy's egress to the replicas
     if mixed:
         leaves += replica_leaves(profile, replicas)
     return EndPlan(target, own, tuple(leaves), tree=bool(leaves) or mixed)

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from netem import topology
@@ -82,22 +82,36 @@ def _write_env(env: Mapping[str, str], values: Mapping[str, str]) -> None:
         log.event("netem.startup", env_file=str(path), result="not written", error=str(exc))
 
 
-def _await_leaf(root: Path, reg: state.Registration) -> None:
+def _proxy_agents(root: Path, epoch_ns: int) -> list[dict[str, object]]:
+    """The statuses of the proxy's agents of the profile in force (those of earlier profiles stay behind)."""
+    found = state.statuses(root) if root.is_dir() else []
+    return [s for s in found if s.get("service") == "proxy" and s.get("epoch_ns") == epoch_ns]
+
+
+Clock = Callable[[], float]
+
+
+def _await_leaf(root: Path, reg: state.Registration, epoch_ns: int,
+                sleep: Callable[[float], None] = time.sleep, clock: Clock = time.monotonic) -> None:
     """Wait until the proxy's agent has this replica's leaf (its edge.down), so nothing runs unshaped.
 
     Only where the proxy shares this state (compose, one host): a swarm's proxy on another node finds
     the replica by its DNS name instead, and nothing here can see when."""
-    proxies = [s for s in state.statuses(root) if s.get("service") == "proxy"] if root.is_dir() else []
-    if not proxies:
+    if not _proxy_agents(root, epoch_ns):
         log.event("netem.replica", host=reg.host, proxy_leaf="not awaited",
-                  reason="no proxy agent in this state (another node): it finds replicas by DNS")
+                  reason="no proxy agent of this profile in this state (another node): it finds replicas "
+                         "by DNS")
         return
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
+    deadline = clock() + READY_TIMEOUT_S
+    while clock() < deadline:
         if state.is_ready(root, reg.host):
             log.event("netem.replica", host=reg.host, proxy_leaf="ready")
             return
-        time.sleep(0.1)
+        failed = [s for s in _proxy_agents(root, epoch_ns) if s.get("phase") in ("failed", "stopped")]
+        if failed:
+            raise ApplyError(f"the proxy's netem agent {failed[0].get('phase')} before adding a leaf for "
+                             f"{reg.address}: {failed[0].get('error') or 'see its log'}")
+        sleep(0.1)
     raise ApplyError(f"the proxy did not add a leaf for {reg.address} within {READY_TIMEOUT_S:g}s "
                      "(is the proxy's netem agent running? docker compose logs proxy)")
 
@@ -132,7 +146,7 @@ def run(env: Mapping[str, str], runner: Runner, *, replay: bool = False) -> int:
         pid = _spawn(agent_env, "netem.commands.agent")
         log.event("netem.startup", profile=sit.name, agent_pid=pid, epoch_ns=sit.epoch_ns)
     if reg is not None:
-        _await_leaf(root, reg)
+        _await_leaf(root, reg, sit.epoch_ns)
     _write_env(env, {"CLIENT_PROFILE": sit.name, "CLIENT_CONDITION": reg.condition if reg else ""})
     log.event("netem.startup", profile=sit.name, service=service, action="done", result="applied")
     return 0

@@ -108,11 +108,13 @@ clients:
 """
 
 
-def test_end_plans_give_the_proxy_a_leaf_per_replica_and_a_client_its_class(tmp_path: Path) -> None:
+@pytest.mark.parametrize("proxy", ["proxy", "qoslabtest1-proxy-1"])  # in the container; the controller's name
+def test_end_plans_give_the_proxy_a_leaf_per_replica_and_a_client_its_class(tmp_path: Path,
+                                                                            proxy: str) -> None:
     (tmp_path / "mix.yaml").write_text(MIX)
     profile = load_profile(str(tmp_path / "mix.yaml"))
     runner = object()
-    proxy_edge = Target("proxy", "edge", "down", "eth0", runner)  # type: ignore[arg-type]
+    proxy_edge = Target(proxy, "edge", "down", "eth0", runner)  # type: ignore[arg-type]
     replicas = [plans.Replica(REPLICA, 1), plans.Replica(str(ipaddress.ip_address(REPLICA) + 1), 2)]
     plan = plans.plan_end(profile, proxy_edge, replicas=replicas)
     assert plan.tree and [leaf.imp.delay_us for leaf in plan.leaves] == [10_000, 90_000]
