@@ -91,6 +91,9 @@ def _header(model: Model, raw_name: str) -> list[str]:
              f"# window {model.window_s * 1000:g} ms; {clock}.",
              f"# Testbed base taken off: up {model.base.up_ms:.3f} ms, down {model.base.down_ms:.3f} ms "
              f"({model.base.source}).",
+             *([f"# Its variation, which the replay adds again: every window shifted "
+                f"{model.shift_ms:+.3f} ms each way (the modelled replay's median RTT is the recording's)."]
+               if model.base.rtts_ms else []),
              f"# Loss split by direction: {split}.",
              "# Fit quality (recorded -> fitted):"]
     lines += [f"#   {q.what}: {q.recorded:g} -> {q.fitted:g} {q.unit}" for q in quality(model)]

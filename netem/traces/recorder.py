@@ -8,15 +8,20 @@ Per direction (up = client → echo, down = back):
 - the loss sequence is fitted with `gefit` (netem `gemodel`).
 The base: a recording already contains the delay of the path it was made on, and a replay adds the
 testbed's own path once more. `--base RAW` (a recording of the unimpaired testbed) measures it; its
-median per direction is taken off every window. Without shared clocks each direction is RTT/2 and all
-of the RTT's variation goes on the up direction (so the round-trip distribution is reproduced exactly).
+median per direction is taken off every window. Its variation is in the recording too (inside each
+window's spread, hence in the tables), and the replay adds it once more: a right-skewed one (a busy or
+emulated host: processing delays are never negative) moves the replayed median up. So the model of
+the replay draws a whole base RTT per sample (not the base's medians), and the windows are shifted
+together until the model's median RTT is the recording's (`calibrate`; `python -m netem record` prints
+the fit after it). Without shared clocks each direction is RTT/2 and all of the RTT's variation goes on
+the up direction (so the round-trip distribution is reproduced exactly).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from netem.traces import distribution, gefit
 from netem.traces.distribution import DelayTable
@@ -26,6 +31,8 @@ from netem.traces.recording import Recording, median, windows
 MIN_WINDOW_S = 0.010
 DEFAULT_WINDOW_PROBES = 10
 MODEL_SAMPLES = 20_000
+CALIBRATION_ROUNDS = 4
+CALIBRATION_TOLERANCE_MS = 0.02
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Base:
     up_ms: float = 0.0
     down_ms: float = 0.0
     source: str = "none"
+    rtts_ms: tuple[float, ...] = ()  # the base recording's RTTs: its variation, which a replay adds again
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class Model:
     base: Base
     up: DirectionFit
     down: DirectionFit
+    shift_ms: float = 0.0  # what `calibrate` added to every window, each way
 
     def direction(self, name: str) -> DirectionFit:
         return self.up if name == "up" else self.down
@@ -64,7 +73,7 @@ def measure_base(recording: Recording) -> Base:
     down = median([d for _, d in recording.delays_ms("down")])
     if math.isnan(up) or math.isnan(down):
         raise ValueError(f"{recording.source}: no probe came back, so it measures no base delay")
-    return Base(up, down, recording.source)
+    return Base(up, down, recording.source, tuple(recording.rtts_ms()))
 
 
 def default_window_s(recording: Recording) -> float:
@@ -109,18 +118,39 @@ def build(recording: Recording, window_s: float | None = None, base: Base | None
     if not recording.rtts_ms():
         raise ValueError(f"{recording.source}: no probe came back; there is nothing to replay")
     base = base or Base()
-    return Model(recording, window, base, _direction(recording, "up", window, base.up_ms),
-                 _direction(recording, "down", window, base.down_ms))
+    model = Model(recording, window, base, _direction(recording, "up", window, base.up_ms),
+                  _direction(recording, "down", window, base.down_ms))
+    return calibrate(model) if base.rtts_ms else model
+
+
+def _shifted(fit: DirectionFit, by_ms: float) -> DirectionFit:
+    return replace(fit, delays_ms=tuple(max(d + by_ms, 0.0) for d in fit.delays_ms))
+
+
+def calibrate(model: Model) -> Model:
+    """Shift every window (half each way) until the modelled replay's median RTT is the recording's. The
+    model draws the same samples each round, so a shift moves each by exactly its size: one round, and
+    more only where windows were clipped at 0."""
+    target = median(model.recording.rtts_ms())
+    for _ in range(CALIBRATION_ROUNDS):
+        gap = median(model_rtts_ms(model)) - target
+        if abs(gap) <= CALIBRATION_TOLERANCE_MS:
+            break
+        model = replace(model, up=_shifted(model.up, -gap / 2), down=_shifted(model.down, -gap / 2),
+                        shift_ms=model.shift_ms - gap / 2)
+    return model
 
 
 def model_rtts_ms(model: Model, samples: int = MODEL_SAMPLES, seed: int = 1) -> list[float]:
-    """RTTs the replay should measure on a testbed whose own path is `model.base` (Monte Carlo)."""
+    """RTTs the replay should measure on a testbed whose own path is `model.base` (Monte Carlo): the
+    window's delays and a table sample each way, plus a base RTT (or the base's medians, without them)."""
     rng = random.Random(seed)
     sent = [p.send_s for p in model.recording.probes if p.rtt_ms is not None]
+    base = model.base
     out = []
     for _ in range(samples):
         w = min(int(rng.choice(sent) // model.window_s), len(model.up.delays_ms) - 1)
-        total = model.base.up_ms + model.base.down_ms
+        total = rng.choice(base.rtts_ms) if base.rtts_ms else base.up_ms + base.down_ms
         for fit in (model.up, model.down):
             total += fit.delays_ms[w]
             if fit.table is not None:

@@ -12,16 +12,19 @@ from tests.unit.netem.traces.ge_sim import simulate
 
 def raw_rows(n: int, interval_s: float, up_ms: Callable[[float], float], down_ms: Callable[[float], float],
              jitter_ms: float, loss_up: GeParams | None, loss_down: GeParams | None, seed: int = 1,
-             run_id: str = "r1", shared: bool = True) -> list[dict[str, str]]:
+             run_id: str = "r1", shared: bool = True,
+             noise: Callable[[random.Random], float] | None = None) -> list[dict[str, str]]:
+    """`noise`: the testbed's own delay variation, drawn again for each direction of each probe."""
     rng = random.Random(seed)
+    extra = noise or (lambda _: 0.0)
     lost_up = simulate(loss_up, n, seed) if loss_up else [False] * n
     lost_down_seq = iter(simulate(loss_down, n, seed + 1) if loss_down else [False] * n)
     rows = []
     count = 0
     for seq in range(n):
         t = seq * interval_s
-        up = up_ms(t) + rng.gauss(0, jitter_ms)
-        down = down_ms(t) + rng.gauss(0, jitter_ms)
+        up = up_ms(t) + rng.gauss(0, jitter_ms) + extra(rng)
+        down = down_ms(t) + rng.gauss(0, jitter_ms) + extra(rng)
         lost_down = False if lost_up[seq] else next(lost_down_seq)
         if not lost_up[seq]:
             count += 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import statistics
+
 import pytest
 
 from netem.traces import distribution, export, recorder
@@ -91,6 +94,43 @@ def test_measure_base_is_the_median_each_way() -> None:
     base = recorder.measure_base(read_recording(recording(up_ms=lambda t: 0.4, down_ms=lambda t: 0.3,
                                                           jitter_ms=0.01, loss_up=None, loss_down=None), "b"))
     assert (base.up_ms, base.down_ms) == pytest.approx((0.4, 0.3), abs=0.01)
+
+
+def skewed(rng: random.Random) -> float:
+    """A busy host's processing delay: never negative, a long tail (mean 2 ms, median 1.4 ms)."""
+    return rng.expovariate(0.5)
+
+
+def test_the_base_variation_a_replay_adds_again_is_calibrated_out() -> None:
+    """A replay measures each window's delay, a table draw each way, and the testbed's own variation once
+    more (simulated here independently of the model): with the base's RTTs the windows are shifted so its
+    median is the recording's; with the base's medians only it comes out high."""
+    quiet = {"loss_up": None, "loss_down": None, "noise": skewed}
+    rec = read_recording(recording(up_ms=lambda t: 40.0, down_ms=lambda t: 25.0, **quiet), "raw.csv")
+    base = recorder.measure_base(read_recording(recording(up_ms=lambda t: 0.4, down_ms=lambda t: 0.3,
+                                                          jitter_ms=0.0, seed=7, **quiet), "base.csv"))
+
+    def replayed_median(model: recorder.Model) -> float:
+        rng = random.Random(99)
+        out = []
+        for probe in rec.probes:
+            w = min(int(probe.send_s // model.window_s), len(model.up.delays_ms) - 1)
+            total = 0.7 + skewed(rng) + skewed(rng)
+            for fit in (model.up, model.down):
+                assert fit.table is not None
+                total += fit.delays_ms[w] + fit.table.sample_us(rng.randrange(distribution.TABLE_SIZE)) / 1000
+            out.append(total)
+        return statistics.median(out)
+
+    recorded = statistics.median(rec.rtts_ms())
+    calibrated = recorder.build(rec, 0.1, base)
+    medians_only = recorder.build(rec, 0.1, recorder.Base(base.up_ms, base.down_ms, "medians"))
+    assert calibrated.shift_ms < -0.3 and medians_only.shift_ms == 0.0
+    assert replayed_median(calibrated) == pytest.approx(recorded, abs=0.25)
+    assert replayed_median(medians_only) - recorded > 0.6
+    quality = {q.what: q for q in export.quality(calibrated)}
+    assert quality["RTT p50"].fitted == pytest.approx(quality["RTT p50"].recorded, abs=0.05)
+    assert "every window shifted -" in export.files(calibrated, "x", "raw.csv")["x.yaml"]
 
 
 @pytest.mark.parametrize(("rows", "words"), [
