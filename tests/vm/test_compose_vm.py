@@ -42,7 +42,8 @@ def test_netem_profile_tests_pass_in_containers_in_the_vm(image: build.Image) ->
     print(console[-20000:])
     # every check table and measured figure of the session, whatever the length of the console
     figures = ("| ", "capture gaps", "controller", "after clear", "netem capability", "fidelity:",
-               "RTT p10/p50/p90", "replay status", "per-destination rule", "rows ")
+               "RTT p10/p50/p90", "replay status", "per-destination rule", "rows ", "mix reference",
+               "RTT replayed", "replay lateness")
     print("\n".join(line for line in console.splitlines() if line.startswith(figures)))
     assert done.returncode == 0, console[-6000:]
     summary = re.search(r"=+ (\d+) passed(?:, \d+ warnings?)? in ", console)
