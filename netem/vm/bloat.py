@@ -13,8 +13,8 @@ are compared over the same wall-clock windows.
 
 Checks (`verdicts`), every one against a reference from the same run:
 1. formula — the fifo's latency increase at p90 (loaded p90 − idle p50) minus the short FIFO's is
-   within ±15 % of (300 − 10) · 1514 · 8 / rate. p90, because TCP's sawtooth keeps a FIFO between
-   about 90 % and 100 % full: the formula is the full queue; p50 is reported beside it.
+   within ±15 % of (300 − 10) · 1514 · 8 / rate. p90, because the formula is the full queue and TCP's
+   sawtooth drains it part of the way after each loss (measured: p90 at 92 %, p50 at 78 % of it).
 2. fq_codel band — its increase at p50, minus the path's own load effect, ≤ 3 × target + one frame's
    serialization time (codel keeps each flow's standing queue near the target).
 3. grade — fifo D or F, fq_codel A or A+.
