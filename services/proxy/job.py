@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from services.common.connection.heads import connection_field
 from services.common.http1 import Limits, Request
 
+from .body import BodyStream
 from .cache.cookies import DEFAULT_RULES, CookieRules
 from .store import DEFAULT_MAX_VARIANTS
 from .target import Origin, Route
@@ -87,6 +88,7 @@ class Job:
     status: int = 0
     sent_bytes: int = 0
     upstream_ms: float = 0.0
+    stream: BodyStream | None = None  # a body passed upstream as it arrives (else `body`, read whole)
 
     @property
     def head_only(self) -> bool:
