@@ -14,7 +14,7 @@ from services.common.http1 import Limits, Request
 
 from .cache.cookies import DEFAULT_RULES, CookieRules
 from .store import DEFAULT_MAX_VARIANTS
-from .target import Origin, Route
+from .target import Origin, Route, forward_route, reverse_route
 
 CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 
@@ -48,6 +48,12 @@ class ProxyConfig:
     upstream_idle_timeout_s: float = 4.0
     # responses that set a cookie / requests that carry one (`--set-cookie`, `--cookie-requests`)
     cookies: CookieRules = DEFAULT_RULES
+
+    def route(self, target: str) -> Route:
+        """Where a request target goes in this mode (raises TargetError with the status to answer)."""
+        if self.mode == "forward":
+            return forward_route(target, self.allow)
+        return reverse_route(target, self.upstream)
 
     @property
     def cache_targets(self) -> tuple[str, ...]:
