@@ -7,12 +7,14 @@ import socket
 from typing import Any
 
 from services.common import log
+from services.common.config import defaults
 from services.common.connection.lifecycle import drain, sweep, sweep_interval_s
 
 from . import fds
 from .app import ProxyApp
 from .conn import ClientConnection
 from .job import ProxyConfig
+from .options import OPTIONS
 from .udp_counters import SharedCounters
 from .udp_relay import UdpRelay
 
@@ -22,9 +24,13 @@ def _hostport(sockname: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+_D = defaults(OPTIONS)
+
+
 class ProxyServer:
     def __init__(self, config: ProxyConfig, *, udp_upstream: tuple[str, int] | None,
-                 udp_idle_timeout_s: float = 60.0, udp_max_sessions: int = 4096,
+                 udp_idle_timeout_s: float = _D["udp_idle_timeout"],
+                 udp_max_sessions: int = _D["udp_max_sessions"],
                  udp_sock: socket.socket | None = None, udp_counters: SharedCounters | None = None) -> None:
         """`udp_sock`: an already bound relay socket (`--udp-workers`, worker 0); `udp_counters`: the
         workers' shared counters, summed into `/_proxy/stats`."""
