@@ -6,19 +6,17 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import socket
 from collections.abc import Sequence
 
 from services.common import log
 from services.common.config import build_parser
 
 from .cache.cookies import CookieRules
-from .fds import raise_nofile_limit, session_budget
+from .fds import FD_RESERVE, raise_nofile_limit, session_budget
 from .job import ProxyConfig
 from .options import OPTIONS
 from .server import ProxyServer
-from .udp_counters import SharedCounters
-from .udp_workers import fork_workers, relay_factory, stop_workers, udp_sockets
+from .udp_workers import RelayProcesses, relay_factory, udp_sockets
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -43,11 +41,8 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         cookies=CookieRules(args.set_cookie, args.cookie_requests))
 
 
-async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None,
-                 udp_counters: SharedCounters | None = None) -> None:
-    server = ProxyServer(config_from(args), udp_upstream=args.upstream_udp,
-                         udp_idle_timeout_s=args.udp_idle_timeout, udp_max_sessions=args.udp_max_sessions,
-                         udp_sock=udp_sock, udp_counters=udp_counters)
+async def _serve(args: argparse.Namespace, relays: RelayProcesses) -> None:
+    server = ProxyServer(config_from(args), udp=relays)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # before the listening line, so a quick SIGTERM is clean
@@ -59,19 +54,19 @@ async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None
     await server.close()
 
 
-def _serve_with_workers(args: argparse.Namespace) -> None:
-    """`--udp-workers N` > 1: bind N SO_REUSEPORT sockets, fork N-1 relay-only workers (before any event
-    loop), serve HTTP + the relay on the first socket here, and stop and reap every worker on the way out."""
+def _serve_with_relays(args: argparse.Namespace) -> None:
+    """Bind the `--udp-workers` relay sockets, fork one relay process per socket (before any event loop),
+    serve HTTP here, and stop and reap every relay process on the way out."""
+    sessions = session_budget(args.udp_max_sessions)
+    if sessions < args.udp_max_sessions:
+        log.event("proxy.udp_sessions_capped", max_sessions=sessions, reserve=FD_RESERVE)
     socks = udp_sockets(args.bind, args.udp_port, args.udp_workers)
-    counters = SharedCounters(len(socks))
-    make_relay = relay_factory(args.upstream_udp, max_sessions=session_budget(args.udp_max_sessions),
-                               idle_timeout_s=args.udp_idle_timeout)
-    children = fork_workers(socks, counters, make_relay)
+    relays = RelayProcesses(socks, relay_factory(args.upstream_udp, max_sessions=sessions,
+                                                 idle_timeout_s=args.udp_idle_timeout))
     try:
-        asyncio.run(_serve(args, socks[0], counters))
+        asyncio.run(_serve(args, relays))
     finally:
-        stop_workers(children)
-        socks[0].close()
+        relays.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,10 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile_limit()
     try:
-        if args.udp_workers > 1:
-            _serve_with_workers(args)
-        else:
-            asyncio.run(_serve(args))
+        _serve_with_relays(args)
     except OSError as exc:
         log.event("proxy.failed", error=str(exc))
         return 1

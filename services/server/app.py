@@ -25,11 +25,14 @@ from .metrics import exposition
 from .options import OPTIONS
 from .protocol import HttpProtocol
 from .rules import CacheRule
+from .sink import SinkLimits
 from .stats import Stats
 from .udp import UdpEcho
 
 _D = defaults(OPTIONS)
 _TIMEOUTS = Timeouts(_D["header_timeout"], _D["idle_timeout"], _D["send_timeout"])
+_SINK = SinkLimits(_D["sink_max"], _D["sink_min_rate"])
+UNBOUNDED_BODY = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class ServerConfig:
     timeouts: Timeouts = _TIMEOUTS
     shutdown_timeout_s: float = _D["shutdown_timeout"]
     max_body: int = _D["max_body"]
+    sink: SinkLimits = _SINK  # the upload sink, POST/PUT /_server/sink
     small_file_max: int = _D["small_file_max"]
     cache_budget: int = _D["cache_budget"]
     file_ttl_s: float = _D["file_ttl"]
@@ -58,8 +62,11 @@ def make_context(config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> Context:
     site = Site(config.root, config.rules, config.default_max_age, listing=config.listing,
                 ttl_s=config.file_ttl_s, small_max=config.small_file_max, budget=config.cache_budget)
     stats = Stats(started_wall_s=clock.wall_ns() / 1e9)
-    ctx = Context(site, stats, clock, Limits(max_body=config.max_body), config.timeouts, {},
-                  access_log=config.access_log)
+    # the parser reads a body of any size: the connection applies each request's own limit (--max-body, or
+    # the sink's), so the sink can say its limit in its own words
+    limits = Limits(max_body=UNBOUNDED_BODY)
+    ctx = Context(site, stats, clock, limits, config.timeouts, {}, access_log=config.access_log,
+                  max_body=config.max_body, sink=config.sink)
     ctx.specials = {
         "/_server/stats": lambda: ("application/json", stats.to_json(clock.wall_ns() / 1e9)),
         "/_server/health": lambda: ("text/plain; charset=utf-8", b"ok\n"),

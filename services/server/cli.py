@@ -17,6 +17,7 @@ from services.common.connection.state import Timeouts
 from .app import ServerConfig, listen_socket, serve
 from .fdlimit import raise_fd_limit
 from .options import OPTIONS
+from .sink import SinkLimits
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -26,6 +27,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rules=args.cache_rules, default_max_age=args.max_age, listing=args.listing,
         timeouts=Timeouts(args.header_timeout, args.idle_timeout, args.send_timeout),
         shutdown_timeout_s=args.shutdown_timeout, max_body=args.max_body,
+        sink=SinkLimits(max_bytes=args.sink_max, min_rate_bps=args.sink_min_rate),
         small_file_max=args.small_file_max, cache_budget=args.cache_budget, file_ttl_s=args.file_ttl,
         access_log=args.access_log)
 
