@@ -23,8 +23,11 @@ from .metrics import PATH as METRICS_PATH
 from .metrics import exposition
 from .protocol import HttpProtocol
 from .rules import CacheRule
+from .sink import SinkLimits
 from .stats import Stats
 from .udp import UdpEcho
+
+UNBOUNDED_BODY = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ServerConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     shutdown_timeout_s: float = 5.0
     max_body: int = 1024 * 1024
+    sink: SinkLimits = field(default_factory=SinkLimits)  # the upload sink, POST/PUT /_server/sink
     small_file_max: int = 256 * 1024
     cache_budget: int = 64 * 1024 * 1024
     file_ttl_s: float = 1.0
@@ -51,8 +55,11 @@ def make_context(config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> Context:
     site = Site(config.root, config.rules, config.default_max_age, listing=config.listing,
                 ttl_s=config.file_ttl_s, small_max=config.small_file_max, budget=config.cache_budget)
     stats = Stats(started_wall_s=clock.wall_ns() / 1e9)
-    ctx = Context(site, stats, clock, Limits(max_body=config.max_body), config.timeouts, {},
-                  access_log=config.access_log)
+    # the parser reads a body of any size: the connection applies each request's own limit (--max-body, or
+    # the sink's), so the sink can say its limit in its own words
+    limits = Limits(max_body=UNBOUNDED_BODY)
+    ctx = Context(site, stats, clock, limits, config.timeouts, {}, access_log=config.access_log,
+                  max_body=config.max_body, sink=config.sink)
     ctx.specials = {
         "/_server/stats": lambda: ("application/json", stats.to_json(clock.wall_ns() / 1e9)),
         "/_server/health": lambda: ("text/plain; charset=utf-8", b"ok\n"),

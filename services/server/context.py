@@ -19,6 +19,7 @@ from .fast import FastRoutes, fast_head_limit
 from .fdlimit import Exhaustion
 from .files import Site
 from .plan import Special
+from .sink import SinkLimits
 from .stats import Stats
 
 
@@ -31,6 +32,8 @@ class Context:
     timeouts: Timeouts
     specials: Mapping[str, Special]
     access_log: bool = True
+    max_body: int = 1024 * 1024  # bodies of requests other than the sink's (the parser allows the larger)
+    sink: SinkLimits = field(default_factory=SinkLimits)
     server_name: str = "qoslab"
     fast: FastRoutes = field(init=False)
     access: AccessLog = field(default_factory=AccessLog)
