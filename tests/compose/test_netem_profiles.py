@@ -44,12 +44,13 @@ PROFILES = ("lan", "4g", "satellite", "asymmetric", "lossy")
 QOS_COLUMNS = ("rtt_median_ms", "rtt_stddev_ms", "owd_up_median_ms", "owd_down_median_ms", "jitter_ms",
                "loss_pct")
 # Probes per profile run: bursty (Gilbert-Elliott) loss needs several hundred for a 3σ band that means
-# something; a reference (constant delay, no loss) needs fewer. 10 ms apart is a rate the relay keeps up
-# with under emulation without queueing; a profile's run uses 20 ms: netem with a rate keeps packets in
-# order (one leaves no earlier than the one before it), so jitter of σ per end delays probes that follow
-# a slow one by up to σ√2 − the gap (4g at 10 ms read +2 ms on its RTT median; at 20 ms it is < 0.3 %).
+# something; a reference (constant delay, no loss) needs fewer. 20 ms apart: netem with a rate keeps
+# packets in order (one leaves no earlier than the one before it), so jitter of σ per end delays probes
+# that follow a slow one by up to σ√2 − the gap (4g at 10 ms read +2 ms on its RTT median; at 20 ms the
+# chance is < 0.3 %). The reference runs at the same rate: on a loaded host the relay's own queueing
+# depends on it (at 10 ms the references read 22 ms where the profile at 20 ms read 10).
 PROBES = ("--count", "500", "--interval", "20ms")
-REFERENCE_PROBES = ("--count", "300", "--interval", "10ms")
+REFERENCE_PROBES = ("--count", "300", "--interval", "20ms")
 _END = re.compile(r"\((\w+)\.(\w+)\)$")  # "proxy:eth1 (core.up)" → (core, up)
 
 

@@ -108,13 +108,8 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
-        if self.state.closing:
-            return
-        self._update_reading()
-        try:
-            self._process()
-        except Exception as exc:
-            self._crashed("resume_writing", exc)
+        if not self.state.closing:
+            self._resume("resume_writing")
 
     # -- requests -------------------------------------------------------------------------------
     def _process(self) -> None:
@@ -152,13 +147,17 @@ class HttpConnection(asyncio.Protocol):
         if not keep or state.draining:
             self.close()
             return
+        self._resume("answer_ended")
+        if state.eof and not (state.busy or state.closing):
+            self.close()
+
+    def _resume(self, where: str) -> None:
+        """Read again if the client takes our answers, and take the requests waiting."""
         self._update_reading()
         try:
             self._process()
         except Exception as exc:
-            self._crashed("answer_ended", exc)
-        if state.eof and not (state.busy or state.closing):
-            self.close()
+            self._crashed(where, exc)
 
     def _update_reading(self) -> None:
         """Read while the client takes our answers and the buffer of requests waiting stays bounded."""
