@@ -2,9 +2,9 @@
 band, the grade change, the RPM ratio, and the client against iperf3 and irtt on the same link.
 
 Kernel-adaptive: where the kernel has sch_netem and sch_fq_codel (and iperf3 and irtt are installed) the
-suite runs here, in namespaces, as root (about 2 minutes under the VM's emulation). That is the case in
-the VM session (tests/vm/test_compose_vm.py lists this file), whose Debian kernel has them; on a kernel
-without them the suite's first case must be refused cleanly, naming the missing module.
+suite runs here, in namespaces, as root (about 2 minutes under the VM's emulation); on a kernel without
+them the suite's queue must be refused cleanly, naming the missing module, and the VM runs the suite
+instead (tests/vm/test_bloat.py).
 """
 
 from __future__ import annotations
