@@ -335,9 +335,16 @@ def test_twelve_replicas_in_three_classes(netem_stack: NetemStack, netem_present
         ns.clear()
         rows = [r for r in csv_rows(ns) if r["label"] == "mix" and r["kind"] == "qos" and r["condition"]]
         print(f"rows {len(rows)} of {len(replicas)} replicas; proxy classes:\n{leaves}")
+        for r in sorted(rows, key=lambda r: r["timestamp_utc"]):
+            print(f"  {r['timestamp_utc']} {r['replica'][:12]} {r['condition']}: RTT median "
+                  f"{r['rtt_median_ms']} ms, lost {r['lost_packets']}/{r['packets_sent']}")
+        agent_log = ns.exec("proxy", "sh", "-c", "grep -h -E 'netem.replica|result=failed' "
+                            "/run/qoslab/netem/log/*.log | tail -40", check=False).stdout
+        starts = "\n".join(line for c in replicas for line in c.logs().decode(errors="replace").splitlines()
+                           if "netem.replica" in line or ("netem.startup" in line and "failed" in line))
+        print(f"proxy agent:\n{agent_log}\nreplicas' start-up:\n{starts}")
         logs = "" if len({r["replica"] for r in rows}) >= REPLICAS else (
-            "\n".join(c.logs().decode(errors="replace")[-1500:] for c in replicas)
-            + ns.exec("proxy", "sh", "-c", "tail -40 /run/qoslab/netem/log/*.log", check=False).stdout)
+            "\n".join(c.logs().decode(errors="replace")[-1500:] for c in replicas) + agent_log)
     finally:
         ns.clear()
         for container in service_clients(ns):
