@@ -49,6 +49,7 @@ PLATEAU_S = 3
 PAYLOAD_B = 1458  # + UDP 8 + IP 20 + Ethernet 14 = one 1500-byte delivery opportunity per reply
 ROUND_TRIP_PROBES = 6000  # 60 s at 10 ms: ~100 loss bursts each way for the burst-length goal
 REPLICAS = 12
+MIX_COMMAND = ["qos", "--count", "1500", "--interval", "20ms", "--wait", "2s"]
 MIX_CLASSES = {"near": (10.0, 0.0), "mid": (40.0, 2.0), "far": (80.0, 5.0)}  # edge delay ms, loss % each way
 
 
@@ -321,10 +322,15 @@ def test_twelve_replicas_in_three_classes(netem_stack: NetemStack, netem_present
     # so the mix leaves its path alone, and it sees the load the twelve put on the host
     reference = threading.Thread(target=probe_run, args=(ns, "mix-ref.csv", 3000, "mix-reference"),
                                  kwargs={"interval": "20ms"})
+    # each replica runs only the probes (the suite's HTTP load of twelve replicas would measure the
+    # emulated CPU, not the classes): 30 s at 20 ms, inside the reference's 60 s
+    probes_only = tmp_path / "mix-command.json"
+    probes_only.write_text(json.dumps({"services": {"client": {"command": MIX_COMMAND}}}), encoding="utf-8")
     try:
-        ns.compose("up", "-d", "--no-deps", "--no-recreate", "--scale", f"client={REPLICAS}", "client",
-                   env=env, timeout=TIMEOUT_S)
         reference.start()
+        subprocess.run(["docker", "compose", "-p", ns.project, *ns.files, "-f", str(probes_only), "up", "-d",
+                        "--no-deps", "--no-recreate", "--scale", f"client={REPLICAS}", "client"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=True)
         replicas = service_clients(ns)
         for container in replicas:
             subprocess.run(["docker", "wait", container.id], capture_output=True, timeout=TIMEOUT_S,
