@@ -227,7 +227,7 @@ class Agent:
         its DNS names, polled until the agent stops."""
         tree_plans = [p for p in self.plans if p.tree and self.loaded.profile.clients is not None
                       and (p.target.link, p.target.direction) == ("edge", "down")]
-        done: set[str] = set()  # addresses with their leaf
+        done: dict[str, int] = {}  # address → the replica number its leaf was made for
         ready: set[str] = set()  # registered hosts told so
         last_dns = 0.0
         while tree_plans and not self.stop.is_set():
@@ -236,18 +236,19 @@ class Agent:
             except OSError:
                 regs = []
             for reg in regs:
-                if reg.address not in done:
-                    self._add(tree_plans, plans.Replica(reg.address, reg.index), f"registration {reg.host}")
-                    done.add(reg.address)
+                replica = plans.Replica(reg.address, reg.index)
+                if plans.leaf_due(done, replica):
+                    self._add(tree_plans, replica, f"registration {reg.host}")
+                    done[reg.address] = reg.index
                 if reg.host not in ready:
                     state.mark_ready(self.root, reg.host)
                     ready.add(reg.host)
             if time.monotonic() - last_dns >= DNS_EVERY_S:
                 last_dns = time.monotonic()
                 for replica in self._from_dns():
-                    if replica.address not in done:
+                    if plans.leaf_due(done, replica):
                         self._add(tree_plans, replica, "dns")
-                        done.add(replica.address)
+                        done[replica.address] = replica.index
             self.stop.wait(POLL_S)
 
 

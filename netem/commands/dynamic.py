@@ -275,7 +275,7 @@ def register(root_container: Any, loaded: Loaded, running: Sequence[plans.Replic
         name, container = by_address[replica.address]
         cls = plans.replica_class(loaded.profile, replica.index)
         reg = state.Registration(container.attrs.get("Config", {}).get("Hostname", name), replica.address,
-                                 replica.index, cls.name if cls else "")
+                                 replica.index, cls.name if cls else "", time.time_ns())
         entries.append((f"clients/{reg.host}.json", json.dumps(reg.__dict__).encode()))
     reach(root_container).put_tar(_tar(entries))
 

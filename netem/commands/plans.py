@@ -9,7 +9,7 @@ the ends that send to them, a service name resolved to its addresses on that lin
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from netem.core.clients import ClientClass, class_of
@@ -61,6 +61,12 @@ def replica_leaves(profile: Profile, replicas: Iterable[Replica]) -> list[Leaf]:
         if cls is not None:
             leaves.append(Leaf(replica.address, cls.ends[("edge", "down")]))
     return leaves
+
+
+def leaf_due(done: Mapping[str, int], replica: Replica) -> bool:
+    """Whether `replica` needs its leaf: none yet at its address, or one made for the replica that held
+    the address before (compose hands a freed address to the next replica, maybe of another class)."""
+    return done.get(replica.address) != replica.index
 
 
 def _on_link(addresses: Sequence[str], subnet: str | None) -> list[str]:

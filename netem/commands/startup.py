@@ -67,7 +67,7 @@ def _client_class(env: Mapping[str, str], sit: situation.Situation, runner: Runn
     host = socket.gethostname()
     index, how = situation.replica_index(env, address, host)
     cls = plans.replica_class(profile, index)
-    reg = state.Registration(host, address, index, cls.name if cls else "")
+    reg = state.Registration(host, address, index, cls.name if cls else "", time.time_ns())
     log.event("netem.replica", host=host, address=address, index=index, found_by=how,
               condition=reg.condition or "-")
     return cls, reg

@@ -118,23 +118,38 @@ class Registration:
     address: str
     index: int
     condition: str
+    registered_ns: int = 0  # when: an address freed by a replica that left goes to the next one
 
 
 def register_client(root: Path, reg: Registration) -> None:
+    """Register a replica; earlier holders of its address (containers gone) are forgotten, ready marks too."""
     write_json(root / "clients" / f"{reg.host}.json", reg.__dict__)
+    for old in _all_registrations(root):
+        if old.address == reg.address and old.host != reg.host:
+            for suffix in (".json", ".ready"):
+                (root / "clients" / f"{old.host}{suffix}").unlink(missing_ok=True)
 
 
-def registrations(root: Path) -> list[Registration]:
+def _all_registrations(root: Path) -> list[Registration]:
     found = []
     for path in sorted((root / "clients").glob("*.json")):
         data = _read_json(path)
         if isinstance(data, dict):
             try:
                 found.append(Registration(str(data["host"]), str(data["address"]), int(data["index"]),
-                                          str(data["condition"])))
+                                          str(data["condition"]), int(data.get("registered_ns", 0))))
             except (KeyError, ValueError):
                 continue
     return found
+
+
+def registrations(root: Path) -> list[Registration]:
+    """The registered replicas, one per address: its latest holder (compose hands a freed address on)."""
+    latest: dict[str, Registration] = {}
+    for reg in _all_registrations(root):
+        if reg.address not in latest or reg.registered_ns >= latest[reg.address].registered_ns:
+            latest[reg.address] = reg
+    return sorted(latest.values(), key=lambda r: (r.registered_ns, r.host))
 
 
 def mark_ready(root: Path, host: str) -> None:

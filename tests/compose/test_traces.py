@@ -49,7 +49,7 @@ PLATEAU_S = 3
 PAYLOAD_B = 1458  # + UDP 8 + IP 20 + Ethernet 14 = one 1500-byte delivery opportunity per reply
 ROUND_TRIP_PROBES = 6000  # 60 s at 10 ms: ~100 loss bursts each way for the burst-length goal
 REPLICAS = 12
-MIX_COMMAND = ["qos", "--count", "1500", "--interval", "20ms", "--wait", "2s"]
+MIX_COMMAND = ["qos", "--count", "200", "--interval", "5ms", "--wait", "2s"]  # the suite's burst
 MIX_CLASSES = {"near": (10.0, 0.0), "mid": (40.0, 2.0), "far": (80.0, 5.0)}  # edge delay ms, loss % each way
 
 
@@ -321,9 +321,9 @@ def test_twelve_replicas_in_three_classes(netem_stack: NetemStack, netem_present
     # the reference while the replicas run: the prober is no replica (no compose number, never registered),
     # so the mix leaves its path alone, and it sees the load the twelve put on the host
     reference = threading.Thread(target=probe_run, args=(ns, "mix-ref.csv", 3000, "mix-reference"),
-                                 kwargs={"interval": "20ms"})
-    # each replica runs only the probes (the suite's HTTP load of twelve replicas would measure the
-    # emulated CPU, not the classes): 30 s at 20 ms, inside the reference's 60 s
+                                 kwargs={"interval": "50ms"})
+    # each replica runs only the suite's UDP burst (its HTTP load, twelve times, would measure the emulated
+    # CPU, not the classes), inside the reference's 150 s (under emulation the replicas start ~10 s apart)
     probes_only = tmp_path / "mix-command.json"
     probes_only.write_text(json.dumps({"services": {"client": {"command": MIX_COMMAND}}}), encoding="utf-8")
     try:
@@ -337,7 +337,7 @@ def test_twelve_replicas_in_three_classes(netem_stack: NetemStack, netem_present
                            check=False)
         reference.join(TIMEOUT_S)
         leaves = ns.exec("proxy", "sh", "-c", "for d in /sys/class/net/eth*; do tc class show dev ${d##*/}; "
-                         "done", check=False).stdout
+                         "tc -s qdisc show dev ${d##*/}; done", check=False).stdout
         ns.clear()
         rows = [r for r in csv_rows(ns) if r["label"] == "mix" and r["kind"] == "qos" and r["condition"]]
         print(f"rows {len(rows)} of {len(replicas)} replicas; proxy classes:\n{leaves}")

@@ -53,6 +53,29 @@ def test_registrations_and_ready_marks(tmp_path: Path) -> None:
     assert state.is_ready(tmp_path, "abc123")
 
 
+def test_a_freed_address_belongs_to_its_latest_replica(tmp_path: Path) -> None:
+    """compose hands the address of a replica that left to the next one (maybe of another class): the
+    latest registration is the address's, the earlier holder's files go, and the proxy's agent remakes
+    the leaf for the new replica number (here replica 9 left, replica 11 took its address)."""
+    gone = state.Registration("gone", REPLICA, 9, "near", 100)
+    state.register_client(tmp_path, gone)
+    state.mark_ready(tmp_path, "gone")
+    (tmp_path / "clients" / "zz-stale.json").write_text(json.dumps({**gone.__dict__, "host": "zz-stale",
+                                                                    "registered_ns": 50}))
+    new = state.Registration("new", REPLICA, 11, "far", 200)
+    state.register_client(tmp_path, new)
+    assert state.registrations(tmp_path) == [new]
+    assert not (tmp_path / "clients" / "gone.json").exists() and not state.is_ready(tmp_path, "gone")
+    done = {REPLICA: 9}
+    assert plans.leaf_due(done, plans.Replica(REPLICA, 11))
+    assert not plans.leaf_due({REPLICA: 11}, plans.Replica(REPLICA, 11))
+    assert plans.leaf_due({}, plans.Replica(REPLICA, 11))
+    # a registration written by a controller elsewhere (no removal): still the latest wins
+    (tmp_path / "clients" / "aa-later.json").write_text(json.dumps({**new.__dict__, "host": "aa-later",
+                                                                    "index": 4, "registered_ns": 300}))
+    assert [r.host for r in state.registrations(tmp_path)] == ["aa-later"]
+
+
 def test_what_the_controller_applied_wins_over_netem_profile(tmp_path: Path) -> None:
     profile = tmp_path / "p.yaml"
     profile.write_text("description: applied later\nedge: {rate: 5mbit}\n")
