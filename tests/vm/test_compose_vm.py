@@ -25,14 +25,10 @@ from netem.vm.host.cache import repo_root
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.compose]
 TESTS = ("tests/compose/test_netem_profiles.py",
          "tests/compose/test_capture.py::test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply",
-         "tests/compose/test_queue_profiles.py",
-         "tests/compose/test_traces.py")
-# every test of the profile file (7), the capture delay test, the queue pair, the trace file's five that need
-# netem (its sixth, the refusal without netem, is skipped there); the queue suite boots its own VM
-# (tests/vm/test_bloat.py says why)
-MIN_PASSED = 14
-TIMEOUT_S = 1600  # about 6 min under TCG on a quiet host, plus the traces' ~6 min of measurement; a stall
-# names itself long before this
+         "tests/compose/test_queue_profiles.py")
+MIN_PASSED = 9  # the profile file (7), the capture delay test, the queue pair (the queue suite boots its own
+# VM: tests/vm/test_bloat.py says why)
+TIMEOUT_S = 1000  # about 6 min under TCG on a quiet host; a stall names itself long before this
 
 
 def test_netem_profile_tests_pass_in_containers_in_the_vm(image: build.Image) -> None:
@@ -44,9 +40,7 @@ def test_netem_profile_tests_pass_in_containers_in_the_vm(image: build.Image) ->
     console = done.stdout + done.stderr
     print(console[-20000:])
     # every check table and measured figure of the session, whatever the length of the console
-    figures = ("| ", "capture gaps", "controller", "after clear", "netem capability", "fidelity:",
-               "RTT p10/p50/p90", "replay status", "per-destination rule", "rows ", "mix reference",
-               "RTT replayed", "replay lateness")
+    figures = ("| ", "capture gaps", "controller", "after clear", "netem capability")
     print("\n".join(line for line in console.splitlines() if line.startswith(figures)))
     assert done.returncode == 0, console[-6000:]
     summary = re.search(r"=+ (\d+) passed(?:, \d+ warnings?)? in ", console)
