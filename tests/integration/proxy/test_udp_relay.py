@@ -90,7 +90,7 @@ def test_many_clients_get_their_own_replies_and_sessions_expire(
             assert loop.run_until(all_back, 5.0)
         assert all(g == [f"c{i}".encode()] * 20 for i, g in enumerate(got))
         assert len(relay.sessions) == 50
-        assert sum(s.stats.packets_down for s in relay.sessions.values()) == 1000
+        assert sum(s.packets_down for s in relay.sessions.values()) == 1000
         assert relay.packets_up_total == relay.packets_down_total == 1000
         assert relay.expire(loop.clock() + 10) == 50 and not relay.sessions
     finally:
@@ -134,9 +134,9 @@ def test_a_backlog_is_relayed_in_order_and_counted_exactly(
         assert echo.seen == 900 and relay.dropped == 0
         assert relay.packets_up_total == relay.packets_down_total == 900
         for i, sock in enumerate(clients):
-            stats = relay.sessions[sock.getsockname()].stats
-            assert stats.packets_up == stats.packets_down == 300
-            assert stats.bytes_up == stats.bytes_down == sum(map(len, sent[i]))
+            session = relay.sessions[sock.getsockname()]
+            assert session.packets_up == session.packets_down == 300
+            assert session.bytes_up == session.bytes_down == sum(map(len, sent[i]))
     finally:
         for sock in clients:
             sock.close()
@@ -175,7 +175,7 @@ def test_a_client_that_never_reads_does_not_stall_the_others(
         assert loop.run_until(done, 5.0), relay.stats()
         assert good_got == [f"g{i}".encode() for i in range(0, 400, 20)]
         hog_session = relay.sessions[hog.getsockname()]
-        assert hog_session.stats.packets_down == hog_session.stats.packets_up == 400, relay.stats()
+        assert hog_session.packets_down == hog_session.packets_up == 400, relay.stats()
         assert len(relay.sessions) == 2
     finally:
         hog.close()
