@@ -187,10 +187,22 @@ class UdpRelay:
             if not self._shared_one(now):
                 break
         else:
-            return
+            if self._shared_waiting():
+                return  # the loop's epoll is level-triggered: the shared socket's reader comes back
         for session in self._unsettled:
             self._loop.add_reader(session.reply_fd, self._up_reader(session))
         self._unsettled.clear()
+
+    def _shared_waiting(self) -> bool:
+        """A datagram waits on the shared socket (peeked, not read)."""
+        assert self.sock is not None
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True  # an error waits: the next read reports it
+        return True
 
     def _clients_batch(self, ring: udp_mmsg.MessageRing, now: float) -> None:
         """One `recvmmsg` from the client socket; each run of datagrams from one client goes to its
