@@ -190,7 +190,7 @@ class UdpRelay:
             if self._shared_waiting():
                 return  # the loop's epoll is level-triggered: the shared socket's reader comes back
         for session in self._unsettled:
-            self._loop.add_reader(session.reply_fd, self._up_reader(session))
+            self._loop.add_reader(session.reply_fd, self._reader(session, up=True))
         self._unsettled.clear()
 
     def _shared_waiting(self) -> bool:
@@ -253,104 +253,83 @@ class UdpRelay:
 
     # -- a session's own sockets: the hot path
 
-    def _up_reader(self, session: Session) -> Callable[[], None]:
-        """The reader of `session`'s reply socket: its client's datagrams, on to its upstream socket."""
+    def _reader(self, session: Session, *, up: bool) -> Callable[[], None]:
+        """The reader of one of `session`'s sockets: `up`, its reply socket (the client's datagrams, on to
+        the upstream socket); else its upstream socket (replies, on to the client: through the reply
+        socket, or addressed, through the shared socket). One datagram with `recv_into` and `send`; a
+        socket that was ready in the previous poll too has a backlog, read by `_batch`."""
         loop, buf, view, ring = self._loop, self._buf, self._view, self._ring
-        assert loop is not None and session.reply is not None
-        recv_into, send = session.reply.recv_into, session.sock.send
+        assert loop is not None and self.sock is not None
+        source = session.reply if up else session.sock
+        assert source is not None
+        recv_into = source.recv_into
+        out = session.sock if up else session.reply
+        send = None if out is None else out.send  # None: replies leave through the shared socket
+        sendto, dest = self.sock.sendto, session.client
 
-        def up() -> None:
+        def hop() -> None:
             generation = loop.generation
-            if generation - session.up_generation == 1 and ring is not None:
-                session.up_generation = generation
-                self._up_batch(ring, session)
+            if up:
+                backlog, session.up_generation = generation - session.up_generation == 1, generation
+            else:
+                backlog, session.generation = generation - session.generation == 1, generation
+            if backlog and ring is not None:
+                self._batch(ring, session, up=up)
                 return
-            session.up_generation = generation
             try:
                 size = recv_into(buf)
             except BlockingIOError:
                 return
-            except OSError:  # e.g. ICMP port unreachable from the client, reported on the connected socket
-                self.client_errors += 1
+            except OSError:  # e.g. ICMP port unreachable from the other end, reported on a connected socket
+                self._error(upstream=not up)
                 return
-            session.packets_up += 1
-            session.bytes_up += size
+            if up:
+                session.packets_up += 1
+                session.bytes_up += size
+            else:
+                session.packets_down += 1
+                session.bytes_down += size
             session.last_mono = loop.now
             try:
-                send(view[:size])
-            except BlockingIOError:
-                self.dropped += 1
-            except OSError:
-                self.upstream_errors += 1
-
-        return up
-
-    def _down_reader(self, session: Session) -> Callable[[], None]:
-        """The reader of `session`'s upstream socket: replies, on to the client (through its reply socket,
-        else addressed, through the shared socket)."""
-        loop, buf, view, ring, shared = self._loop, self._buf, self._view, self._ring, self.sock
-        assert loop is not None and shared is not None
-        recv_into, client = session.sock.recv_into, session.client
-        reply_send = None if session.reply is None else session.reply.send
-        sendto = shared.sendto
-
-        def down() -> None:
-            generation = loop.generation
-            if generation - session.generation == 1 and ring is not None:
-                session.generation = generation
-                self._down_batch(ring, session)
-                return
-            session.generation = generation
-            try:
-                size = recv_into(buf)
-            except BlockingIOError:
-                return
-            except OSError:  # e.g. ICMP port unreachable reported on the connected socket
-                self.upstream_errors += 1
-                return
-            session.packets_down += 1
-            session.bytes_down += size
-            session.last_mono = loop.now
-            try:
-                if reply_send is not None:
-                    reply_send(view[:size])
+                if send is not None:
+                    send(view[:size])
                 else:
-                    sendto(view[:size], client)
+                    sendto(view[:size], dest)
             except BlockingIOError:
                 self.dropped += 1
             except OSError:
-                self.client_errors += 1
+                self._error(upstream=up)
 
-        return down
+        return hop
 
-    def _up_batch(self, ring: udp_mmsg.MessageRing, session: Session) -> None:
-        """One `recvmmsg` from a session's reply socket, sent on upstream with one `sendmmsg`."""
+    def _batch(self, ring: udp_mmsg.MessageRing, session: Session, *, up: bool) -> None:
+        """One `recvmmsg` from a session's reply socket (`up`) or upstream socket, sent on with one
+        `sendmmsg` (or as few as the kernel allows)."""
         assert self._loop is not None
-        got = ring.recv_connected(session.reply_fd)
+        got = ring.recv_connected(session.reply_fd if up else session.fd)
         if got <= 0:
             if got < 0 and -got not in WOULD_BLOCK:
-                self.client_errors += 1
+                self._error(upstream=not up)
             return
-        session.packets_up += got
-        session.bytes_up += sum(ring.connected_lengths(got))
+        size = sum(ring.connected_lengths(got))
+        if up:
+            session.packets_up += got
+            session.bytes_up += size
+        else:
+            session.packets_down += got
+            session.bytes_down += size
         session.last_mono = self._loop.now
-        self._send_run(ring.send_connected, session.fd, None, 0, got, upstream=True)
-
-    def _down_batch(self, ring: udp_mmsg.MessageRing, session: Session) -> None:
-        """One `recvmmsg` from a session's upstream socket, sent on to its client with one `sendmmsg`."""
-        assert self._loop is not None
-        got = ring.recv_connected(session.fd)
-        if got <= 0:
-            if got < 0 and -got not in WOULD_BLOCK:
-                self.upstream_errors += 1
-            return
-        session.packets_down += got
-        session.bytes_down += sum(ring.connected_lengths(got))
-        session.last_mono = self._loop.now
-        if session.reply is not None:
-            self._send_run(ring.send_connected, session.reply_fd, None, 0, got, upstream=False)
+        if up or session.reply is not None:
+            self._send_run(ring.send_connected, session.fd if up else session.reply_fd, None, 0, got,
+                           upstream=up)
         else:
             self._send_run(ring.send_down, self._client_fd, session.name, 0, got, upstream=False)
+
+    def _error(self, *, upstream: bool) -> None:
+        if upstream:
+            self.upstream_errors += 1
+        else:
+            self.client_errors += 1
 
     def _send_run(self, send: Callable[..., int], fd: int, name: bytes | None, start: int, end: int, *,
                   upstream: bool) -> None:
@@ -363,10 +342,8 @@ class UdpRelay:
                 continue
             if -sent in WOULD_BLOCK:
                 self.dropped += 1
-            elif upstream:
-                self.upstream_errors += 1
             else:
-                self.client_errors += 1
+                self._error(upstream=upstream)
             start += 1
 
     # -- sessions
@@ -386,7 +363,7 @@ class UdpRelay:
         self._give_reply_socket(session)
         self.sessions[client] = session
         self._by_name[session.name] = session
-        self._loop.add_reader(session.fd, self._down_reader(session))
+        self._loop.add_reader(session.fd, self._reader(session, up=False))
         return session
 
     def _give_reply_socket(self, session: Session) -> None:
