@@ -71,6 +71,20 @@ def test_each_other_check_fails_on_its_bad_value() -> None:
     assert not by_metric(bloat.verdicts(bad_grade))[("fifo", "grade in D/F")].ok
 
 
+def test_the_irtt_bands_widen_by_the_tools_gap_on_the_short_fifo() -> None:
+    """A busy host: every case's probes read 7 ms more than irtt's under load (the CPU, not the queue).
+    With the short FIFO showing the same gap the fq_codel case passes; without it, or 4 ms beyond it, not."""
+    def run(short_gap: float, fq_gap: float) -> Any:
+        data = found()
+        data["short"].update(iperf3_bps=9.5e6, irtt=probes(11.0, 25.0), qos=probes(14.0, 28.0 + short_gap))
+        data["fq_codel"].update(irtt=probes(11.0, 20.0), qos=probes(14.0, 23.0 + fq_gap))
+        return by_metric(bloat.verdicts(data))[("fq_codel", "RTT increase p90 vs irtt")]
+    assert run(short_gap=0.0, fq_gap=1.5).ok and not run(short_gap=0.0, fq_gap=7.0).ok
+    assert run(short_gap=7.0, fq_gap=7.0).ok and run(short_gap=-7.0, fq_gap=7.0).ok
+    assert not run(short_gap=7.0, fq_gap=11.5).ok
+    assert "short's gap 7.00" in run(short_gap=7.0, fq_gap=7.0).note
+
+
 def test_increases_subtract_the_idle_median() -> None:
     assert bloat.increases([10.0, 20.0, 30.0], [5.0, 5.0]) == {50: 15.0, 90: 23.0, 99: pytest.approx(24.8)}
 
