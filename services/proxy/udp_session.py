@@ -4,6 +4,7 @@ connected non-blocking upstream socket, the socket its replies leave through, co
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import sys
 import time
@@ -72,16 +73,33 @@ def open_upstream_socket(upstream: Address) -> socket.socket:
     return sock
 
 
+PICK_ATTEMPTS = 8  # port 0: free ports tried when another socket takes the picked one first
+
+
 def bind_shared(bind: str, port: int, count: int) -> list[socket.socket]:
     """`count` non-blocking datagram sockets bound to one port with SO_REUSEPORT (the relay processes
-    share the port, and sessions' reply sockets join it); with port 0 the first picks the port and the
-    others join it. A port another socket already holds is refused (EADDRINUSE), as without SO_REUSEPORT:
-    a plain socket is bound there first, then closed."""
+    share the port, and sessions' reply sockets join it).
+
+    The port is first bound by a plain socket, then released and joined: a port another socket holds is
+    refused (EADDRINUSE) as without SO_REUSEPORT, and port 0 picks a port no socket holds. (Left to the
+    kernel, port 0 with SO_REUSEPORT may pick a port where another process of the same user has
+    SO_REUSEPORT sockets, and join their group: two relays on one port.)"""
     family, _, _, _, sockaddr = socket.getaddrinfo(bind, port, type=socket.SOCK_DGRAM,
                                                    flags=socket.AI_PASSIVE)[0]
-    if port:
+    attempts = 0
+    while True:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.bind(sockaddr)
+            picked = (sockaddr[0], probe.getsockname()[1], *sockaddr[2:])
+        try:
+            return _join(family, picked, count)
+        except OSError as exc:  # port 0: taken between the probe and the join; pick another
+            attempts += 1
+            if port or exc.errno != errno.EADDRINUSE or attempts >= PICK_ATTEMPTS:
+                raise
+
+
+def _join(family: int, sockaddr: tuple[Any, ...], count: int) -> list[socket.socket]:
     socks: list[socket.socket] = []
     try:
         for _ in range(count):
@@ -90,7 +108,6 @@ def bind_shared(bind: str, port: int, count: int) -> list[socket.socket]:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.setblocking(False)
             sock.bind(sockaddr)
-            sockaddr = (sockaddr[0], sock.getsockname()[1], *sockaddr[2:])
     except OSError:
         for sock in socks:
             sock.close()
