@@ -13,7 +13,7 @@ RUN set -eu; \
     command -v setpriv >/dev/null
 
 # Bytecode is compiled once at build time (compileall in each stage) and never written at run time:
-# every start, health check and `netem.startup` then skips compiling (seconds under QEMU emulation).
+# every start, health check and `netem.commands.startup` then skips compiling (seconds under QEMU emulation).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app
 WORKDIR /app
 COPY docker/entrypoint.sh /usr/local/bin/qoslab-entrypoint

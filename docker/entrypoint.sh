@@ -16,7 +16,7 @@ if [ "$(id -u)" != 0 ]; then
   exec "$@"
 fi
 
-if ! python3 -m netem.startup; then
+if ! python3 -m netem.commands.startup; then
   log "failed reason=netem_profile_not_applied profile=${NETEM_PROFILE:-}"
   exit 78
 fi

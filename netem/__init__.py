@@ -1,7 +1,8 @@
 """qoslab netem: link impairment profiles, the tc argv builder, and the backends that apply them.
 
-Pipeline: `profile` (strict schema) → `tc` (pure argv builder) → `engine` (runs argv through a
-`Runner`, reads back with `tc_show`, rolls back on failure). Backends: `local` (subprocess, used at
-container start by `startup` and in network namespaces) and `docker_backend` (Docker SDK, the only module
-that imports `docker`; its commands are `controller`).
+Pipeline: `core.profile` (strict schema) → `core.tc` (pure argv builder) → `core.engine` (runs argv
+through a `Runner`, reads back with `core.tc_show`, rolls back on failure). Packages by role, imports one
+way: `core` (pure) ← `tools` (stand-alone), `backends` (`local` subprocess/namespaces, `docker_backend`,
+`swarm`) ← `commands` (`python -m netem`, container start, scenarios, captures) ← `vm` (`host`, `guest`).
+`topology` is the one copy of the testbed's topology. docs/CONTRIBUTING.md has the map.
 """

@@ -1,5 +1,5 @@
 import sys
 
-from netem.cli import main
+from netem.commands.cli import main
 
 sys.exit(main())

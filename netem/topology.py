@@ -61,6 +61,16 @@ def address(service: str) -> str:
     return ADDRESSES[(service, link)]
 
 
+def port(service: str, protocol: str) -> int:
+    """A service's listening port, e.g. port("proxy", "http") → 8080."""
+    return PORTS[(service, protocol)]
+
+
 def endpoint(service: str, protocol: str) -> str:
     """`HOST:PORT` of a service's listener, e.g. endpoint("proxy", "udp") → "10.203.1.2:9090"."""
-    return f"{address(service)}:{PORTS[(service, protocol)]}"
+    return f"{address(service)}:{port(service, protocol)}"
+
+
+def named_endpoint(service: str, protocol: str) -> str:
+    """`NAME:PORT` as compose's DNS resolves it, e.g. named_endpoint("proxy", "http") → "proxy:8080"."""
+    return f"{service}:{port(service, protocol)}"

@@ -1,5 +1,5 @@
 import sys
 
-from netem.vm.cli import main
+from netem.vm.host.cli import main
 
 sys.exit(main())

@@ -8,18 +8,21 @@ Without a subcommand: the menu when stdin is a terminal, the suite otherwise (`d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from services.client import gating, options, report, results
 from services.client.context import UsageError, context, same_clock
+from services.client.family import runs
 from services.client.gates import GateError
 from services.client.qos.config import QosConfig, QosConfigError, parse_rate
 from services.client.responsiveness import report as resp_report
 from services.client.runs import http_test, load_test, qos_test_raw
 from services.common import log
 from services.common.config import add_options, parse_duration_s
+from services.common.inet import family_conflict
 
 COMMANDS = ("suite", "qos", "http", "load", "responsiveness", "menu", "plot")
 GATED = frozenset({"suite", "qos", "http", "load", "responsiveness"})  # --assert / --junit
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name in {"http", "load"}:
             command.add_argument("url_arg", nargs="?", metavar="URL", help="URL (default: --url)")
         add_options(command, [*options.COMMON, *extra])
+        add_family_switches(command)
         if name != "menu":
             gating.add_arguments(command)
     plot = sub.add_parser("plot", help="raw per-probe CSVs or saved responsiveness runs → PNGs "
@@ -51,6 +55,30 @@ def build_parser() -> argparse.ArgumentParser:
                                              "by responsiveness --series (→ RRUL-style plots)")
     plot.add_argument("--out", default="results/plots", help="output directory (default results/plots)")
     return parser
+
+
+def add_family_switches(command: argparse.ArgumentParser) -> None:
+    """`-4/--ipv4` and `-6/--ipv6`: short for `--family 4` and `--family 6` (the last one given wins)."""
+    for short, version in (("-4", "4"), ("-6", "6")):
+        command.add_argument(short, f"--ipv{version}", dest="family", action="store_const", const=version,
+                             help=f"use IPv{version} only (--family {version})")
+
+
+def check_family(ns: argparse.Namespace, hosts: Sequence[str]) -> None:
+    """A literal of the other family than `-4`/`-6` asks for is a usage error, before anything runs."""
+    for host in hosts:
+        conflict = family_conflict(host, ns.family)
+        if conflict is not None:
+            raise UsageError(conflict)
+
+
+def _url_host(ns: argparse.Namespace, url: str) -> list[str]:
+    from services.client.httpc import resolve_target
+
+    try:
+        return [resolve_target(url, ns.proxy).host]
+    except ValueError:
+        return []  # the test itself reports the bad URL
 
 
 def qos_config(ns: argparse.Namespace, count: int | None = None,
@@ -102,7 +130,7 @@ def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosC
         if ns.json or not saved:
             kind = str(row.get("kind"))
             used = (settings or {}).get(kind) or (
-                config.as_dict() if config and kind in report.QOS_KINDS else {})
+                {**config.as_dict(), "family": ns.family} if config and kind in report.QOS_KINDS else {})
             results.write_json_line(sys.stdout, {"config": used, "result": row})
         if not ns.json:
             print("\n".join(report.block(row)))
@@ -113,11 +141,16 @@ def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosC
 
 
 def cmd_qos(ns: argparse.Namespace) -> int:
-    config = qos_config(ns)
-    row, raw_rows = qos_test_raw(config, context(ns), same_clock=same_clock(ns), raw=bool(ns.raw),
-                                 ready_timeout_s=ns.ready_timeout, progress=not ns.json)
-    written = emit([row], ns, config=config, raw_rows=raw_rows)
-    return 0 if row.get("ok") and written else 1
+    check_family(ns, [ns.target[0]])
+    config, ctx = qos_config(ns), context(ns)
+    rows, raw_rows = [], []
+    for family in runs(ns.family):
+        row, raws = qos_test_raw(dataclasses.replace(config, family=family), ctx, same_clock=same_clock(ns),
+                                 raw=bool(ns.raw), ready_timeout_s=ns.ready_timeout, progress=not ns.json)
+        rows.append(row)
+        raw_rows += raws
+    written = emit(rows, ns, config=config, raw_rows=raw_rows)
+    return 0 if all(r.get("ok") for r in rows) and written else 1
 
 
 def cmd_http(ns: argparse.Namespace) -> int:
@@ -125,8 +158,11 @@ def cmd_http(ns: argparse.Namespace) -> int:
 
     ctx = context(ns)
     url = ns.url_arg or ns.url
-    url = bust(url, ctx.run_id) if ns.cache_bust else url
-    rows = [http_test(url, ns.proxy, ctx, timeout_s=ns.timeout) for _ in range(ns.repeat)]
+    check_family(ns, _url_host(ns, url))
+    families = runs(ns.family)
+    rows = [http_test(bust(url, ctx.run_id, family if len(families) > 1 else "") if ns.cache_bust else url,
+                      ns.proxy, ctx, timeout_s=ns.timeout, family=family)
+            for family in families for _ in range(ns.repeat)]
     written = emit(rows, ns)
     return 0 if all(r.get("ok") for r in rows) and written else 1
 
@@ -134,11 +170,14 @@ def cmd_http(ns: argparse.Namespace) -> int:
 def cmd_load(ns: argparse.Namespace) -> int:
     from services.client.qos.runner import is_tty
 
-    row = load_test(ns.url_arg or ns.url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout,
-                    duration_s=ns.duration or None, rate_rps=ns.rate, pipeline=ns.pipeline,
-                    workers=ns.workers, progress=not ns.json and is_tty(sys.stderr))
-    written = emit([row], ns)
-    return 0 if row.get("ok") and written else 1
+    url = ns.url_arg or ns.url
+    check_family(ns, _url_host(ns, url))
+    rows = [load_test(url, ns.proxy, ns.clients, ns.requests, context(ns), ns.timeout,
+                      duration_s=ns.duration or None, rate_rps=ns.rate, pipeline=ns.pipeline,
+                      workers=ns.workers, progress=not ns.json and is_tty(sys.stderr), family=family)
+            for family in runs(ns.family)]
+    written = emit(rows, ns)
+    return 0 if all(r.get("ok") for r in rows) and written else 1
 
 
 def cmd_responsiveness(ns: argparse.Namespace) -> int:
@@ -158,13 +197,19 @@ def cmd_responsiveness(ns: argparse.Namespace) -> int:
 
 
 def cmd_suite(ns: argparse.Namespace) -> int:
-    from services.client.suite import run_suite
+    from services.client.suite import run_suite, suite_hosts
 
-    config = qos_config(ns, count=ns.suite_count, interval_s=ns.suite_interval)
-    rows = run_suite(ns, config, context(ns), same_clock(ns))
+    check_family(ns, [*_url_host(ns, ns.url), *suite_hosts(ns)])
+    config, ctx = qos_config(ns, count=ns.suite_count, interval_s=ns.suite_interval), context(ns)
+    families = runs(ns.family)
+    per_family = [(family, run_suite(ns, config, ctx, same_clock(ns), family, tagged=len(families) > 1,
+                                     responsiveness=family == families[-1]))
+                  for family in families]
+    rows = [row for _, family_rows in per_family for row in family_rows]
     written = emit(rows, ns, config=config, settings=getattr(ns, "resp_settings", None))
     if not ns.json:
-        print("\n".join(["", *report.summary_table(rows)]))
+        table = report.family_table(per_family) if len(families) > 1 else report.summary_table(rows)
+        print("\n".join(["", *table]))
     return 0 if rows and all(r.get("ok") for r in rows) and written else 1
 
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from services.client.family import connect_tcp, version
 from services.common.http1 import (
     Data,
     EndOfMessage,
@@ -21,6 +22,7 @@ from services.common.http1 import (
     build_request_head,
     keep_alive,
 )
+from services.common.inet import AUTO, AddressError, format_authority, parse_authority
 
 USER_AGENT = "qoslab-client/0.1"
 
@@ -52,6 +54,7 @@ class HttpResult:
     ttfb_ns: int
     total_ns: int
     reused: bool
+    ip_version: int | None = None  # 4 or 6: the family of the connection that carried it
 
     @property
     def x_cache(self) -> str:
@@ -64,15 +67,23 @@ class HttpResult:
 
 
 def resolve_target(url: str, proxy: tuple[str, int] | None) -> Target:
-    """Origin-form to the URL's host, or absolute-form to a forward proxy (not when it is the proxy)."""
-    parts = urlsplit(url if "://" in url else "http://" + url)
-    if parts.scheme != "http" or not parts.hostname:
+    """Origin-form to the URL's host, or absolute-form to a forward proxy (not when it is the proxy).
+    An IPv6 host is written `http://[fd00::10]:8000/` (a zone as `%25eth0`, RFC 6874)."""
+    try:
+        parts = urlsplit(url if "://" in url else "http://" + url)
+        authority = parse_authority(parts.netloc)
+    except AddressError as exc:
+        raise ValueError(f"unsupported URL {url!r}: {exc.reason}") from None
+    except ValueError as exc:  # urlsplit: brackets that do not close
+        raise ValueError(f"unsupported URL {url!r}: {exc}") from None
+    if parts.scheme != "http" or not authority.host:
         raise ValueError(f"unsupported URL {url!r} (http://HOST[:PORT]/PATH)")
-    port = parts.port or 80
+    host = authority.host
+    port = 80 if authority.port is None else authority.port
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host_header = parts.hostname if port == 80 else f"{parts.hostname}:{port}"
-    if proxy is None or proxy == (parts.hostname, port):
-        return Target(parts.hostname, port, path, host_header)
+    host_header = format_authority(host, port)
+    if proxy is None or proxy == (host, port):
+        return Target(host, port, path, host_header)
     return Target(proxy[0], proxy[1], f"http://{host_header}{path}", host_header)
 
 
@@ -91,9 +102,10 @@ def _classify(exc: OSError) -> str:
 class HttpConnection:
     """One persistent connection; reconnects when the server closed it."""
 
-    def __init__(self, host: str, port: int, timeout_s: float = 10.0) -> None:
-        self.host, self.port, self.timeout_s = host, port, timeout_s
+    def __init__(self, host: str, port: int, timeout_s: float = 10.0, family: str = AUTO) -> None:
+        self.host, self.port, self.timeout_s, self.family = host, port, timeout_s, family
         self._sock: socket.socket | None = None
+        self.ip_version: int | None = None
 
     def close(self) -> None:
         if self._sock is not None:
@@ -109,8 +121,9 @@ class HttpConnection:
     def _connect(self) -> int:
         started = time.monotonic_ns()
         try:
-            self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
+            self._sock = connect_tcp(self.host, self.port, self.family, self.timeout_s)
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.ip_version = version(self._sock.family)
         except OSError as exc:
             raise HttpClientError(_classify(exc), str(exc)) from exc
         return time.monotonic_ns() - started
@@ -166,7 +179,7 @@ class HttpConnection:
                 if not keep_alive(response.version, response.headers):
                     self.close()
                 return HttpResult(response.status, response.headers, body, connect_ns,
-                                  first_byte - sent, end - started, reused)
+                                  first_byte - sent, end - started, reused, self.ip_version)
 
     @staticmethod
     def _next(parser: ResponseParser) -> object:
@@ -177,8 +190,8 @@ class HttpConnection:
 
 
 def fetch(url: str, proxy: tuple[str, int] | None = None, timeout_s: float = 10.0,
-          method: str = "GET") -> HttpResult:
-    """One request on a fresh connection."""
+          method: str = "GET", family: str = AUTO) -> HttpResult:
+    """One request on a fresh connection over `family` (services.client.family)."""
     target = resolve_target(url, proxy)
-    with HttpConnection(target.host, target.port, timeout_s) as connection:
+    with HttpConnection(target.host, target.port, timeout_s, family) as connection:
         return connection.request(target, method)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from typing import TextIO
 
 from services.client import options, report, results
 from services.client.context import UsageError, context, same_clock
+from services.client.family import runs
 from services.client.options import parse_proxy, parse_udp_target
 from services.client.qos.config import QosConfig, QosConfigError
 from services.client.runs import RunContext, http_test, load_test, qos_test
 from services.common.config import add_options
+from services.common.inet import format_host_port
 
 MENU = """
 qoslab client — URL {url}  proxy {proxy}  UDP target {udp}
@@ -80,8 +83,8 @@ class Menu:
         }
         try:
             while True:
-                proxy = "none" if self.ns.proxy is None else "{}:{}".format(*self.ns.proxy)
-                self.say(MENU.format(url=self.ns.url, proxy=proxy, udp="{}:{}".format(*self.ns.target)))
+                proxy = "none" if self.ns.proxy is None else format_host_port(*self.ns.proxy)
+                self.say(MENU.format(url=self.ns.url, proxy=proxy, udp=format_host_port(*self.ns.target)))
                 choice = self.ask("choice: ")
                 if choice is None or choice in {"7", "q", "exit", "quit"}:
                     self.say("bye")
@@ -117,16 +120,18 @@ class Menu:
         url = self.ask_value("URL", _parse_url, self.ns.url)
         proxy = None if url is None else self.ask_value(
             "HTTP proxy HOST:PORT or none", parse_proxy, "none" if self.ns.proxy is None else
-            "{}:{}".format(*self.ns.proxy))
+            format_host_port(*self.ns.proxy))
         udp = None if url is None else self.ask_value("UDP target HOST:PORT", parse_udp_target,
-                                                      "{}:{}".format(*self.ns.target))
+                                                      format_host_port(*self.ns.target))
         if udp is None:
             return False
         self.ns.url, self.ns.proxy, self.ns.target = url, proxy, udp
         return True
 
     def http(self) -> bool:
-        self._record(http_test(self.ns.url, self.ns.proxy, self._ctx(), timeout_s=self.ns.timeout))
+        for family in runs(self.ns.family):
+            self._record(http_test(self.ns.url, self.ns.proxy, self._ctx(), timeout_s=self.ns.timeout,
+                                   family=family))
         return True
 
     def qos(self) -> bool:
@@ -141,7 +146,9 @@ class Menu:
         except QosConfigError as exc:
             self.say(f"  invalid: {exc}")
             return True
-        self._record(qos_test(config, self._ctx(), same_clock=same_clock(self.ns)))
+        for family in runs(self.ns.family):
+            self._record(qos_test(dataclasses.replace(config, family=family), self._ctx(),
+                                  same_clock=same_clock(self.ns)))
         return True
 
     def load(self) -> bool:
@@ -149,8 +156,9 @@ class Menu:
         requests = None if clients is None else self.ask_value("requests in total", _positive_int, "100")
         if requests is None:
             return False
-        self._record(load_test(self.ns.url, self.ns.proxy, int(str(clients)), int(str(requests)), self._ctx(),
-                               self.ns.timeout))
+        for family in runs(self.ns.family):
+            self._record(load_test(self.ns.url, self.ns.proxy, int(str(clients)), int(str(requests)),
+                                   self._ctx(), self.ns.timeout, family=family))
         return True
 
     def browser(self) -> bool:

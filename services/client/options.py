@@ -5,18 +5,19 @@ from __future__ import annotations
 import socket
 
 from services.client.clocks import parse_separate
-from services.common.config import Option, parse_duration_s, parse_host_port, parse_size
+from services.common.config import Option, parse_duration_s, parse_size
+from services.common.inet import parse_family, split_host_port
 
 
 def parse_proxy(text: str) -> tuple[str, int] | None:
     """`HOST:PORT` of the HTTP proxy, or none with '', 'none' or 'direct'."""
     if text.strip().lower() in {"", "none", "direct", "off"}:
         return None
-    return parse_host_port(text, 8080)
+    return split_host_port(text, 8080)
 
 
 def parse_udp_target(text: str) -> tuple[str, int]:
-    return parse_host_port(text, 9090)
+    return split_host_port(text, 9090)
 
 
 def replica_name(text: str) -> str:
@@ -58,6 +59,10 @@ COMMON = [
     Option("--separate-clocks", "CLIENT_SEPARATE_CLOCKS", "relative",
            "one-way delays when the clocks are not shared: relative (minus their minimum) or omitted",
            parse_separate),
+    Option("--family", "CLIENT_FAMILY", "auto",
+           "address family: auto (the resolver's order: IPv6 first where the OS has it), 4, 6, or both "
+           "(each test over IPv4, then IPv6); -4/--ipv4 and -6/--ipv6 are short for 4 and 6",
+           parse_family),
 ]
 
 QOS = [
@@ -159,7 +164,7 @@ RESPONSIVENESS = [
 
 
 def parse_optional_udp_target(text: str) -> tuple[str, int] | None:
-    return parse_host_port(text, 9000) if text.strip() else None
+    return split_host_port(text, 9000) if text.strip() else None
 
 
 SUITE = [

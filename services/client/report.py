@@ -119,6 +119,38 @@ def _headline(row: Mapping[str, Any]) -> str:
             f"{_num(row.get('ttfb_ms'))} ms, total {_num(row.get('total_ms'))} ms")
 
 
+def _brief(row: Mapping[str, Any]) -> str:
+    """A test's headline in at most ~38 characters, for the side-by-side table."""
+    if not row.get("ok"):
+        return f"FAILED {row.get('error', '')}"[:38]
+    kind = row.get("kind")
+    if kind in QOS_KINDS:
+        return (f"rtt {_num(row.get('rtt_median_ms'), 2)}/{_num(row.get('rtt_p99_ms'), 2)} ms "
+                f"loss {_num(row.get('loss_pct'), 1)} %")
+    if kind == "load":
+        return f"{_num(row.get('req_per_s'), 0)} req/s p99 {_num(row.get('latency_p99_ms'), 2)} ms"
+    return f"{row.get('http_status', '-')} {row.get('x_cache') or '-'} ttfb {_num(row.get('ttfb_ms'), 2)} ms"
+
+
+def family_table(per_family: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[str]:
+    """The suite run once per family, side by side: one line per test, a column per family
+    (`per_family`: (family, its rows) in order; qos shows rtt median/p99)."""
+    kinds: list[Any] = []
+    cells: dict[tuple[Any, str], Mapping[str, Any]] = {}
+    for family, rows in per_family:
+        for row in rows:
+            kind = row.get("kind", "?")
+            kinds += [] if kind in kinds else [kind]
+            cells[(kind, family)] = row
+    header = "".join(f"{'IPv' + family:<40} " for family, _ in per_family).rstrip()
+    lines = [f"{'test':<11} {header}", "-" * (12 + 41 * len(per_family))]
+    for kind in kinds:
+        row_cells = [_brief(cells[(kind, family)]) if (kind, family) in cells else "-"
+                     for family, _ in per_family]
+        lines.append(f"{kind!s:<11} " + "".join(f"{cell:<40} " for cell in row_cells).rstrip())
+    return lines
+
+
 def summary_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per test: kind, result, headline numbers."""
     lines = [f"{'test':<11} {'result':<7} details", "-" * 78]

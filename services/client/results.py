@@ -50,12 +50,14 @@ COLUMNS: tuple[str, ...] = (
     "bufferbloat_grade", "rpm", "rpm_foreign", "rpm_self", "rpm_rating", "rpm_confidence",
     "foreign_tcp_ms", "foreign_http_ms", "self_rtt_ms", "foreign_probes", "self_probes", "foreign_errors",
     "load_errors", *(f"{when}_rtt_{s}_ms" for when in ("idle", "loaded") for s in ("median", "p90", "p99")),
+    "ip_version",  # 4 or 6: the family of the socket that carried the test
 )
 
 RAW_COLUMNS: tuple[str, ...] = (
     "run_id", "label", "seq", "send_offset_s", "send_wall_ns", "timer_error_us", "received", "arrivals",
     "rtt_ms", "owd_up_ms", "owd_down_ms", "server_recv_ns", "server_send_ns", "arrival_wall_ns",
     "reordered", "late",
+    "ip_version",
 )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from typing import Any
 
 from services.common import log
+from services.common.connection.lifecycle import drain, sweep, sweep_interval_s
 
 from . import fds
 from .app import ProxyApp
@@ -58,43 +58,27 @@ class ProxyServer:
             self.app.udp_stats = (relay.stats if counters is None
                                   else lambda: counters.aggregate(0, relay.stats()))
             self.udp_address = _hostport(sockname)
-        self.sweeper = loop.create_task(self._sweep())
+        app = self.app
+        self.sweeper = loop.create_task(sweep(app.connections, sweep_interval_s(app.timeouts), app.mono,
+                                              asyncio.sleep))
         cfg = self.app.config
         workers = self.udp_counters.workers if self.udp_counters is not None else 1
         log.event("proxy.listening", http=self.http_address, udp=self.udp_address or "-", udp_workers=workers,
                   mode=cfg.mode,
                   upstream=f"{cfg.upstream[0]}:{cfg.upstream[1]}", cache_size=cfg.cache_size)
 
-    async def _sweep(self) -> None:
-        """Every connection's deadlines, a few times per shortest timeout (`check_timeouts`)."""
-        cfg = self.app.config
-        shortest_s = min(cfg.header_timeout_s, cfg.send_timeout_s, cfg.client_timeout_s)
-        interval_s = min(max(shortest_s / 4, 0.05), 1.0)
-        while True:
-            await asyncio.sleep(interval_s)
-            now = self.app.mono()
-            for conn in list(self.app.connections):
-                conn.check_timeouts(now)
-
     async def close(self) -> None:
         """Graceful stop: no new connections; idle ones close now, in-flight responses get
         `--shutdown-timeout` to finish (new requests on them are answered with `Connection: close`);
         whatever is left then is aborted."""
-        self.app.stopping = True
         if self.http is not None:
             self.http.close()
         if self.relay is not None:
             self.relay.close()
-        in_flight = len(self.app.connections)
-        for conn in list(self.app.connections):
-            conn.shutdown()
-        deadline = time.monotonic() + self.app.config.shutdown_timeout_s
-        while self.app.connections and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        left = list(self.app.connections)
-        for conn in left:
-            conn.abort()
-        log.event("proxy.drained", connections=in_flight, aborted=len(left))
+        app = self.app
+        in_flight = len(app.connections)
+        aborted = await drain(app.connections, app.config.shutdown_timeout_s, app.mono, asyncio.sleep)
+        log.event("proxy.drained", connections=in_flight, aborted=aborted)
         if self.sweeper is not None:
             self.sweeper.cancel()
         for task in list(self.app.tasks):

@@ -1,13 +1,32 @@
-"""Where a request goes: reverse mode (fixed upstream) or forward mode (absolute-form, allow-list). Pure."""
+"""Where a request goes: reverse mode (fixed upstream) or forward mode (absolute-form, allow-list). Pure.
+
+Forward mode and CONNECT decide on the destination, not its spelling (docs/proxy.md, "Forward mode and
+SSRF"): an IPv6 literal in any spelling, an IPv4-mapped (`[::ffff:127.0.0.1]`) or NAT64 well-known
+(`[64:ff9b::a00:1]`) address and an IPv4 address that reaches the same host are one destination, allowed
+only when the allow-list names it with that port; a link-local address is allowed only with the zone
+the allow-list gives; unspecified, multicast and broadcast addresses never.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-from .numbers import parse_uint
+from services.common.inet import (
+    AddressError,
+    Authority,
+    destination,
+    format_authority,
+    format_host_port,
+    ip_literal,
+    normal_host,
+    parse_authority,
+    split_host_port,
+)
 
 Origin = tuple[str, int]
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
 class TargetError(Exception):
@@ -37,11 +56,20 @@ def _origin_form(path: str, query: str) -> str:
     return (path or "/") + (f"?{query}" if query else "")
 
 
+def _authority(netloc: str) -> Authority:
+    """The authority of an absolute-form target; malformed (bad brackets, zone, port, userinfo) → 400."""
+    try:
+        return parse_authority(netloc)
+    except AddressError as exc:
+        raise TargetError(400, f"invalid request target: {exc.reason}") from None
+
+
 def reverse_route(target: str, upstream: Origin) -> Route:
     if target.startswith("/"):
         return Route(upstream, target, None, target)
     if target.lower().startswith(("http://", "https://")):
         parts = _split(target)
+        _authority(parts.netloc)
         form = _origin_form(parts.path, parts.query)
         return Route(upstream, form, parts.netloc or None, form)
     if target == "*":
@@ -49,61 +77,91 @@ def reverse_route(target: str, upstream: Origin) -> Route:
     raise TargetError(400, "invalid request target")
 
 
+def _origin_host(host: str) -> str:
+    """The host to connect to: an IP literal as written (normalised: a NAT64 address must still go
+    through the translator), a name lower-case without a trailing dot."""
+    return normal_host(host) if ip_literal(host) is not None else destination(host)
+
+
+def not_unicast(host: str) -> str | None:
+    """Why no allow-list may name `host` (an unspecified, multicast or broadcast address, which would
+    reach this host itself or many), or None. Mapped and NAT64 forms count as their IPv4 address."""
+    literal = ip_literal(destination(host))
+    if literal is None:
+        return None
+    if literal.is_unspecified:
+        return "the unspecified address reaches this host itself"
+    if literal.is_multicast or literal == _BROADCAST:
+        return "a multicast or broadcast address is not one destination"
+    return None
+
+
+def _allowed(host: str, port: int, allow: frozenset[Origin], what: str) -> None:
+    """SSRF rule, one for both families: the destination (a name, or the address a literal reaches)
+    and port must be on the allow-list."""
+    reason = not_unicast(host)
+    if reason is not None:
+        raise TargetError(403, f"{what} {format_host_port(host, port)} refused: {reason}")
+    if (destination(host), port) not in allow:
+        raise TargetError(403, f"{what} {format_host_port(host, port)} is not in the allow-list")
+
+
 def forward_route(target: str, allow: frozenset[Origin]) -> Route:
     if not target.lower().startswith("http://"):
         raise TargetError(400, "forward proxy needs an absolute http:// URI")
     parts = _split(target)
-    try:
-        port = parts.port or 80
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        raise TargetError(400, "invalid port in request target") from None
-    if not host:
+    authority = _authority(parts.netloc)
+    if not authority.host:
         raise TargetError(400, "missing host in request target")
-    if (host, port) not in allow:
-        raise TargetError(403, f"destination {host}:{port} is not in the allow-list")
-    authority = host if port == 80 else f"{host}:{port}"
+    port = 80 if authority.port is None else authority.port
+    _allowed(authority.host, port, allow, "destination")
+    host = _origin_host(authority.host)
     form = _origin_form(parts.path, parts.query)
-    return Route((host, port), form, authority, f"http://{host}:{port}{form}")
+    return Route((host, port), form, format_authority(host, port),
+                 f"http://{format_authority(host, port, None)}{form}")
 
 
 def connect_route(target: str, allow: frozenset[Origin]) -> Origin:
-    host, sep, port_text = target.rpartition(":")
-    port = parse_uint(port_text, 65536) if sep else None
-    if port is None or port > 65535:
+    """CONNECT's authority-form `host:port` (an IPv6 host in brackets, RFC 9110 §9.3.6)."""
+    try:
+        found = parse_authority(target)
+    except AddressError as exc:
+        raise TargetError(400, f"CONNECT needs host:port: {exc.reason}") from None
+    if not found.host or found.port is None:
         raise TargetError(400, "CONNECT needs host:port")
-    origin = (host.strip("[]").lower(), port)
-    if origin not in allow:
-        raise TargetError(403, f"CONNECT to {origin[0]}:{origin[1]} is not allowed")
-    return origin
+    _allowed(found.host, found.port, allow, "CONNECT to")
+    return _origin_host(found.host), found.port
 
 
 def related_key(route: Route, location: str, client_host: str | None) -> str | None:
     """The cache key of a Location/Content-Location value if it names the same origin (RFC 9111 §4.4)."""
-    base = f"http://{route.origin[0]}:{route.origin[1]}{route.target}"
+    origin_authority = format_authority(route.origin[0], route.origin[1], None)
+    base = f"http://{origin_authority}{route.target}"
     try:
         absolute = urlsplit(urljoin(base, location.strip()))
-        same = {name.lower() for name in (route.host, client_host) if name}
         if absolute.scheme != "http":
             return None
-        if absolute.netloc.lower() not in same and (absolute.hostname, absolute.port or 80) != route.origin:
+        same = {name.lower() for name in (route.host, client_host) if name}
+        found = parse_authority(absolute.netloc)
+        where = (destination(found.host), 80 if found.port is None else found.port)
+        if absolute.netloc.lower() not in same and where != (destination(route.origin[0]), route.origin[1]):
             return None
     except ValueError:  # an upstream Location with bad brackets or port names nothing we store
         return None
     form = _origin_form(absolute.path, absolute.query)
-    return form if route.key.startswith("/") else f"http://{route.origin[0]}:{route.origin[1]}{form}"
+    return form if route.key.startswith("/") else f"http://{origin_authority}{form}"
 
 
 def parse_allow(text: str, default_port: int = 80) -> frozenset[Origin]:
+    """`--allow`: `HOST[:PORT]`, `[V6]:PORT`, `[V6%ZONE]:PORT`, comma-separated, each kept as the
+    destination it names (`inet.destination`). Raises ValueError naming a bad entry."""
     out: set[Origin] = set()
     for item in text.split(","):
-        item = item.strip()
-        if not item:
+        if not item.strip():
             continue
-        host, sep, port = item.rpartition(":")
-        number = parse_uint(port, 65536) if sep else None
-        if number is not None:
-            out.add((host.strip("[]").lower(), number))
-        else:
-            out.add((item.lower(), default_port))
+        host, port = split_host_port(item, default_port)
+        reason = not_unicast(host)
+        if reason is not None:
+            raise ValueError(f"--allow {item.strip()!r}: {reason}")
+        out.add((destination(host), port))
     return frozenset(out)

@@ -12,12 +12,13 @@ from typing import Any
 
 from services.common import log
 from services.common.clock import SYSTEM_CLOCK, Clock
+from services.common.connection.lifecycle import Connections, drain, sweep, sweep_interval_s
+from services.common.connection.state import Timeouts
 from services.common.http1 import Limits
 from services.common.metrics import CONTENT_TYPE
 
-from .context import Context, Timeouts
+from .context import Context
 from .files import EXHAUSTION, Site
-from .lifecycle import Connections, drain, sweep, sweep_interval_s
 from .metrics import PATH as METRICS_PATH
 from .metrics import exposition
 from .protocol import HttpProtocol
@@ -124,7 +125,7 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
     if udp is not None:
         log.event("server.listening", http=_address(http.sockets[0].getsockname()),
                   udp=_address(udp.get_extra_info("sockname")), root=ctx.site.root)
-    interval = sweep_interval_s(config.timeouts.header_s, config.timeouts.idle_s)
+    interval = sweep_interval_s(config.timeouts)
     sweeper = loop.create_task(sweep(live, interval, ctx.now, asyncio.sleep, ctx.exhaustion.tick))
     try:
         await stop.wait()
@@ -132,7 +133,6 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
         if on_stop is not None:
             on_stop()
         log.event("server.stopping", worker=worker, connections=len(live))
-        ctx.stopping = True
         http.close()
         await drain(live, config.shutdown_timeout_s, ctx.now, asyncio.sleep)
         await asyncio.sleep(0)

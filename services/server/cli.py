@@ -20,9 +20,9 @@ from services.common.config import (
     parse_size,
     parse_worker_count,
 )
+from services.common.connection.state import Timeouts
 
 from .app import ServerConfig, listen_socket, serve
-from .context import Timeouts
 from .fdlimit import raise_fd_limit
 from .rules import DEFAULT_RULES, parse_rules
 

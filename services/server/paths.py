@@ -9,15 +9,20 @@ from __future__ import annotations
 import os
 from urllib.parse import unquote_to_bytes
 
+from services.common.inet import is_authority
+
 
 def url_path(target: str) -> str | None:
-    """The path part of an origin-form or absolute-form target, still percent-encoded."""
+    """The path part of an origin-form or absolute-form target, still percent-encoded; None (→ 400) for
+    any other form or an absolute-form authority that is not `host[:port]` (`http://[::1/`)."""
     if target.startswith("/"):
         path = target
     elif target[:7].lower() == "http://" or target[:8].lower() == "https://":
         rest = target.split("://", 1)[1]
-        slash = rest.find("/")
-        path = rest[slash:] if slash >= 0 else "/"
+        end = min((at for at in (rest.find(c) for c in "/?#") if at >= 0), default=len(rest))
+        if not is_authority(rest[:end]):
+            return None
+        path = rest[end:] if rest[end:end + 1] == "/" else "/" + rest[end:]
     else:
         return None
     return path.split("?", 1)[0].split("#", 1)[0]

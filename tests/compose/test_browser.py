@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
+from netem import topology
+
 from .browser_checks import check_all
 from .cdp import chromium, chromium_path
 from .conftest import Stack, artifacts_dir
 
 READ_STATS = ("import sys, urllib.request; "
-              "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8080/_proxy/stats').read().decode())")
+              f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:{topology.port('proxy', 'http')}"
+              "/_proxy/stats').read().decode())")
 
 
 def _proxy_stats(stack: Stack) -> dict[str, Any]:

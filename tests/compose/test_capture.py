@@ -1,6 +1,6 @@
 """`python -m netem capture` on the running stack: the pcap holds what crossed the edge link.
 
-Read with netem.pcap (and, as a cross-check, tshark): the QoS probes and their replies, and the HTTP
+Read with netem.tools.pcap (and, as a cross-check, tshark): the QoS probes and their replies, and the HTTP
 exchange, with the stack's addresses and ports. Where the kernel has netem (the VM runs this file's delay
 test: tests/vm/test_compose_vm.py), a delay applied to the proxy's edge end shows as the time between each
 probe and its reply at that end.
@@ -20,14 +20,17 @@ import sys
 import time
 from pathlib import Path
 
-from netem.capability import probe_docker
-from netem.expect import parse_rows
-from netem.pcap import Packet, probe_exchanges, read_pcap
+from netem import topology
+from netem.core.expect import parse_rows
+from netem.tools.capability import probe_docker
+from netem.tools.pcap import Packet, probe_exchanges, read_pcap
 
 from .conftest import REPO, Stack, artifacts_dir
 
-PROXY_EDGE = "10.203.1.2"
-EDGE = ipaddress.ip_network("10.203.1.0/24")
+PROXY_EDGE = topology.ADDRESSES[("proxy", "edge")]
+EDGE = ipaddress.ip_network(topology.SUBNETS["edge"])
+RELAY, PROXY_HTTP = topology.port("proxy", "udp"), topology.port("proxy", "http")
+RELAY_AT, PROXY_AT = topology.named_endpoint("proxy", "udp"), topology.named_endpoint("proxy", "http")
 DELAY_PROFILE = "tests/vm/profiles/edge-delay-50ms.yaml"  # 50 ms on each end of edge
 PROBES = 30
 DELAY_S = 0.050  # what DELAY_PROFILE puts on the proxy's edge egress
@@ -77,7 +80,7 @@ def _captured_run(stack: Stack, label: str, *more: list[str]) -> tuple[Path, lis
     `more` (client subcommands): (pcap, its packets, replies the client counted, tcpdump's summary)."""
     capture = _start_capture(stack)
     try:
-        qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", "proxy:9090",
+        qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", RELAY_AT,
                             "--count", str(PROBES), "--interval", "20ms", "--label", label, "--json")
         for argv in more:
             stack.compose("run", "--rm", "-T", "--no-deps", "client", *argv, "--label", label)
@@ -88,7 +91,7 @@ def _captured_run(stack: Stack, label: str, *more: list[str]) -> tuple[Path, lis
 
 def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     path, packets, received, summary = _captured_run(stack, "capture-test",
-                                                     ["http", "http://proxy:8080/index.html?capture"])
+                                                     ["http", f"http://{PROXY_AT}/index.html?capture"])
 
     assert path.parent == stack.results_dir / "captures"
     assert re.fullmatch(r"edge-proxy-\d{8}T\d{6}Z\.pcap", path.name), path.name
@@ -96,16 +99,16 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     # every reply the client got crossed the capture point (plus its readiness probes)
     assert received >= PROBES * 0.9 and len(exchanges) >= received, \
         (received, summary, sorted((e.test_id, e.seq) for e in exchanges))
-    assert {e.target for e in exchanges} == {(PROXY_EDGE, 9090)}
+    assert {e.target for e in exchanges} == {(PROXY_EDGE, RELAY)}
     clients = {e.client[0] for e in exchanges}
     assert all(ipaddress.ip_address(c) in EDGE and c != PROXY_EDGE for c in clients), clients
     assert all(e.gap_s > 0 for e in exchanges)
 
-    requests = [p for p in packets if p.proto == "tcp" and (p.dst, p.dport) == (PROXY_EDGE, 8080)
+    requests = [p for p in packets if p.proto == "tcp" and (p.dst, p.dport) == (PROXY_EDGE, PROXY_HTTP)
                 and p.payload.startswith(b"GET /index.html?capture HTTP/1.1\r\n")]
     assert len(requests) == 1, "the client's GET crossed the edge once"
     client = (requests[0].src, requests[0].sport)
-    replies = [p for p in packets if p.proto == "tcp" and (p.src, p.sport) == (PROXY_EDGE, 8080)
+    replies = [p for p in packets if p.proto == "tcp" and (p.src, p.sport) == (PROXY_EDGE, PROXY_HTTP)
                and (p.dst, p.dport) == client and p.payload.startswith(b"HTTP/1.1 200 ")]
     assert replies and b"\r\nX-Cache: " in replies[0].payload
 

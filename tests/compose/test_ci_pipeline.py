@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from netem import capability
+from netem.tools import capability
 
 from .conftest import REPO, _docker_ready, free_stack_subnets
 from .test_netem import events

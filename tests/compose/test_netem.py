@@ -1,8 +1,9 @@
 """netem on the running compose stack: rate shaping through the controller, read back, measured.
 
 Shaping tests use tbf-only profiles, which every kernel runs. A netem profile must apply where the kernel
-has sch_netem (probed by `netem.capability`) and otherwise fail with the sch_netem message, leaving every
-interface as it was; test_netem_profiles.py measures netem profiles. Each test clears the links it changed.
+has sch_netem (probed by `netem.tools.capability`) and otherwise fail with the sch_netem message, leaving
+every interface as it was; test_netem_profiles.py measures netem profiles. Each test clears the links it
+changed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from netem import capability, topology
+from netem import topology
+from netem.tools import capability
 
 from .conftest import REPO, Stack
 
@@ -39,11 +41,11 @@ def events(stdout: str, name: str) -> list[dict[str, str]]:
 
 def core_bps(stack: Stack, size_b: int) -> float:
     """server → proxy over the core link (server egress = core.down), measured at the receiver."""
-    sender = subprocess.Popen(["docker", "exec", stack.container_id("server"), "python3", "-m", "netem.bulk",
-                               "serve", "0.0.0.0", BULK_PORT, str(size_b)],
+    sender = subprocess.Popen(["docker", "exec", stack.container_id("server"), "python3", "-m",
+                               "netem.tools.bulk", "serve", "0.0.0.0", BULK_PORT, str(size_b)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        done = stack.exec("proxy", "python3", "-m", "netem.bulk", "fetch", topology.address("server"),
+        done = stack.exec("proxy", "python3", "-m", "netem.tools.bulk", "fetch", topology.address("server"),
                           BULK_PORT, timeout=90)
     finally:
         if sender.poll() is None:

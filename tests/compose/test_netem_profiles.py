@@ -1,6 +1,6 @@
 """netem profiles on the links between the containers, as the client's CSV rows show them.
 
-The same file means the same on every kernel. One probe (`netem.capability`, a netem qdisc on the
+The same file means the same on every kernel. One probe (`netem.tools.capability`, a netem qdisc on the
 loopback of a throwaway container) decides what is right:
 - with sch_netem (a netem-capable host, or the VM: `python -m netem.vm run --docker --tests -- python3 -m
   pytest tests/compose/test_netem_profiles.py`, which scripts/test runs on kernels without it), each
@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 import yaml
 
-from netem import capability
-from netem.expect import expected, parse_rows
-from netem.profile import Ends, load_profile
+from netem.core.expect import expected, parse_rows
+from netem.core.profile import Ends, load_profile
+from netem.tools import capability
 from netem.vm import checks
 
 from .conftest import REPO, _docker_ready, free_stack_subnets

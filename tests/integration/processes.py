@@ -18,11 +18,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netem.process import stop
+from netem.tools.process import stop
 
 REPO = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"event=\S+\.listening\b(?P<rest>.*)")
-_ADDR = re.compile(r"\b(?P<key>http|udp)=(?P<host>[^\s:]+):(?P<port>\d+)")
+_ADDR = re.compile(r"\b(?P<key>http|udp)=\[?(?P<host>(?<=\[)[^\]\s]+|[^\s:\[,]+)\]?:(?P<port>\d+)")
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from netem.capture import CaptureError, tcpdump_argv
-from netem.capture_run import RunningCapture, check_tools
-from netem.pcap import read_pcap
+from netem.commands.capture import CaptureError, tcpdump_argv
+from netem.commands.capture_run import RunningCapture, check_tools
+from netem.tools.pcap import read_pcap
 
 
 def test_loopback_capture_is_complete_and_readable(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from netem.capability import probe_host
+from netem.tools.capability import probe_host
 from services.client.results import read_rows
 from tests.swarm.conftest import REPO, Swarm, docker, inspect, leftovers, wait_for
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from netem.vm import build
+from netem.vm.host import build
 
 VM_ENV = "QOSLAB_VM"
 NEEDED = ("qemu-system-x86_64", "debootstrap", "apt-get", "dpkg-deb")

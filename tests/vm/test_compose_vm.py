@@ -2,9 +2,9 @@
 inside the QEMU VM, in Docker (one boot for both).
 
 On a kernel without sch_netem this is where the headline path runs: the project's images, entrypoint,
-`netem.startup`, the Docker-SDK controller and the client's CSV, under a stock Debian kernel. The same
-file runs natively on kernels that have netem. Runs only when asked for (QOSLAB_VM=1, set by scripts/test)
-and needs the images built on the host (scripts/test builds them).
+`netem.commands.startup`, the Docker-SDK controller and the client's CSV, under a stock Debian kernel.
+The same file runs natively on kernels that have netem. Runs only when asked for (QOSLAB_VM=1, set by
+scripts/test) and needs the images built on the host (scripts/test builds them).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from netem.vm import build
-from netem.vm.cache import repo_root
+from netem.vm.host import build
+from netem.vm.host.cache import repo_root
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.compose]
 TESTS = ("tests/compose/test_netem_profiles.py",

@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from netem.vm import boot, build
-from netem.vm.cli import FIDELITY_CMD
-from netem.vm.fidelity import RESULT_MARKER
+from netem.vm.guest.fidelity import RESULT_MARKER
+from netem.vm.host import boot, build
+from netem.vm.host.cli import FIDELITY_CMD
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 SUITE_TIMEOUT_S = 600.0

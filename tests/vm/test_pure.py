@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from netem.vm import boot, cache, checks, cli, cpio, initscript, kernel, netns
+from netem import topology
+from netem.vm import checks
 from netem.vm.errors import VmError
+from netem.vm.guest import netns
+from netem.vm.host import boot, cache, cli, cpio, initscript, kernel
 
 
 def test_cpio_newc_header_golden() -> None:
@@ -75,10 +78,8 @@ def test_module_name_normalises() -> None:
 
 def test_setup_argv_wires_compose_addresses() -> None:
     argv = [" ".join(a) for a in netns.setup_argv()]
-    assert "ip -n client addr add 10.203.1.10/24 dev eth-edge" in argv
-    assert "ip -n proxy addr add 10.203.1.2/24 dev eth-edge" in argv
-    assert "ip -n proxy addr add 10.203.2.2/24 dev eth-core" in argv
-    assert "ip -n server addr add 10.203.2.10/24 dev eth-core" in argv
+    for (service, link), address in topology.ADDRESSES.items():
+        assert f"ip -n {service} addr add {address}/{topology.PREFIX_LEN} dev eth-{link}" in argv
     assert argv.index("ip netns add client") < argv.index("ip link add edge-a type veth peer name edge-b")
 
 
@@ -97,9 +98,9 @@ def test_code_digest_changes_with_content(tmp_path: Path) -> None:
 def test_the_image_ships_what_the_vm_runs_and_no_tests() -> None:
     files = cache.code_files(cache.repo_root())
     assert not [f for f in files if f.parts[0] == "tests"]
-    for module in ("fidelity", "scenario_guest", "stack", "cases", "checks"):
+    for module in ("guest/fidelity", "guest/scenario", "guest/stack", "guest/cases", "checks"):
         assert Path(f"netem/vm/{module}.py") in files
-    assert cli.FIDELITY_CMD[-1] == "netem.vm.fidelity"
+    assert cli.FIDELITY_CMD[-1] == "netem.vm.guest.fidelity"
 
 
 def test_binomial_band_and_markov_inflation() -> None:

@@ -10,26 +10,33 @@ from typing import Any, TextIO
 
 import pytest
 
-from netem.errors import ScenarioError
-from netem.vm import boot, build, cli, scenario_guest
-from netem.vm import scenario as vm_scenario
-from netem.vm.scenario import ROW_MARKER, decode_spec, parse_console, row_line, spec_for, translate
+from netem import topology
+from netem.core.errors import ScenarioError
+from netem.vm.channel import SCENARIO as ROWS
+from netem.vm.guest import scenario as guest_scenario
+from netem.vm.host import boot, build, cli
+from netem.vm.host import scenario as vm_scenario
+from netem.vm.host.scenario import parse_console, spec_for
+from netem.vm.spec import SPEC_ENV, decode_spec, translate
 
 REPO = Path(__file__).resolve().parents[2]
+PROXY, SERVER = topology.address("proxy"), topology.address("server")
+HTTP, RELAY = topology.port("proxy", "http"), topology.port("proxy", "udp")
+ECHO = topology.port("server", "udp")
 SCENARIO = """description: two profiles
 profiles: [none, {profile}]
 tests: [qos, http]
 repetitions: 2
-client_args: {{http: ["http://proxy:8080/generated/1MiB.bin", "--repeat", "2"]}}
+client_args: {{http: ["http://{proxy}/generated/1MiB.bin", "--repeat", "2"]}}
 """
 
 
 @pytest.mark.parametrize(("arg", "want"), [
-    ("proxy:8080", "10.203.1.2:8080"),
-    ("http://proxy:8080/generated/1MiB.bin", "http://10.203.1.2:8080/generated/1MiB.bin"),
-    ("http://proxy/index.html", "http://10.203.1.2/index.html"),
-    ("--target=proxy:9090", "--target=10.203.1.2:9090"),
-    ("server:9000", "10.203.2.10:9000"),
+    (f"proxy:{HTTP}", f"{PROXY}:{HTTP}"),
+    (f"http://proxy:{HTTP}/generated/1MiB.bin", f"http://{PROXY}:{HTTP}/generated/1MiB.bin"),
+    ("http://proxy/index.html", f"http://{PROXY}/index.html"),
+    (f"--target=proxy:{RELAY}", f"--target={PROXY}:{RELAY}"),
+    (f"server:{ECHO}", f"{SERVER}:{ECHO}"),
     ("proxy", "proxy"), ("--proxy", "--proxy"), ("none", "none"), ("10ms", "10ms"),
     ("myproxy:80", "myproxy:80"), ("http://proxy.example:80/", "http://proxy.example:80/"),
     ("http://example.com/proxy:1", "http://example.com/proxy:1"),
@@ -39,17 +46,17 @@ def test_translate_compose_names_to_namespace_addresses(arg: str, want: str) -> 
 
 
 def test_client_argv_runs_in_the_client_namespace_with_translated_args() -> None:
-    argv = scenario_guest.client_argv("http", "4g", "lab", ["http://proxy:8080/x", "--repeat", "2"])
+    argv = guest_scenario.client_argv("http", "4g", "lab", [f"http://proxy:{HTTP}/x", "--repeat", "2"])
     assert argv[:4] == ["ip", "netns", "exec", "client"]
     assert argv[5:] == ["-m", "services.client", "http", "--profile", "4g", "--label", "lab", "--json",
-                        "http://10.203.1.2:8080/x", "--repeat", "2"]
+                        f"http://{PROXY}:{HTTP}/x", "--repeat", "2"]
 
 
 def test_spec_round_trip_carries_the_profile_texts(tmp_path: Path) -> None:
     profile = tmp_path / "slow.yaml"
     profile.write_text("description: slow\nedge: {delay: 40ms}\n")
     path = tmp_path / "two.yaml"
-    path.write_text(SCENARIO.format(profile=profile))
+    path.write_text(SCENARIO.format(profile=profile, proxy=topology.named_endpoint("proxy", "http")))
     scenario, spec = spec_for(str(path))
     assert spec.isascii() and "\n" not in spec
     again, texts = decode_spec(spec)
@@ -61,8 +68,8 @@ def test_spec_round_trip_carries_the_profile_texts(tmp_path: Path) -> None:
 def test_parse_console_finds_rows_anywhere_and_skips_mangled_ones() -> None:
     rows: list[dict[str, Any]] = [{"kind": "qos", "profile": "none", "rtt_mean_ms": 4.2},
                                   {"kind": "http", "profile": "x"}]
-    console = "\n".join(["boot noise", row_line(rows[0]), "[ 9.1] " + row_line(rows[1]),
-                         ROW_MARKER + '{"kind": "qo', "QOSLAB-SCENARIO-ROWS=3\r", "QOSLAB-VM-EXIT=0"])
+    console = "\n".join(["boot noise", ROWS.row_line(rows[0]), "[ 9.1] " + ROWS.row_line(rows[1]),
+                         ROWS.row + '{"kind": "qo', "QOSLAB-SCENARIO-ROWS=3\r", "QOSLAB-VM-EXIT=0"])
     assert parse_console(console) == (rows, 3)
     assert parse_console("nothing here") == ([], None)
 
@@ -79,7 +86,7 @@ class FakeBoot:
         self.env = dict(env or {})
         out.write("QOSLAB-VM-READY\n")
         for row in self.rows:
-            out.write(row_line(row) + "\n")
+            out.write(ROWS.row_line(row) + "\n")
         out.write(f"QOSLAB-SCENARIO-ROWS={len(self.rows)}\nQOSLAB-VM-EXIT={self.exit_code}\n")
         return boot.BootResult(self.exit_code, 1.0, 2.0)
 
@@ -95,12 +102,12 @@ def test_run_writes_the_report_from_the_vm_rows(tmp_path: Path, monkeypatch: pyt
     image = build.Image(tmp_path / "vmlinuz", (), "k")
     echo = io.StringIO()
     code, written = vm_scenario.run(image, scenario, spec, tmp_path / "out", timeout_s=5, echo=echo)
-    assert code == 0 and fake.env == {vm_scenario.SPEC_ENV: spec}
+    assert code == 0 and fake.env == {SPEC_ENV: spec}
     md = (tmp_path / "out" / "scenario-demo.md").read_text()
     assert written[0].name == "scenario-demo.md" and "| 4g | 50 | 56 | +6 |" in md and "| none |" in md
     jsonl = (tmp_path / "out" / "scenario-demo.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in jsonl] == rows
-    assert ROW_MARKER not in echo.getvalue() and "QOSLAB-VM-READY" in echo.getvalue()
+    assert ROWS.row not in echo.getvalue() and "QOSLAB-VM-READY" in echo.getvalue()
 
 
 def test_run_without_rows_fails_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from netem.calibrate import expected_for
-from netem.vm import build
-from netem.vm import scenario as vm_scenario
+from netem.commands.calibrate import expected_for
+from netem.vm.host import build
+from netem.vm.host import scenario as vm_scenario
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

@@ -10,6 +10,7 @@ from services.client import clocks
 from services.client.qos import metrics
 from services.client.qos.records import Arrival, Recorder
 from services.client.qos.runner import QosRun
+from services.common.inet import format_host_port
 
 NS_PER_MS = 1e6
 
@@ -138,10 +139,11 @@ def result_columns(run: QosRun, same: bool | None = None, separate: str = clocks
     view = packet_view(run.recorder)
     duration = (sends.mono_ns[-1] - sends.mono_ns[0]) / 1e9 if len(sends) else 0.0
     row: dict[str, Any] = {
-        "target": f"{config.host}:{config.port}", "packets_sent": len(sends), "missed_sends": sends.missed,
-        "send_errors": sends.errors, "duration_s": duration, "interval_ms": config.interval_s * 1e3,
+        "target": format_host_port(config.host, config.port), "packets_sent": len(sends),
+        "missed_sends": sends.missed, "send_errors": sends.errors, "duration_s": duration,
+        "interval_ms": config.interval_s * 1e3,
         "size_bytes": config.size, "tos": config.tos, "poisson": config.poisson, "burst": config.burst,
-        "kernel_timestamps": run.recorder.kernel_timestamps,
+        "kernel_timestamps": run.recorder.kernel_timestamps, "ip_version": run.ip_version,
     }
     row.update(_delay_columns(run, view, same, separate))
     row.update(_loss_columns(run, view))
@@ -185,6 +187,6 @@ def raw_rows(run: QosRun, run_id: str, label: str, same: bool | None = None,
             "server_send_ns": arrival.server_send_ns or None if arrival else None,
             "arrival_wall_ns": arrival.wall_ns if arrival else None,
             "reordered": seq in reordered if arrival else None,
-            "late": rtt > threshold if rtt is not None else None,
+            "late": rtt > threshold if rtt is not None else None, "ip_version": run.ip_version,
         })
     return rows

@@ -36,6 +36,7 @@ class QosConfig:
     seed: int | None = None            # for Poisson spacing and the test id
     spin_s: float = 0.0002             # busy-wait the last part of each gap (hybrid sleep + spin)
     max_lag_s: float = 0.001           # catch up at most this much schedule after a stall, skip the rest
+    family: str = "auto"               # address family of the target: auto (resolver's order), 4 or 6
 
     def validate(self) -> QosConfig:
         if self.count is None and self.duration_s is None:
@@ -56,6 +57,8 @@ class QosConfig:
             raise QosConfigError("tos", "must be 0-255 (DSCP × 4)")
         if self.wait_s is not None and self.wait_s < 0:
             raise QosConfigError("wait", "must not be negative")
+        if self.family not in ("auto", "4", "6"):
+            raise QosConfigError("family", "must be auto, 4 or 6 (both runs one test per family)")
         return self
 
     def as_dict(self) -> dict[str, Any]:

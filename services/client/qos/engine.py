@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from services.client.family import addresses
 from services.client.qos.config import QosConfig
 from services.client.qos.records import Arrival, Recorder
 from services.common import probe
@@ -54,7 +55,7 @@ def clock_readers(clock: Clock) -> tuple[ClockReader, ClockReader]:
 
 def open_socket(config: QosConfig, rcvbuf_bytes: int = BUFFER_BYTES) -> tuple[socket.socket, bool]:
     """A UDP socket connected to the target (replies from elsewhere never reach it); kernel stamps on?"""
-    infos = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_DGRAM)
+    infos = addresses(config.host, config.port, config.family, socket.SOCK_DGRAM)
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:

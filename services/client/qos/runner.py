@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from services.client.family import version
 from services.client.qos import metrics
 from services.client.qos.config import QosConfig, schedule_ns
 from services.client.qos.engine import Collector, open_socket, send_all
@@ -30,6 +31,7 @@ class QosRun:
     recorder: Recorder
     started_wall_ns: int
     wait_s: float
+    ip_version: int | None = None  # 4 or 6: the family of the socket that carried the probes
 
 
 def default_wait_s(recorder: Recorder) -> float:
@@ -72,6 +74,7 @@ def run_qos(config: QosConfig, clock: SleepingClock = SYSTEM_CLOCK, progress: Te
     test_id = rng.getrandbits(32)
     offsets = schedule_ns(config, rng)
     sock, kernel = open_socket(config)
+    ip_version = version(sock.family)
     recorder = Recorder(kernel_timestamps=kernel)
     collector = Collector(sock, recorder, test_id, clock, kernel)
     done = threading.Event()
@@ -89,7 +92,7 @@ def run_qos(config: QosConfig, clock: SleepingClock = SYSTEM_CLOCK, progress: Te
         if painter is not None:
             painter.join(timeout=2)
         sock.close()
-    return QosRun(config, test_id, recorder, started, wait_s)
+    return QosRun(config, test_id, recorder, started, wait_s, ip_version)
 
 
 READY_PROBE_GAP_S = 0.2

@@ -10,7 +10,8 @@
 parser skips those). `RequestParser` parses every head with `parse_request_head`, so a fast path that
 answers only heads for which `check_request_head` returns None accepts exactly what the full path
 accepts, and refuses with the same status. Checks run in the parser's order: size limits (414, 431),
-field lines (400), request line (400, 505), Host (400), framing (400, 501), body size (413).
+field lines (400), request line (400, 505), Host (400: missing, repeated, or not
+`uri-host [":" port]`, `services.common.inet.parse_authority`), framing (400, 501), body size (413).
 
 Every check is linear in the size of the head: `find`/`split`/`strip`, and regexes made of one
 possessive character class per part (no nested or adjacent optional quantifiers over the same bytes).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..inet import is_authority
 from ._fields import TOKEN, content_length, parse_fields
 from .errors import HTTPError
 from .events import Request
@@ -93,6 +95,8 @@ def _request_line(line: bytes, headers: Headers) -> Request:
     hosts = headers._lower.count("host")
     if hosts > 1 or (version == "HTTP/1.1" and not hosts):
         raise HTTPError(400, "missing or repeated Host header")
+    if hosts and not is_authority(headers.get("host") or ""):
+        raise HTTPError(400, "invalid Host header")  # RFC 9112 §3.2: a Host of invalid syntax is a 400
     return Request(found.group(1).decode("ascii"), found.group(2).decode("ascii"), version, headers)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from netem import bulk
+from netem.tools import bulk
 
 
 def _free_port() -> int:

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from netem import rules, startup, tc
-from netem.engine import Target, apply_ends, clear_targets, read_root
-from netem.local import LocalRunner
-from netem.profile import available, load_profile
+from netem.backends.local import LocalRunner
+from netem.commands import startup
+from netem.core import tc
+from netem.core.engine import Target, apply_ends, clear_targets, read_root
+from netem.core.profile import available, load_profile
 
 pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tc") or not shutil.which("ip"),
@@ -58,12 +59,12 @@ def env(profile: str) -> dict[str, str]:
 
 def transfer_bps(client: str, proxy: str, size_b: int) -> float:
     """client → proxy over the veth pair (client egress = edge.up), measured at the receiver."""
-    sender = subprocess.Popen(["ip", "netns", "exec", client, sys.executable, "-m", "netem.bulk", "serve",
-                               "10.203.201.10", BULK_PORT, str(size_b)], stdout=subprocess.DEVNULL)
+    sender = subprocess.Popen(["ip", "netns", "exec", client, sys.executable, "-m", "netem.tools.bulk",
+                               "serve", "10.203.201.10", BULK_PORT, str(size_b)], stdout=subprocess.DEVNULL)
     try:
-        done = subprocess.run(["ip", "netns", "exec", proxy, sys.executable, "-m", "netem.bulk", "fetch",
-                               "10.203.201.10", BULK_PORT], capture_output=True, text=True, check=True,
-                              timeout=60)
+        done = subprocess.run(["ip", "netns", "exec", proxy, sys.executable, "-m", "netem.tools.bulk",
+                               "fetch", "10.203.201.10", BULK_PORT], capture_output=True, text=True,
+                              check=True, timeout=60)
     finally:
         if sender.poll() is None:
             sender.kill()
@@ -121,7 +122,7 @@ def test_real_tc_parser_accepts_every_profile(netns: tuple[str, str]) -> None:
         profile = load_profile(name)
         for state in (profile.ends, *(s.ends for s in profile.steps)):
             for imp in state.values():
-                kind = rules.qdisc_kind(imp)
+                kind = imp.kind
                 if kind is None:
                     continue  # an unimpaired end: the argv is `del`, nothing for tc to parse
                 result = runner.run(tc.qdisc_argv("vc", imp))

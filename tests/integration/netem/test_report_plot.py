@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from netem import report_files
+from netem.commands import report_files
 
 BASE = {"profile": "rate-10mbit"}
 ROWS = [{**BASE, "kind": "qos", "rtt_mean_ms": "0.3", "jitter_ms": "0.05", "loss_pct": "0"},

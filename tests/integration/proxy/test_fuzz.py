@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from netem import topology
 from services.common.http1 import HTTPError
 
 from .harness import proxy_port, start_proxy
@@ -30,7 +31,8 @@ from .test_request_bodies import assert_origin_in_sync, responses
 HUGE = "9" * 5000
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PURGE", "CONNECT", "PATCH", "FOO"]
 TARGETS = ["/", "/a", "/a?b=1", "/_proxy/stats", "/_proxy/nope", "*", "//x", "http://[", "http://[]/",
-           "http://a]/", "http://t/x", "http://[::1]:99999/", "server:8000", "/%00", "/a/../b"]
+           "http://a]/", "http://t/x", "http://[::1]:99999/", topology.named_endpoint("server", "http"),
+           "/%00", "/a/../b"]
 FIELDS = [
     "Range: bytes=\xb2-", f"Range: bytes={HUGE}-", f"Range: bytes=0-{HUGE}", "Range: bytes=-\xb2",
     "Range: bytes=1-2", f"Cache-Control: max-age={HUGE}", f"Cache-Control: min-fresh={HUGE}",

@@ -6,12 +6,14 @@ import math
 
 import pytest
 
+from netem import topology
 from services.client.qos.analyze import raw_rows, result_columns
 from services.client.qos.config import QosConfig
 from services.client.qos.records import Arrival, Recorder
 from services.client.qos.runner import QosRun
 
 MS = 1_000_000
+ECHO_PORT = topology.port("server", "udp")
 
 
 def _run() -> QosRun:
@@ -34,7 +36,7 @@ def _run() -> QosRun:
     recorder.arrivals += [reply(0, 2, 1), reply(1, 4, 2), reply(1, 4, 3, 50_000), reply(5, 2, 6),
                           reply(3, 20, 4)]
     recorder.rejected["magic"] += 2
-    config = QosConfig("127.0.0.1", 9000, count=6, interval_s=0.01, size=64)
+    config = QosConfig("127.0.0.1", ECHO_PORT, count=6, interval_s=0.01, size=64)
     return QosRun(config, 1, recorder, 0, wait_s=1.0)
 
 
@@ -66,7 +68,7 @@ def test_late_beyond_wait() -> None:
 
 
 def test_empty_run() -> None:
-    run = QosRun(QosConfig("10.0.0.1", 9000, count=1), 1, Recorder(), 0, wait_s=1.0)
+    run = QosRun(QosConfig("10.0.0.1", ECHO_PORT, count=1), 1, Recorder(), 0, wait_s=1.0)
     row = result_columns(run)
     assert row["ok"] is False and row["packets_sent"] == 0 and row["lost_packets"] == 0
     assert math.isnan(row["rtt_median_ms"]) and row["owd_same_clock"] is None

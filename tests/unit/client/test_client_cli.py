@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from netem import topology
 from services.client import cli
 from services.client.httpc import resolve_target
 from services.client.menu import Menu
+
+PROXY_HTTP = topology.port("proxy", "http")
+PROXY, SERVER = topology.named_endpoint("proxy", "http"), topology.named_endpoint("server", "http")
 
 
 def _menu(script: str) -> tuple[int, str]:
@@ -25,7 +29,7 @@ def test_menu_eof_exits_cleanly() -> None:
 
 def test_menu_invalid_choice_reprompts() -> None:
     code, text = _menu("9\nhello\n5\n7\n")
-    assert code == 0 and text.count("please answer 1-7") == 2 and "127.0.0.1:8080" in text
+    assert code == 0 and text.count("please answer 1-7") == 2 and f"127.0.0.1:{PROXY_HTTP}" in text
 
 
 def test_menu_browser_info_lists_every_page_the_browser_test_proves() -> None:
@@ -34,7 +38,7 @@ def test_menu_browser_info_lists_every_page_the_browser_test_proves() -> None:
     code, text = _menu("5\n7\n")
     assert code == 0 and len(BROWSER_PAGES) == 6
     for path, what in BROWSER_PAGES:
-        assert f"http://127.0.0.1:8080{path}" in text and what in text
+        assert f"http://127.0.0.1:{PROXY_HTTP}{path}" in text and what in text
 
 
 def test_menu_set_target_reprompts_on_bad_values_then_eof() -> None:
@@ -66,11 +70,11 @@ def test_env_sets_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_resolve_target_forms() -> None:
-    direct = resolve_target("http://proxy:8080/a?b=1", ("proxy", 8080))
-    assert (direct.host, direct.port, direct.request_target) == ("proxy", 8080, "/a?b=1")
-    forward = resolve_target("http://server:8000/x", ("proxy", 8080))
+    direct = resolve_target(f"http://{PROXY}/a?b=1", ("proxy", PROXY_HTTP))
+    assert (direct.host, direct.port, direct.request_target) == ("proxy", PROXY_HTTP, "/a?b=1")
+    forward = resolve_target(f"http://{SERVER}/x", ("proxy", PROXY_HTTP))
     assert (forward.host, forward.request_target, forward.host_header) == (
-        "proxy", "http://server:8000/x", "server:8000")
+        "proxy", f"http://{SERVER}/x", SERVER)
     with pytest.raises(ValueError):
         resolve_target("https://x/", None)
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from netem import topology
 from services.client import clocks
 from services.client.cli import main
 from services.client.qos.analyze import raw_rows, result_columns
@@ -16,6 +17,7 @@ from services.client.runs import RunContext
 
 MS = 1_000_000
 OFFSET_NS = 5_000 * MS  # the echo host's clock is 5 s ahead
+ECHO_PORT = topology.port("server", "udp")
 
 
 def _run(host: str, offset_ns: int = 0) -> QosRun:
@@ -29,7 +31,7 @@ def _run(host: str, offset_ns: int = 0) -> QosRun:
         stamp = 10**18 + send + up * MS + offset_ns
         recorder.arrivals.append(Arrival(seq, send + (up + down) * MS, 10**18 + send + (up + down) * MS, 64,
                                          server_recv_ns=stamp, server_send_ns=stamp, server_count=seq + 1))
-    return QosRun(QosConfig(host, 9000, count=3, interval_s=0.01), 1, recorder, 0, wait_s=1.0)
+    return QosRun(QosConfig(host, ECHO_PORT, count=3, interval_s=0.01), 1, recorder, 0, wait_s=1.0)
 
 
 def test_separate_clocks_report_delays_relative_to_their_minimum() -> None:
@@ -79,7 +81,7 @@ def test_configured_mode(override: bool | None, separate: str, host: str, expect
 
 def test_rows_without_probes_state_the_run_mode() -> None:
     ctx = RunContext("abc", owd_clock="relative")
-    assert ctx.row("http", "http://proxy:8080/")["owd_clock"] == "relative"
+    assert ctx.row("http", f"http://{topology.named_endpoint('proxy', 'http')}/")["owd_clock"] == "relative"
 
 
 def test_bad_separate_clocks_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from netem import topology
 from services.client import cli, gates, junit, results
 from services.client.gates import Assertion, GateError
 
 COLUMNS = results.COLUMNS
+RELAY = topology.named_endpoint("proxy", "udp")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -53,7 +55,7 @@ def test_env_list_splits_on_semicolons_and_commas() -> None:
         "rtt_p99_ms<80", "loss_pct<=1", "req_per_s>=5"]
 
 
-QOS_ROW: dict[str, Any] = {"kind": "qos", "target": "proxy:9090", "ok": True, "rtt_p99_ms": 95.25,
+QOS_ROW: dict[str, Any] = {"kind": "qos", "target": RELAY, "ok": True, "rtt_p99_ms": 95.25,
                            "loss_pct": 0.0, "duration_s": 2.0, "run_id": "abc", "profile": "3g"}
 HTTP_ROW: dict[str, Any] = {"kind": "http_hit", "target": "http://p/", "ok": True, "x_cache": "HIT",
                             "http_status": 200, "total_ms": 12.0}
@@ -122,9 +124,9 @@ def test_junit_one_testcase_per_test_and_assertion() -> None:
     cases = root.findall("testsuite/testcase")
     failed = {c.attrib["name"]: c.find("failure") for c in cases}
     assert [c.attrib["name"] for c in cases] == [
-        "qos proxy:9090", "http_hit http://p/", "load proxy:9090",
+        f"qos {RELAY}", "http_hit http://p/", f"load {RELAY}",
         "rtt_p99_ms<80 [qos]", "x_cache==HIT [http_hit]", "req_per_s>=1"]
-    assert {n for n, f in failed.items() if f is not None} == {"load proxy:9090", "rtt_p99_ms<80 [qos]",
+    assert {n for n, f in failed.items() if f is not None} == {f"load {RELAY}", "rtt_p99_ms<80 [qos]",
                                                                "req_per_s>=1"}
     failure = failed["rtt_p99_ms<80 [qos]"]
     assert failure is not None and failure.attrib["message"].endswith("measured 95.25, limit < 80")

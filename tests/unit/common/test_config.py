@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from netem import topology
 from services.common.config import (
     Option,
     build_parser,
@@ -17,27 +18,29 @@ from services.common.config import (
     parse_worker_count,
 )
 
+HTTP, ECHO = topology.port("server", "http"), topology.port("server", "udp")
+ORIGIN = topology.named_endpoint("server", "http")
 OPTIONS = [
-    Option("--http-port", "T_HTTP_PORT", "8000", "HTTP port", parse_port),
-    Option("--upstream", "T_UPSTREAM", "server:8000", "origin", parse_host_port),
+    Option("--http-port", "T_HTTP_PORT", str(HTTP), "HTTP port", parse_port),
+    Option("--upstream", "T_UPSTREAM", ORIGIN, "origin", parse_host_port),
     Option("--cache-size", "T_CACHE", "64MiB", "cache bytes", parse_size),
     Option("--listing", "T_LISTING", "false", "directory listing", is_switch=True),
 ]
 
 
 def test_default_then_environment_then_flag() -> None:
-    assert build_parser("t", "", OPTIONS, environ={}).parse_args([]).http_port == 8000
+    assert build_parser("t", "", OPTIONS, environ={}).parse_args([]).http_port == HTTP
     env = {"T_HTTP_PORT": "9001", "T_LISTING": "yes"}
     args = build_parser("t", "", OPTIONS, environ=env).parse_args([])
     assert (args.http_port, args.listing) == (9001, True)
     args = build_parser("t", "", OPTIONS, environ=env).parse_args(["--http-port", "9002", "--no-listing"])
     assert (args.http_port, args.listing) == (9002, False)
-    assert args.upstream == ("server", 8000) and args.cache_size == 64 * 1024**2
+    assert args.upstream == ("server", HTTP) and args.cache_size == 64 * 1024**2
 
 
 def test_help_names_env_var_and_default() -> None:
     text = build_parser("t", "", OPTIONS, environ={}).format_help()
-    assert "T_HTTP_PORT" in text and "'8000'" in text and "T_CACHE" in text
+    assert "T_HTTP_PORT" in text and f"'{HTTP}'" in text and "T_CACHE" in text
 
 
 def test_bad_flag_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -73,14 +76,15 @@ def test_parse_duration_rejects(text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("server:8000", ("server", 8000)), ("[::1]:80", ("::1", 80)),
-    ("10.203.2.10:9000", ("10.203.2.10", 9000))])
+    (ORIGIN, ("server", HTTP)), ("[::1]:80", ("::1", 80)),
+    (topology.endpoint("server", "udp"), (topology.address("server"), ECHO))])
 def test_parse_host_port(text: str, expected: tuple[str, int]) -> None:
     assert parse_host_port(text) == expected
 
 
 def test_parse_host_port_default_and_errors() -> None:
-    assert parse_host_port("proxy", default_port=8080) == ("proxy", 8080)
+    proxy_http = topology.port("proxy", "http")
+    assert parse_host_port("proxy", default_port=proxy_http) == ("proxy", proxy_http)
     for bad in ("proxy", "a:b:c", "host:99999", ":80"):
         with pytest.raises(ValueError):
             parse_host_port(bad)

@@ -121,6 +121,20 @@ HOSTILE: list[tuple[str, bytes, int]] = [
     ("bad-method", b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("no-host", b"GET / HTTP/1.1\r\n\r\n", 400),
     ("two-hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    # a Host value must be uri-host [":" port] (RFC 9112 §3.2): malformed IPv6 literals are 400 (issue 24)
+    ("host-open-bracket", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+    ("host-v6-unbracketed", b"GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", 400),
+    ("host-v6-junk-after", b"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+    ("host-v6-bad-literal", b"GET / HTTP/1.1\r\nHost: [::g]:80\r\n\r\n", 400),
+    ("host-v6-bare-zone", b"GET / HTTP/1.1\r\nHost: [fe80::1%eth0]\r\n\r\n", 400),
+    ("host-v6-empty-zone", b"GET / HTTP/1.1\r\nHost: [fe80::1%25]\r\n\r\n", 400),
+    ("host-v4-in-brackets", b"GET / HTTP/1.1\r\nHost: [127.0.0.1]\r\n\r\n", 400),
+    ("host-ipvfuture", b"GET / HTTP/1.1\r\nHost: [v1.a]\r\n\r\n", 400),
+    ("host-bad-port", b"GET / HTTP/1.1\r\nHost: [::1]:8o\r\n\r\n", 400),
+    ("host-port-too-big", b"GET / HTTP/1.1\r\nHost: x:65536\r\n\r\n", 400),
+    ("host-userinfo", b"GET / HTTP/1.1\r\nHost: u@x\r\n\r\n", 400),
+    ("host-space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+    ("host-8bit", b"GET / HTTP/1.1\r\nHost: h\xe9\r\n\r\n", 400),
     ("long-line", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     ("long-line-partial", b"GET /" + b"a" * 9000, 414),
     ("big-headers", b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 40000 + b"\r\n\r\n", 431),
@@ -168,3 +182,14 @@ def test_custom_limits() -> None:
     assert status_of(b"GET /" + b"a" * 30 + b" HTTP/1.1\r\n\r\n", limits) == 414
     assert status_of(b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n", limits) == 431
     assert status_of(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n", limits) == 413
+
+
+@pytest.mark.parametrize("host", [
+    "", "x", "x:", "example.com:8081", "10.0.0.1", "[::1]", "[::1]:8081", "[fd00::10]:8001",
+    "[fe80::1%25eth0]:80", "[::ffff:127.0.0.1]", "a%2Db", "sub_domain.example",
+])
+def test_valid_host_values_are_accepted(host: str) -> None:
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
+    request = parser.next_event()
+    assert isinstance(request, Request) and request.headers.get("host") == host

@@ -26,9 +26,9 @@ def test_event_writes_one_line_to_the_configured_stream() -> None:
     stream = io.StringIO()
     log.configure("proxy", stream=stream, json_lines=False)
     try:
-        log.event("proxy.listening", http="127.0.0.1:8080")
+        log.event("proxy.listening", http="127.0.0.1:41234")
     finally:
         log.configure("qoslab")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
-    assert " svc=proxy event=proxy.listening http=127.0.0.1:8080" in lines[0]
+    assert " svc=proxy event=proxy.listening http=127.0.0.1:41234" in lines[0]

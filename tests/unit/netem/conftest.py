@@ -1,4 +1,5 @@
-"""A fake tc/ip that keeps per-interface root qdiscs in memory (no kernel needed)."""
+"""A fake tc/ip: the dry run's model of tc (`netem.core.plan.DryRunTc`) plus addresses, counters, a
+kernel without sch_netem (unless `netem=True`) and interfaces that refuse (no kernel needed)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,25 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from netem.engine import CommandResult
-from netem.units import parse_rate_bps
+from netem import topology
+from netem.core.engine import CommandResult
+from netem.core.plan import DryRunTc
 
 
 @dataclass
-class FakeTc:
-    """Behaves like tc on a kernel without sch_netem (unless `netem=True`)."""
+class FakeTc(DryRunTc):
+    """Behaves like tc on a kernel without sch_netem (unless `netem=True`); records every call."""
 
     addrs: dict[str, list[str]] = field(default_factory=dict)
     netem: bool = False
     fail_devs: set[str] = field(default_factory=set)
-    roots: dict[str, tuple[str, dict[str, object]]] = field(default_factory=dict)
     calls: list[list[str]] = field(default_factory=list)
+
+    def show(self, dev: str) -> CommandResult:
+        entries = json.loads(super().show(dev).stdout)
+        for entry in entries:
+            entry.update(bytes=10, packets=1, drops=0, overlimits=0)
+        return CommandResult(0, json.dumps(entries), "")
 
     def run(self, argv: Sequence[str]) -> CommandResult:
         argv = list(argv)
@@ -29,35 +36,14 @@ class FakeTc:
             data = [{"ifname": name, "addr_info": [{"local": ip} for ip in ips]}
                     for name, ips in self.addrs.items()]
             return CommandResult(0, json.dumps(data), "")
-        if argv[:4] == ["tc", "-s", "-j", "qdisc"]:
-            kind, options = self.roots.get(argv[6], ("noqueue", {}))
-            entry = {"kind": kind, "handle": "1:" if kind != "noqueue" else "0:", "root": True,
-                     "options": options, "bytes": 10, "packets": 1, "drops": 0, "overlimits": 0}
-            return CommandResult(0, json.dumps([entry]), "")
-        verb, dev = argv[2], argv[4]
-        if verb == "del":
-            if dev not in self.roots:
-                return CommandResult(2, "", "Error: Cannot delete qdisc with handle of zero.\n")
-            del self.roots[dev]
-            return CommandResult(0, "", "")
-        return self._set(verb, dev, argv[8], argv[9:])
-
-    def _set(self, verb: str, dev: str, kind: str, args: list[str]) -> CommandResult:
-        if dev in self.fail_devs:
+        if argv[2] in ("replace", "change") and argv[4] in self.fail_devs:
             return CommandResult(2, "", "RTNETLINK answers: Operation not permitted\n")
-        if kind == "netem" and not self.netem:
+        if argv[2] in ("replace", "change") and argv[8] == "netem" and not self.netem:
             return CommandResult(2, "", "Error: Specified qdisc kind is unknown.\n")
-        if verb == "change" and self.roots.get(dev, ("",))[0] != kind:
-            return CommandResult(2, "", "Error: Invalid handle.\n")
-        options: dict[str, object] = {}
-        if kind == "tbf":
-            rate = args[args.index("rate") + 1]
-            bps = int(rate[:-3]) if rate.endswith("bit") and rate[:-3].isdigit() else parse_rate_bps(rate)
-            options = {"rate": (bps or 0) // 8, "burst": int(args[args.index("burst") + 1]), "lat": 5000}
-        self.roots[dev] = (kind, options)
-        return CommandResult(0, "", "")
+        return super().run(argv)
 
 
 @pytest.fixture
 def fake_tc() -> FakeTc:
-    return FakeTc(addrs={"lo": ["127.0.0.1"], "eth0": ["10.203.1.2"], "eth1": ["10.203.2.2"]})
+    return FakeTc(addrs={"lo": ["127.0.0.1"], "eth0": [topology.ADDRESSES[("proxy", "edge")]],
+                         "eth1": [topology.ADDRESSES[("proxy", "core")]]})

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from netem import aptsources
-from netem.aptsources import MirrorError, Source, debian_mirror
+from netem.tools import aptsources
+from netem.tools.aptsources import MirrorError, Source, debian_mirror
 
 DEB822 = """\
 Types: deb

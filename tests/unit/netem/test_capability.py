@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netem import capability
+from netem.tools import capability
 
 
 @pytest.mark.parametrize(("code", "stderr", "netem", "exit_code"), [

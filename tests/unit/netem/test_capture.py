@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from netem import capture, cli, scenario
-from netem.errors import ScenarioError
+from netem import topology
+from netem.commands import capture, cli, scenario
+from netem.core.errors import ScenarioError
 
 
 def test_default_side_is_the_proxy_and_a_named_side_must_be_on_the_link() -> None:
@@ -49,9 +50,10 @@ def test_default_path_names_link_side_and_utc_time() -> None:
 
 
 def test_tcpdump_runs_in_the_container_namespace_as_root_writing_each_packet() -> None:
-    argv = capture.tcpdump_argv(4242, "eth1", Path("/r/x.pcap"), count=50, bpf="udp port 9090")
+    bpf = f"udp port {topology.port('proxy', 'udp')}"
+    argv = capture.tcpdump_argv(4242, "eth1", Path("/r/x.pcap"), count=50, bpf=bpf)
     assert argv == ["nsenter", "--net=/proc/4242/ns/net", "--", "tcpdump", "-i", "eth1", "-n", "-s", "65535",
-                    "--immediate-mode", "-U", "-Z", "root", "-w", "/r/x.pcap", "-c", "50", "udp port 9090"]
+                    "--immediate-mode", "-U", "-Z", "root", "-w", "/r/x.pcap", "-c", "50", bpf]
     assert capture.tcpdump_argv(1, "eth0", Path("x"))[-2:] == ["-w", "x"]
 
 

@@ -4,11 +4,12 @@ from typing import Any
 
 import pytest
 
-from netem import calibrate, expect, report, report_files, scenario
-from netem.cli import main
-from netem.errors import ProfileError, ScenarioError, SchemaError
-from netem.plan import plan_lines
-from netem.profile import load_profile
+from netem.commands import calibrate, report, report_files, scenario
+from netem.commands.cli import main
+from netem.core import expect
+from netem.core.errors import ProfileError, ScenarioError, SchemaError
+from netem.core.plan import plan_lines
+from netem.core.profile import load_profile
 
 
 def test_plan_prints_argv_per_end_and_steps() -> None:

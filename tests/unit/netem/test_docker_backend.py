@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from netem import controller, docker_backend
-from netem.engine import apply_ends
-from netem.errors import ApplyError, DiscoveryError
-from netem.profile import load_profile
-from netem.targets import Selection
+from netem.backends import docker_backend
+from netem.commands import controller
+from netem.core.engine import apply_ends
+from netem.core.errors import ApplyError, DiscoveryError
+from netem.core.profile import load_profile
+from netem.core.targets import Selection
 from tests.unit.netem.conftest import FakeTc
 
 

@@ -2,10 +2,10 @@ from typing import Any
 
 import pytest
 
-from netem.engine import Target, apply_ends, clear_targets
-from netem.errors import ApplyError, NetemUnavailable
-from netem.fields import Impairment
-from netem.profile import load_profile
+from netem.core.engine import Target, apply_ends, clear_targets
+from netem.core.errors import ApplyError, NetemUnavailable
+from netem.core.fields import Impairment
+from netem.core.profile import load_profile
 
 RATE = Impairment(rate_bps=10_000_000)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from netem.cli import main
-from netem.errors import NetemError, ProfileError, ScenarioError, SchemaError
+from netem.commands.cli import main
+from netem.core.errors import NetemError, ProfileError, ScenarioError, SchemaError
 
 
 def test_both_share_the_schema_base_with_structured_fields() -> None:

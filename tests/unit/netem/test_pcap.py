@@ -8,10 +8,12 @@ import struct
 
 import pytest
 
-from netem.pcap import PcapError, probe_exchanges, read_pcap
+from netem import topology
+from netem.tools.pcap import PcapError, probe_exchanges, read_pcap
 from services.common import probe
 
-CLIENT, PROXY = "10.203.1.10", "10.203.1.2"
+CLIENT, PROXY = topology.ADDRESSES[("client", "edge")], topology.ADDRESSES[("proxy", "edge")]
+RELAY, HTTP = topology.port("proxy", "udp"), topology.port("proxy", "http")
 
 
 def _ip(src: str, dst: str, proto: int, body: bytes) -> bytes:
@@ -56,15 +58,15 @@ def _probe(seq: int, reply: bool = False) -> bytes:
 @pytest.mark.parametrize("order", ["<", ">"])
 @pytest.mark.parametrize("nanos", [False, True])
 def test_udp_and_tcp_decoded_in_every_header_variant(order: str, nanos: bool) -> None:
-    data = pcap([(100.25, ether(udp(CLIENT, 40000, PROXY, 9090, b"x"))),
-                 (100.5, ether(tcp(CLIENT, 40001, PROXY, 8080, b"GET / HTTP/1.1\r\n"), vlan=True))],
+    data = pcap([(100.25, ether(udp(CLIENT, 40000, PROXY, RELAY, b"x"))),
+                 (100.5, ether(tcp(CLIENT, 40001, PROXY, HTTP, b"GET / HTTP/1.1\r\n"), vlan=True))],
                 order=order, nanos=nanos)
     first, second = read_pcap(data)
     assert (first.proto, first.src, first.sport, first.dst, first.dport, first.payload) == \
-        ("udp", CLIENT, 40000, PROXY, 9090, b"x")
+        ("udp", CLIENT, 40000, PROXY, RELAY, b"x")
     assert first.time_s == pytest.approx(100.25)
     assert (second.proto, second.dport, second.payload, second.tcp_flags) == \
-        ("tcp", 8080, b"GET / HTTP/1.1\r\n", 0x18)
+        ("tcp", HTTP, b"GET / HTTP/1.1\r\n", 0x18)
 
 
 def test_linux_cooked_frames_and_non_ipv4() -> None:
@@ -91,14 +93,14 @@ def test_a_record_cut_short_at_the_end_is_left_out() -> None:
 
 def test_probes_pair_with_their_replies_and_the_gap_is_the_time_between() -> None:
     frames = [
-        (10.000, ether(udp(CLIENT, 40000, PROXY, 9090, _probe(0)))),
-        (10.010, ether(udp(CLIENT, 40000, PROXY, 9090, _probe(1)))),
-        (10.052, ether(udp(PROXY, 9090, CLIENT, 40000, _probe(0, reply=True)))),
-        (10.055, ether(udp(PROXY, 9090, CLIENT, 40001, _probe(1, reply=True)))),  # another client's port
-        (10.064, ether(udp(PROXY, 9090, CLIENT, 40000, _probe(1, reply=True)))),
-        (10.070, ether(udp(CLIENT, 40000, PROXY, 9090, _probe(2)))),  # lost: no reply
-        (10.080, ether(udp(CLIENT, 40000, PROXY, 9090, b"not a probe" * 5))),
+        (10.000, ether(udp(CLIENT, 40000, PROXY, RELAY, _probe(0)))),
+        (10.010, ether(udp(CLIENT, 40000, PROXY, RELAY, _probe(1)))),
+        (10.052, ether(udp(PROXY, RELAY, CLIENT, 40000, _probe(0, reply=True)))),
+        (10.055, ether(udp(PROXY, RELAY, CLIENT, 40001, _probe(1, reply=True)))),  # another client's port
+        (10.064, ether(udp(PROXY, RELAY, CLIENT, 40000, _probe(1, reply=True)))),
+        (10.070, ether(udp(CLIENT, 40000, PROXY, RELAY, _probe(2)))),  # lost: no reply
+        (10.080, ether(udp(CLIENT, 40000, PROXY, RELAY, b"not a probe" * 5))),
     ]
     exchanges = probe_exchanges(list(read_pcap(pcap(frames))))
     assert [(e.seq, round(e.gap_s, 3)) for e in exchanges] == [(0, 0.052), (1, 0.054)]
-    assert exchanges[0].client == (CLIENT, 40000) and exchanges[0].target == (PROXY, 9090)
+    assert exchanges[0].client == (CLIENT, 40000) and exchanges[0].target == (PROXY, RELAY)

@@ -2,10 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from netem import rules
-from netem.errors import ProfileError
-from netem.fields import ANY, FIELDS, NETEM, GeModel, Impairment
-from netem.profile import Profile, available, load_profile, parse_profile
+from netem.core.errors import ProfileError
+from netem.core.fields import ANY, FIELDS, NETEM, GeModel, Impairment
+from netem.core.profile import Profile, available, load_profile, parse_profile
 
 
 def parse(raw: dict[str, object]) -> Profile:
@@ -106,15 +105,36 @@ def test_load_errors(tmp_path: Path) -> None:
         load_profile(str(bad))
 
 
+def needs_of(key: str) -> list[str]:
+    """The fields `key` needs, directly and through them (`gap` → reorder → delay), from the table."""
+    chain, row = [], FIELDS[key]
+    while row.needs is not None:
+        chain.append(row.needs.key)
+        row = FIELDS[row.needs.key]
+    return chain
+
+
 @pytest.mark.parametrize("key", list(FIELDS))
 def test_each_field_row_carries_its_qdisc_kind(key: str) -> None:
     # only rate, packet_overhead and limit work with tbf (kernels without sch_netem); the rest need netem
     assert FIELDS[key].qdisc == (ANY if key in ("rate", "packet_overhead", "limit") else NETEM)
     settings: dict[str, object] = {"rate": "1mbit", key: SAMPLE.get(key, "1ms")}
-    settings.update({dep: SAMPLE[dep] for dep in NEEDS.get(key, ())})
+    settings.update({dep: SAMPLE[dep] for dep in needs_of(key)})
     end = parse({"edge": {"up": settings}}).ends[("edge", "up")]
-    assert rules.qdisc_kind(end) == ("tbf" if FIELDS[key].qdisc == ANY else "netem")
-    assert rules.netem_keys(end) == [k for k in end.set_keys() if FIELDS[k].qdisc == NETEM]
+    assert end.kind == ("tbf" if FIELDS[key].qdisc == ANY else "netem")
+    assert end.netem_keys() == [k for k in end.set_keys() if FIELDS[k].qdisc == NETEM]
+
+
+@pytest.mark.parametrize("key", [key for key, row in FIELDS.items() if row.needs])
+def test_each_fields_needs_is_enforced_with_its_rows_words(key: str) -> None:
+    row = FIELDS[key]
+    assert row.needs is not None
+    settings = {dep: SAMPLE[dep] for dep in needs_of(key)[1:]}
+    error = error_of({"edge": {"up": {**settings, key: SAMPLE[key]}}})
+    assert (error.key, str(error).endswith(row.needs.message)) == (f"edge.up.{key}", True)
+    if row.needs.nonzero:
+        zero = error_of({"edge": {"up": {**settings, row.needs.key: "0ms", key: SAMPLE[key]}}})
+        assert zero.key == f"edge.up.{key}"
 
 
 SAMPLE: dict[str, object] = {
@@ -122,7 +142,3 @@ SAMPLE: dict[str, object] = {
     "loss_correlation": "10%", "gemodel": {"p": "1%"}, "duplicate": "1%", "duplicate_correlation": "1%",
     "corrupt": "1%", "corrupt_correlation": "1%", "reorder": "1%", "reorder_correlation": "1%", "gap": 5,
     "rate": "1mbit", "packet_overhead": 20, "limit": 100, "slot": {"min": "1ms"}}
-NEEDS = {"jitter": ("delay",), "correlation": ("delay", "jitter"), "distribution": ("delay", "jitter"),
-         "loss_correlation": ("loss",), "duplicate_correlation": ("duplicate",),
-         "corrupt_correlation": ("corrupt",), "reorder": ("delay",),
-         "reorder_correlation": ("delay", "reorder"), "gap": ("delay", "reorder")}

@@ -2,13 +2,14 @@ from typing import Any
 
 import pytest
 
-from netem import startup
-from netem.discover import find_targets
-from netem.engine import apply_ends
-from netem.profile import load_profile
-from netem.steps import replay_steps
+from netem import topology
+from netem.commands import startup
+from netem.core.engine import apply_ends
+from netem.core.links import find_targets
+from netem.core.profile import load_profile
+from netem.core.steps import replay_steps
 
-ENV = {"QOSLAB_SERVICE": "proxy", "NETEM_SUBNETS": "edge=10.203.1.0/24,core=10.203.2.0/24"}
+ENV = {"QOSLAB_SERVICE": "proxy", "NETEM_SUBNETS": topology.SUBNETS_TEXT}
 
 
 @pytest.mark.parametrize("name", ["", "none", "  "])
@@ -36,7 +37,7 @@ def test_netem_profile_fails_loudly(fake_tc: Any, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(("env", "words"), [
     ({"NETEM_PROFILE": "nope"}, "a known profile"),
     ({"NETEM_PROFILE": "rate-10mbit", "QOSLAB_SERVICE": "db"}, "unknown service"),
-    ({"NETEM_PROFILE": "rate-10mbit", "NETEM_SUBNETS": "edge=10.9.9.0/24,core=10.203.2.0/24"},
+    ({"NETEM_PROFILE": "rate-10mbit", "NETEM_SUBNETS": f"edge=10.9.9.0/24,core={topology.SUBNETS['core']}"},
      "no interface with an address in 10.9.9.0/24"),
     ({"NETEM_PROFILE": "rate-10mbit", "NETEM_SUBNETS": "edge"}, "expected LINK=CIDR"),
 ])

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from netem import swarm
-from netem.cli import main
-from netem.engine import CommandResult
-from netem.errors import ApplyError, ProfileError
+from netem.backends import swarm
+from netem.commands.cli import main
+from netem.core.engine import CommandResult
+from netem.core.errors import ApplyError, ProfileError
 
 
 class FakeDocker:

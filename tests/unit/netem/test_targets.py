@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
-from netem.errors import DiscoveryError
-from netem.targets import Attachment, Selection, profile_link, select
+from netem import topology
+from netem.core.errors import DiscoveryError
+from netem.core.links import profile_link
+from netem.core.targets import Attachment, Selection, select
 
 
 def att(container: str, service: str, network: str, address: str) -> Attachment:
     return Attachment(container, service, network, address, 24)
 
 
-QOSLAB = [
-    att("p-client-1", "client", "edge", "10.203.1.10"),
-    att("p-proxy-1", "proxy", "edge", "10.203.1.2"), att("p-proxy-1", "proxy", "core", "10.203.2.2"),
-    att("p-server-1", "server", "core", "10.203.2.10"),
-]
+def on(link: str, host: int) -> str:
+    """Another address on a qoslab link (a service of the user's own on it)."""
+    return str(ipaddress.ip_network(topology.SUBNETS[link])[host])
+
+
+QOSLAB = [att(f"p-{svc}-1", svc, link, addr) for (svc, link), addr in topology.ADDRESSES.items()]
 # A user's project: an API, a test runner and a database on compose's default network; the database
 # also on a private `backend` network; the controller's own container is in the project too.
 USER = [
@@ -54,8 +59,8 @@ def test_a_qoslab_service_keeps_its_role() -> None:
 
 
 def test_another_service_on_a_qoslab_link_stands_in_for_its_outer_end() -> None:
-    byo = [*QOSLAB, att("p-app-1", "app", "edge", "10.203.1.20"),
-           att("p-api-1", "api", "core", "10.203.2.30")]
+    byo = [*QOSLAB, att("p-app-1", "app", "edge", on("edge", 20)),
+           att("p-api-1", "api", "core", on("core", 30))]
     ends, _ = select(byo, Selection(services=("app",)))
     assert shaped(ends) == [("p-app-1", "edge", "edge", "up"), ("p-client-1", "edge", "edge", "up"),
                             ("p-proxy-1", "edge", "edge", "down")]
@@ -113,7 +118,7 @@ def test_each_container_and_network_is_shaped_once() -> None:
 
 
 def test_network_or_peer_without_service_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    from netem.cli import main
+    from netem.commands.cli import main
 
     with pytest.raises(SystemExit) as info:
         main(["apply", "3g", "--network", "default"])

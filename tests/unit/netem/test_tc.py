@@ -1,8 +1,8 @@
 import pytest
 
-from netem import tc
-from netem.fields import GeModel, Impairment, Slot
-from netem.profile import load_profile
+from netem.core import tc
+from netem.core.fields import GeModel, Impairment, Slot
+from netem.core.profile import load_profile
 
 HEAD = ["tc", "qdisc", "replace", "dev", "eth1", "root", "handle", "1:"]
 

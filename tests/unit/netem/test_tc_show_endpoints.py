@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from netem import endpoints
-from netem.errors import DiscoveryError
-from netem.tc_show import TcShowError, parse_qdiscs, root_qdisc
+from netem import topology
+from netem.core import links
+from netem.core.errors import DiscoveryError
+from netem.core.tc_show import TcShowError, parse_qdiscs, root_qdisc
 
 TBF = ('[{"kind":"tbf","handle":"1:","root":true,"refcnt":3,"options":{"rate":1250000,"burst":15163,'
        '"lat":67869,"overhead":24},"bytes":1514,"packets":1,"drops":2,"overlimits":3,"requeues":0,'
@@ -40,23 +41,23 @@ def test_default_and_errors() -> None:
 
 IP_JSON = json.dumps([
     {"ifname": "lo", "addr_info": [{"local": "127.0.0.1"}]},
-    {"ifname": "eth0", "addr_info": [{"local": "10.203.2.2"}, {"local": "fe80::1"}]},
-    {"ifname": "eth1", "addr_info": [{"local": "10.203.1.2"}]},
+    {"ifname": "eth0", "addr_info": [{"local": topology.ADDRESSES[("proxy", "core")]}, {"local": "fe80::1"}]},
+    {"ifname": "eth1", "addr_info": [{"local": topology.ADDRESSES[("proxy", "edge")]}]},
 ])
 
 
 def test_interface_found_by_address_not_name() -> None:
-    subnets = endpoints.parse_subnets(endpoints.DEFAULT_SUBNETS)
-    addrs = endpoints.addresses(IP_JSON)
-    assert endpoints.interface_for(addrs, subnets["edge"], "proxy") == "eth1"
-    assert endpoints.interface_for(addrs, subnets["core"], "proxy") == "eth0"
+    subnets = links.parse_subnets(topology.SUBNETS_TEXT)
+    addrs = links.addresses(IP_JSON)
+    assert links.interface_for(addrs, subnets["edge"], "proxy") == "eth1"
+    assert links.interface_for(addrs, subnets["core"], "proxy") == "eth0"
     with pytest.raises(DiscoveryError, match=r"no interface with an address in 10\.9\.0\.0/16"):
-        endpoints.interface_for(addrs, endpoints.parse_subnets("x=10.9.0.0/16")["x"], "proxy")
+        links.interface_for(addrs, links.parse_subnets("x=10.9.0.0/16")["x"], "proxy")
 
 
 def test_directions_per_service() -> None:
-    assert endpoints.service_links("proxy") == ["edge", "core"]
-    assert endpoints.EGRESS[("client", "edge")] == "up"
-    assert endpoints.EGRESS[("server", "core")] == "down"
+    assert links.service_links("proxy") == ["edge", "core"]
+    assert topology.EGRESS[("client", "edge")] == "up"
+    assert topology.EGRESS[("server", "core")] == "down"
     with pytest.raises(DiscoveryError):
-        endpoints.service_links("db")
+        links.service_links("db")

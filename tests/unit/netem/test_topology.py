@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from netem import endpoints, topology
-from netem.vm import netns
-from netem.vm import scenario as vm_scenario
+from netem import topology
+from netem.vm import spec as vm_spec
+from netem.vm.guest import netns
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -99,12 +99,15 @@ def test_egress_direction_up_is_client_to_server(key: tuple[str, str], direction
 
 
 def test_users_take_the_topology_from_the_module() -> None:
-    assert endpoints.DEFAULT_SUBNETS == "edge=10.203.1.0/24,core=10.203.2.0/24"
-    assert endpoints.EGRESS is topology.EGRESS
+    assert ",".join(f"{link.name}={link.subnet}" for link in topology.LINKS) == topology.SUBNETS_TEXT
     assert [(w.link, w.a, w.b) for w in netns.TOPOLOGY] == [(link.name, link.near, link.far)
                                                            for link in topology.LINKS]
-    assert vm_scenario.ADDRESSES == {"client": "10.203.1.10", "proxy": "10.203.1.2", "server": "10.203.2.10"}
-    assert topology.endpoint("proxy", "udp") == "10.203.1.2:9090"
+    # as compose's DNS answers a peer: the proxy and the client on edge, the server on core
+    assert {"client": topology.ADDRESSES[("client", "edge")],
+                                 "proxy": topology.ADDRESSES[("proxy", "edge")],
+                                 "server": topology.ADDRESSES[("server", "core")]} == vm_spec.ADDRESSES
+    relay = f"{topology.ADDRESSES[('proxy', 'edge')]}:{topology.PORTS[('proxy', 'udp')]}"
+    assert topology.endpoint("proxy", "udp") == relay
 
 
 def test_gateways_are_pinned_and_allowed_to_read_the_proxys_stats() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from netem import units
+from netem.core import units
 
 
 @pytest.mark.parametrize(("text", "micros"), [

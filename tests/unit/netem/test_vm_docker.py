@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from netem.errors import ProfileError
-from netem.vm import boot, build, checks, compose, dockerdisk, initscript, kernel, results
-from netem.vm.build import Image
-from netem.vm.console import Channel, Console
+from netem.core.errors import ProfileError
+from netem.vm import checks
+from netem.vm.channel import RESULTS, Channel
 from netem.vm.errors import VmError
+from netem.vm.guest import results as guest_results
+from netem.vm.host import boot, build, compose, dockerdisk, initscript, kernel, results
+from netem.vm.host.build import Image
+from netem.vm.host.console import Console
 from services.client.results import COLUMNS
 
 REPO = Path(__file__).resolve().parents[3]
@@ -77,7 +80,7 @@ def test_body_runs_compose_then_exports_rows_then_exits_with_composes_code() -> 
     text = compose.body(["up", "--exit-code-from", "client"], {"CLIENT_LABEL": "a b"})
     lines = text.splitlines()
     assert lines == ["export CLIENT_LABEL='a b'", "docker compose up --exit-code-from client", "rc=$?",
-                     "python3 -m netem.vm.results results", "exit $rc"]
+                     "python3 -m netem.vm.guest.results results", "exit $rc"]
 
 
 def test_results_dir_follows_compose() -> None:
@@ -95,12 +98,12 @@ def test_rows_travel_over_the_console_and_append_to_the_hosts_csv(tmp_path: Path
             writer.writerow([run if c == "run_id" else "q,\"x\"" if c == "label" else "" for c in COLUMNS])
     (vm_dir / "notes.txt").write_text("not a result")
     console = io.StringIO()
-    assert results.main([str(vm_dir)], out=console) == 0
+    assert guest_results.main([str(vm_dir)], out=console) == 0
     echo = io.StringIO()
-    kept = Console(echo, [results.CHANNEL])
+    kept = Console(echo, [RESULTS])
     kept.write("boot noise\n")
     kept.write(console.getvalue())
-    rows, count = results.CHANNEL.parse(kept.getvalue())
+    rows, count = RESULTS.parse(kept.getvalue())
     assert echo.getvalue() == "boot noise\n"  # row lines are not echoed
     assert count == 2 and len(rows) == 2
     assert results.collect(rows, host_dir) == {"qos_result.csv": 2}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from netem import topology
 from services.common.http1 import Headers
 from services.proxy.cache.entry import Entry, make_entry
 from services.proxy.store import Store
@@ -46,25 +47,29 @@ def test_many_objects_stay_bounded() -> None:
     assert store.used_bytes <= 100_000 and 0 < len(store) < 500
 
 
+ORIGIN, PROXY = topology.named_endpoint("server", "http"), topology.named_endpoint("proxy", "http")
+ORIGIN_PORT = topology.port("server", "http")
+
+
 def test_reverse_and_forward_routes() -> None:
-    assert reverse_route("/x?y=1", ("server", 8000)).key == "/x?y=1"
-    allow = parse_allow("server:8000,example")
-    route = forward_route("http://server:8000/p?q", allow)
-    assert route.origin == ("server", 8000) and route.target == "/p?q" and route.host == "server:8000"
+    assert reverse_route("/x?y=1", ("server", ORIGIN_PORT)).key == "/x?y=1"
+    allow = parse_allow(f"{ORIGIN},example")
+    route = forward_route(f"http://{ORIGIN}/p?q", allow)
+    assert route.origin == ("server", ORIGIN_PORT) and route.target == "/p?q" and route.host == ORIGIN
     assert forward_route("http://example/", allow).host == "example"
     with pytest.raises(TargetError) as exc:
         forward_route("http://evil:80/", allow)
     assert exc.value.status == 403
     with pytest.raises(TargetError):
         forward_route("/relative", allow)
-    assert connect_route("server:8000", allow) == ("server", 8000)
+    assert connect_route(ORIGIN, allow) == ("server", ORIGIN_PORT)
     with pytest.raises(TargetError):
         connect_route("evil:443", allow)
 
 
 def test_related_key_same_origin_only() -> None:
-    route = reverse_route("/a/b", ("127.0.0.1", 9000))
-    assert related_key(route, "/c", "proxy:8080") == "/c"
+    route = reverse_route("/a/b", ("127.0.0.1", ORIGIN_PORT))
+    assert related_key(route, "/c", PROXY) == "/c"
     assert related_key(route, "d", None) == "/a/d"
-    assert related_key(route, "http://proxy:8080/e", "proxy:8080") == "/e"
-    assert related_key(route, "http://other/e", "proxy:8080") is None
+    assert related_key(route, f"http://{PROXY}/e", PROXY) == "/e"
+    assert related_key(route, "http://other/e", PROXY) is None

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from netem import topology
 from services.common.clock import FakeClock
 from services.common.probe import Probe, decode, encode
 from services.server import cli, content
@@ -51,7 +52,7 @@ def test_cli_defaults_and_env() -> None:
 
     args = build_parser("x", "y", cli.OPTIONS, environ={"SERVER_HTTP_PORT": "0"}).parse_args([])
     config = cli.config_from_args(args)
-    assert config.http_port == 0 and config.udp_port == 9000 and config.bind == "0.0.0.0"
+    assert (config.http_port, config.udp_port, config.bind) == (0, topology.port("server", "udp"), "0.0.0.0")
     assert Path(config.root).name == "www" and not config.listing
     assert cli.main(["--bogus"]) == 2
 

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
+from netem import topology
 from services.client.results import COLUMNS
 from swarm.cli import main
 from swarm.results import new_rows, rows_from_log
 from swarm.stackfile import StackFileError, StackOptions, merge, stack_document
 
 REPO = Path(__file__).resolve().parents[3]
+PROXY_HTTP = topology.port("proxy", "http")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -73,7 +75,8 @@ def test_options_registry_no_placement_publish() -> None:
     assert doc["services"]["server"]["image"] == "10.9.9.9:5000/qoslab/server:dev"
     assert all("placement" not in svc.get("deploy", {}) for svc in doc["services"].values())
     assert doc["services"]["proxy"]["ports"] == [
-        {"target": 8080, "published": "${PROXY_PUBLISH_PORT:-8080}", "protocol": "tcp", "mode": "host"}]
+        {"target": PROXY_HTTP, "published": f"${{PROXY_PUBLISH_PORT:-{PROXY_HTTP}}}", "protocol": "tcp",
+         "mode": "host"}]
 
 
 def test_merge_rules() -> None:
