@@ -29,6 +29,7 @@ from .fast import FastHeads
 from .fds import Episodes
 from .hits import plain_hit
 from .job import Job, ProxyConfig
+from .memory import Release
 from .metrics import PATH as METRICS_PATH
 from .metrics import ProxyMetrics
 from .stats import HttpStats
@@ -59,6 +60,13 @@ class ProxyApp:
         self.inflight: dict[str, asyncio.Future[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.udp_stats: Callable[[], dict[str, Any]] | None = None
+        self.memory = Release()
+
+    def housekeeping(self, now: float) -> None:
+        """Once per sweep tick (the lifecycle's sweeper, monotonic `now`): close pooled upstream connections
+        past their idle timeout, and give memory back after a burst (`memory.py`)."""
+        self.pool.sweep()
+        self.memory.observe(len(self.connections), self.store.freed_bytes, now)
 
     def route(self, req: Request) -> Route:
         """Where a request goes (raises TargetError with the status to answer)."""
@@ -163,10 +171,12 @@ class ProxyApp:
             status = 206
         elif part == UNSATISFIABLE:
             data, status = respond.unsatisfiable_response(entry, cache_status, connection=connection), 416
-        else:
-            data = respond.entry_response(entry, now, cache_status, head_only=job.head_only,
-                                          connection=connection)
-            status = entry.status
+        else:  # the stored body is written as it is, shared (never joined to a head per client)
+            head = respond.served_head(entry, now, cache_status, connection)
+            body = b"" if job.head_only else entry.body
+            self.stats.bytes_from_cache += len(head) + len(body)
+            self.finish(job, head, entry.status, cache_status, body)
+            return
         self.stats.bytes_from_cache += len(data)
         self.finish(job, data, status, cache_status)
 
@@ -180,11 +190,14 @@ class ProxyApp:
                                       cache_status=cache_status if cache_status != "-" else None)
         self.finish(job, data, status, cache_status)
 
-    def finish(self, job: Job, data: bytes, status: int, cache_status: str) -> None:
+    def finish(self, job: Job, data: bytes, status: int, cache_status: str, body: bytes = b"") -> None:
+        """Answer `job` with `data`, then `body` when it is a stored response's (shared, `write_body`)."""
         job.client.write(data)
         job.status, job.cache_status = status, cache_status
-        job.sent_bytes += len(data)
+        job.sent_bytes += len(data) + len(body)
         self.log_access(job)
+        if body:
+            job.client.write_body(body)
 
     def log_access(self, job: Job) -> None:
         self.metrics.answered(job.status, job.cache_status, job.sent_bytes, job.upstream_ms)

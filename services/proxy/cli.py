@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import enum
+import os
 import re
 import signal
 import socket
@@ -24,6 +25,7 @@ from services.common.config import (
     parse_worker_count,
 )
 
+from .allocator import in_use, parse_allocator, reexec_if_needed
 from .cache.cookies import CookieRequests, CookieRules, SetCookie
 from .fds import raise_nofile_limit, session_budget
 from .job import ProxyConfig
@@ -123,6 +125,9 @@ OPTIONS = [
     Option("--cookie-requests", "PROXY_COOKIE_REQUESTS", "cache",
            "requests with Cookie: cache (served and stored like any) or bypass (never cached)",
            _choice(CookieRequests)),
+    Option("--allocator", "PROXY_ALLOCATOR", "malloc",
+           "malloc: re-executes once with PYTHONMALLOC=malloc so memory freed after a burst can go back "
+           "to the system (unless PYTHONMALLOC is set); pymalloc: CPython's default", parse_allocator),
 ]
 
 
@@ -182,6 +187,9 @@ def _serve_with_workers(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     log.configure("proxy")
     args = parse_args(argv)
+    if argv is None:  # the program itself (`python -m services.proxy`), not a call from a test
+        reexec_if_needed(args.allocator)
+    log.event("proxy.allocator", allocator=in_use(os.environ))
     raise_nofile_limit()
     try:
         if args.udp_workers > 1:

@@ -89,13 +89,16 @@ class ClientConnection(HttpConnection):
         hit = self.app.fast_hit(target, close or self.state.draining)
         if hit is None:
             return data
+        self.fast_heads.remember(data, plain)
         head, body = hit
+        keep = not (close or self.state.draining)
         if len(body) < 65536:
             transport.write(head + body)
         else:
             transport.write(head)
-            transport.write(body)
-        if close or self.state.draining:
+            if not self.send_body(body, keep):
+                return b""  # going out window by window; it ends the answer
+        if not keep:
             self.close()
         return b""
 
@@ -139,7 +142,7 @@ class ClientConnection(HttpConnection):
         if coro is None:
             self._release_body()
             self.job = None
-            if job.close and not self.state.closing:
+            if job.close and not self.state.closing and not self.sending_body:
                 self.close()
             return
         self.state.busy = True
@@ -154,7 +157,8 @@ class ClientConnection(HttpConnection):
             self._crashed("handle", exc)
         self._release_body()
         self.job = None
-        self.answer_ended(keep=not job.close)
+        if not self.sending_body:
+            self.answer_ended(keep=not job.close)
 
     def shutdown(self) -> None:
         if self.job is not None:
@@ -162,6 +166,10 @@ class ClientConnection(HttpConnection):
         super().shutdown()
 
     # -- the Client interface used by the cycle: write, drain, abort (the core's), and ... ----------------
+    def write_body(self, body: bytes) -> None:
+        """A stored response's body (shared with every client it is served to): see `send_body`."""
+        self.send_body(body, keep=self.job is None or not self.job.close)
+
     def start_tunnel(self, origin: Origin) -> Coroutine[Any, Any, None]:
         return open_tunnel(self, origin, self.app.config.connect_timeout_s)
 
