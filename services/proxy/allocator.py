@@ -15,24 +15,22 @@ runs on CPython's default.
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 from collections.abc import Mapping
 
-CHOICES = ("malloc", "pymalloc")
 ENV = "PYTHONMALLOC"
 
 
-def parse_allocator(text: str) -> str:
-    choice = text.strip().lower()
-    if choice not in CHOICES:
-        raise ValueError(f"{text!r} is not one of {', '.join(CHOICES)}")
-    return choice
+class Allocator(enum.Enum):
+    MALLOC = "malloc"      # glibc's, for every object (re-executes with PYTHONMALLOC=malloc)
+    PYMALLOC = "pymalloc"  # CPython's default
 
 
-def reexec_environment(choice: str, environ: Mapping[str, str]) -> dict[str, str] | None:
+def reexec_environment(choice: Allocator, environ: Mapping[str, str]) -> dict[str, str] | None:
     """The environment to re-execute with for `choice`, or None to go on as is."""
-    if choice != "malloc" or ENV in environ:
+    if choice is not Allocator.MALLOC or ENV in environ:
         return None
     return {**environ, ENV: "malloc"}
 
@@ -42,7 +40,7 @@ def in_use(environ: Mapping[str, str]) -> str:
     return environ.get(ENV) or "pymalloc"
 
 
-def reexec_if_needed(choice: str) -> None:
+def reexec_if_needed(choice: Allocator) -> None:
     """Replace this process by the same command with `PYTHONMALLOC` set, when `choice` asks for it (only
     from the program's entry point: the command line is the interpreter's own, `sys.orig_argv`)."""
     environment = reexec_environment(choice, os.environ)

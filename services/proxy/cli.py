@@ -25,7 +25,7 @@ from services.common.config import (
     parse_worker_count,
 )
 
-from .allocator import in_use, parse_allocator, reexec_if_needed
+from .allocator import Allocator, in_use, reexec_if_needed
 from .cache.cookies import CookieRequests, CookieRules, SetCookie
 from .fds import raise_nofile_limit, session_budget
 from .job import ProxyConfig
@@ -83,7 +83,8 @@ OPTIONS = [
     Option("--max-object-size", "PROXY_MAX_OBJECT_SIZE", "8MiB", "larger responses are streamed, not stored",
            parse_size),
     Option("--max-variants", "PROXY_MAX_VARIANTS", "32",
-           "stored variants per URL (Vary); the least recently used one is dropped beyond", _positive_int),
+           "stored variants per URL (Vary); beyond, the oldest one not asked for again is dropped",
+           _positive_int),
     Option("--allow", "PROXY_ALLOW", "server:8000", "forward-mode destinations HOST[:PORT],…"),
     Option("--purge-allow", "PROXY_PURGE_ALLOW", "127.0.0.1,::1", "client addresses allowed to PURGE"),
     Option("--connect-timeout", "PROXY_CONNECT_TIMEOUT", "5s", "upstream connect timeout",
@@ -127,7 +128,7 @@ OPTIONS = [
            _choice(CookieRequests)),
     Option("--allocator", "PROXY_ALLOCATOR", "malloc",
            "malloc: re-executes once with PYTHONMALLOC=malloc so memory freed after a burst can go back "
-           "to the system (unless PYTHONMALLOC is set); pymalloc: CPython's default", parse_allocator),
+           "to the system (unless PYTHONMALLOC is set); pymalloc: CPython's default", _choice(Allocator)),
 ]
 
 

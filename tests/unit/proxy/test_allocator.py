@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import pytest
 
-from services.proxy.allocator import in_use, parse_allocator, reexec_environment
+from services.proxy.allocator import Allocator, in_use, reexec_environment
+from services.proxy.cli import parse_args
+
+MALLOC, PYMALLOC = Allocator.MALLOC, Allocator.PYMALLOC
 
 
 @pytest.mark.parametrize(("choice", "environ", "expected"), [
-    ("malloc", {"PATH": "/bin"}, {"PATH": "/bin", "PYTHONMALLOC": "malloc"}),
-    ("malloc", {"PYTHONMALLOC": "malloc"}, None),          # already running on it: no loop of execs
-    ("malloc", {"PYTHONMALLOC": "pymalloc_debug"}, None),  # the operator's own choice wins
-    ("pymalloc", {}, None),
+    (MALLOC, {"PATH": "/bin"}, {"PATH": "/bin", "PYTHONMALLOC": "malloc"}),
+    (MALLOC, {"PYTHONMALLOC": "malloc"}, None),          # already running on it: no loop of execs
+    (MALLOC, {"PYTHONMALLOC": "pymalloc_debug"}, None),  # the operator's own choice wins
+    (PYMALLOC, {}, None),
 ])
-def test_reexec_environment(choice: str, environ: dict[str, str], expected: dict[str, str] | None) -> None:
+def test_reexec_environment(choice: Allocator, environ: dict[str, str],
+                            expected: dict[str, str] | None) -> None:
     assert reexec_environment(choice, environ) == expected
 
 
-def test_parse_and_name() -> None:
-    assert parse_allocator(" MALLOC ") == "malloc" and parse_allocator("pymalloc") == "pymalloc"
-    with pytest.raises(ValueError, match="not one of malloc, pymalloc"):
-        parse_allocator("jemalloc")
+def test_flag_environment_and_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_args([]).allocator is MALLOC
+    assert parse_args(["--allocator", "PyMalloc"]).allocator is PYMALLOC
+    monkeypatch.setenv("PROXY_ALLOCATOR", "pymalloc")
+    assert parse_args([]).allocator is PYMALLOC
+    with pytest.raises(SystemExit):
+        parse_args(["--allocator", "jemalloc"])
     assert in_use({}) == "pymalloc" and in_use({"PYTHONMALLOC": "malloc"}) == "malloc"
