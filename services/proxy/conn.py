@@ -23,6 +23,7 @@ from . import respond
 from .app import ProxyApp
 from .job import CACHEABLE_METHODS, Job
 from .router import handle
+from .serve import fast_hit
 from .target import Origin
 from .tunnel import open_tunnel
 
@@ -52,17 +53,17 @@ class ClientConnection(HttpConnection):
             self.relay.close()
 
     def _refused(self, exc: HTTPError) -> None:
-        self.app.stats.client_errors += 1
+        self.app.metrics.count("client_errors")
         log.event("proxy.bad_request", client=self.peer, status=exc.status_code, error=exc.message)
 
     def _timed_out(self, expiry: Expiry, now: float) -> None:
-        stats = self.app.stats
+        metrics = self.app.metrics
         if expiry is Expiry.SEND:
-            stats.send_timeouts += 1
+            metrics.count("send_timeouts")
             log.event("proxy.send_timeout", client=self.peer, stalled_s=round(now - self.flow.progress_at, 3))
         elif expiry is Expiry.REQUEST:
-            stats.request_timeouts += 1
-            stats.client_errors += 1
+            metrics.count("request_timeouts")
+            metrics.count("client_errors")
             log.event("proxy.request_timeout", client=self.peer, in_body=self.state.in_body)
 
     def _log_crash(self, where: str, exc: Exception) -> None:
@@ -78,7 +79,7 @@ class ClientConnection(HttpConnection):
         """Answer one plain `GET` of a fresh stored object without a Job (the hot path, access log off).
 
         `data` must be exactly one head; `fast.FastHeads` validates it with the full parser's rules and
-        `ProxyApp.fast_hit` asks `decide`, so anything else gets the full path's answer."""
+        `serve.fast_hit` asks `decide`, so anything else gets the full path's answer."""
         transport = self.transport
         if not self.fast_path or transport is None:
             return data
@@ -86,7 +87,7 @@ class ClientConnection(HttpConnection):
         if plain is None:
             return data
         target, close = plain
-        hit = self.app.fast_hit(target, close or self.state.draining)
+        hit = fast_hit(self.app, target, close or self.state.draining)
         if hit is None:
             return data
         self.fast_heads.remember(data, plain)
@@ -116,7 +117,7 @@ class ClientConnection(HttpConnection):
         if not self.app.bodies.take(len(data)):
             log.event("proxy.body_refused", client=self.peer, held=self.app.bodies.used,
                       limit=self.app.bodies.max_bytes)
-            self.app.stats.client_errors += 1
+            self.app.metrics.count("client_errors")
             self.answer_error(503, "request bodies in flight exceed the proxy's --body-buffer")
             return
         self.body_held += len(data)

@@ -20,7 +20,7 @@ from services.common.http1 import (
     encode_chunk,
 )
 
-from . import respond
+from . import reply, respond
 from .app import ProxyApp
 from .cache.entry import make_entry
 from .cache.storage import stored_fields, strip_hop_by_hop
@@ -62,7 +62,7 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
     data, rest = (head + body, b"") if len(body) < 65536 else (head, body)
     for attempt in (0, 1):
         conn, reused = await app.pool.acquire(job.route.origin)
-        app.stats.upstream_requests += 1
+        app.metrics.count("upstream_requests")
         conn.send(method, data, rest)
         try:
             event = await conn.next_event(app.config.upstream_timeout_s)
@@ -72,7 +72,7 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
         except UpstreamError as exc:
             conn.close()
             if exc.status == 504:
-                app.stats.upstream_timeouts += 1
+                app.metrics.count("upstream_timeouts")
             # a pooled connection that failed before a response head: idempotent requests may be
             # repeated (RFC 9110 §9.2.2), once, on a new connection
             if reused and attempt == 0 and exc.status == 502 and method in IDEMPOTENT:
@@ -123,7 +123,7 @@ async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, res
     assert job.route is not None
     store = store and _fits(app, resp)
     if not store:
-        app.stats.uncacheable += 1
+        app.metrics.count("uncacheable")
         if leader is not None and not leader.done():
             leader.set_result(None)  # waiters fetch for themselves
     head, chunked = _client_head(job, resp, cache_status)
@@ -152,16 +152,16 @@ async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, res
         job.close = True
         client.abort()
         if exc.status != 499:
-            app.stats.upstream_errors += 1
-        _log(app, job, resp.status, cache_status, len(head) + size)
+            app.metrics.count("upstream_errors")
+        reply.streamed(app, job, resp.status, cache_status, len(head) + size)
         return
     if chunked and send_body:
         client.write(LAST_CHUNK)
     app.pool.release(job.route.origin, conn, resp)
-    app.stats.bytes_from_upstream += len(head) + size
+    app.metrics.count("bytes_from_upstream", len(head) + size)
     if store:
         _store(app, job, resp, b"".join(parts), request_time)
-    _log(app, job, resp.status, cache_status, len(head) + size)
+    reply.streamed(app, job, resp.status, cache_status, len(head) + size)
 
 
 def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: float) -> None:
@@ -173,8 +173,3 @@ def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: f
                        request_time, app.now(), resp.headers, app.config.cache_targets)
     entry.head = respond.entry_head(entry)
     app.store.put(entry)
-
-
-def _log(app: ProxyApp, job: Job, status: int, cache_status: str, sent: int) -> None:
-    job.status, job.cache_status, job.sent_bytes = status, cache_status, sent
-    app.log_access(job)

@@ -20,7 +20,7 @@ RULE = PlainRule(starts=(b"GET /",),
                                         "content-length", "transfer-encoding", "expect", "upgrade"}),
                  connections=((), ("keep-alive",), ("close",)))
 MAX_FAST_HEAD = 4096   # longer heads take the full path (and its limits)
-MEMO_HEAD_MAX = 1024   # heads up to this are remembered once classified (wrk's is ~50 bytes)
+MEMO_HEAD_MAX = 1024   # heads up to this are remembered once answered (wrk's is ~50 bytes)
 MEMO_ENTRIES = 4096
 
 Plain = tuple[str, bool]  # (target, close)

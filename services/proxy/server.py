@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 from services.common import log
@@ -13,8 +12,7 @@ from . import fds
 from .app import ProxyApp
 from .conn import ClientConnection
 from .job import ProxyConfig
-from .udp_counters import SharedCounters
-from .udp_relay import UdpRelay
+from .udp_workers import RelayProcesses
 
 
 def _hostport(sockname: Any) -> str:
@@ -23,20 +21,13 @@ def _hostport(sockname: Any) -> str:
 
 
 class ProxyServer:
-    def __init__(self, config: ProxyConfig, *, udp_upstream: tuple[str, int] | None,
-                 udp_idle_timeout_s: float = 60.0, udp_max_sessions: int = 4096,
-                 udp_sock: socket.socket | None = None, udp_counters: SharedCounters | None = None) -> None:
-        """`udp_sock`: an already bound relay socket (`--udp-workers`, worker 0); `udp_counters`: the
-        workers' shared counters, summed into `/_proxy/stats`."""
+    def __init__(self, config: ProxyConfig, *, udp: RelayProcesses | None = None) -> None:
+        """`udp`: the UDP relay processes (their address and counters go into the listening line and
+        `/_proxy/stats`); None: HTTP only."""
         self.app = ProxyApp(config)
-        self.udp_upstream = udp_upstream
-        self.udp_idle_timeout_s = udp_idle_timeout_s
-        self.udp_max_sessions = udp_max_sessions
-        self.udp_sock = udp_sock
-        self.udp_counters = udp_counters
+        self.udp = udp
         self.http: asyncio.Server | None = None
         self.sweeper: asyncio.Task[None] | None = None
-        self.relay: UdpRelay | None = None
         self.http_address = ""
         self.udp_address = ""
 
@@ -46,23 +37,14 @@ class ProxyServer:
         self.http = await loop.create_server(lambda: ClientConnection(self.app), bind, http_port,
                                              reuse_address=True, backlog=1024)
         self.http_address = _hostport(self.http.sockets[0].getsockname())
-        if self.udp_upstream is not None:
-            sessions = fds.session_budget(self.udp_max_sessions)
-            if sessions < self.udp_max_sessions:
-                log.event("proxy.udp_sessions_capped", max_sessions=sessions, reserve=fds.FD_RESERVE)
-            relay = UdpRelay(self.udp_upstream, max_sessions=sessions,
-                             idle_timeout_s=self.udp_idle_timeout_s)
-            sockname = await relay.start((bind, udp_port), sock=self.udp_sock)
-            self.relay = relay
-            counters = self.udp_counters
-            self.app.udp_stats = (relay.stats if counters is None
-                                  else lambda: counters.aggregate(0, relay.stats()))
-            self.udp_address = _hostport(sockname)
+        if self.udp is not None:
+            self.app.udp_stats = self.udp.stats
+            self.udp_address = _hostport(self.udp.sockname)
         app = self.app
         self.sweeper = loop.create_task(sweep(app.connections, sweep_interval_s(app.timeouts), app.mono,
                                               asyncio.sleep, also=app.housekeeping))
         cfg = self.app.config
-        workers = self.udp_counters.workers if self.udp_counters is not None else 1
+        workers = self.udp.counters.workers if self.udp is not None else 0
         log.event("proxy.listening", http=self.http_address, udp=self.udp_address or "-", udp_workers=workers,
                   mode=cfg.mode,
                   upstream=f"{cfg.upstream[0]}:{cfg.upstream[1]}", cache_size=cfg.cache_size)
@@ -73,8 +55,6 @@ class ProxyServer:
         whatever is left then is aborted."""
         if self.http is not None:
             self.http.close()
-        if self.relay is not None:
-            self.relay.close()
         app = self.app
         in_flight = len(app.connections)
         aborted = await drain(app.connections, app.config.shutdown_timeout_s, app.mono, asyncio.sleep)

@@ -19,6 +19,7 @@ from .fast import FastRoutes, fast_head_limit
 from .fdlimit import Exhaustion
 from .files import Site
 from .plan import Special
+from .sink import SinkLimits
 from .stats import Stats
 
 
@@ -30,7 +31,9 @@ class Context:
     limits: Limits
     timeouts: Timeouts
     specials: Mapping[str, Special]
-    access_log: bool = True
+    max_body: int  # bodies of requests other than the sink's (the parser allows the larger)
+    sink: SinkLimits
+    access_log: bool
     server_name: str = "qoslab"
     fast: FastRoutes = field(init=False)
     access: AccessLog = field(default_factory=AccessLog)

@@ -1,21 +1,24 @@
 """The server's connection: requests → plans → bytes (the shared lifecycle is `HttpConnection`).
 
 Answers are written in the callback that parsed their request, except files sent with `sendfile` beyond
-what the socket takes at once: that part runs in a task, and later requests wait for it.
+what the socket takes at once: that part runs in a task, and later requests wait for it. An upload to
+the sink (`POST|PUT /_server/sink`, `sink`) is answered when its body has been read and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
 
 from services.common import log
 from services.common.connection.heads import CLOSE, connection_field, status_line
 from services.common.connection.lifecycle import Connections
 from services.common.connection.protocol import HttpConnection
 from services.common.connection.state import Expiry
-from services.common.http1 import HTTPError, Request
+from services.common.http1 import REASONS, HTTPError, Request
 
+from . import sink
 from .context import Context
 from .fast import Route
 from .files import EXHAUSTION, Exhausted, FileEntry
@@ -34,6 +37,8 @@ class HttpProtocol(HttpConnection):
                          connections if connections is not None else Connections())
         self.ctx = ctx
         self.sending: asyncio.Task[None] | None = None
+        self.upload: sink.Upload | None = None
+        self.upload_request: Request | None = None
 
     # -- counters and log lines ------------------------------------------------------------------
     def _opened(self) -> None:
@@ -42,6 +47,7 @@ class HttpProtocol(HttpConnection):
 
     def _lost(self, registered: bool) -> None:
         self._aborting()
+        self.upload = None
         if registered:
             self.ctx.stats.connections_open -= 1
 
@@ -132,7 +138,77 @@ class HttpProtocol(HttpConnection):
 
     # -- requests: answered as soon as their head is parsed ----------------------------------------
     def _on_request(self, request: Request) -> None:
-        self._respond(request)
+        path = url_path(request.target)
+        declared = sink.declared_length(request)
+        if path == sink.PATH:
+            self._start_upload(request, declared)  # the sink's own limits, said in its own words
+        elif declared > self.ctx.max_body:  # the parser reads any size: each request keeps its limit
+            self.answer_error(413, "request body too large")
+        else:
+            if declared == sink.CHUNKED:  # counted by the parser as it comes
+                self.parser.limits = replace(self.ctx.limits, max_body=self.ctx.max_body)
+            self._respond(request)
+
+    def _on_end(self) -> None:
+        self.parser.limits = self.ctx.limits
+        upload, request = self.upload, self.upload_request
+        if upload is not None and request is not None:
+            self.upload = self.upload_request = None
+            self._answer_upload(upload, request)
+
+    # -- the upload sink: read, count, answer with the count -----------------------------------------
+    def _start_upload(self, request: Request, declared: int) -> None:
+        refusal = sink.admit(request.method, declared, self.ctx.sink)
+        if refusal is not None:
+            self._refuse_upload(refusal)
+            return
+        self.upload, self.upload_request = sink.Upload(declared, self.ctx.sink, self.ctx.now()), request
+        self.send_continue(request)
+
+    def _on_body(self, data: bytes) -> None:
+        upload = self.upload
+        if upload is not None:
+            self.ctx.stats.upload_bytes += len(data)
+            refusal = upload.feed(len(data), self.ctx.now())
+            if refusal is not None:  # a chunked body past the sink's limit
+                self._refuse_upload(refusal)
+
+    def _answer_upload(self, upload: sink.Upload, request: Request) -> None:
+        ctx = self.ctx
+        body = upload.summary(ctx.now())
+        keep = self.state.keep_alive(request)
+        head = (_OK + ctx.date_server() + b"Content-Type: application/json\r\nCache-Control: no-store\r\n"
+                + b"Content-Length: %d\r\n" % len(body) + connection_field(keep, request.version) + b"\r\n")
+        self.write(head + body)
+        ctx.stats.uploads += 1
+        ctx.stats.requests_total += 1
+        ctx.stats.responses[200] += 1
+        ctx.stats.bytes_sent += len(head) + len(body)
+        if ctx.access_log:
+            ctx.access.write(self.peer, request.method, request.target[:2000], 200, len(head) + len(body),
+                             round((ctx.now() - upload.started_s) * 1000, 3))
+        if not keep:
+            self.close()
+
+    def _refuse_upload(self, refusal: sink.Refusal) -> None:
+        """The sink's 405, 408 or 413: said once, then the connection closes (lingering)."""
+        self.upload = self.upload_request = None
+        log.event("server.upload_refused", client=self.peer, status=refusal.status, reason=refusal.message)
+        body = f"{refusal.status} {REASONS.get(refusal.status, 'Error')}: {refusal.message}\n".encode()
+        head = (f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+                + (f"Allow: {refusal.allow}\r\n" if refusal.allow else "")).encode("latin-1")
+        self.ctx.stats.responses[refusal.status] += 1
+        self.fail(status_line(refusal.status) + self.ctx.date_server() + head + CLOSE + b"\r\n" + body)
+
+    def check_timeouts(self, now: float) -> None:
+        """The core's deadlines, and the sink's: an upload that trickles is refused (408)."""
+        upload = self.upload
+        refusal = None if upload is None or self.state.closing else upload.overdue(now)
+        if refusal is not None:
+            self.ctx.stats.timeouts_header += 1
+            self._refuse_upload(refusal)
+            return
+        super().check_timeouts(now)
 
     def _plan(self, request: Request, now: float) -> tuple[Plan, io.FileIO | None]:
         """The plan, and the open file when the body comes from disk (opened before any byte is sent)."""

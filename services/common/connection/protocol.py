@@ -119,16 +119,18 @@ class HttpConnection(asyncio.Protocol):
         self.flow.resume_writing()
         if self.state.closing:
             return
-        try:
-            sending = self._sending
-            if sending is not None and self._send_more():
+        sending = self._sending
+        if sending is not None:
+            try:
+                done = self._send_more()
+            except Exception as exc:
+                self._crashed("resume_writing", exc)
+                return
+            if done:  # its last window is written: the answer ends (and the next request is taken)
                 self._sending = None
                 self.answer_ended(sending.keep)
                 return
-            self._update_reading()
-            self._process()
-        except Exception as exc:
-            self._crashed("resume_writing", exc)
+        self._resume("resume_writing")
 
     # -- requests -------------------------------------------------------------------------------
     def _process(self) -> None:
@@ -165,13 +167,17 @@ class HttpConnection(asyncio.Protocol):
         if not keep or state.draining:
             self.close()
             return
+        self._resume("answer_ended")
+        if state.eof and not (state.busy or state.closing):
+            self.close()
+
+    def _resume(self, where: str) -> None:
+        """Read again if the client takes our answers, and take the requests waiting."""
         self._update_reading()
         try:
             self._process()
         except Exception as exc:
-            self._crashed("answer_ended", exc)
-        if state.eof and not (state.busy or state.closing):
-            self.close()
+            self._crashed(where, exc)
 
     def _update_reading(self) -> None:
         """Read while the client takes our answers and the buffer of requests waiting stays bounded."""

@@ -93,7 +93,7 @@ def test_a_slow_reader_is_dropped_and_frees_its_upstream_connection() -> None:
             while origin.counts["/big"] == 0 or origin.transports:
                 await asyncio.sleep(0.05)
         freed_after = time.monotonic() - started
-        assert server.app.stats.send_timeouts == 1  # type: ignore[attr-defined]
+        assert server.app.metrics.counts.send_timeouts == 1  # type: ignore[attr-defined]
         assert freed_after < 5.0, freed_after  # send timeout 0.5 s
         sock.close()
 
@@ -151,7 +151,7 @@ def test_a_collapsed_request_times_out_with_the_leader_not_after_it() -> None:
         (leader_status, leader_s) = await leader
         assert leader_status == follower_status == 504
         assert follower_s < leader_s, (follower_s, leader_s)  # it arrived later and ended with the leader
-        assert server.app.stats.collapsed == 1  # type: ignore[attr-defined]
+        assert server.app.metrics.counts.collapsed == 1  # type: ignore[attr-defined]
 
     run(body, upstream_timeout_s=1.0)
 

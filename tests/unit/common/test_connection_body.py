@@ -67,7 +67,7 @@ class Echo(HttpConnection):
 
 
 def connect(transport: FakeTransport) -> Echo:
-    conn = Echo(Limits(), Timeouts(), Clock(), Connections())
+    conn = Echo(Limits(), Timeouts(10.0, 15.0, 60.0), Clock(), Connections())
     if isinstance(transport, SlowTransport):
         transport.protocol = conn
     conn.connection_made(transport)

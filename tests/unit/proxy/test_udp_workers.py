@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from services.proxy.udp_counters import COUNTERS, SharedCounters
+from services.proxy.udp_counters import COUNTERS, MAX_ROWS, SharedCounters
 from services.proxy.udp_workers import udp_sockets
 
 
@@ -14,23 +14,36 @@ def counters(base: int) -> dict[str, int]:
     return {name: base + i for i, name in enumerate(COUNTERS)}
 
 
-
-def test_aggregate_sums_live_local_and_published_workers() -> None:
+def test_aggregate_sums_every_published_worker_and_their_sessions() -> None:
     shared = SharedCounters(3)
     try:
-        shared.publish(1, 4242, counters(100))
-        local = {**counters(10), "per_session": [{"client": "x"}]}
-        merged = shared.aggregate(0, local)
+        shared.publish(0, 4141, counters(10), [{"client": "x"}])
+        shared.publish(1, 4242, counters(100), [{"client": "y"}, {"client": "z"}])
+        shared.publish(1, 4242, counters(100))  # counters only: the rows stay as last published
+        merged = shared.aggregate()
         # worker 2 never published: counted as zeros, flagged by age_s None
-        assert merged["workers"] == 3 and merged["per_session_worker"] == 0
+        assert merged["workers"] == 3
         assert all(merged[name] == 10 + 100 + 2 * i for i, name in enumerate(COUNTERS))
-        assert merged["per_session"] == [{"client": "x"}]
+        assert merged["per_session"] == [{"client": "x"}, {"client": "y"}, {"client": "z"}]
         rows = merged["per_worker"]
         assert [row["worker"] for row in rows] == [0, 1, 2]
         assert rows[1]["pid"] == 4242 and 0 <= rows[1]["age_s"] < 5 and rows[2]["age_s"] is None
         assert rows[1]["packets_up_total"] == counters(100)["packets_up_total"]
         published, pid, values = shared.read(1)
         assert published > 0 and pid == 4242 and values == counters(100)
+    finally:
+        shared.close()
+
+
+def test_one_worker_reports_plain_counters_and_rows_that_fit() -> None:
+    shared = SharedCounters(1)
+    try:
+        many = [{"client": f"10.0.{i // 256}.{i % 256}:{40000 + i}", "packets_up": i} for i in range(2000)]
+        shared.publish(0, 1, counters(0), many)
+        merged = shared.aggregate()
+        assert "workers" not in merged and "per_worker" not in merged
+        assert merged["per_session"] == many[:MAX_ROWS]
+        assert shared.rows(0) == many[:len(shared.rows(0))] and len(shared.rows(0)) >= MAX_ROWS
     finally:
         shared.close()
 
