@@ -1,8 +1,10 @@
 """The proxy's client connection: requests → jobs for the router (the shared lifecycle is `HttpConnection`).
 
 Requests are taken one at a time in arrival order (pipelining keeps order); cache hits are answered inside
-`data_received` without a task. A request body is read whole first (forwarded methods, within the shared
-`--body-buffer`) or dropped with its framing (GET/HEAD). CONNECT switches the connection into a byte
+`data_received` without a task. A forwarded method's body above 64 KiB with a Content-Length is passed
+upstream as it arrives (`body.BodyStream`: the request goes out at its head, reading pauses while the
+upstream lags); a smaller or chunked one is read whole first (within the shared `--body-buffer`); a
+GET/HEAD body is dropped with its framing. CONNECT switches the connection into a byte
 tunnel. Deadlines, keep-alive, draining and the lingering close are the connection core's
 (`services.common.connection`).
 """
@@ -21,6 +23,7 @@ from services.common.http1 import HTTPError, Request
 
 from . import respond
 from .app import ProxyApp
+from .body import BodyStream, declared_length, streams
 from .job import CACHEABLE_METHODS, Job
 from .router import handle
 from .serve import fast_hit
@@ -39,6 +42,7 @@ class ClientConnection(HttpConnection):
         self.request: Request | None = None
         self.body: list[bytes] = []
         self.body_held = 0  # bytes of this connection's request body counted in app.bodies
+        self.stream: BodyStream | None = None  # the current request's body, passed upstream as it comes
         self.job: Job | None = None
         self.eof_from = {"client": False, "upstream": False}  # tunnel half-closes; both: close
 
@@ -108,10 +112,19 @@ class ClientConnection(HttpConnection):
         self.request = request
         self._release_body()
         self.send_continue(request)
+        declared = declared_length(request.headers)
+        if streams(request.method in CACHEABLE_METHODS, declared):
+            self.stream = BodyStream(declared, self.hold_reading)
+            self.body_streaming = True
+            self._dispatch(request, b"", self.stream)
 
     def _on_body(self, data: bytes) -> None:
-        """Keep a forwarded method's body within the shared budget (else 503); drop a GET/HEAD body."""
+        """Pass a streamed body on; keep a forwarded method's body within the shared budget (else 503);
+        drop a GET/HEAD body."""
         assert self.request is not None
+        if self.stream is not None:
+            self.stream.feed(data)
+            return
         if self.request.method in CACHEABLE_METHODS:
             return  # dropped with its framing (never forwarded, issue 16 #11)
         if not self.app.bodies.take(len(data)):
@@ -132,9 +145,17 @@ class ClientConnection(HttpConnection):
     def _on_end(self) -> None:
         request = self.request
         assert request is not None
+        if self.stream is not None:  # its job runs since the head: the body is complete now
+            self.stream.end()
+            self.stream, self.body_streaming = None, False
+            return
         body = b"".join(self.body)
         self.body = []
-        job = self.job = Job(request, body, not self.state.keep_alive(request), self, time.monotonic())
+        self._dispatch(request, body, None)
+
+    def _dispatch(self, request: Request, body: bytes, stream: BodyStream | None) -> None:
+        job = self.job = Job(request, body, not self.state.keep_alive(request), self, time.monotonic(),
+                             stream=stream)
         try:
             coro = handle(self.app, job)
         except Exception as exc:  # never a traceback and a silent connection: 500 and close
@@ -143,7 +164,9 @@ class ClientConnection(HttpConnection):
         if coro is None:
             self._release_body()
             self.job = None
-            if job.close and not self.state.closing and not self.sending_body:
+            if stream is not None:  # answered at once (an error): the body still arriving is dropped
+                self._drop_body(stream)
+            elif job.close and not self.state.closing and not self.sending_body:
                 self.close()
             return
         self.state.busy = True
@@ -158,8 +181,19 @@ class ClientConnection(HttpConnection):
             self._crashed("handle", exc)
         self._release_body()
         self.job = None
+        if job.stream is not None and job.stream is self.stream:  # answered before its body was all here
+            self._drop_body(job.stream)
         if not self.sending_body:
             self.answer_ended(keep=not job.close)
+
+    def _drop_body(self, stream: BodyStream) -> None:
+        """The answer is out while the body still arrives: read and drop the rest, then close (lingering,
+        so a reset does not destroy the answer before the client reads it)."""
+        stream.close()
+        self.stream, self.body_streaming = None, False
+        self.hold_reading(False)
+        if not self.state.closing:
+            self.fail(b"")
 
     def shutdown(self) -> None:
         if self.job is not None:

@@ -8,7 +8,7 @@ from services.common.http1 import Response, build_request_head
 from . import reply, respond
 from .app import ProxyApp
 from .cache.storage import is_unsafe
-from .exchange import exchange, stream_response, upstream_headers
+from .exchange import exchange, exchange_streamed, stream_response, upstream_headers
 from .job import Job
 from .numbers import parse_uint
 from .target import related_key
@@ -29,7 +29,10 @@ async def forward(app: ProxyApp, job: Job) -> None:
             headers.set("Max-Forwards", str(hops - 1))
     request_time = app.now()
     try:
-        conn, resp = await exchange(app, job, req.method, headers, job.body)
+        if job.stream is not None:
+            conn, resp = await exchange_streamed(app, job, headers, job.stream)
+        else:
+            conn, resp = await exchange(app, job, req.method, headers, job.body)
     except UpstreamError as exc:
         reply.error(app, job, exc.status, exc.reason, "MISS")
         return

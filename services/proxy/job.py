@@ -13,6 +13,7 @@ from services.common.config import defaults
 from services.common.connection.heads import connection_field
 from services.common.http1 import Limits, Request
 
+from .body import BodyStream
 from .cache.cookies import CookieRules
 from .options import OPTIONS
 from .target import Origin, Route, forward_route, reverse_route
@@ -104,6 +105,7 @@ class Job:
     status: int = 0
     sent_bytes: int = 0
     upstream_ms: float = 0.0
+    stream: BodyStream | None = None  # a body passed upstream as it arrives (else `body`, read whole)
 
     @property
     def head_only(self) -> bool:
