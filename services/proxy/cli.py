@@ -18,7 +18,8 @@ from .fds import FD_RESERVE, raise_nofile_limit, session_budget
 from .job import ProxyConfig
 from .options import OPTIONS
 from .server import ProxyServer
-from .udp_workers import RelayProcesses, relay_factory, udp_sockets
+from .udp_session import bind_shared
+from .udp_workers import RelayProcesses, relay_factory
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -62,7 +63,7 @@ def _serve_with_relays(args: argparse.Namespace) -> None:
     sessions = session_budget(args.udp_max_sessions)
     if sessions < args.udp_max_sessions:
         log.event("proxy.udp_sessions_capped", max_sessions=sessions, reserve=FD_RESERVE)
-    socks = udp_sockets(args.bind, args.udp_port, args.udp_workers)
+    socks = bind_shared(args.bind, args.udp_port, args.udp_workers)
     relays = RelayProcesses(socks, relay_factory(args.upstream_udp, max_sessions=sessions,
                                                  idle_timeout_s=args.udp_idle_timeout))
     try:
