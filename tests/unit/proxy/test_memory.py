@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.http1 import Headers
-from services.proxy.memory import Release, ReleasePolicy, ReleaseState, _libc_trim, due
+from services.proxy.memory import Release, ReleasePolicy, ReleaseState, Why, _libc_trim, due
 from services.proxy.store import Store
 
 from .test_store_variants import variant
@@ -43,7 +43,27 @@ def test_release_collects_then_trims_and_resets_the_peak() -> None:
     assert release.observe(20, 0, 11.0) is False and release.state.quiet_since == 11.0
     assert release.observe(20, 0, 13.0) is True and calls == ["collect", "trim"]
     assert release.state == ReleaseState(peak=20, freed_at=0, released_at=13.0) and release.releases == 1
-    assert due(POLICY, release.state, 0, 0, 100.0) is False  # the peak starts again from 20
+    assert due(POLICY, release.state, 0, 0, 100.0) is None  # the peak starts again from 20
+
+
+@pytest.mark.parametrize(("ticks", "why", "calls"), [
+    ([(400, 0, 1), (0, 0, 2), (0, 2000, 4)], Why.BURST, ["collect", "trim"]),  # a burst (freed too)
+    ([(5, 0, 1), (5, 2000, 2)], Why.FREED, ["trim"]),  # evictions only: no full collection
+])
+def test_only_a_burst_collects(ticks: list[tuple[int, int, float]], why: Why, calls: list[str]) -> None:
+    """A full collection walks the whole cache (hundreds of ms with 100,000 entries): after evictions,
+    which free by reference count, the trim alone runs."""
+    made: list[str] = []
+
+    def call(name: str) -> int:
+        made.append(name)
+        return 0
+
+    release = Release(POLICY, trim=lambda: call("trim"), collect=lambda: call("collect"), rss=lambda: 0)
+    state = ReleaseState()
+    assert [due(POLICY, state, *tick) for tick in ticks][-1] is why
+    assert [now for c, f, now in ticks if release.observe(c, f, now)] == [ticks[-1][2]]
+    assert made == calls
 
 
 def test_without_a_trim_only_the_collection_runs() -> None:
@@ -54,7 +74,8 @@ def test_without_a_trim_only_the_collection_runs() -> None:
         return 0
 
     release = Release(POLICY, use_libc=False, collect=collect, rss=lambda: 0)
-    assert release.trim is None and release.observe(0, 5000, 1.0) and collected == [1]
+    assert release.trim is None and not release.observe(400, 0, 1.0)
+    assert not release.observe(0, 0, 2.0) and release.observe(0, 0, 4.0) and collected == [1]
 
 
 def test_libc_trim_is_found_or_absent_never_an_error() -> None:
