@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Sequence
 
 from services.common import log
 from services.common.config import build_parser
 
+from .allocator import in_use, reexec_if_needed
 from .cache.cookies import CookieRules
 from .fds import FD_RESERVE, raise_nofile_limit, session_budget
 from .job import ProxyConfig
@@ -73,6 +75,9 @@ def _serve_with_relays(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     log.configure("proxy")
     args = parse_args(argv)
+    if argv is None:  # the program itself (`python -m services.proxy`), not a call from a test
+        reexec_if_needed(args.allocator)
+    log.event("proxy.allocator", allocator=in_use(os.environ))
     raise_nofile_limit()
     try:
         _serve_with_relays(args)
