@@ -60,7 +60,7 @@ def cmd_show(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
     for target in found:
         state = read_root(target)
         fields = state.summary() if state else {"qdisc": "none"}
-        log.event("netem.show", target=target.label, **fields)
+        log.event("netem.show", target=target.label, addresses=",".join(target.addresses) or None, **fields)
     return 0
 
 
