@@ -2,8 +2,9 @@
 
 A literal of the topology is an address in one of its subnets, IPv4 or IPv6 (a subnet too), or a service
 port (8000, 8080, 9000, 9090 today: `topology.PORTS`) as `HOST:PORT`, in a URL, in `port N` (BPF), as a
-string of its own, or as a number (except as a count: `b"a" * 9000`). Docstrings and comments may show them; compose
-files and `netem/topology.py` are the copies that must exist (test_topology.py checks they agree).
+string of its own, or as a number (except as a count: `b"a" * 9000`). Docstrings and comments may show
+them; compose files and `netem/topology.py` are the copies that must exist (test_topology.py checks they
+agree).
 127.0.0.1 and port 0 are not the topology.
 """
 
