@@ -22,6 +22,8 @@ from services.common.inet import (
     parse_family,
     peer_host,
     split_host_port,
+    tcp_goodput_bps,
+    tcp_segment_payload_bytes,
     udp_frame_bytes,
     udp_payload_rate_bps,
 )
@@ -186,3 +188,9 @@ def test_is_authority_is_parse_authority_s_verdict(text: str) -> None:
         assert not is_authority(text)
     else:
         assert is_authority(text)
+
+
+def test_tcp_over_v6_carries_20_bytes_less_per_full_segment() -> None:
+    assert tcp_segment_payload_bytes(4) == 1448 and tcp_segment_payload_bytes(6) == 1428
+    assert tcp_goodput_bps(10e6, 4) == pytest.approx(10e6 * 1448 / 1514)
+    assert tcp_goodput_bps(10e6, 6) / tcp_goodput_bps(10e6, 4) == pytest.approx(1428 / 1448)

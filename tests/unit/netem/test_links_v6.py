@@ -3,12 +3,14 @@ addresses `show` lists for each end."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import pytest
 
 from netem import topology
 from netem.backends import docker_backend
+from netem.commands import controller
 from netem.core import links
 from netem.core.errors import DiscoveryError
 from netem.core.targets import Selection
@@ -86,3 +88,27 @@ def test_a_service_on_an_ipv6_only_network_is_found_and_shown_with_its_address()
                                        client=Client([api, peer]))
     assert [(t.label, t.addresses) for t in found] == [("proj-api-1:eth0 (edge.down)", (api6,)),
                                                        ("proj-tests-1:eth0 (edge.up)", (peer6,))]
+
+
+class DualStackContainer(FakeContainer):
+    """A container on a dual-stack network: Docker reports both addresses."""
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        nets = {f"proj_{n}": {"IPAddress": ip, "IPPrefixLen": plen, "GlobalIPv6Address": f"fd00:99::{ip[-1]}",
+                              "GlobalIPv6PrefixLen": 64} for n, (ip, plen) in self.networks.items()}
+        return {"HostConfig": {"CapAdd": ["NET_ADMIN"]}, "NetworkSettings": {"Networks": nets}}
+
+
+def test_show_lists_each_end_with_both_addresses(capsys: pytest.CaptureFixture[str]) -> None:
+    api = DualStackContainer("proj-api-1", "api", {"default": ("172.20.0.2", 16)},
+                             FakeTc(addrs={"eth0": ["172.20.0.2", "fd00:99::2", "fe80::2"]}), id="a1")
+    peer = DualStackContainer("proj-tests-1", "tests", {"default": ("172.20.0.3", 16)},
+                              FakeTc(addrs={"eth0": ["172.20.0.3", "fd00:99::3"]}), id="t1")
+    args = argparse.Namespace(profile="rate-10mbit", link="all", no_calibrate=False, steps=False,
+                              service_names=["api"], networks=["default"], peers=None, service=None)
+    with docker_backend.Helpers(Client([api, peer])) as helpers:
+        assert controller.cmd_show("proj", args, helpers) == 0
+    shown = [line for line in capsys.readouterr().out.splitlines() if "event=netem.show" in line]
+    assert len(shown) == 2, shown
+    assert "addresses=172.20.0.2,fd00:99::2" in shown[0] and "addresses=172.20.0.3,fd00:99::3" in shown[1]
