@@ -140,3 +140,9 @@ def format_addresses(socks: Sequence[socket.socket]) -> str:
     """`0.0.0.0:8000,[::]:8000`: where a service listens, for its `*.listening` log line."""
     names = (sock.getsockname() for sock in socks)
     return ",".join(format_host_port(str(name[0]), int(name[1])) for name in names)
+
+
+def valid_bind(text: str) -> str:
+    """`--bind` as a setting (services.common.config.Option): the text, checked by `parse_bind`."""
+    parse_bind(text)
+    return text.strip()

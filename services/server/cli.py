@@ -20,8 +20,9 @@ from services.common.config import (
     parse_size,
     parse_worker_count,
 )
+from services.common.listen import valid_bind
 
-from .app import ServerConfig, listen_socket, serve
+from .app import ServerConfig, listen_sockets, serve
 from .context import Timeouts
 from .fdlimit import raise_fd_limit
 from .rules import DEFAULT_RULES, parse_rules
@@ -30,7 +31,9 @@ DEFAULT_ROOT = str(Path(__file__).resolve().parents[2] / "www")
 
 
 OPTIONS = [
-    Option("--bind", "SERVER_BIND", "0.0.0.0", "address to listen on (HTTP and UDP)"),
+    Option("--bind", "SERVER_BIND", "any",
+           "addresses to listen on (HTTP and UDP): any (IPv4 and IPv6, IPv6 skipped where the host has "
+           "none) or ADDR[,ADDR…], e.g. 127.0.0.1,::1", valid_bind),
     Option("--http-port", "SERVER_HTTP_PORT", "8000", "HTTP port (0 = pick a free one)", parse_port),
     Option("--udp-port", "SERVER_UDP_PORT", "9000", "UDP echo port (0 = pick a free one)", parse_port),
     Option("--udp-buffer", "SERVER_UDP_BUFFER", "4MiB",
@@ -74,20 +77,20 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         access_log=args.access_log)
 
 
-def worker_sockets(config: ServerConfig, workers: int) -> list[socket.socket]:
-    """One listening socket per worker, all on the same port with SO_REUSEPORT, so the kernel spreads
-    connections evenly (one shared socket left a busy worker with most of them); without
-    SO_REUSEPORT every worker gets the same shared socket."""
+def worker_sockets(config: ServerConfig, workers: int) -> list[list[socket.socket]]:
+    """Each worker's listening sockets (one per address of `--bind`), all on the same port with
+    SO_REUSEPORT, so the kernel spreads connections evenly (one shared socket left a busy worker with
+    most of them); without SO_REUSEPORT every worker gets the same shared sockets."""
     reuse = hasattr(socket, "SO_REUSEPORT") and workers > 1
-    first = listen_socket(config.bind, config.http_port, config.backlog, reuse_port=reuse)
-    port = first.getsockname()[1]
-    return [first] + [listen_socket(config.bind, port, config.backlog, reuse_port=True) if reuse else first
+    first = listen_sockets(config.bind, config.http_port, config.backlog, reuse_port=reuse)
+    port = first[0].getsockname()[1]
+    return [first] + [listen_sockets(config.bind, port, config.backlog, reuse_port=True) if reuse else first
                       for _ in range(1, workers)]
 
 
-def _keep_only(socks: list[socket.socket], mine: socket.socket) -> None:
-    for other in socks:
-        if other is not mine:
+def _keep_only(socks: list[list[socket.socket]], mine: list[socket.socket]) -> None:
+    for other in (sock for group in socks for sock in group):
+        if other not in mine:
             other.close()
 
 
@@ -101,7 +104,7 @@ def run_workers(config: ServerConfig, workers: int) -> int:
             code = 0
             try:
                 _keep_only(socks, socks[index])
-                asyncio.run(serve(config, http_sock=socks[index], worker=index))
+                asyncio.run(serve(config, http_socks=socks[index], worker=index))
             except BaseException:
                 code = 1
             os._exit(code)
@@ -115,7 +118,7 @@ def run_workers(config: ServerConfig, workers: int) -> int:
                 os.kill(pid, signal.SIGTERM)
 
     try:
-        asyncio.run(serve(config, http_sock=sock, worker=0, on_stop=stop_children))
+        asyncio.run(serve(config, http_socks=sock, worker=0, on_stop=stop_children))
     finally:
         stop_children()
         for pid in children:

@@ -52,7 +52,7 @@ def test_cli_defaults_and_env() -> None:
 
     args = build_parser("x", "y", cli.OPTIONS, environ={"SERVER_HTTP_PORT": "0"}).parse_args([])
     config = cli.config_from_args(args)
-    assert (config.http_port, config.udp_port, config.bind) == (0, topology.port("server", "udp"), "0.0.0.0")
+    assert (config.http_port, config.udp_port, config.bind) == (0, topology.port("server", "udp"), "any")
     assert Path(config.root).name == "www" and not config.listing
     assert cli.main(["--bogus"]) == 2
 
