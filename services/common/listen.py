@@ -82,7 +82,8 @@ def _open_one(address: str, port: int, kind: int, backlog: int, reuse_port: bool
     family = _family(address)
     sock = make_socket(family, kind)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if kind == socket.SOCK_STREAM:  # past TIME_WAIT; on UDP it would let two services share a port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if reuse_port:

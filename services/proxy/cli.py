@@ -23,6 +23,7 @@ from services.common.config import (
     parse_size,
     parse_worker_count,
 )
+from services.common.listen import valid_bind
 
 from .cache.cookies import CookieRequests, CookieRules, SetCookie
 from .fds import raise_nofile_limit, session_budget
@@ -69,7 +70,9 @@ def _positive_int(text: str) -> int:
 
 
 OPTIONS = [
-    Option("--bind", "PROXY_BIND", "0.0.0.0", "address to listen on"),
+    Option("--bind", "PROXY_BIND", "any",
+           "addresses to listen on (HTTP and UDP): any (IPv4 and IPv6, IPv6 skipped where the host has "
+           "none) or ADDR[,ADDR…], e.g. 127.0.0.1,::1", valid_bind),
     Option("--http-port", "PROXY_HTTP_PORT", "8080", "HTTP port (0: pick a free one)", parse_port),
     Option("--udp-port", "PROXY_UDP_PORT", "9090", "UDP relay port (0: pick a free one)", parse_port),
     Option("--upstream", "PROXY_UPSTREAM", "server:8000", "origin server in reverse mode",
@@ -148,11 +151,11 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         cookies=CookieRules(args.set_cookie, args.cookie_requests))
 
 
-async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None,
+async def _serve(args: argparse.Namespace, udp_socks: list[socket.socket] | None = None,
                  udp_counters: SharedCounters | None = None) -> None:
     server = ProxyServer(config_from(args), udp_upstream=args.upstream_udp,
                          udp_idle_timeout_s=args.udp_idle_timeout, udp_max_sessions=args.udp_max_sessions,
-                         udp_sock=udp_sock, udp_counters=udp_counters)
+                         udp_socks=udp_socks, udp_counters=udp_counters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # before the listening line, so a quick SIGTERM is clean
@@ -165,18 +168,21 @@ async def _serve(args: argparse.Namespace, udp_sock: socket.socket | None = None
 
 
 def _serve_with_workers(args: argparse.Namespace) -> None:
-    """`--udp-workers N` > 1: bind N SO_REUSEPORT sockets, fork N-1 relay-only workers (before any event
-    loop), serve HTTP + the relay on the first socket here, and stop and reap every worker on the way out."""
+    """`--udp-workers N` > 1: bind N SO_REUSEPORT sockets per address of `--bind`, fork N-1 relay-only
+    workers (before any event loop), serve HTTP + the relay on the first group here, and stop and reap
+    every worker on the way out."""
     socks = udp_sockets(args.bind, args.udp_port, args.udp_workers)
     counters = SharedCounters(len(socks))
-    make_relay = relay_factory(args.upstream_udp, max_sessions=session_budget(args.udp_max_sessions),
+    per_socket = max(1, session_budget(args.udp_max_sessions) // len(socks[0]))
+    make_relay = relay_factory(args.upstream_udp, max_sessions=per_socket,
                                idle_timeout_s=args.udp_idle_timeout)
     children = fork_workers(socks, counters, make_relay)
     try:
         asyncio.run(_serve(args, socks[0], counters))
     finally:
         stop_workers(children)
-        socks[0].close()
+        for sock in socks[0]:
+            sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

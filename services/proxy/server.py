@@ -1,69 +1,73 @@
-"""Starts the HTTP listener and the UDP relay; logs `event=proxy.listening http=HOST:PORT udp=HOST:PORT`."""
+"""Starts the HTTP listeners and the UDP relay on every address of `--bind`; logs
+`event=proxy.listening http=HOST:PORT[,…] udp=HOST:PORT[,…]`."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import time
-from typing import Any
 
 from services.common import log
+from services.common.inet import format_host_port
+from services.common.listen import format_addresses, open_sockets, parse_bind
 
 from . import fds
 from .app import ProxyApp
 from .conn import ClientConnection
 from .job import ProxyConfig
 from .udp_counters import SharedCounters
+from .udp_group import RelayGroup
 from .udp_relay import UdpRelay
-
-
-def _hostport(sockname: Any) -> str:
-    host, port = sockname[0], sockname[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ProxyServer:
     def __init__(self, config: ProxyConfig, *, udp_upstream: tuple[str, int] | None,
                  udp_idle_timeout_s: float = 60.0, udp_max_sessions: int = 4096,
-                 udp_sock: socket.socket | None = None, udp_counters: SharedCounters | None = None) -> None:
-        """`udp_sock`: an already bound relay socket (`--udp-workers`, worker 0); `udp_counters`: the
-        workers' shared counters, summed into `/_proxy/stats`."""
+                 udp_socks: list[socket.socket] | None = None,
+                 udp_counters: SharedCounters | None = None) -> None:
+        """`udp_socks`: already bound relay sockets (`--udp-workers`, worker 0's: one per address);
+        `udp_counters`: the workers' shared counters, summed into `/_proxy/stats`."""
         self.app = ProxyApp(config)
         self.udp_upstream = udp_upstream
         self.udp_idle_timeout_s = udp_idle_timeout_s
         self.udp_max_sessions = udp_max_sessions
-        self.udp_sock = udp_sock
+        self.udp_socks = udp_socks
         self.udp_counters = udp_counters
-        self.http: asyncio.Server | None = None
+        self.https: list[asyncio.Server] = []
         self.sweeper: asyncio.Task[None] | None = None
-        self.relay: UdpRelay | None = None
+        self.relay: RelayGroup | None = None
         self.http_address = ""
         self.udp_address = ""
 
     async def start(self, bind: str, http_port: int, udp_port: int) -> None:
         loop = asyncio.get_running_loop()
         fds.install(loop, self.app.fds)
-        self.http = await loop.create_server(lambda: ClientConnection(self.app), bind, http_port,
-                                             reuse_address=True, backlog=1024)
-        self.http_address = _hostport(self.http.sockets[0].getsockname())
+        listeners = open_sockets(parse_bind(bind), http_port, socket.SOCK_STREAM, backlog=1024)
+        for address, why in listeners.skipped:
+            log.event("proxy.family_unavailable", address=address, reason=why)
+        self.https = [await loop.create_server(lambda: ClientConnection(self.app), sock=sock, backlog=1024)
+                      for sock in listeners.sockets]
+        self.http_address = format_addresses(listeners.sockets)
         if self.udp_upstream is not None:
+            socks = self.udp_socks or open_sockets(parse_bind(bind), udp_port, socket.SOCK_DGRAM).sockets
             sessions = fds.session_budget(self.udp_max_sessions)
             if sessions < self.udp_max_sessions:
                 log.event("proxy.udp_sessions_capped", max_sessions=sessions, reserve=fds.FD_RESERVE)
-            relay = UdpRelay(self.udp_upstream, max_sessions=sessions,
-                             idle_timeout_s=self.udp_idle_timeout_s)
-            sockname = await relay.start((bind, udp_port), sock=self.udp_sock)
+            per_socket = max(1, sessions // len(socks))  # the session budget is shared, not multiplied
+            upstream, idle_s = self.udp_upstream, self.udp_idle_timeout_s
+            relay = RelayGroup(lambda: UdpRelay(upstream, max_sessions=per_socket, idle_timeout_s=idle_s))
+            await relay.start(socks)
             self.relay = relay
             counters = self.udp_counters
             self.app.udp_stats = (relay.stats if counters is None
                                   else lambda: counters.aggregate(0, relay.stats()))
-            self.udp_address = _hostport(sockname)
+            self.udp_address = format_addresses(socks)
         self.sweeper = loop.create_task(self._sweep())
         cfg = self.app.config
         workers = self.udp_counters.workers if self.udp_counters is not None else 1
         log.event("proxy.listening", http=self.http_address, udp=self.udp_address or "-", udp_workers=workers,
                   mode=cfg.mode,
-                  upstream=f"{cfg.upstream[0]}:{cfg.upstream[1]}", cache_size=cfg.cache_size)
+                  upstream=format_host_port(*cfg.upstream), cache_size=cfg.cache_size)
 
     async def _sweep(self) -> None:
         """Every connection's deadlines, a few times per shortest timeout (`check_timeouts`)."""
@@ -81,8 +85,8 @@ class ProxyServer:
         `--shutdown-timeout` to finish (new requests on them are answered with `Connection: close`);
         whatever is left then is aborted."""
         self.app.stopping = True
-        if self.http is not None:
-            self.http.close()
+        for http in self.https:
+            http.close()
         if self.relay is not None:
             self.relay.close()
         in_flight = len(self.app.connections)
@@ -100,9 +104,9 @@ class ProxyServer:
         for task in list(self.app.tasks):
             task.cancel()
         self.app.pool.close()
-        if self.http is not None:
+        for http in self.https:
             try:
                 async with asyncio.timeout(2.0):
-                    await self.http.wait_closed()
+                    await http.wait_closed()
             except TimeoutError:
                 pass

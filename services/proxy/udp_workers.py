@@ -15,40 +15,39 @@ from collections.abc import Callable
 from typing import Any
 
 from services.common import log
+from services.common.listen import Bind, open_sockets, parse_bind
 
 from .udp_counters import PUBLISH_INTERVAL_S, SharedCounters
+from .udp_group import RelayGroup
 from .udp_relay import UdpRelay
 
 
-def udp_sockets(bind: str, port: int, count: int) -> list[socket.socket]:
-    """`count` non-blocking datagram sockets bound to one port (SO_REUSEPORT when more than one); with port
-    0 the first picks the port and the others join it."""
-    family, _, _, _, sockaddr = socket.getaddrinfo(bind, port, type=socket.SOCK_DGRAM,
-                                                   flags=socket.AI_PASSIVE)[0]
-    socks: list[socket.socket] = []
+def udp_sockets(bind: str, port: int, count: int) -> list[list[socket.socket]]:
+    """For each of `count` workers, non-blocking datagram sockets on every address of `bind`, all on one
+    port (SO_REUSEPORT when more than one worker); with port 0 the first picks the port and the others
+    join it."""
+    reuse = count > 1
+    first = open_sockets(parse_bind(bind), port, socket.SOCK_DGRAM, reuse_port=reuse)
+    groups = [first.sockets]
     try:
-        for _ in range(count):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            socks.append(sock)
-            if count > 1:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.setblocking(False)
-            sock.bind(sockaddr)
-            sockaddr = (sockaddr[0], sock.getsockname()[1], *sockaddr[2:])
+        port = first.sockets[0].getsockname()[1]
+        for _ in range(1, count):
+            groups.append(open_sockets(Bind(tuple(str(s.getsockname()[0]) for s in first.sockets)), port,
+                                       socket.SOCK_DGRAM, reuse_port=True).sockets)
     except OSError:
-        for sock in socks:
+        for sock in (s for group in groups for s in group):
             sock.close()
         raise
-    return socks
+    return groups
 
 
-async def _relay_worker(relay: UdpRelay, sock: socket.socket, counters: SharedCounters, index: int,
-                        parent: int) -> None:
+async def _relay_worker(relay: RelayGroup, socks: list[socket.socket], counters: SharedCounters,
+                        index: int, parent: int) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await relay.start(sock=sock)
+    await relay.start(socks)
     pid = os.getpid()
     while not stop.is_set():
         counters.publish(index, pid, relay.counters())
@@ -61,10 +60,10 @@ async def _relay_worker(relay: UdpRelay, sock: socket.socket, counters: SharedCo
     relay.close()
 
 
-def fork_workers(socks: list[socket.socket], counters: SharedCounters,
+def fork_workers(socks: list[list[socket.socket]], counters: SharedCounters,
                  make_relay: Callable[[], UdpRelay]) -> list[int]:
-    """Fork one relay-only process per socket after the first; returns their pids. Call before any event
-    loop or thread exists. Every process keeps only its own socket."""
+    """Fork one relay-only process per socket group after the first; returns their pids. Call before any
+    event loop or thread exists. Every process keeps only its own sockets."""
     parent = os.getpid()
     children: list[int] = []
     for index in range(1, len(socks)):
@@ -72,15 +71,14 @@ def fork_workers(socks: list[socket.socket], counters: SharedCounters,
         if pid == 0:  # child: relay until SIGTERM or the parent's death, never return into the caller
             code = 0
             try:
-                for other in socks:
-                    if other is not socks[index]:
-                        other.close()
-                asyncio.run(_relay_worker(make_relay(), socks[index], counters, index, parent))
+                for other in (s for i, group in enumerate(socks) if i != index for s in group):
+                    other.close()
+                asyncio.run(_relay_worker(RelayGroup(make_relay), socks[index], counters, index, parent))
             except BaseException:
                 code = 1
             os._exit(code)
         children.append(pid)
-    for sock in socks[1:]:
+    for sock in (s for group in socks[1:] for s in group):
         sock.close()
     log.event("proxy.udp_workers", workers=len(socks), pids=",".join(map(str, [os.getpid(), *children])))
     return children

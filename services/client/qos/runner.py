@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from services.client.family import version
+from services.client.family import NoAddress, version
 from services.client.qos import metrics
 from services.client.qos.config import QosConfig, schedule_ns
 from services.client.qos.engine import Collector, open_socket, send_all
@@ -117,6 +117,8 @@ def wait_for_echo(config: QosConfig, timeout_s: float, clock: SleepingClock = SY
                 seq += 1
                 if _reply_within(sock, test_id, READY_PROBE_GAP_S):
                     return True
+            except NoAddress:  # no address of the family asked for: waiting cannot help
+                return False
             except OSError:
                 if sock is not None:
                     sock.close()

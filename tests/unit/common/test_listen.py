@@ -125,3 +125,12 @@ def test_a_fixed_port_taken_is_an_error_naming_it() -> None:
     with pytest.raises(OSError, match="Address already in use") as caught:
         _open(host, "any", 8123, socket.SOCK_STREAM)
     assert caught.value.errno == errno.EADDRINUSE  # even for the optional family: a real conflict
+
+
+def test_only_tcp_listeners_reuse_addresses() -> None:
+    """SO_REUSEADDR on a UDP socket would let a second service bind the same port and steal datagrams."""
+    host = FakeHost()
+    tcp = _open(host, "127.0.0.1", 0, socket.SOCK_STREAM).sockets[0]
+    udp = _open(host, "127.0.0.1", 0, socket.SOCK_DGRAM).sockets[0]
+    assert cast(FakeSocket, tcp).opts.get((socket.SOL_SOCKET, socket.SO_REUSEADDR)) == 1
+    assert (socket.SOL_SOCKET, socket.SO_REUSEADDR) not in cast(FakeSocket, udp).opts

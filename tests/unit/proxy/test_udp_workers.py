@@ -37,7 +37,7 @@ def test_aggregate_sums_live_local_and_published_workers() -> None:
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
 def test_udp_sockets_share_one_port() -> None:
-    socks = udp_sockets("127.0.0.1", 0, 3)
+    socks = [group[0] for group in udp_sockets("127.0.0.1", 0, 3)]
     try:
         ports = {sock.getsockname()[1] for sock in socks}
         assert len(ports) == 1 and 0 not in ports
@@ -49,7 +49,7 @@ def test_udp_sockets_share_one_port() -> None:
 
 
 def test_one_socket_has_no_reuseport_and_a_taken_port_fails_cleanly() -> None:
-    (sock,) = udp_sockets("127.0.0.1", 0, 1)
+    ((sock,),) = udp_sockets("127.0.0.1", 0, 1)
     try:
         with pytest.raises(OSError):
             udp_sockets("127.0.0.1", sock.getsockname()[1], 2)
