@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from services.common import log
 from services.common.http1 import Headers, Request
+from services.common.inet import normal_host
 from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import respond
@@ -88,7 +89,7 @@ class ProxyApp:
 
     @staticmethod
     def client_in(job: Job, allowed: frozenset[str]) -> bool:
-        return job.client.peer.rsplit(":", 1)[0].strip("[]") in allowed
+        return normal_host(job.client.peer.rpartition(":")[0].strip("[]")) in allowed
 
     def _internal_allowed(self, job: Job, path: str) -> bytes:
         if path == "/_proxy/stats":

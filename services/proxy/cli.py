@@ -23,6 +23,7 @@ from services.common.config import (
     parse_size,
     parse_worker_count,
 )
+from services.common.inet import normal_host
 from services.common.listen import valid_bind
 
 from .cache.cookies import CookieRequests, CookieRules, SetCookie
@@ -49,7 +50,8 @@ def parse_field_names(text: str) -> tuple[str, ...]:
 
 
 def _addresses(text: str) -> frozenset[str]:
-    return frozenset(a.strip() for a in text.split(",") if a.strip())
+    """Client addresses of an allow-list (`--stats-allow`, `--purge-allow`), IPv6 in its one spelling."""
+    return frozenset(normal_host(a.strip().strip("[]")) for a in text.split(",") if a.strip())
 
 
 def _choice(kind: type[ModeT]) -> Callable[[str], ModeT]:

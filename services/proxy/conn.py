@@ -28,6 +28,7 @@ from services.common.http1 import (
     RequestParser,
     keep_alive,
 )
+from services.common.inet import format_host_port, peer_host
 
 from . import respond
 from .app import ProxyApp
@@ -72,7 +73,9 @@ class ClientConnection(asyncio.Protocol):
             self.app.fds.recovered()
         self.flow = FlowControl(transport)
         peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "-"
+        # `[fd00::5]:41234` or `10.0.0.5:41234` (an IPv4 client of a dual-stack socket as IPv4)
+        self.peer = (format_host_port(peer_host(str(peer[0])), int(peer[1])) if isinstance(peer, tuple)
+                     else "-")
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.inet import format_host_port
+
 Address = tuple[Any, ...]
 
 
@@ -41,4 +43,5 @@ def open_upstream_socket(upstream: Address) -> socket.socket:
 
 
 def fmt_address(addr: Address) -> str:
-    return f"{addr[0]}:{addr[1]}"
+    """`10.0.0.5:41000`, `[fd00::5]:41000` (a v6 sockaddr's flow info and scope id left out)."""
+    return format_host_port(str(addr[0]), int(addr[1]))

@@ -11,6 +11,7 @@ import io
 
 from services.common import log
 from services.common.http1 import REASONS, Data, EndOfMessage, HTTPError, Request, RequestParser, keep_alive
+from services.common.inet import format_host_port
 
 from .context import Context
 from .fast import Route
@@ -50,7 +51,7 @@ class HttpProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "-"
+        self.peer = format_host_port(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else "-"
         self.last_activity = self.ctx.now()
         self.connections.add(self)
         self.ctx.stats.connections_open += 1
