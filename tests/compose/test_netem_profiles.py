@@ -50,6 +50,7 @@ PROFILES = ("lan", "4g", "satellite", "lossy", "asymmetric")
 QOS_COLUMNS = ("rtt_median_ms", "rtt_stddev_ms", "owd_up_median_ms", "owd_down_median_ms", "jitter_ms",
                "loss_pct")
 SERVICES = ("server", "proxy", "client")
+FAMILIES = ("4", "6")  # compose runs the suite over both (CLIENT_FAMILY=both)
 # Probes per suite run: bursty (Gilbert-Elliott) loss needs several hundred for a 3σ band that means
 # something (150 gave one run in six outside it); delays need far fewer.
 SUITE_PROBES = 500
@@ -71,9 +72,11 @@ class Run:
         """The containers' logs (asked for only when a check needs them: each call costs under TCG)."""
         return self.project.compose(self.project.env("", ""), "logs", "--no-color").stdout + self.up_stderr
 
-    def qos(self) -> dict[str, str]:
-        rows = [r for r in self.rows if r["kind"] == "qos"]
-        assert len(rows) == 1, f"{self.profile}: expected one qos row, got {self.rows}\n{self.logs[-3000:]}"
+    def qos(self, version: str = "4") -> dict[str, str]:
+        """The suite's qos row over one family (compose runs the suite over IPv4, then IPv6)."""
+        rows = [r for r in self.rows if r["kind"] == "qos" and r["ip_version"] == version]
+        assert len(rows) == 1, f"{self.profile}: expected one IPv{version} qos row, got {self.rows}\n" \
+                               f"{self.logs[-3000:]}"
         return rows[0]
 
 
@@ -193,9 +196,10 @@ def baseline(project: Project) -> Run:
 
 def test_none_runs_the_suite_with_every_qos_value(baseline: Run) -> None:
     assert baseline.client_exit == 0, baseline.logs[-4000:]
-    qos = baseline.qos()
-    assert all(qos[c] != "" for c in QOS_COLUMNS), qos
-    assert float(qos["loss_pct"]) == 0.0
+    for version in FAMILIES:
+        qos = baseline.qos(version)
+        assert all(qos[c] != "" for c in QOS_COLUMNS), qos
+        assert float(qos["loss_pct"]) == 0.0
 
 
 def _num(row: dict[str, str], column: str) -> float:
@@ -226,14 +230,20 @@ def delayed_ends(ends: Ends, direction: str | None = None) -> int:
 
 
 def profile_checks(name: str, path: Path, run: Run, base: Run) -> list[checks.Check]:
-    """Configured vs measured for one profile's qos row, against the baseline's.
+    """Configured vs measured for one profile's qos rows (IPv4 and IPv6), each against the baseline's
+    row of its own family: netem shapes an interface, so both families must show the profile."""
+    return [check for version in FAMILIES
+            for check in family_checks(f"{name} IPv{version}", path, run.qos(version), base.qos(version))]
+
+
+def family_checks(name: str, path: Path, qos: dict[str, str], ref: dict[str, str]) -> list[checks.Check]:
+    """Configured vs measured for one qos row, against the baseline's.
 
     Each delay band widens by the path's noise once, and once more per delayed end: netem releases a
     delayed packet when a kernel timer fires, and a CPU that delays the relay (emulated, or busy) also
     fires timers late — a few ms per end under TCG, microseconds natively, where the noise is too."""
     ends = load_profile(str(path)).ends
     want = expected(ends)
-    qos, ref = run.qos(), base.qos()
     noise = path_noise(ref)
     sent = int(_num(qos, "packets_sent"))
     lost_up, lost_down = int(_num(qos, "lost_up_packets")), int(_num(qos, "lost_down_packets"))
@@ -281,7 +291,8 @@ def test_profile_at_start_shows_in_the_client_rows(name: str, netem_present: boo
         assert "this kernel has no sch_netem" in run.logs
         return
     assert run.client_exit == 0, run.logs[-4000:]
-    assert all(run.qos()[c] != "" for c in QOS_COLUMNS), run.qos()
+    for version in FAMILIES:
+        assert all(run.qos(version)[c] != "" for c in QOS_COLUMNS), run.qos(version)
     found = profile_checks(name, path, run, baseline)
     print("\n" + checks.table(found))
     assert all(c.ok for c in found), checks.table([c for c in found if not c.ok])
