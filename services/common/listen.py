@@ -147,3 +147,13 @@ def valid_bind(text: str) -> str:
     """`--bind` as a setting (services.common.config.Option): the text, checked by `parse_bind`."""
     parse_bind(text)
     return text.strip()
+
+
+def can_bind(address: str) -> bool:
+    """Whether this host can bind `address` now (`::1`: it has IPv6 on its loopback), probed with a socket."""
+    try:
+        with socket.socket(_family(address), socket.SOCK_STREAM) as sock:
+            sock.bind(_sockaddr(address, 0))
+    except OSError:
+        return False
+    return True

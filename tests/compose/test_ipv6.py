@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import http.client
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from netem import topology
 from netem.core.expect import parse_rows
 from services.common import inet
+from services.common.listen import can_bind
 
 from .conftest import REPO, Stack
 
@@ -28,15 +28,6 @@ RATE_BPS = 2_000_000  # the edge's down direction (proxy → client) in the rate
 PAYLOAD_B = 200  # probe size: 242-byte frames over IPv4, 262 over IPv6 (8 % fewer per second)
 RATE_TOLERANCE = 0.06  # each family's received payload rate vs what the link carries
 RATIO_TOLERANCE = 0.03  # IPv4 / IPv6 payload rates vs the frame sizes' ratio (same link, same run)
-
-
-def _has_v6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def _network(stack: Stack, link: str) -> dict[str, Any]:
@@ -63,7 +54,7 @@ def test_networks_and_fixed_services_are_dual_stack(stack: Stack) -> None:
 def test_published_ports_answer_on_both_loopbacks(stack: Stack) -> None:
     """From the host: 127.0.0.1 always; [::1] where the host has IPv6 loopback (docker-proxy forwards it
     to the container's IPv6 address, so this also proves the services listen on IPv6)."""
-    hosts = ["127.0.0.1", "::1"] if _has_v6_loopback() else ["127.0.0.1"]
+    hosts = ["127.0.0.1", "::1"] if can_bind("::1") else ["127.0.0.1"]
     for host in hosts:
         for port, path in ((stack.proxy_port, "/_proxy/stats"), (stack.server_port, "/_server/health")):
             conn = http.client.HTTPConnection(host, port, timeout=10)

@@ -16,20 +16,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from services.common.inet import format_host_port
+from services.common.listen import can_bind
 
 from .processes import REPO, Service, running
 
-
-def _has_v6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-V6 = _has_v6_loopback()
+V6 = can_bind("::1")
 
 
 def _server() -> AbstractContextManager[Service]:
