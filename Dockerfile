@@ -53,15 +53,31 @@ ENTRYPOINT ["qoslab-entrypoint", "python3", "-m", "services.client"]
 # (the offline base); compose builds this stage on the host network.
 FROM base AS netem
 ENV QOSLAB_SERVICE=netem
+# tcpdump: `capture` runs it from this image in the target's network namespace (only Docker needed)
 RUN set -eu; \
+    packages=""; \
+    command -v tcpdump >/dev/null || packages="tcpdump"; \
     if ! python3 -c 'import docker' 2>/dev/null; then \
       if python3 -m pip --version >/dev/null 2>&1; then \
         python3 -m pip install --no-cache-dir 'docker>=5'; \
       else \
-        apt-get -o Acquire::Check-Valid-Until=false update && \
-        apt-get install -y --no-install-recommends python3-docker && rm -rf /var/lib/apt/lists/*; \
+        packages="$packages python3-docker"; \
       fi; \
     fi; \
-    python3 -c 'import docker'
+    if [ -n "$packages" ]; then \
+      apt-get -o Acquire::Check-Valid-Until=false update && \
+      apt-get install -y --no-install-recommends $packages && rm -rf /var/lib/apt/lists/*; \
+    fi; \
+    python3 -c 'import docker'; command -v tcpdump
 ENTRYPOINT ["python3", "-m", "netem"]
 CMD ["--help"]
+
+# Headless Chromium for tests/compose/test_browser.py (Debian's package, the same on every runner, whatever
+# the host has): `docker run --network host qoslab/browser:dev --headless …`. Not part of the stack, so
+# not in compose.yaml: tests/compose/cdp.py builds it (`docker build --target browser`).
+FROM ${BASE_IMAGE} AS browser
+RUN set -eu; \
+    apt-get -o Acquire::Check-Valid-Until=false update && \
+    apt-get install -y --no-install-recommends chromium fonts-dejavu-core && rm -rf /var/lib/apt/lists/*; \
+    chromium --version
+ENTRYPOINT ["chromium"]

@@ -11,7 +11,10 @@ Hypothesis is optional here: the VM runs tests/compose with Debian's pytest and 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+from pathlib import Path
 
 if importlib.util.find_spec("hypothesis") is not None:
     from hypothesis import settings
@@ -19,3 +22,12 @@ if importlib.util.find_spec("hypothesis") is not None:
     settings.register_profile("dev", max_examples=50, deadline=None)  # no deadline: the machine may be busy
     settings.register_profile("ci", max_examples=500, deadline=None)
     settings.load_profile("dev")
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """Inside the QEMU VM its /init sets QOSLAB_STEP_FILE: the running test is the step its watchdog
+    names when something stalls (netem/vm/initscript.py)."""
+    path = os.environ.get("QOSLAB_STEP_FILE")
+    if path:
+        with contextlib.suppress(OSError):
+            Path(path).write_text(f"pytest {nodeid}\n", encoding="utf-8")

@@ -60,8 +60,16 @@ def wait_port(port: int, timeout_s: float = 15.0) -> None:
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
 
 
+CPUS = {"servers": "", "load": ""}  # --cpus / --load-cpus: taskset CPU lists (empty: anywhere)
+
+
+def pinned(role: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", CPUS[role], *argv] if CPUS[role] else argv
+
+
 def start(argv: list[str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(pinned("servers", argv), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     wait_port(port)
     return proc
 
@@ -74,9 +82,9 @@ def children_cpu_s() -> float:
 def wrk(url: str, connections: int, duration_s: float) -> dict[str, float]:
     threads = min(2, connections)
     before = children_cpu_s()
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration_s)}s", "--latency",
-                          "--timeout", "5s", url], capture_output=True, text=True,
-                         timeout=duration_s + 60).stdout
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration_s)}s", "--latency", "--timeout",
+            "5s", url]
+    out = subprocess.run(pinned("load", argv), capture_output=True, text=True, timeout=duration_s + 60).stdout
     cpu = children_cpu_s() - before
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
@@ -93,9 +101,9 @@ def wrk(url: str, connections: int, duration_s: float) -> dict[str, float]:
 
 def ours(url: str, connections: int, duration_s: float, *extra: str) -> dict[str, float]:
     before = children_cpu_s()
-    done = subprocess.run([sys.executable, "-m", "services.client", "load", url, "--proxy", "none",
-                           "--clients", str(connections), "--duration", f"{duration_s}s", "--csv", "",
-                           "--json", *extra], cwd=REPO, capture_output=True, text=True,
+    argv = [sys.executable, "-m", "services.client", "load", url, "--proxy", "none", "--clients",
+            str(connections), "--duration", f"{duration_s}s", "--csv", "", "--json", *extra]
+    done = subprocess.run(pinned("load", argv), cwd=REPO, capture_output=True, text=True,
                           timeout=duration_s + 120)
     cpu = children_cpu_s() - before
     if not done.stdout.strip():
@@ -186,7 +194,11 @@ def main() -> int:
     parser.add_argument("--load-workers", default="2",
                         help="load --workers, or a list to compare (1,2); wrk runs -t2")
     parser.add_argument("--skip-omission", action="store_true")
+    parser.add_argument("--cpus", default="", help="taskset CPU list of the servers (qoslab and nginx)")
+    parser.add_argument("--load-cpus", default="",
+                        help="taskset CPU list of wrk and load (the same for both)")
     args = parser.parse_args()
+    CPUS.update(servers=args.cpus, load=args.load_cpus)
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:

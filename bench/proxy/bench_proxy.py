@@ -3,17 +3,12 @@ same run; then the UDP relay's packet rate and added latency against the direct 
 
     python bench/proxy/bench_proxy.py [--duration 5] [--connections 64] [--rounds 3]
     python bench/proxy/bench_proxy.py --skip-http --duration 4 [--udp-workers 2] [--udp-sockets 16]
-    python bench/proxy/bench_proxy.py --udp-vs-nginx [--rounds 3] [--duration 3] [--udp-workers 1,2]
 
 Needs `wrk` and `varnishd` (apt-get install wrk varnish) and `gcc` (the UDP load generator and echo,
 udpblast.c, are compiled at run time). HTTP hits: `--rounds` interleaved rounds (order swapped each
 round), the median of the per-round ratios. Prints each number and the ratios.
 
-`--udp-vs-nginx` measures the relay against nginx's stream module as a UDP proxy (Debian: apt-get install
-nginx libnginx-mod-stream) with the same C generator and C echo, rounds interleaved (relay, nginx, direct
-for each worker count): relayed datagrams/s at < 0.1 % loss (the best of a window ladder whose loss,
-sent − received − still in flight, stays under 0.1 %) and the added latency (ping-pong median and p99
-minus the direct path's). Medians over `--rounds`; a Markdown table.
+The relay against nginx's stream module: `bench/proxy/bench_udp.py`.
 """
 
 from __future__ import annotations
@@ -62,9 +57,15 @@ def wait_http(port: int, path: str = "/small", timeout_s: float = 15.0) -> None:
     raise RuntimeError(f"127.0.0.1:{port}{path} did not answer")
 
 
-def wrk(port: int, path: str, duration_s: float, connections: int) -> float:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{int(duration_s)}s", f"http://127.0.0.1:{port}{path}"],
-                         capture_output=True, text=True, timeout=duration_s + 30, check=True).stdout
+def pinned(cpus: str, argv: list[str]) -> list[str]:
+    """`argv` run on the CPUs `cpus` (taskset), or anywhere when `cpus` is empty."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def wrk(port: int, path: str, duration_s: float, connections: int, cpus: str = "") -> float:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{int(duration_s)}s", f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(pinned(cpus, argv), capture_output=True, text=True, timeout=duration_s + 30,
+                         check=True).stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not found:
         raise RuntimeError(out)
@@ -78,14 +79,14 @@ def start(cmd: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
 def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> None:
     origin_port, proxy_port, varnish_port = free_ports(3)
     procs.append(start([sys.executable, str(HERE / "origin.py"), str(origin_port)]))
-    procs.append(start([sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port",
-                        str(proxy_port), "--udp-port", "0", "--upstream", f"127.0.0.1:{origin_port}",
-                        "--upstream-udp", "127.0.0.1:9", "--no-access-log", "--cache-size", "256MiB"],
-                       cwd=ROOT))
+    procs.append(start(pinned(args.cpus, [
+        sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port", str(proxy_port),
+        "--udp-port", "0", "--upstream", f"127.0.0.1:{origin_port}", "--upstream-udp", "127.0.0.1:9",
+        "--no-access-log", "--cache-size", "256MiB"]), cwd=ROOT))
     workdir = tempfile.mkdtemp(prefix="qoslab-varnish-")
     Path(workdir).chmod(0o755)  # varnishd drops root for its own user, which must enter the directory
-    procs.append(start(["varnishd", "-F", "-n", workdir, "-a", f"127.0.0.1:{varnish_port}",
-                        "-b", f"127.0.0.1:{origin_port}", "-s", "malloc,256m"]))
+    procs.append(start(pinned(args.cpus, ["varnishd", "-F", "-n", workdir, "-a", f"127.0.0.1:{varnish_port}",
+                                          "-b", f"127.0.0.1:{origin_port}", "-s", "malloc,256m"])))
     for port in (origin_port, proxy_port, varnish_port):
         wait_http(port)
     for name, path in (("small", "/small"), ("1MiB", "/big")):
@@ -96,7 +97,7 @@ def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -
         for round_ in range(args.rounds):  # interleaved, the order swapped every round
             pair = [(ours, proxy_port), (theirs, varnish_port)]
             for results, port in pair if round_ % 2 == 0 else pair[::-1]:
-                results.append(wrk(port, path, args.duration, args.connections))
+                results.append(wrk(port, path, args.duration, args.connections, args.load_cpus))
             print(f"  round {round_ + 1} {name}: qoslab {ours[-1]:.0f}  varnish {theirs[-1]:.0f} req/s  "
                   f"(load {os.getloadavg()[0]:.1f})")
         ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
@@ -203,101 +204,6 @@ def udp_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) ->
           f"echo {echo_cpu / args.duration:.2f} cores)")
 
 
-NGINX_UDP = """load_module {module};
-daemon off; worker_processes {workers}; pid {tmp}/nginx.pid; error_log {tmp}/error.log crit;
-events {{ worker_connections 4096; }}
-stream {{ server {{ listen 127.0.0.1:{port} udp reuseport; proxy_pass 127.0.0.1:{echo};
-                   proxy_timeout 30s; }} }}
-"""
-NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-WINDOWS = (1, 4, 16, 64)  # datagrams in flight per session: the ladder for the rate at < 0.1 % loss
-LOSS_LIMIT = 0.001
-
-
-def best_rate(tool: str, port: int, args: argparse.Namespace) -> tuple[float, float, int]:
-    """(relayed datagrams/s, loss, window) of the best window whose loss stays under 0.1 %."""
-    best = (0.0, 1.0, 0)
-    for window in WINDOWS:
-        argv = [tool, "blast", "127.0.0.1", str(port), str(args.duration), str(args.udp_sockets), str(window),
-                "64"]
-        out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120).stdout
-        replies, sent = (float(x) for x in out.split()[:2])
-        in_flight = args.udp_sockets * window / args.duration
-        loss = max(0.0, (sent - replies - in_flight) / sent) if sent else 1.0
-        if loss < LOSS_LIMIT and 2 * replies > best[0]:
-            best = (2 * replies, loss, window)
-    return best
-
-
-def start_udp_peer(kind: str, workers: int, port: int, echo_port: int) -> subprocess.Popen[bytes] | None:
-    """The qoslab relay or nginx stream on `port`, forwarding to the echo; None for the direct path."""
-    if kind == "qoslab":
-        (http_port,) = free_ports(1)
-        proc = start([sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port",
-                      str(http_port), "--udp-port", str(port), "--upstream", "127.0.0.1:9", "--upstream-udp",
-                      f"127.0.0.1:{echo_port}", "--no-access-log", "--udp-workers", str(workers)], cwd=ROOT)
-        wait_http(http_port, "/_proxy/health")
-        return proc
-    if kind == "nginx":
-        tmp = tempfile.mkdtemp(prefix="qoslab-nginx-udp-")
-        conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_UDP.format(module=NGINX_STREAM_MODULE, workers=workers, tmp=tmp, port=port,
-                                         echo=echo_port))
-        proc = start(["nginx", "-c", str(conf), "-p", tmp])
-        time.sleep(0.5)  # no health endpoint: give it time to bind
-        return proc
-    return None
-
-
-PEER_NAMES = {"qoslab": "qoslab relay, --udp-workers {n}", "nginx": "nginx stream, {n} worker(s)",
-              "direct": "direct (C echo)"}
-
-
-def udp_vs_nginx(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> None:
-    """The relay vs nginx stream (UDP), same generator and echo, interleaved rounds; a Markdown table."""
-    import statistics
-
-    tool = build_udpblast()
-    (echo_port,) = free_ports(1)
-    procs.append(start([tool, "echo", str(echo_port)]))
-    time.sleep(0.2)
-    results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
-    counts = [int(w) for w in str(args.udp_workers).split(",")]
-    peers = [(kind, n) for n in counts for kind in ("qoslab", "nginx")] + [("direct", 0)]
-    for _ in range(args.rounds):
-        for kind, n in peers:
-            (port,) = free_ports(1) if kind != "direct" else (echo_port,)
-            proc = start_udp_peer(kind, n, port, echo_port)
-            try:
-                out = subprocess.run([tool, "latency", "127.0.0.1", str(port), str(args.udp_pings)],
-                                     capture_output=True, text=True, check=True, timeout=120).stdout
-                median_us, p99_us = (float(x) for x in out.split()[:2])
-                rate, loss, window = best_rate(tool, port, args)
-            finally:
-                if proc is not None:
-                    proc.terminate()
-                    proc.wait(timeout=10)
-            results.setdefault((kind, n), []).append((rate, median_us, p99_us))
-            print(f"  {PEER_NAMES[kind].format(n=n)}: {rate:.0f} datagrams/s (window {window}, loss "
-                  f"{100 * loss:.3f} %), ping median {median_us:.1f} us p99 {p99_us:.1f} us", file=sys.stderr)
-    med = {key: [statistics.median(r[i] for r in rows) for i in range(3)] for key, rows in results.items()}
-    direct = med[("direct", 0)]
-    print(f"\n### UDP relay vs nginx stream: medians of {args.rounds} interleaved rounds, {args.udp_sockets} "
-          f"sessions, 64-byte datagrams, {args.duration} s per ladder step (load {os.getloadavg()[0]:.1f})\n")
-    print("| proxy | datagrams/s at < 0.1 % loss (rounds) | vs nginx | added latency median µs "
-          "| added p99 µs |")
-    print("|---|---|---|---|---|")
-    for (kind, n), (rate, median_us, p99_us) in med.items():
-        rounds = "/".join(f"{r[0]:.0f}" for r in results[(kind, n)])
-        if kind == "direct":
-            print(f"| {PEER_NAMES[kind]} | {rate:.0f} ({rounds}) | | ping {median_us:.1f} "
-                  f"| ping {p99_us:.1f} |")
-            continue
-        ratio = rate / med[("nginx", n)][0] if med[("nginx", n)][0] else float("nan")
-        print(f"| {PEER_NAMES[kind].format(n=n)} | {rate:.0f} ({rounds}) | {ratio:.2f} | "
-              f"{median_us - direct[1]:.1f} | {p99_us - direct[2]:.1f} |")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -306,27 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--udp-sockets", type=int, default=4, help="UDP sessions of the C blaster")
     parser.add_argument("--udp-window", type=int, default=32, help="datagrams in flight per session")
     parser.add_argument("--udp-pings", type=int, default=5000, help="ping-pongs for the latency figures")
-    parser.add_argument("--udp-workers", default="1",
-                        help="the proxy's --udp-workers (with --udp-vs-nginx a list: 1,2)")
-    parser.add_argument("--udp-vs-nginx", action="store_true", help="only the relay vs nginx stream (UDP)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="interleaved rounds (HTTP hits vs Varnish, and --udp-vs-nginx)")
+    parser.add_argument("--udp-workers", default="1", help="the proxy's --udp-workers")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (HTTP hits vs Varnish)")
+    parser.add_argument("--cpus", default="",
+                        help="taskset CPU list of qoslab and Varnish (the same for both)")
+    parser.add_argument("--load-cpus", default="", help="taskset CPU list of wrk")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-udp", action="store_true")
     args = parser.parse_args(argv)
     procs: list[subprocess.Popen[bytes]] = []
-    if args.udp_vs_nginx:
-        if shutil.which("nginx") is None or not Path(NGINX_STREAM_MODULE).exists():
-            print("missing nginx or its stream module: apt-get install nginx libnginx-mod-stream",
-                  file=sys.stderr)
-            return 1
-        try:
-            udp_vs_nginx(args, procs)
-        finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait(timeout=5)
-        return 0
     for tool, needed in (("wrk", not args.skip_http), ("varnishd", not args.skip_http),
                          ("gcc", not args.skip_udp)):
         if needed and shutil.which(tool) is None:

@@ -8,7 +8,8 @@
  *       every reply is answered with a new datagram; a socket silent for 50 ms gets its window refilled
  *       (datagrams lost). Prints: replies_per_s sent_per_s
  *   udpblast latency HOST PORT COUNT
- *       ping-pong, one datagram in flight; prints: median_us p99_us (timeouts of 200 ms are skipped)
+ *       ping-pong, one datagram in flight; prints: median_us p99_us p90_us p999_us max_us lost
+ *       (a reply not back within 200 ms counts as lost and gives no sample)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -173,8 +174,9 @@ static int run_latency(const char *host, int port, int count) {
     }
     if (got == 0) { fprintf(stderr, "no replies\n"); return 1; }
     qsort(samples, (size_t)got, sizeof(double), cmp_double);
-    int p99 = (int)(got * 0.99) - 1;
-    printf("%.1f %.1f\n", samples[got / 2], samples[p99 < 0 ? 0 : p99]);
+    int p99 = (int)(got * 0.99) - 1, p90 = (int)(got * 0.9) - 1, p999 = (int)(got * 0.999) - 1;
+    printf("%.1f %.1f %.1f %.1f %.1f %d\n", samples[got / 2], samples[p99 < 0 ? 0 : p99],
+           samples[p90 < 0 ? 0 : p90], samples[p999 < 0 ? 0 : p999], samples[got - 1], count - got);
     return 0;
 }
 

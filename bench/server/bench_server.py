@@ -64,11 +64,19 @@ def wait_port(port: int, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
 
 
+CPUS = {"servers": "", "load": ""}  # --cpus / --load-cpus: taskset CPU lists (empty: anywhere)
+
+
+def pinned(role: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", CPUS[role], *argv] if CPUS[role] else argv
+
+
 def start_ours(root: str, workers: int, tree: Path = REPO) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     cmd = [sys.executable, "-m", "services.server", "--bind", "127.0.0.1", "--http-port", str(port),
            "--udp-port", "0", "--root", root, "--no-access-log", "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(pinned("servers", cmd), cwd=tree, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
     wait_port(port)
     return proc, port
 
@@ -80,7 +88,7 @@ def start_nginx(nginx: str, root: str, workers: str, tmp: str) -> tuple[subproce
         text = text.replace(key, value)
     conf = Path(tmp) / "nginx.conf"
     conf.write_text(text)
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", tmp], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(pinned("servers", [nginx, "-c", str(conf), "-p", tmp]), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, text=True)
     wait_port(port)
     return proc, port
@@ -88,15 +96,16 @@ def start_nginx(nginx: str, root: str, workers: str, tmp: str) -> tuple[subproce
 
 def start_http_server(root: str) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                             "--directory", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            text=True)
+    proc = subprocess.Popen(pinned("servers", [sys.executable, "-m", "http.server", str(port), "--bind",
+                                               "127.0.0.1", "--directory", root]),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     wait_port(port)
     return proc, port
 
 
 def wrk(url: str, connections: int, duration_s: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--timeout", "5s", url],
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--timeout", "5s", url]
+    out = subprocess.run(pinned("load", argv),
                          capture_output=True, text=True, timeout=duration_s + 60).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     transfer = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
@@ -228,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument("--baseline", help="another tree whose server also runs, as qoslab-base")
     parser.add_argument("--json", help="also write every round and the medians to this file")
+    parser.add_argument("--cpus", default="", help="taskset CPU list of every server (the same for all)")
+    parser.add_argument("--load-cpus", default="", help="taskset CPU list of wrk")
     args = parser.parse_args(argv)
+    CPUS.update(servers=args.cpus, load=args.load_cpus)
     nginx = ensure_tools()
     root = str(Path(args.root).resolve())
     subprocess.run([sys.executable, "-m", "services.server.content", root], cwd=REPO, check=True,

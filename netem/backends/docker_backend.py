@@ -2,8 +2,9 @@
 
 The only module that imports the Docker SDK. Containers are found by the compose project label, which
 ends to shape by `targets.select` (qoslab's topology, or any `--service`/`--network`), interfaces by
-address inside each container (`ip -j addr`). tc runs through `docker exec` in containers that can run
-it, else in a helper container sharing the target's network namespace (`Helpers`). Everything else
+address inside each container (`ip -j addr`). On the Docker host as root, tc and ip run from the host in
+each container's network namespace (nsenter); elsewhere through `docker exec` in containers that can run
+them, else in a helper container sharing the target's network namespace (`Helpers`). Everything else
 (argv, rollback, read back) is `engine`'s single apply path; the commands that use this backend (`apply`,
 `show`, `clear`) are `netem.commands.controller`.
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,9 @@ from typing import Any
 from docker.errors import APIError, ImageNotFound, NotFound
 
 import docker
+from netem.backends.local import NsenterRunner
 from netem.core import links, targets
-from netem.core.engine import CommandResult, Target
+from netem.core.engine import CommandResult, Runner, Target
 from netem.core.errors import DiscoveryError
 from services.common import log
 
@@ -85,7 +88,10 @@ class Helpers:
                           error=str(exc))
         self.started.clear()
 
-    def runner(self, container: Any) -> DockerRunner:
+    def runner(self, container: Any) -> Runner:
+        direct = namespace_runner(container)
+        if direct is not None:
+            return direct
         if _can_exec_tc(container):
             return DockerRunner(container)
         if self.image is None:
@@ -105,6 +111,21 @@ class Helpers:
         self.started.append(helper)
         log.event("netem.helper", target=container.name, helper=helper.name, image=self.image)
         return DockerRunner(helper)
+
+
+RUNNER_ENV = "NETEM_RUNNER"  # `exec`: always `docker exec` (or a helper), never nsenter
+
+
+def namespace_runner(container: Any, environ: Mapping[str, str] = os.environ) -> NsenterRunner | None:
+    """tc from this host in the container's network namespace, when that is possible: root, nsenter and
+    tc here, and the namespace file Docker reports (SandboxKey) visible — true on the Docker host, false
+    in a container such as `docker compose run netem` (which then uses `docker exec`)."""
+    if environ.get(RUNNER_ENV, "") == "exec" or os.geteuid() != 0:
+        return None
+    if shutil.which("nsenter") is None or shutil.which("tc") is None:
+        return None
+    path = str((container.attrs.get("NetworkSettings") or {}).get("SandboxKey") or "")
+    return NsenterRunner(path) if path and os.path.exists(path) else None
 
 
 def _can_exec_tc(container: Any) -> bool:
@@ -184,6 +205,11 @@ def discover(project: str, link: str = "all", service: str | None = None, client
     if not result:
         raise DiscoveryError(f"no running container of project {project!r} matches service {service!r}")
     return result, skipped
+
+
+def resolve_project(client: Any, given: str | None) -> str:
+    """--project, $COMPOSE_PROJECT_NAME, the project of the container this runs in, the directory's name."""
+    return given or os.environ.get("COMPOSE_PROJECT_NAME") or own_project(client) or default_project()
 
 
 def own_project(client: Any, marker: Path = Path("/.dockerenv"), hostname: str | None = None) -> str | None:

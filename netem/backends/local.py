@@ -17,11 +17,28 @@ class LocalRunner:
     timeout_s: float = 10.0
 
     def run(self, argv: Sequence[str]) -> CommandResult:
-        full = ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
-        try:
-            done = subprocess.run(full, capture_output=True, text=True, timeout=self.timeout_s, check=False)
-        except FileNotFoundError as exc:
-            return CommandResult(127, "", f"{full[0]}: not found ({exc.strerror})")
-        except subprocess.TimeoutExpired:
-            return CommandResult(124, "", f"timed out after {self.timeout_s:g}s: {' '.join(full)}")
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+        return run_bounded(["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv),
+                           self.timeout_s)
+
+
+@dataclass(frozen=True)
+class NsenterRunner:
+    """Runs argv on this host inside the network namespace at `path` (a container's: Docker's
+    SandboxKey). One process per command and no `docker exec`: milliseconds where an exec costs a
+    second natively and several under emulation. Needs root and the host's nsenter and tc."""
+
+    path: str
+    timeout_s: float = 10.0
+
+    def run(self, argv: Sequence[str]) -> CommandResult:
+        return run_bounded(["nsenter", f"--net={self.path}", "--", *argv], self.timeout_s)
+
+
+def run_bounded(full: list[str], timeout_s: float) -> CommandResult:
+    try:
+        done = subprocess.run(full, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except FileNotFoundError as exc:
+        return CommandResult(127, "", f"{full[0]}: not found ({exc.strerror})")
+    except subprocess.TimeoutExpired:
+        return CommandResult(124, "", f"timed out after {timeout_s:g}s: {' '.join(full)}")
+    return CommandResult(done.returncode, done.stdout, done.stderr)

@@ -4,8 +4,11 @@
     python -m netem capture core --service server --duration 10s --filter "udp port 9000"
     python -m netem capture edge --count 100 -o /tmp/edge.pcap
 
-The capture runs the host's tcpdump inside the container's network namespace (`nsenter --net`), so
-the service images stay as they are and the file lands on the host. Default output:
+Two ways, one result: on the Docker host as root with tcpdump and nsenter installed, the host's tcpdump
+runs inside the container's network namespace (`nsenter --net`); anywhere else (`docker compose run
+--rm netem capture edge`, a host without tcpdump or root) tcpdump runs in a sidecar container of the
+controller image that shares the target's network namespace, and the pcap is copied out when it stops
+(`--via host|container` chooses; the service images stay as they are either way). Default output:
 `RESULTS/captures/LINK-SIDE-YYYYmmddTHHMMSSZ.pcap` (RESULTS: $QOSLAB_RESULTS, else ./results).
 """
 
@@ -80,15 +83,22 @@ def default_path(directory: Path, link: str, side: str, now_s: float, tag: str =
     return directory / "captures" / f"{prefix}{link}-{side}-{stamp}.pcap"
 
 
-def tcpdump_argv(pid: int, dev: str, output: Path, count: int | None = None, bpf: str = "") -> list[str]:
-    """tcpdump in the network namespace of `pid`. `--immediate-mode` takes each packet from the kernel at
-    once (else packets still in the ring when it stops are lost) and `-U` writes it at once; `-Z root`
-    keeps it from switching to the tcpdump user, which could not write to the results directory."""
-    argv = ["nsenter", f"--net=/proc/{pid}/ns/net", "--", "tcpdump", "-i", dev, "-n", "-s", str(SNAPLEN_B),
-            "--immediate-mode", "-U", "-Z", "root", "-w", str(output)]
+def tcpdump_args(dev: str, output: str, count: int | None = None, bpf: str = "") -> list[str]:
+    """tcpdump's own arguments. `--immediate-mode` takes each packet from the kernel at once (else packets
+    still in the ring when it stops are lost) and `-U` writes it at once; `-Z root` keeps it from
+    switching to the tcpdump user, which could not write to the results directory."""
+    args = ["-i", dev, "-n", "-s", str(SNAPLEN_B), "--immediate-mode", "-U", "-Z", "root", "-w", output]
     if count is not None:
-        argv += ["-c", str(count)]
-    return [*argv, *([bpf] if bpf else [])]
+        args += ["-c", str(count)]
+    return [*args, *([bpf] if bpf else [])]
+
+
+def tcpdump_argv(netns: int | str, dev: str, output: Path, count: int | None = None,
+                 bpf: str = "") -> list[str]:
+    """The host's tcpdump in a network namespace: a process's (`netns` a pid) or a namespace file
+    (`netns` a path, e.g. Docker's SandboxKey)."""
+    path = f"/proc/{netns}/ns/net" if isinstance(netns, int) else netns
+    return ["nsenter", f"--net={path}", "--", "tcpdump", *tcpdump_args(dev, str(output), count, bpf)]
 
 
 def is_listening(stderr_line: str) -> bool:

@@ -7,10 +7,11 @@
     python -m netem [--project P] apply PROFILE [--link edge|core|all] [--no-calibrate] [--steps]
     python -m netem [--project P] clear [--link L]
     python -m netem [--project P] scenario run scenarios/NAME.yaml
-    python -m netem [--project P] capture edge|core [--service S] [--duration D | --count N]
-                                  [--filter BPF] [-o FILE]   a pcap of one link end (needs root)
     python -m netem --swarm STACK apply PROFILE | show | clear
-                                  a swarm stack: rolling service update (netem/backends/swarm.py)
+                                                 a swarm stack: rolling service update (netem/swarm.py)
+    python -m netem [--project P] capture edge|core [--service S] [--duration D | --count N]
+                                  [--filter BPF] [-o FILE] [--via auto|host|container]
+                                                 a pcap of one link end (host tcpdump, or a sidecar)
 
 Any project, any service: apply|show|clear --project P --service S [--network N] [--peer S2] shape
 the link(s) between S and its peers (docs/netem.md, "Any compose project"); `--project` may also follow
@@ -72,6 +73,9 @@ def _add_capture(capture: argparse.ArgumentParser) -> None:
     capture.add_argument("--duration", help="stop after this long (10s, 500ms, 2m)")
     capture.add_argument("--count", type=int, help="stop after this many packets")
     capture.add_argument("--filter", default="", help="BPF filter, e.g. 'udp port 9090'")
+    capture.add_argument("--via", choices=("auto", "host", "container"), default="auto",
+                         help="host: this host's tcpdump via nsenter (root); container: tcpdump in a "
+                              "sidecar of the controller image (Docker only); auto: host where it can")
     capture.add_argument("-o", "--output", help="pcap file (default: results/captures/LINK-SIDE-TIME.pcap)")
     _add_project(capture)
 
@@ -94,7 +98,8 @@ def _add_targeting(cmd: argparse.ArgumentParser) -> None:
 
 
 def _capture(args: argparse.Namespace) -> int:
-    from netem.backends.docker_backend import REPO, default_project
+    import docker
+    from netem.backends.docker_backend import REPO, resolve_project
     from netem.commands import capture, capture_run
 
     try:
@@ -102,7 +107,12 @@ def _capture(args: argparse.Namespace) -> int:
     except capture.CaptureError as exc:
         print(f"usage: {exc}", file=sys.stderr)
         return 2
-    done = capture_run.run(args.project or default_project(), spec, repo=REPO,
+    client = docker.from_env()  # type: ignore[attr-defined]
+    try:
+        project = resolve_project(client, args.project)
+    finally:
+        client.close()
+    done = capture_run.run(project, spec, repo=REPO, via=args.via,
                            report=lambda line: print(line, file=sys.stderr, flush=True))
     print(done.path)
     print(f"{done.captured if done.captured is not None else '?'} packets captured, "
@@ -126,10 +136,12 @@ def _validate(files: Sequence[str]) -> int:
 
 
 def _list() -> int:
-    for name in available():
+    names = available()
+    width = max((len(name) for name in names), default=0)
+    for name in names:
         profile = load_profile(name)
         kinds = sorted({k for k in profile.kinds().values() if k})
-        print(f"{name:<14} {'+'.join(kinds) or '-':<10} {profile.description}")
+        print(f"{name:<{width}} {', '.join(kinds) or '-':<18} {profile.description}")
     return 0
 
 

@@ -11,7 +11,7 @@ import argparse
 import os
 
 import docker
-from netem.backends.docker_backend import HELPER_IMAGE, REPO, Helpers, default_project, discover, own_project
+from netem.backends.docker_backend import HELPER_IMAGE, REPO, Helpers, discover, resolve_project
 from netem.commands import calibrate
 from netem.core import targets
 from netem.core.engine import apply_ends, clear_targets, read_root
@@ -75,10 +75,11 @@ def cmd_clear(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
 def run_command(args: argparse.Namespace) -> int:
     log.configure("netem")
     client = docker.from_env()  # type: ignore[attr-defined]
-    # --project, $COMPOSE_PROJECT_NAME, the project of the container this runs in, the directory's name
-    project = (args.project or os.environ.get("COMPOSE_PROJECT_NAME") or own_project(client)
-               or default_project())
-    commands = {"apply": cmd_apply, "show": cmd_show, "clear": cmd_clear}
-    image = getattr(args, "helper_image", None) or os.environ.get("NETEM_HELPER_IMAGE") or HELPER_IMAGE
-    with Helpers(client, image) as helpers:
-        return commands[args.command](project, args, helpers)
+    try:
+        project = resolve_project(client, args.project)
+        commands = {"apply": cmd_apply, "show": cmd_show, "clear": cmd_clear}
+        image = getattr(args, "helper_image", None) or os.environ.get("NETEM_HELPER_IMAGE") or HELPER_IMAGE
+        with Helpers(client, image) as helpers:
+            return commands[args.command](project, args, helpers)
+    finally:
+        client.close()  # its connection pool: the controller also runs in-process (tests, scripts)

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netem.core import rules, tc
-from netem.core.errors import ApplyError, NetemUnavailable
+from netem.core.errors import ApplyError, NetemUnavailable, QdiscUnavailable
 from netem.core.fields import Impairment
 from netem.core.profile import Ends
-from netem.core.tc_show import QdiscState, TcShowError, root_qdisc
+from netem.core.queue import MODULES
+from netem.core.tc_show import LinkGso, QdiscState, TcShowError, child, parse_link_gso, parse_qdiscs
 
 NO_NETEM_STDERR = "Specified qdisc kind is unknown"
 NO_QDISC_STDERR = ("Cannot delete qdisc with handle of zero", "No such file or directory")
@@ -56,19 +57,44 @@ def _no_log(name: str, **fields: Any) -> None:
     """Default logger: silent."""
 
 
-def read_root(target: Target) -> QdiscState | None:
+def read_tree(target: Target) -> list[QdiscState]:
+    """Every qdisc of the target's interface (the root and, in a queue tree, its children)."""
     result = target.runner.run(tc.show_argv(target.dev))
     if result.returncode != 0:
         raise ApplyError(f"{target.label}: tc show failed", target=target.label,
                          argv=tc.show_argv(target.dev), stderr=result.stderr)
     try:
-        return root_qdisc(result.stdout)
+        return parse_qdiscs(result.stdout)
     except TcShowError as exc:
         raise ApplyError(f"{target.label}: {exc}", target=target.label) from exc
 
 
+def read_root(target: Target) -> QdiscState | None:
+    return next((state for state in read_tree(target) if state.root), None)
+
+
+def read_gso(target: Target) -> LinkGso | None:
+    """The interface's gso_max_segs (a queue tree sets it to 1); None when `ip` cannot tell."""
+    result = target.runner.run(tc.link_show_argv(target.dev))
+    return parse_link_gso(result.stdout) if result.returncode == 0 else None
+
+
+def _set_gso(target: Target, segments: int, log: Log) -> str:
+    """Put the interface's gso_max_segs to `segments`; returns the problem, '' when it worked."""
+    argv = tc.gso_argv(target.dev, segments)
+    result = target.runner.run(argv)
+    log("netem.gso", target=target.label, gso_max_segs=segments, rc=result.returncode)
+    return "" if result.returncode == 0 else f"{target.label}: {' '.join(argv)}: {result.stderr.strip()}"
+
+
 def _failure(target: Target, argv: list[str], result: CommandResult, imp: Impairment) -> ApplyError:
     stderr = result.stderr.strip()
+    kind = argv[argv.index("handle") + 2] if "handle" in argv[:-2] else ""
+    if NO_NETEM_STDERR in stderr and imp.queue is not None and kind == imp.queue.kind:
+        module = MODULES[kind]
+        return QdiscUnavailable(
+            f"{target.label}: this kernel has no {module} (tc said: {stderr!r}); this end's queue "
+            f"({kind}) needs it", module=module, target=target.label, argv=argv, stderr=stderr)
     if NO_NETEM_STDERR in stderr and "netem" in argv:
         return NetemUnavailable(
             f"{target.label}: this kernel has no sch_netem (tc said: {stderr!r}); this end needs netem "
@@ -78,40 +104,65 @@ def _failure(target: Target, argv: list[str], result: CommandResult, imp: Impair
                       target=target.label, argv=argv, stderr=stderr)
 
 
-def _verify(target: Target, imp: Impairment, state: QdiscState | None) -> str | None:
-    """None when the kernel reports what we asked for, else what differs."""
+def _rate_differs(state: QdiscState, rate_bps: int | None) -> str | None:
+    seen_bps = int(state.options.get("rate", 0)) * 8
+    if rate_bps and abs(seen_bps - rate_bps) > rate_bps * 0.01:
+        return f"expected rate {rate_bps} bit/s, found {seen_bps}"
+    return None
+
+
+def _verify(imp: Impairment, tree: Sequence[QdiscState]) -> str | None:
+    """None when the kernel reports what we asked for (the root, and a queue tree's children), else what
+    differs."""
+    state = next((s for s in tree if s.root), None)
     kind = imp.kind
     seen = state.kind if state else "none"
     if kind is None:
         return None if state is None or state.is_default() else f"expected the default qdisc, found {seen}"
-    if seen != kind:
+    if seen != kind or state is None:
         return f"expected {kind}, found {seen}"
-    if kind == "tbf" and state is not None and imp.rate_bps:
-        rate_bps = int(state.options.get("rate", 0)) * 8
-        if abs(rate_bps - imp.rate_bps) > imp.rate_bps * 0.01:
-            return f"expected rate {imp.rate_bps} bit/s, found {rate_bps}"
-    return None
+    if kind == "tbf":
+        return _rate_differs(state, imp.rate_bps)
+    if imp.queue is None:
+        return None
+    shaper, queue = child(list(tree), tc.QUEUE_PARENT), child(list(tree), tc.SHAPER_PARENT)
+    if shaper is None or shaper.kind != "tbf":
+        return f"expected tbf under netem, found {shaper.kind if shaper else 'none'}"
+    if queue is None or queue.kind != imp.queue.kind:
+        return f"expected {imp.queue.kind} under tbf, found {queue.kind if queue else 'none'}"
+    return _rate_differs(shaper, imp.rate_bps)
 
 
 def _run_end(target: Target, imp: Impairment, verb: str, log: Log) -> None:
-    argv = tc.qdisc_argv(target.dev, imp, verb)
-    result = target.runner.run(argv)
-    log("netem.tc", target=target.label, argv=" ".join(argv), rc=result.returncode,
-        stderr=result.stderr.strip())
-    if result.returncode != 0 and not (argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)):
-        raise _failure(target, argv, result, imp)
+    for argv in tc.end_argvs(target.dev, imp, verb):
+        result = target.runner.run(argv)
+        log("netem.tc", target=target.label, argv=" ".join(argv), rc=result.returncode,
+            stderr=result.stderr.strip())
+        benign = argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
+        if result.returncode != 0 and not benign:
+            raise _failure(target, argv, result, imp)
+
+
+def _queue_summary(tree: Sequence[QdiscState]) -> dict[str, object]:
+    """A queue tree's queue in the read-back line: its kind, backlog and drops."""
+    queue = child(list(tree), tc.SHAPER_PARENT)
+    if queue is None:
+        return {}
+    return {"queue": queue.kind, "queue_backlog": queue.backlog, "queue_packets": queue.qlen,
+            "queue_dropped": queue.drops}
 
 
 def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
                log: Log = _no_log) -> dict[str, QdiscState | None]:
     """Apply each target's settings; all or nothing. Returns what the kernel reports per target."""
-    before: list[tuple[Target, QdiscState | None]] = []
+    before: list[Before] = []
     done = False
     try:
         for target in targets:
             imp = ends[(target.link, target.direction)]
             state = read_root(target)
-            before.append((target, state))
+            ours = state is not None and state.kind == "netem"  # a queue tree has a netem root
+            before.append((target, state, read_gso(target) if imp.queue is not None or ours else None))
             if imp.kind is None and (state is None or state.is_default()):
                 continue
             if verb == "replace" and state is not None and state.kind == imp.kind == "netem":
@@ -119,26 +170,40 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
                 # omits (a field the old profile set and the new one does not): start from nothing.
                 _run_end(target, Impairment(), verb, log)
             _run_end(target, imp, verb, log)
-        after = {t.label: read_root(t) for t in targets}
+            gso = before[-1][2]
+            if imp.queue is None and gso is not None and gso.gso_max_segs == 1:
+                undone = _set_gso(target, gso.tso_max_segs, log)  # the queue tree that set it is gone
+                if undone:
+                    raise ApplyError(undone, target=target.label)
+        trees = {t.label: read_tree(t) for t in targets}
         for target in targets:
-            problem = _verify(target, ends[(target.link, target.direction)], after[target.label])
+            tree = trees[target.label]
+            problem = _verify(ends[(target.link, target.direction)], tree)
             if problem:
                 raise ApplyError(f"{target.label}: read back: {problem}", target=target.label)
-            log("netem.readback", target=target.label, **(after[target.label] or _NONE).summary())
+            root = next((s for s in tree if s.root), _NONE)
+            log("netem.readback", target=target.label, **root.summary(), **_queue_summary(tree))
         done = True
-        return after
+        return {label: next((s for s in tree if s.root), None) for label, tree in trees.items()}
     finally:
         if not done:
             rollback(before, log)
 
 
 _NONE = QdiscState(kind="none", handle="", root=True)
+Before = tuple[Target, QdiscState | None, LinkGso | None]  # a target's root qdisc and GSO before apply
 
 
-def rollback(before: Sequence[tuple[Target, QdiscState | None]], log: Log = _no_log) -> list[str]:
-    """Put each target's root qdisc back as it was; returns the problems (never raises)."""
+def rollback(before: Sequence[Before], log: Log = _no_log) -> list[str]:
+    """Put each target's root qdisc (and its GSO setting) back as it was; returns the problems (never
+    raises)."""
     problems: list[str] = []
-    for target, state in reversed(before):
+    for target, state, gso in reversed(before):
+        if gso is not None:
+            try:
+                problems += [p for p in [_set_gso(target, gso.gso_max_segs, log)] if p]
+            except Exception as exc:  # rollback must reach every target
+                problems.append(f"{target.label}: {exc}")
         kind = state.kind if state else "noqueue"
         argv = tc.restore_argv(target.dev, kind, state.options if state else {})
         if argv is None:
@@ -157,11 +222,15 @@ def rollback(before: Sequence[tuple[Target, QdiscState | None]], log: Log = _no_
 
 
 def clear_targets(targets: Sequence[Target], log: Log = _no_log) -> None:
-    """Remove our root qdisc from each target (already-default interfaces are left alone)."""
+    """Remove our root qdisc from each target (already-default interfaces are left alone), and give back
+    full segmentation offload where a queue tree had limited it to one packet."""
     errors = []
     for target in targets:
         try:
             _run_end(target, Impairment(), "replace", log)
+            gso = read_gso(target)
+            if gso is not None and gso.gso_max_segs == 1:
+                errors += [p for p in [_set_gso(target, gso.tso_max_segs, log)] if p]
         except ApplyError as exc:
             errors.append(str(exc))
     if errors:

@@ -58,8 +58,19 @@ class ApplyError(NetemError):
         super().__init__(message)
 
 
-class NetemUnavailable(ApplyError):
+class QdiscUnavailable(ApplyError):
+    """The kernel lacks the module of a qdisc the profile needs (`module`: sch_netem, sch_fq_codel …)."""
+
+    def __init__(self, message: str, *, module: str, **kwargs: object) -> None:
+        self.module = module
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class NetemUnavailable(QdiscUnavailable):
     """The kernel has no sch_netem; says which profile fields would have worked with tbf alone."""
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        super().__init__(message, module="sch_netem", **kwargs)
 
 
 class DiscoveryError(NetemError):

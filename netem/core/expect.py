@@ -14,6 +14,9 @@ from typing import Any
 
 from netem.core.fields import Impairment
 from netem.core.profile import Ends
+from netem.core.queue import Queue, target_us
+
+FRAME_B = 1514  # a full Ethernet frame: what a queue of `limit` packets holds each of
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,21 @@ def expected(ends: Ends) -> Expected:
                     down_rate_bps=min(rates["down"], default=None),
                     owd_up_ms=up_ms, owd_down_ms=down_ms, loss_up_pct=up_loss, loss_down_pct=down_loss,
                     loss_up_inflation=up_inflation, loss_down_inflation=down_inflation)
+
+
+def full_queue_ms(limit_packets: int, rate_bps: int) -> float:
+    """The delay a full FIFO of `limit` full frames adds in front of `rate`: L · 1514 B · 8 / rate."""
+    return limit_packets * FRAME_B * 8 / rate_bps * 1000.0
+
+
+def aqm_band_ms(queue: Queue, rate_bps: int) -> float:
+    """How much an AQM may add to a flow's median latency: 3 × its target plus one frame's serialization
+    (codel drops once the standing queue exceeds the target for an interval, RFC 8289 §3); for a FIFO
+    the full queue's delay of its default limit."""
+    target = target_us(queue)
+    if target is None:
+        return full_queue_ms(queue.limit or 1000, rate_bps)
+    return 3 * target / 1000.0 + FRAME_B * 8 / rate_bps * 1000.0
 
 
 def parse_rows(stdout: str) -> list[dict[str, Any]]:

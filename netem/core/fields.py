@@ -13,8 +13,10 @@ from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any
 
+from netem.core import queue as queue_module
 from netem.core import units
 from netem.core.errors import ProfileError
+from netem.core.queue import Queue
 from netem.core.units import format_percent, format_rate, format_time
 
 DISTRIBUTIONS = ("normal", "pareto", "paretonormal", "uniform")
@@ -62,6 +64,7 @@ class Impairment:
     packet_overhead: int | None = None
     limit: int | None = None
     slot: Slot | None = None
+    queue: Queue | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -81,6 +84,12 @@ class Impairment:
         if self.is_empty():
             return None
         return "netem" if self.netem_keys() else "tbf"
+
+    @property
+    def layout(self) -> str | None:
+        """The end's qdisc tree: `netem`, `tbf`, or with a queue `netem>tbf>fq_codel` (a step may not
+        change it: `tc qdisc change` cannot switch a qdisc's kind)."""
+        return f"{self.kind}>tbf>{self.queue.kind}" if self.kind and self.queue is not None else self.kind
 
 
 def merge(base: Impairment, override: Impairment) -> Impairment:
@@ -233,6 +242,11 @@ FIELDS: dict[str, Field] = {
                              _bare(str), Needs("rate", "packet_overhead needs rate")),
     "limit": Field("limit", _int_in(1, 2**31 - 1), "a queue length in packets >= 1", ANY, None),
     "slot": Field("slot", lambda v: v, "a mapping min, max, packets, bytes", NETEM, _slot_argv),
+    # the queue where the rate is limited: its own qdisc under the tbf that shapes (tc.end_argvs); the
+    # tree's root is netem even without a netem field (netem.core.queue says why)
+    "queue": Field("queue", lambda v: v, queue_module.ALLOWED, NETEM, None,
+                   Needs("rate", "queue needs rate: the queue is the rate limiter's child and only fills "
+                                 "where the rate is limited")),
 }
 
 
@@ -248,6 +262,8 @@ def parse_impairment(raw: Mapping[str, object], source: str, path: str) -> Impai
             values[row.attr] = _parse_gemodel(value, source, f"{path}.{key}")
         elif key == "slot":
             values[row.attr] = _parse_slot(value, source, f"{path}.{key}")
+        elif key == "queue":
+            values[row.attr] = queue_module.parse_queue(value, source, f"{path}.{key}")
         else:
             parsed = row.parse(value)
             if parsed is None:

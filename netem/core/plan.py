@@ -18,32 +18,51 @@ from netem.core import tc
 from netem.core.engine import CommandResult, Target, apply_ends
 from netem.core.links import ends_on
 from netem.core.profile import Profile
+from netem.core.queue import MODULES
 from netem.core.steps import replay_steps
 from netem.core.units import parse_rate_bps
 
 NO_ROOT_STDERR = "Error: Cannot delete qdisc with handle of zero.\n"  # tc del on a default root
+GSO_DEFAULT = 65535  # a veth's gso_max_segs and tso_max_segs
 
 
 @dataclass
 class DryRunTc:
-    """tc as a model: each interface's root qdisc in memory, answering `show` as `tc -s -j` would."""
+    """tc (and `ip link`'s GSO limit) as a model: each interface's qdiscs in memory, answering `show` as
+    `tc -s -j` would."""
 
     roots: dict[str, tuple[str, dict[str, object]]] = field(default_factory=dict)
+    children: dict[tuple[str, str], tuple[str, dict[str, object]]] = field(default_factory=dict)
+    gso: dict[str, int] = field(default_factory=dict)
 
     def show(self, dev: str) -> CommandResult:
         kind, options = self.roots.get(dev, ("noqueue", {}))
         handle = "0:" if kind == "noqueue" else "1:"
-        entry = {"kind": kind, "handle": handle, "root": True, "options": options}
-        return CommandResult(0, json.dumps([entry]), "")
+        entries: list[dict[str, object]] = [
+            {"kind": kind, "handle": handle, "root": True, "options": options}]
+        entries += [{"kind": child, "parent": parent, "options": opts}
+                    for (name, parent), (child, opts) in self.children.items() if name == dev]
+        return CommandResult(0, json.dumps(entries), "")
 
     def run(self, argv: Sequence[str]) -> CommandResult:
         argv = list(argv)
         if argv[:4] == tc.show_argv("")[:4]:
             return self.show(argv[6])
+        if argv[:4] == tc.link_show_argv("")[:4]:
+            link = {"gso_max_segs": self.gso.get(argv[-1], GSO_DEFAULT), "tso_max_segs": GSO_DEFAULT}
+            return CommandResult(0, json.dumps([link]), "")
+        if argv[:3] == tc.gso_argv("", 1)[:3]:
+            self.gso[argv[4]] = int(argv[-1])
+            return CommandResult(0, "", "")
         verb, dev = argv[2], argv[4]
         if verb == "del":
             found = self.roots.pop(dev, None)
+            self.children = {key: value for key, value in self.children.items() if key[0] != dev}
             return CommandResult(0, "", "") if found else CommandResult(2, "", NO_ROOT_STDERR)
+        if argv[5] == "parent":
+            kind, args = argv[9], argv[10:]
+            self.children[(dev, argv[6])] = (kind, tbf_options(args) if kind == "tbf" else {})
+            return CommandResult(0, "", "")
         kind, args = argv[8], argv[9:]
         if verb == "change" and self.roots.get(dev, ("",))[0] != kind:
             return CommandResult(2, "", "Error: Invalid handle.\n")
@@ -71,7 +90,7 @@ class Recorder:
     records: list[Record]
 
     def run(self, argv: Sequence[str]) -> CommandResult:
-        if list(argv[:4]) != tc.show_argv("")[:4]:
+        if list(argv[:4]) not in (tc.show_argv("")[:4], tc.link_show_argv("")[:4]):  # reads are not listed
             self.records.append((self.clock(), argv[4], list(argv)))
         return self.model.run(argv)
 
@@ -109,7 +128,7 @@ def plan_lines(profile: Profile, link: str = "all", over: Profile | None = None)
     targets, records = dry_run(profile, link, over)
     lines = [f"# {profile.name}: {profile.description}"]
     for target in targets:
-        kind = profile.ends[(target.link, target.direction)].kind or "default qdisc"
+        kind = profile.ends[(target.link, target.direction)].layout or "default qdisc"
         head = f"{target.service} {target.link}.{target.direction} [{kind}]:"
         mine = [" ".join(argv) for at_s, dev, argv in records if dev == target.dev and at_s == 0]
         lines += [f"{head} {text}" for text in mine] or [f"{head} nothing to run (default qdisc in force)"]
@@ -121,4 +140,9 @@ def plan_lines(profile: Profile, link: str = "all", over: Profile | None = None)
     needs = sorted({key for imp in profile.ends.values() for key in imp.netem_keys()})
     if needs:
         lines.append(f"# needs sch_netem for: {', '.join(needs)}")
+    queues = sorted({imp.queue.kind for imp in profile.ends.values()
+                     if imp.queue is not None and imp.queue.kind != "pfifo"})  # pfifo is always built in
+    if queues:
+        lines.append(f"# the queue needs {', '.join(MODULES[kind] for kind in queues)} "
+                     f"(python -m netem.tools.capability --qdisc {queues[0]})")
     return lines

@@ -51,7 +51,7 @@ class Profile:
     steps: tuple[Step, ...] = ()
 
     def kinds(self) -> dict[End, str | None]:
-        return {end: imp.kind for end, imp in self.ends.items()}
+        return {end: imp.layout for end, imp in self.ends.items()}
 
 
 def _parse_link(raw: object, source: str, path: str) -> dict[str, Impairment]:
@@ -109,10 +109,10 @@ def _parse_steps(raw: object, base: Ends, source: str) -> tuple[Step, ...]:
         state = _resolve(item, state, source, f"{path}.")
         _check(state, source, f"{path}.")
         for end, imp in state.items():
-            if imp.kind != base[end].kind:
+            if imp.layout != base[end].layout:
                 raise ProfileError(source, f"{path}.{end[0]}.{end[1]}", ", ".join(imp.set_keys()) or "none",
-                                   f"changes the qdisc from {base[end].kind or 'none'} to "
-                                   f"{imp.kind or 'none'}; tc qdisc change cannot switch "
+                                   f"changes the qdisc from {base[end].layout or 'none'} to "
+                                   f"{imp.layout or 'none'}; tc qdisc change cannot switch "
                                    "kinds (set the field, even unimpaired, in the base profile)")
         steps.append(Step(at_s, state))
         last_s = at_s

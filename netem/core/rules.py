@@ -50,7 +50,11 @@ def violations(imp: Impairment) -> list[Violation]:
         found.append(Violation("slot.max", imp.slot.max_us, "slot max must be >= slot min"))
     if imp.kind == "tbf" and imp.rate_bps is None:
         found.append(Violation("limit", imp.limit, "limit alone shapes nothing: add rate or a netem field"))
-    if imp.kind == "tbf" and (imp.packet_overhead or 0) < 0:
+    if (imp.kind == "tbf" or imp.queue is not None) and (imp.packet_overhead or 0) < 0:
         found.append(Violation("packet_overhead", imp.packet_overhead,
-                               "a rate-only link uses tbf, whose overhead is 0-65535 bytes"))
+                               "a rate-only link or a queue uses tbf, whose overhead is 0-65535 bytes"))
+    if imp.queue is not None and imp.limit is not None:
+        found.append(Violation("limit", imp.limit,
+                               "with queue, give the queue its own limit (queue: {kind: pfifo, limit: N}); "
+                               "limit would size netem's delay line instead"))
     return found

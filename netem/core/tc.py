@@ -2,7 +2,9 @@
 
 A netem end becomes `tc qdisc replace dev IF root handle 1: netem …` (rate via netem's own `rate`),
 a rate-only end becomes `… tbf rate R burst B limit L`, so rate limits work without sch_netem.
-Steps reuse the same arguments with `change`, which keeps the qdisc and its counters.
+An end with a `queue:` becomes a tree, netem → tbf (the rate) → the queue (`netem.core.queue`), after
+`ip link set dev IF gso_max_segs 1` (one wire packet per queued packet).
+Steps reuse the same arguments with `change`, which keeps the qdiscs and their counters.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 
 from netem.core.fields import FIELDS, Impairment
+from netem.core.queue import queue_args
 from netem.core.units import format_rate
 
 MTU_FRAME_B = 1514
@@ -19,8 +22,33 @@ TBF_QUEUE_S = 0.05  # default tbf queue: 50 ms at the shaped rate
 TBF_BURST_S = 0.004  # burst: 4 ms at the shaped rate, at least 10 full frames
 
 
+QUEUE_PARENT, SHAPER_PARENT = "1:1", "2:1"  # the tbf's and the queue's parents in a queue tree
+SHAPED_BY_TBF = ("rate", "packet_overhead")  # in a queue tree these go to the tbf, not to netem
+
+
 def show_argv(dev: str) -> list[str]:
     return ["tc", "-s", "-j", "qdisc", "show", "dev", dev]
+
+
+def link_show_argv(dev: str) -> list[str]:
+    """The interface's details as JSON (gso_max_segs, tso_max_segs)."""
+    return ["ip", "-d", "-j", "link", "show", "dev", dev]
+
+
+def gso_argv(dev: str, segments: int) -> list[str]:
+    """At most `segments` wire packets per packet the stack hands the qdisc (1: no GSO super-packets)."""
+    return ["ip", "link", "set", "dev", dev, "gso_max_segs", str(segments)]
+
+
+def end_argvs(dev: str, imp: Impairment, verb: str = "replace") -> list[list[str]]:
+    """Every argv that puts `imp` on `dev`, in order: one qdisc, or the queue tree (with its GSO setting)."""
+    if imp.queue is None:
+        return [qdisc_argv(dev, imp, verb)]
+    head = ["tc", "qdisc", verb, "dev", dev]
+    tree = [[*head, "root", "handle", "1:", "netem", *netem_args(imp, with_rate=False)],
+            [*head, "parent", QUEUE_PARENT, "handle", "2:", "tbf", *tbf_args(imp)],
+            [*head, "parent", SHAPER_PARENT, "handle", "3:", imp.queue.kind, *queue_args(imp.queue)]]
+    return [gso_argv(dev, 1), *tree] if verb == "replace" else tree
 
 
 def clear_argv(dev: str) -> list[str]:
@@ -45,12 +73,13 @@ def default_limit_packets(imp: Impairment) -> int:
     return max(NETEM_DEFAULT_LIMIT, packets)
 
 
-def netem_args(imp: Impairment) -> list[str]:
-    """`limit` first (with the default queue when unset), then each set field's words in table order."""
+def netem_args(imp: Impairment, with_rate: bool = True) -> list[str]:
+    """`limit` first (with the default queue when unset), then each set field's words in table order;
+    without the rate when a tbf below netem shapes (a queue tree)."""
     args = ["limit", str(imp.limit or default_limit_packets(imp))]
-    for row in FIELDS.values():
+    for key, row in FIELDS.items():
         value = getattr(imp, row.attr)
-        if value is not None and row.argv is not None:
+        if value is not None and row.argv is not None and (with_rate or key not in SHAPED_BY_TBF):
             args += row.argv(value)
     return args
 

@@ -83,3 +83,31 @@ def parse_qdiscs(text: str) -> list[QdiscState]:
 def root_qdisc(text: str) -> QdiscState | None:
     """The root qdisc of the interface, or None when tc listed none."""
     return next((s for s in parse_qdiscs(text) if s.root), None)
+
+
+def child(states: list[QdiscState], parent: str) -> QdiscState | None:
+    """The qdisc attached under class `parent` (e.g. "1:1"), or None."""
+    return next((s for s in states if not s.root and s.parent == parent), None)
+
+
+@dataclass(frozen=True)
+class LinkGso:
+    """An interface's segmentation offload limits (`ip -d -j link show`)."""
+
+    gso_max_segs: int
+    tso_max_segs: int
+
+
+def parse_link_gso(text: str) -> LinkGso | None:
+    """gso_max_segs and tso_max_segs of the one interface listed; None when iproute2 did not say."""
+    try:
+        data = json.loads(text or "[]")
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+        return None
+    entry = data[0]
+    gso, tso = entry.get("gso_max_segs"), entry.get("tso_max_segs", entry.get("gso_max_segs"))
+    if not isinstance(gso, int) or not isinstance(tso, int):
+        return None
+    return LinkGso(gso, tso)

@@ -47,3 +47,4 @@ class Channel:
 
 RESULTS = Channel("QOSLAB-VM-RESULT ", "QOSLAB-VM-RESULTS=")  # result CSV rows of a compose run
 SCENARIO = Channel("QOSLAB-SCENARIO-ROW ", "QOSLAB-SCENARIO-ROWS=")  # rows of a scenario's matrix
+BLOAT = Channel("QOSLAB-BLOAT-ROW ", "QOSLAB-BLOAT-ROWS=")  # per case of the queue/AQM suite: rows, series

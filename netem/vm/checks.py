@@ -22,6 +22,7 @@ class Check:
     unit: str
     note: str = ""
     lower_only: bool = False  # ok when measured ≥ configured − tolerance (no upper limit)
+    upper_only: bool = False  # ok when measured ≤ configured + tolerance (no lower limit)
 
     @property
     def ok(self) -> bool:
@@ -29,6 +30,8 @@ class Check:
             return False
         if self.lower_only:
             return self.measured >= self.configured - self.tolerance
+        if self.upper_only:
+            return self.measured <= self.configured + self.tolerance
         return abs(self.measured - self.configured) <= self.tolerance
 
     def as_dict(self) -> dict[str, object]:

@@ -87,7 +87,8 @@ def resolve_target(url: str, proxy: tuple[str, int] | None) -> Target:
     return Target(proxy[0], proxy[1], f"http://{host_header}{path}", host_header)
 
 
-def _classify(exc: OSError) -> str:
+def error_kind(exc: OSError) -> str:
+    """The short class of a failed connection or request, as the error counts name it."""
     if isinstance(exc, TimeoutError):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
@@ -125,7 +126,7 @@ class HttpConnection:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.ip_version = version(self._sock.family)
         except OSError as exc:
-            raise HttpClientError(_classify(exc), str(exc)) from exc
+            raise HttpClientError(error_kind(exc), str(exc)) from exc
         return time.monotonic_ns() - started
 
     def request(self, target: Target, method: str = "GET", extra: list[tuple[str, str]] | None = None,
@@ -144,7 +145,7 @@ class HttpConnection:
             raise
         except OSError as exc:
             self.close()
-            raise HttpClientError(_classify(exc), str(exc)) from exc
+            raise HttpClientError(error_kind(exc), str(exc)) from exc
 
     def _exchange(self, head: bytes, method: str, started: int, connect_ns: int, reused: bool) -> HttpResult:
         assert self._sock is not None

@@ -55,7 +55,7 @@ def qos_test_raw(config: QosConfig, ctx: RunContext, *, same_clock: bool | None 
     """One UDP QoS run → its row and (with `raw`) one row per probe (`results.RAW_COLUMNS`)."""
     row = ctx.row(kind, format_host_port(config.host, config.port))
     try:
-        if ready_timeout_s > 0 and not wait_for_echo(config, ready_timeout_s):
+        if ready_timeout_s > 0 and not wait_for_echo(config, ready_timeout_s, report=_to_stderr):
             return {**row, "ok": False, "error": _no_echo(config, ready_timeout_s)}, []
         run = run_qos(config, progress=progress_stream() if progress else None)
     except OSError as exc:
@@ -64,6 +64,10 @@ def qos_test_raw(config: QosConfig, ctx: RunContext, *, same_clock: bool | None 
     if not row["ok"]:
         row["error"] = "no reply received"
     return row, analyze.raw_rows(run, ctx.run_id, ctx.label, same_clock, ctx.separate_clocks) if raw else []
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _no_echo(config: QosConfig, waited_s: float) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 from services.common import log
+from services.common.connection.lifecycle import Connections
+from services.common.connection.state import Timeouts
 from services.common.http1 import Headers, Request
 from services.common.inet import normal_host
 from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -36,16 +38,6 @@ from .target import Route, TargetError, forward_route, reverse_route
 from .upstream import Pool
 
 
-class Tracked(Protocol):
-    """A live client connection, as the server's sweeper and shutdown see it."""
-
-    def check_timeouts(self, now: float) -> None: ...
-
-    def shutdown(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
 class ProxyApp:
     def __init__(self, config: ProxyConfig, now: Callable[[], float] = time.time, pool: Pool | None = None,
                  mono: Callable[[], float] = time.monotonic) -> None:
@@ -54,9 +46,9 @@ class ProxyApp:
         self.config = config
         self.now = now
         self.mono = mono
-        self.connections: set[Tracked] = set()
+        self.timeouts = Timeouts(config.header_timeout_s, config.client_timeout_s, config.send_timeout_s)
+        self.connections = Connections()
         self.bodies = BodyBudget(config.body_buffer)
-        self.stopping = False
         self.store = Store(config.cache_size, config.max_object_size, config.max_variants)
         self.fds = Episodes()
         self.pool = pool if pool is not None else Pool(connect_timeout_s=config.connect_timeout_s,
@@ -80,11 +72,12 @@ class ProxyApp:
         clients' addresses and cache contents) only for `--stats-allow` clients, like PURGE."""
         path = job.request.target.split("?")[0]
         if path == "/_proxy/health":
-            return respond.simple_response(200, b"ok\n", close=job.close, head_only=job.head_only), 200
+            data = respond.simple_response(200, b"ok\n", connection=job.connection, head_only=job.head_only)
+            return data, 200
         if not self.client_in(job, self.config.stats_clients):
             self.stats.client_errors += 1
             return respond.error_response(403, "proxy statistics not allowed from this client",
-                                          close=job.close, head_only=job.head_only), 403
+                                          connection=job.connection, head_only=job.head_only), 403
         return self._internal_allowed(job, path), 200
 
     @staticmethod
@@ -93,12 +86,13 @@ class ProxyApp:
 
     def _internal_allowed(self, job: Job, path: str) -> bytes:
         if path == "/_proxy/stats":
-            return respond.json_response(self.stats_dict(), close=job.close, head_only=job.head_only)
+            return respond.json_response(self.stats_dict(), connection=job.connection,
+                                         head_only=job.head_only)
         if path == METRICS_PATH:
             body = self.metrics.exposition(self.stats_dict())
-            return respond.simple_response(200, body, content_type=METRICS_TYPE, close=job.close,
+            return respond.simple_response(200, body, content_type=METRICS_TYPE, connection=job.connection,
                                            head_only=job.head_only)
-        return respond.error_response(404, "no such proxy endpoint", close=job.close)
+        return respond.error_response(404, "no such proxy endpoint", connection=job.connection)
 
     def purge(self, job: Job) -> None:
         if not self.client_in(job, self.config.purge_clients):
@@ -114,7 +108,7 @@ class ProxyApp:
         body = f'{{"purged": {removed}}}\n'.encode()
         status = 200 if removed else 404
         self.finish(job, respond.simple_response(status, body, content_type="application/json",
-                                                 close=job.close), status, "PURGE")
+                                                 connection=job.connection), status, "PURGE")
         return None
 
     # -- cache lookups (synchronous) ------------------------------------------------------------------
@@ -159,18 +153,20 @@ class ProxyApp:
             self.store.replace(entry, fresh)
 
     def serve_entry(self, job: Job, entry: Any, cache_status: str) -> None:
-        now = self.now()
+        now, connection = self.now(), job.connection
         req = job.request
         part = plan_range(req.method, entry.status, req.headers, entry.headers, len(entry.body))
         if not_modified_for(entry, req.headers):
-            data = respond.not_modified_response(entry, now, cache_status, close=job.close)
+            data = respond.not_modified_response(entry, now, cache_status, connection=connection)
             status = 304
         elif isinstance(part, ByteRange):
-            data, status = respond.partial_response(entry, now, cache_status, part, close=job.close), 206
+            data = respond.partial_response(entry, now, cache_status, part, connection=connection)
+            status = 206
         elif part == UNSATISFIABLE:
-            data, status = respond.unsatisfiable_response(entry, cache_status, close=job.close), 416
+            data, status = respond.unsatisfiable_response(entry, cache_status, connection=connection), 416
         else:
-            data = respond.entry_response(entry, now, cache_status, head_only=job.head_only, close=job.close)
+            data = respond.entry_response(entry, now, cache_status, head_only=job.head_only,
+                                          connection=connection)
             status = entry.status
         self.stats.bytes_from_cache += len(data)
         self.finish(job, data, status, cache_status)
@@ -181,7 +177,7 @@ class ProxyApp:
             self.stats.upstream_errors += 1
         else:
             self.stats.client_errors += 1
-        data = respond.error_response(status, message, close=job.close, head_only=job.head_only,
+        data = respond.error_response(status, message, connection=job.connection, head_only=job.head_only,
                                       cache_status=cache_status if cache_status != "-" else None)
         self.finish(job, data, status, cache_status)
 

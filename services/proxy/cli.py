@@ -8,7 +8,6 @@ import contextlib
 import enum
 import re
 import signal
-import socket
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -27,12 +26,11 @@ from services.common.inet import normal_host
 from services.common.listen import valid_bind
 
 from .cache.cookies import CookieRequests, CookieRules, SetCookie
-from .fds import raise_nofile_limit, session_budget
+from .fds import FD_RESERVE, raise_nofile_limit, session_budget
 from .job import ProxyConfig
 from .server import ProxyServer
 from .target import parse_allow
-from .udp_counters import SharedCounters
-from .udp_workers import fork_workers, relay_factory, stop_workers, udp_sockets
+from .udp_workers import RelayProcesses, relay_factory, udp_sockets
 
 ModeT = TypeVar("ModeT", bound=enum.Enum)
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -153,11 +151,8 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         cookies=CookieRules(args.set_cookie, args.cookie_requests))
 
 
-async def _serve(args: argparse.Namespace, udp_socks: list[socket.socket] | None = None,
-                 udp_counters: SharedCounters | None = None) -> None:
-    server = ProxyServer(config_from(args), udp_upstream=args.upstream_udp,
-                         udp_idle_timeout_s=args.udp_idle_timeout, udp_max_sessions=args.udp_max_sessions,
-                         udp_socks=udp_socks, udp_counters=udp_counters)
+async def _serve(args: argparse.Namespace, relays: RelayProcesses) -> None:
+    server = ProxyServer(config_from(args), udp=relays)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # before the listening line, so a quick SIGTERM is clean
@@ -169,22 +164,19 @@ async def _serve(args: argparse.Namespace, udp_socks: list[socket.socket] | None
     await server.close()
 
 
-def _serve_with_workers(args: argparse.Namespace) -> None:
-    """`--udp-workers N` > 1: bind N SO_REUSEPORT sockets per address of `--bind`, fork N-1 relay-only
-    workers (before any event loop), serve HTTP + the relay on the first group here, and stop and reap
-    every worker on the way out."""
+def _serve_with_relays(args: argparse.Namespace) -> None:
+    """Bind the `--udp-workers` relay sockets on every address of `--bind`, fork one relay process per
+    socket (before any event loop), serve HTTP here, and stop and reap every relay process on the way out."""
+    sessions = session_budget(args.udp_max_sessions)
+    if sessions < args.udp_max_sessions:
+        log.event("proxy.udp_sessions_capped", max_sessions=sessions, reserve=FD_RESERVE)
     socks = udp_sockets(args.bind, args.udp_port, args.udp_workers)
-    counters = SharedCounters(len(socks))
-    per_socket = max(1, session_budget(args.udp_max_sessions) // len(socks[0]))
-    make_relay = relay_factory(args.upstream_udp, max_sessions=per_socket,
-                               idle_timeout_s=args.udp_idle_timeout)
-    children = fork_workers(socks, counters, make_relay)
+    relays = RelayProcesses(socks, relay_factory(args.upstream_udp, max_sessions=sessions,
+                                                 idle_timeout_s=args.udp_idle_timeout))
     try:
-        asyncio.run(_serve(args, socks[0], counters))
+        asyncio.run(_serve(args, relays))
     finally:
-        stop_workers(children)
-        for sock in socks[0]:
-            sock.close()
+        relays.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,10 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile_limit()
     try:
-        if args.udp_workers > 1:
-            _serve_with_workers(args)
-        else:
-            asyncio.run(_serve(args))
+        _serve_with_relays(args)
     except OSError as exc:
         log.event("proxy.failed", error=str(exc))
         return 1

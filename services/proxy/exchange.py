@@ -112,9 +112,8 @@ def _client_head(job: Job, resp: Response, cache_status: str) -> tuple[bytes, bo
             chunked = True
         else:
             job.close = True
-    if job.close:
-        fields.set("Connection", "close")
-    return build_response_head(resp.status, fields, resp.reason), chunked
+    head = build_response_head(resp.status, fields, resp.reason)
+    return respond.with_connection(head, job.connection), chunked
 
 
 async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: Response,

@@ -55,8 +55,8 @@ def _answer_max_forwards(app: ProxyApp, job: Job) -> None:
     req = job.request
     if req.method == "TRACE":
         echo = build_request_head(req.method, req.target, req.headers)
-        data = respond.simple_response(200, echo, content_type="message/http", close=job.close)
+        data = respond.simple_response(200, echo, content_type="message/http", connection=job.connection)
     else:
         allow = [("Allow", "GET, HEAD, OPTIONS, TRACE")]
-        data = respond.simple_response(200, b"", close=job.close, extra=allow)
+        data = respond.simple_response(200, b"", connection=job.connection, extra=allow)
     app.finish(job, data, 200, "-")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from services.common.connection.heads import CLOSE
+
 from . import respond
 from .cache.entry import Entry, ServedHead
 from .cache.policy import NO_DIRECTIVES, hit_through
@@ -29,7 +31,7 @@ def render(entry: Entry, now: float, close: bool) -> ServedHead | None:
     `until` is `now` (nothing to reuse) when freshness ends before the Age field next changes."""
     if not hit_through(entry, NO_DIRECTIVES, now):
         return None
-    head = respond.served_head(entry, now, "HIT", close=close)
+    head = respond.served_head(entry, now, "HIT", CLOSE if close else b"")
     until = respond.served_age_until(entry, now)
     if until > now and not hit_through(entry, NO_DIRECTIVES, math.nextafter(until, -math.inf)):
         until = now

@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.common.connection.heads import connection_field
 from services.common.http1 import Limits, Request
 
 from .cache.cookies import DEFAULT_RULES, CookieRules
@@ -58,7 +59,10 @@ class Client(Protocol):
     """What the request cycle needs from a client connection."""
 
     peer: str
-    closed: bool  # gone (closed, aborted or timed out): stop sending, free the upstream connection
+
+    @property
+    def closed(self) -> bool:
+        """Gone (closed, aborted or timed out): stop sending, free the upstream connection."""
 
     def write(self, data: bytes) -> None: ...
 
@@ -87,3 +91,8 @@ class Job:
     @property
     def head_only(self) -> bool:
         return self.request.method == "HEAD"
+
+    @property
+    def connection(self) -> bytes:
+        """The `Connection` field line of the response (`close`, `keep-alive` to HTTP/1.0, or none)."""
+        return connection_field(not self.close, self.request.version)

@@ -1,4 +1,8 @@
-"""Response bytes: stored-entry heads built once, per-hit patches, proxy-made errors, header rewrites."""
+"""Response bytes: stored-entry heads built once, per-hit patches, proxy-made errors, header rewrites.
+
+`connection` is the response's `Connection` field line (`services.common.connection.heads`), so the rule
+for it is the one the server uses too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import math
 import time
 from typing import Any
 
+from services.common.connection.heads import CLOSE
 from services.common.http1 import Headers, build_response_head, http_date
 
 from .cache.directives import DELTA_MAX
@@ -18,7 +23,6 @@ from .cache.validation import not_modified_headers
 VIA = "1.1 qoslab"
 _HIT_TAILS = {status: f"X-Cache: {status}\r\n\r\n".encode() for status in
               ("HIT", "MISS", "REVALIDATED", "STALE")}
-CLOSE_FIELD = b"Connection: close\r\n"
 
 
 def entry_head(entry: Entry) -> bytes:
@@ -56,64 +60,67 @@ def served_age_until(entry: Entry, now: float) -> float:
     return now
 
 
-def served_head(entry: Entry, now: float, cache_status: str, *, close: bool) -> bytes:
+def with_connection(head: bytes, connection: bytes) -> bytes:
+    """`head` (through its blank line) with the `connection` field line at its end."""
+    return head[:-2] + connection + b"\r\n" if connection else head
+
+
+def served_head(entry: Entry, now: float, cache_status: str, connection: bytes) -> bytes:
     """The head of a response served from storage: only Age (and X-Cache, Connection) differ between hits."""
-    return b"%b%b%b%b" % (entry.head, b"Age: %d\r\n" % served_age(entry, now), CLOSE_FIELD if close else b"",
+    return b"%b%b%b%b" % (entry.head, b"Age: %d\r\n" % served_age(entry, now), connection,
                           _HIT_TAILS[cache_status])
 
 
-def entry_response(entry: Entry, now: float, cache_status: str, *, head_only: bool, close: bool) -> bytes:
+def entry_response(entry: Entry, now: float, cache_status: str, *, head_only: bool,
+                   connection: bytes) -> bytes:
     """The bytes of a response served from storage."""
-    head = served_head(entry, now, cache_status, close=close)
+    head = served_head(entry, now, cache_status, connection)
     return head if head_only else head + entry.body
 
 
-def partial_response(entry: Entry, now: float, cache_status: str, part: ByteRange, *, close: bool) -> bytes:
+def partial_response(entry: Entry, now: float, cache_status: str, part: ByteRange, *,
+                     connection: bytes) -> bytes:
     """206 with one byte range of a stored complete 200 (RFC 9110 §15.3.7)."""
     hidden = ("content-length", "surrogate-control", "content-range")
     fields = [(n, v) for n, v in entry.headers.items() if n.lower() not in hidden]
     body = entry.body[part.first:part.last + 1]
     fields += [("Content-Range", part.content_range(len(entry.body))), ("Content-Length", str(len(body))),
                ("Age", str(served_age(entry, now))), ("X-Cache", cache_status)]
-    if close:
-        fields.append(("Connection", "close"))
-    return build_response_head(206, fields) + body
+    return with_connection(build_response_head(206, fields), connection) + body
 
 
-def unsatisfiable_response(entry: Entry, cache_status: str, *, close: bool) -> bytes:
+def unsatisfiable_response(entry: Entry, cache_status: str, *, connection: bytes) -> bytes:
     """416 for a range outside the stored representation, with its length in Content-Range."""
     extra = [("Content-Range", f"bytes */{len(entry.body)}"), ("Via", VIA), ("X-Cache", cache_status)]
-    return simple_response(416, b"416 Range Not Satisfiable\n", close=close, extra=extra)
+    return simple_response(416, b"416 Range Not Satisfiable\n", connection=connection, extra=extra)
 
 
-def not_modified_response(entry: Entry, now: float, cache_status: str, *, close: bool) -> bytes:
+def not_modified_response(entry: Entry, now: float, cache_status: str, *, connection: bytes) -> bytes:
     fields = not_modified_headers(entry).items()
     fields += [("Age", str(served_age(entry, now))), ("X-Cache", cache_status)]
-    if close:
-        fields.append(("Connection", "close"))
-    return build_response_head(304, fields)
+    return with_connection(build_response_head(304, fields), connection)
 
 
 def simple_response(status: int, body: bytes, *, content_type: str = "text/plain; charset=utf-8",
-                    close: bool = False, head_only: bool = False,
+                    connection: bytes = b"", head_only: bool = False,
                     extra: list[tuple[str, str]] | None = None) -> bytes:
     fields = [("Date", http_date(time.time())), ("Content-Type", content_type),
               ("Content-Length", str(len(body))), ("Cache-Control", "no-store"), *(extra or [])]
-    if close:
-        fields.append(("Connection", "close"))
-    return build_response_head(status, fields) + (b"" if head_only else body)
+    return with_connection(build_response_head(status, fields), connection) + (b"" if head_only else body)
 
 
-def error_response(status: int, message: str, *, close: bool = False, head_only: bool = False,
+def error_response(status: int, message: str, *, connection: bytes = CLOSE, head_only: bool = False,
                    cache_status: str | None = None) -> bytes:
+    """A response the proxy makes itself for an error; by default it closes the connection."""
     extra = [("Via", VIA)] + ([("X-Cache", cache_status)] if cache_status else [])
     return simple_response(status, f"{status} {message}\n".encode("utf-8", "replace"),
-                           close=close, head_only=head_only, extra=extra)
+                           connection=connection, head_only=head_only, extra=extra)
 
 
-def json_response(data: dict[str, Any], *, close: bool, head_only: bool) -> bytes:
+def json_response(data: dict[str, Any], *, connection: bytes, head_only: bool) -> bytes:
     body = json.dumps(data, indent=1, sort_keys=True).encode() + b"\n"
-    return simple_response(200, body, content_type="application/json", close=close, head_only=head_only)
+    return simple_response(200, body, content_type="application/json", connection=connection,
+                           head_only=head_only)
 
 
 def forwarded_response_fields(headers: Headers, cache_status: str) -> Headers:

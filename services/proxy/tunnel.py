@@ -49,7 +49,7 @@ async def open_tunnel(client: TunnelClient, origin: Origin, timeout_s: float) ->
             transport, _ = await loop.create_connection(lambda: _TunnelUpstream(client), origin[0], origin[1])
     except (OSError, TimeoutError) as exc:
         status = 504 if isinstance(exc, TimeoutError) else 502
-        client.write(respond.error_response(status, f"cannot reach {origin[0]}:{origin[1]}", close=True))
+        client.write(respond.error_response(status, f"cannot reach {origin[0]}:{origin[1]}"))
         client.abort()
         return
     client.attach_tunnel(transport)

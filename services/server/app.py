@@ -12,19 +12,23 @@ from typing import Any
 
 from services.common import log
 from services.common.clock import SYSTEM_CLOCK, Clock
+from services.common.connection.lifecycle import Connections, drain, sweep, sweep_interval_s
+from services.common.connection.state import Timeouts
 from services.common.http1 import Limits
 from services.common.listen import format_addresses, open_sockets, parse_bind
 from services.common.metrics import CONTENT_TYPE
 
-from .context import Context, Timeouts
+from .context import Context
 from .files import EXHAUSTION, Site
-from .lifecycle import Connections, drain, sweep, sweep_interval_s
 from .metrics import PATH as METRICS_PATH
 from .metrics import exposition
 from .protocol import HttpProtocol
 from .rules import CacheRule
+from .sink import SinkLimits
 from .stats import Stats
 from .udp import UdpEcho
+
+UNBOUNDED_BODY = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class ServerConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     shutdown_timeout_s: float = 5.0
     max_body: int = 1024 * 1024
+    sink: SinkLimits = field(default_factory=SinkLimits)  # the upload sink, POST/PUT /_server/sink
     small_file_max: int = 256 * 1024
     cache_budget: int = 64 * 1024 * 1024
     file_ttl_s: float = 1.0
@@ -51,8 +56,11 @@ def make_context(config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> Context:
     site = Site(config.root, config.rules, config.default_max_age, listing=config.listing,
                 ttl_s=config.file_ttl_s, small_max=config.small_file_max, budget=config.cache_budget)
     stats = Stats(started_wall_s=clock.wall_ns() / 1e9)
-    ctx = Context(site, stats, clock, Limits(max_body=config.max_body), config.timeouts, {},
-                  access_log=config.access_log)
+    # the parser reads a body of any size: the connection applies each request's own limit (--max-body, or
+    # the sink's), so the sink can say its limit in its own words
+    limits = Limits(max_body=UNBOUNDED_BODY)
+    ctx = Context(site, stats, clock, limits, config.timeouts, {}, access_log=config.access_log,
+                  max_body=config.max_body, sink=config.sink)
     ctx.specials = {
         "/_server/stats": lambda: ("application/json", stats.to_json(clock.wall_ns() / 1e9)),
         "/_server/health": lambda: ("text/plain; charset=utf-8", b"ok\n"),
@@ -114,8 +122,7 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
              for sock in socks]
     udps: list[asyncio.DatagramTransport] = []
     if worker == 0:
-        echo = open_sockets(parse_bind(config.bind), config.udp_port, socket.SOCK_DGRAM)
-        for sock in echo.sockets:
+        for sock in open_sockets(parse_bind(config.bind), config.udp_port, socket.SOCK_DGRAM).sockets:
             udp, _ = await loop.create_datagram_endpoint(lambda: UdpEcho(ctx.stats, clock), sock=sock)
             _size_buffers(sock, config.udp_buffer_bytes)
             udps.append(udp)
@@ -125,7 +132,7 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
     if udps:
         log.event("server.listening", http=format_addresses(socks),
                   udp=format_addresses([u.get_extra_info("socket") for u in udps]), root=ctx.site.root)
-    interval = sweep_interval_s(config.timeouts.header_s, config.timeouts.idle_s)
+    interval = sweep_interval_s(config.timeouts)
     sweeper = loop.create_task(sweep(live, interval, ctx.now, asyncio.sleep, ctx.exhaustion.tick))
     try:
         await stop.wait()
@@ -133,7 +140,6 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
         if on_stop is not None:
             on_stop()
         log.event("server.stopping", worker=worker, connections=len(live))
-        ctx.stopping = True
         for http in https:
             http.close()
         await drain(live, config.shutdown_timeout_s, ctx.now, asyncio.sleep)

@@ -20,12 +20,13 @@ from services.common.config import (
     parse_size,
     parse_worker_count,
 )
+from services.common.connection.state import Timeouts
 from services.common.listen import valid_bind
 
 from .app import ServerConfig, listen_sockets, serve
-from .context import Timeouts
 from .fdlimit import raise_fd_limit
 from .rules import DEFAULT_RULES, parse_rules
+from .sink import SinkLimits
 
 DEFAULT_ROOT = str(Path(__file__).resolve().parents[2] / "www")
 
@@ -54,6 +55,10 @@ OPTIONS = [
     Option("--shutdown-timeout", "SERVER_SHUTDOWN_TIMEOUT", "5s",
            "on SIGTERM, wait this long for in-flight responses", parse_duration_s),
     Option("--max-body", "SERVER_MAX_BODY", "1MiB", "largest request body drained (413 above)", parse_size),
+    Option("--sink-max", "SERVER_SINK_MAX", "1GiB",
+           "largest upload POST/PUT /_server/sink reads and counts (413 above)", parse_size),
+    Option("--sink-min-rate", "SERVER_SINK_MIN_RATE", "8000",
+           "uploads slower than this many bit/s after 5 s are refused (408)", float),
     Option("--small-file-max", "SERVER_SMALL_FILE_MAX", "256KiB",
            "files up to this size are served from memory; larger ones with sendfile", parse_size),
     Option("--cache-budget", "SERVER_CACHE_BUDGET", "64MiB", "memory for cached small files", parse_size),
@@ -73,6 +78,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rules=args.cache_rules, default_max_age=args.max_age, listing=args.listing,
         timeouts=Timeouts(args.header_timeout, args.idle_timeout, args.send_timeout),
         shutdown_timeout_s=args.shutdown_timeout, max_body=args.max_body,
+        sink=SinkLimits(max_bytes=args.sink_max, min_rate_bps=args.sink_min_rate),
         small_file_max=args.small_file_max, cache_budget=args.cache_budget, file_ttl_s=args.file_ttl,
         access_log=args.access_log)
 

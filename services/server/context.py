@@ -1,6 +1,7 @@
 """What every connection shares: settings, the site, counters, the clock and the cached Date line.
 
-The registry of live connections is not here: it belongs to the server's lifecycle (`lifecycle.py`).
+The registry of live connections is not here: it belongs to the connection lifecycle
+(`services.common.connection.lifecycle`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from services.common.clock import Clock, SystemClock
+from services.common.connection.state import Timeouts
 from services.common.http1 import Limits, http_date
 
 from .access import AccessLog
@@ -17,14 +19,8 @@ from .fast import FastRoutes, fast_head_limit
 from .fdlimit import Exhaustion
 from .files import Site
 from .plan import Special
+from .sink import SinkLimits
 from .stats import Stats
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    header_s: float = 10.0  # a request head must arrive within this (nginx client_header_timeout 60s)
-    idle_s: float = 15.0  # keep-alive idle (nginx keepalive_timeout 75s)
-    send_s: float = 60.0  # no byte delivered to the client for this long (nginx send_timeout 60s)
 
 
 @dataclass
@@ -36,8 +32,9 @@ class Context:
     timeouts: Timeouts
     specials: Mapping[str, Special]
     access_log: bool = True
+    max_body: int = 1024 * 1024  # bodies of requests other than the sink's (the parser allows the larger)
+    sink: SinkLimits = field(default_factory=SinkLimits)
     server_name: str = "qoslab"
-    stopping: bool = False
     fast: FastRoutes = field(init=False)
     access: AccessLog = field(default_factory=AccessLog)
     exhaustion: Exhaustion = field(default_factory=Exhaustion)

@@ -1,124 +1,92 @@
-"""The thin asyncio Protocol: bytes → parser → plan → bytes, in order, with flow control and timeouts.
+"""The server's connection: requests → plans → bytes (the shared lifecycle is `HttpConnection`).
 
-Time comes from the context's injected clock; the server's sweeper calls `check_timeouts(now)`. Any
-exception while handling a connection becomes a 500 (or, mid-response, an abort) and one log line.
+Answers are written in the callback that parsed their request, except files sent with `sendfile` beyond
+what the socket takes at once: that part runs in a task, and later requests wait for it. An upload to
+the sink (`POST|PUT /_server/sink`, `sink`) is answered when its body has been read and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
 
 from services.common import log
-from services.common.http1 import REASONS, Data, EndOfMessage, HTTPError, Request, RequestParser, keep_alive
-from services.common.inet import format_host_port
+from services.common.connection.heads import CLOSE, connection_field, status_line
+from services.common.connection.lifecycle import Connections
+from services.common.connection.protocol import HttpConnection
+from services.common.connection.state import Expiry
+from services.common.http1 import REASONS, HTTPError, Request
 
+from . import sink
 from .context import Context
 from .fast import Route
 from .files import EXHAUSTION, Exhausted, FileEntry
-from .lifecycle import Connections
 from .paths import url_path
 from .plan import Plan, error_plan, plan_request
-from .sendfile import bytes_acked, send_now
+from .sendfile import send_now
 
-_STATUS = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
-_CLOSE = b"Connection: close\r\n\r\n"
-_KEEP_10 = b"Connection: keep-alive\r\n\r\n"
-_OK = _STATUS[200]
+_OK = status_line(200)
 _BATCH_BYTES = 64 * 1024  # fast-path answers are written together, flushed at this size
 _RETRY = "Retry-After: 1\r\n"
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(HttpConnection):
     def __init__(self, ctx: Context, connections: Connections | None = None) -> None:
+        super().__init__(ctx.limits, ctx.timeouts, ctx.now,
+                         connections if connections is not None else Connections())
         self.ctx = ctx
-        self.connections = connections if connections is not None else Connections()
-        self.parser = RequestParser(ctx.limits)
-        self.transport: asyncio.Transport | None = None
-        self.peer = "-"
-        self.busy = False  # a sendfile is in progress; later requests wait
-        self.write_paused = False
-        self.closing = False
-        self.head_since: float | None = None
-        self.last_activity = 0.0
         self.sending: asyncio.Task[None] | None = None
-        self.acked: int | None = None  # bytes the client had acknowledged at `progress_at`
-        self.progress_at = 0.0
-        self.lingering_until: float | None = None  # error answered: dropping what still arrives until then
+        self.upload: sink.Upload | None = None
+        self.upload_request: Request | None = None
 
-    # -- asyncio callbacks --------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
-        self.peer = format_host_port(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else "-"
-        self.last_activity = self.ctx.now()
-        self.connections.add(self)
+    # -- counters and log lines ------------------------------------------------------------------
+    def _opened(self) -> None:
         self.ctx.stats.connections_open += 1
         self.ctx.stats.connections_total += 1
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
-        if self.sending is not None:
-            self.sending.cancel()
-        if self.connections.discard(self):
+    def _lost(self, registered: bool) -> None:
+        self._aborting()
+        self.upload = None
+        if registered:
             self.ctx.stats.connections_open -= 1
 
-    def data_received(self, data: bytes) -> None:
-        if self.lingering_until is not None:
-            return  # after an error answer: read and dropped, so closing does not reset the answer away
-        try:
-            now = self.last_activity = self.ctx.now()
-            if self.parser.idle and not (self.busy or self.write_paused or self.closing):
-                data = self._fast(data, now)
-                if not data:
-                    return
-            self.parser.feed(data)
-            self._process()
-        except Exception as exc:  # never a hang or a traceback: 500 (or an abort) and one log line
-            self._crashed("data_received", exc)
+    def _refused(self, exc: HTTPError) -> None:
+        self.ctx.stats.parse_errors += 1
 
-    def eof_received(self) -> bool | None:
-        if self.lingering_until is not None:
-            return None  # the client finished: close
-        try:
-            self.parser.feed_eof()
-            self._process()
-        except Exception as exc:
-            self._crashed("eof_received", exc)
-        return None  # close our side once everything queued is written
+    def _timed_out(self, expiry: Expiry, now: float) -> None:
+        stats = self.ctx.stats
+        if expiry is Expiry.SEND:
+            stats.timeouts_send += 1
+            stalled_s = round(now - self.flow.progress_at, 3)
+            log.event("server.send_timeout", client=self.peer, stalled_s=stalled_s)
+        elif expiry is Expiry.REQUEST:
+            stats.timeouts_header += 1
+        else:
+            stats.timeouts_idle += 1
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        if self.transport is not None:
-            self.acked, self.progress_at = bytes_acked(self.transport), self.ctx.now()
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        if self.transport is not None and not self.closing:
-            self.transport.resume_reading()
-            try:
-                self._process()
-            except Exception as exc:
-                self._crashed("resume_writing", exc)
-
-    def _crashed(self, where: str, exc: Exception) -> None:
+    def _log_crash(self, where: str, exc: Exception) -> None:
         self.ctx.stats.internal_errors += 1
         log.event("server.error", where=where, error=repr(exc)[:300], client=self.peer)
-        if self.closing or self.transport is None:
-            return
-        if self.busy or self.write_paused:
-            self.abort()  # a response is under way: its bytes cannot be followed by a 500
-        else:
-            self._fail(500, "-", "-")
+
+    def _aborting(self) -> None:
+        if self.sending is not None:
+            self.sending.cancel()
+
+    def _error_answer(self, status: int, message: str) -> bytes:
+        plan = error_plan(status)
+        data = status_line(status) + self.ctx.date_server() + plan.head + CLOSE + b"\r\n" + plan.body
+        self.ctx.stats.responses[status] += 1
+        if self.ctx.access_log:
+            self.ctx.access.write(self.peer, "-", "-", status, len(data), 0)
+        return data
 
     # -- fast path: plain GET/HEAD of a cached small file, answered from the raw head ------------
     def _fast(self, data: bytes, now: float) -> bytes:
         """Answer the leading plain requests in `data`; return the bytes left for the full parser."""
-        ctx, pos, out, batched = self.ctx, 0, [], 0
+        ctx, state, flow, pos, out, batched = self.ctx, self.state, self.flow, 0, [], 0
         route = ctx.fast.route
-        while not (self.write_paused or self.closing or ctx.stopping):
+        while not (flow.write_paused or state.closing or state.draining):
             end = data.find(b"\r\n\r\n", pos) + 4
             if end < 4:
                 break
@@ -168,25 +136,79 @@ class HttpProtocol(asyncio.Protocol):
         if path is not None and target.startswith("/"):
             self.ctx.fast.learn(target.encode("ascii"), path)
 
-    # -- request loop -------------------------------------------------------------------------
-    def _process(self) -> None:
-        parser = self.parser
-        while not (self.busy or self.write_paused or self.closing):
-            try:
-                event = parser.next_event()
-            except HTTPError as exc:
-                self.ctx.stats.parse_errors += 1
-                self._fail(exc.status_code, "-", "-")
-                return
-            if event is None:
-                break
-            if type(event) is Request:
-                self.head_since = None
-                self._respond(event)
-            elif type(event) is EndOfMessage or type(event) is Data:
-                continue
-        if parser.buffered and self.head_since is None and not self.busy:
-            self.head_since = self.ctx.now()
+    # -- requests: answered as soon as their head is parsed ----------------------------------------
+    def _on_request(self, request: Request) -> None:
+        path = url_path(request.target)
+        declared = sink.declared_length(request)
+        if path == sink.PATH:
+            self._start_upload(request, declared)  # the sink's own limits, said in its own words
+        elif declared > self.ctx.max_body:  # the parser reads any size: each request keeps its limit
+            self.answer_error(413, "request body too large")
+        else:
+            if declared == sink.CHUNKED:  # counted by the parser as it comes
+                self.parser.limits = replace(self.ctx.limits, max_body=self.ctx.max_body)
+            self._respond(request)
+
+    def _on_end(self) -> None:
+        self.parser.limits = self.ctx.limits
+        upload, request = self.upload, self.upload_request
+        if upload is not None and request is not None:
+            self.upload = self.upload_request = None
+            self._answer_upload(upload, request)
+
+    # -- the upload sink: read, count, answer with the count -----------------------------------------
+    def _start_upload(self, request: Request, declared: int) -> None:
+        refusal = sink.admit(request.method, declared, self.ctx.sink)
+        if refusal is not None:
+            self._refuse_upload(refusal)
+            return
+        self.upload, self.upload_request = sink.Upload(declared, self.ctx.sink, self.ctx.now()), request
+        self.send_continue(request)
+
+    def _on_body(self, data: bytes) -> None:
+        upload = self.upload
+        if upload is not None:
+            self.ctx.stats.upload_bytes += len(data)
+            refusal = upload.feed(len(data), self.ctx.now())
+            if refusal is not None:  # a chunked body past the sink's limit
+                self._refuse_upload(refusal)
+
+    def _answer_upload(self, upload: sink.Upload, request: Request) -> None:
+        ctx = self.ctx
+        body = upload.summary(ctx.now())
+        keep = self.state.keep_alive(request)
+        head = (_OK + ctx.date_server() + b"Content-Type: application/json\r\nCache-Control: no-store\r\n"
+                + b"Content-Length: %d\r\n" % len(body) + connection_field(keep, request.version) + b"\r\n")
+        self.write(head + body)
+        ctx.stats.uploads += 1
+        ctx.stats.requests_total += 1
+        ctx.stats.responses[200] += 1
+        ctx.stats.bytes_sent += len(head) + len(body)
+        if ctx.access_log:
+            ctx.access.write(self.peer, request.method, request.target[:2000], 200, len(head) + len(body),
+                             round((ctx.now() - upload.started_s) * 1000, 3))
+        if not keep:
+            self.close()
+
+    def _refuse_upload(self, refusal: sink.Refusal) -> None:
+        """The sink's 405, 408 or 413: said once, then the connection closes (lingering)."""
+        self.upload = self.upload_request = None
+        log.event("server.upload_refused", client=self.peer, status=refusal.status, reason=refusal.message)
+        body = f"{refusal.status} {REASONS.get(refusal.status, 'Error')}: {refusal.message}\n".encode()
+        head = (f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+                + (f"Allow: {refusal.allow}\r\n" if refusal.allow else "")).encode("latin-1")
+        self.ctx.stats.responses[refusal.status] += 1
+        self.fail(status_line(refusal.status) + self.ctx.date_server() + head + CLOSE + b"\r\n" + body)
+
+    def check_timeouts(self, now: float) -> None:
+        """The core's deadlines, and the sink's: an upload that trickles is refused (408)."""
+        upload = self.upload
+        refusal = None if upload is None or self.state.closing else upload.overdue(now)
+        if refusal is not None:
+            self.ctx.stats.timeouts_header += 1
+            self._refuse_upload(refusal)
+            return
+        super().check_timeouts(now)
 
     def _plan(self, request: Request, now: float) -> tuple[Plan, io.FileIO | None]:
         """The plan, and the open file when the body comes from disk (opened before any byte is sent)."""
@@ -214,14 +236,14 @@ class HttpProtocol(asyncio.Protocol):
         return error_plan(503, _RETRY)
 
     def _respond(self, request: Request) -> None:
-        ctx = self.ctx
+        ctx, state = self.ctx, self.state
         started = ctx.now()
         plan, handle = self._plan(request, started)
         self._learn(request.target, plan)
-        keep = not ctx.stopping and keep_alive(request.version, request.headers)
-        tail = (_KEEP_10 if request.version == "HTTP/1.0" else b"\r\n") if keep else _CLOSE
-        status = _STATUS.get(plan.status) or b"HTTP/1.1 %d \r\n" % plan.status
-        head = status + ctx.date_server() + plan.head + tail
+        keep = state.keep_alive(request)
+        head = (status_line(plan.status) + ctx.date_server() + plan.head
+                + connection_field(keep, request.version) + b"\r\n")
+        state.answered = True
         sent = self._send(request.method, plan, head, keep, handle)
         ctx.stats.requests_total += 1
         ctx.stats.responses[plan.status] += 1
@@ -246,7 +268,7 @@ class HttpProtocol(asyncio.Protocol):
                 body = body[plan.offset:plan.offset + plan.length]
             transport.write(head + body)
         if not keep:
-            self._close()
+            self.close()
         return len(head) + (0 if method == "HEAD" or plan.status == 304 else len(plan.body) or plan.length)
 
     def _send_file(self, handle: io.FileIO, plan: Plan, head: bytes, keep: bool) -> int:
@@ -260,14 +282,14 @@ class HttpProtocol(asyncio.Protocol):
             self._sendfile_failed(exc)
             return len(head)
         if done < plan.length:
-            self.busy = True
-            self.acked, self.progress_at = bytes_acked(transport), self.ctx.now()
+            self.state.busy = True
+            self.flow.file_started(self.ctx.now())
             rest = (plan.offset + done, plan.length - done)
             self.sending = asyncio.get_running_loop().create_task(self._sendfile(handle, rest, keep))
             return len(head) + plan.length
         handle.close()
         if not keep:
-            self._close()
+            self.close()
         return len(head) + plan.length
 
     async def _sendfile(self, handle: io.FileIO, rest: tuple[int, int], keep: bool) -> None:
@@ -283,96 +305,11 @@ class HttpProtocol(asyncio.Protocol):
             self._sendfile_failed(exc)
             return
         finally:
-            self.busy = False
+            self.flow.file_ended()
             self.sending = None
-        try:
-            if keep and not self.ctx.stopping:
-                self._process()
-            else:
-                self._close()
-        except Exception as exc:
-            self._crashed("after_sendfile", exc)
+        self.answer_ended(keep)
 
     def _sendfile_failed(self, exc: Exception) -> None:
-        if not self.closing:
+        if not self.state.closing:
             log.event("server.sendfile_failed", client=self.peer, error=str(exc)[:300])
         self.abort()
-
-    def _fail(self, status: int, method: str, target: str) -> None:
-        plan = error_plan(status)
-        head = _STATUS[status] + self.ctx.date_server() + plan.head + _CLOSE
-        if self.transport is not None:
-            self.transport.write(head + plan.body)
-        self.ctx.stats.responses[status] += 1
-        if self.ctx.access_log:
-            self.ctx.access.write(self.peer, method, target, status, len(head) + len(plan.body), 0)
-        self._linger()
-
-    def _linger(self) -> None:
-        """Close after an error answer, lingering: the client may still be sending (a trickled head, a
-        body, pipelined requests), and a close with unread bytes resets the connection, which can discard
-        the answer before the client reads it. So half-close and keep reading (dropping) for at most the
-        header timeout (nginx's lingering close)."""
-        transport = self.transport
-        if transport is None or not transport.can_write_eof():
-            self._close()
-            return
-        self.closing = True
-        transport.write_eof()
-        self.lingering_until = self.ctx.now() + self.ctx.timeouts.header_s
-
-    def _close(self) -> None:
-        self.closing = True
-        self.lingering_until = None
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        """Drop the connection now (a response in flight is cut)."""
-        self.closing = True
-        if self.sending is not None:
-            self.sending.cancel()
-        if self.transport is not None:
-            self.transport.abort()
-
-    # -- timers (driven by the server's sweeper) ----------------------------------------------
-    def check_timeouts(self, now: float) -> None:
-        if self.lingering_until is not None and now > self.lingering_until:
-            self._close()
-            return
-        if self.closing or self.transport is None:
-            return
-        timeouts = self.ctx.timeouts
-        if self.busy or self.write_paused:
-            if self._stalled(now, timeouts.send_s):
-                self._send_timeout(now - self.progress_at)
-            return
-        if self.head_since is not None and now - self.head_since > timeouts.header_s:
-            self.ctx.stats.timeouts_header += 1
-            self._fail(408, "-", "-")
-        elif self.head_since is None and now - self.last_activity > timeouts.idle_s:
-            self.ctx.stats.timeouts_idle += 1
-            self._close()
-
-    def _stalled(self, now: float, send_s: float) -> bool:
-        """Has the client acknowledged nothing new for `send_s` (nginx send_timeout)? Without TCP_INFO a
-        paused writer counts from the pause, and a sendfile is never cut (its progress is invisible)."""
-        assert self.transport is not None
-        acked = bytes_acked(self.transport)
-        if acked is not None and acked != self.acked:
-            self.acked, self.progress_at = acked, now
-            return False
-        if acked is None and self.busy:
-            return False
-        return now - self.progress_at > send_s
-
-    def _send_timeout(self, stalled_s: float) -> None:
-        self.ctx.stats.timeouts_send += 1
-        log.event("server.send_timeout", client=self.peer, stalled_s=round(stalled_s, 3))
-        self.abort()
-
-    def shutdown(self) -> None:
-        """Graceful stop: close idle and lingering connections now; busy ones close after their response."""
-        if self.lingering_until is not None or not (self.busy or self.head_since is not None
-                                                    or self.write_paused):
-            self._close()

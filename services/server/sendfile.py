@@ -10,8 +10,8 @@ beyond `SYNC_MAX` (so one fast client of a huge file cannot hold the event loop)
 `loop.sendfile` as before.
 
 The caller opens the file before anything is written, so running out of descriptors can still be
-answered with a 503. `bytes_acked` reads how far the client has really received (TCP_INFO), which is
-how the send timeout tells a stalled `sendfile` from a slow one.
+answered with a 503. The send timeout tells a stalled `sendfile` from a slow one by what the client has
+acknowledged (`services.common.connection.flow`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ import asyncio
 import contextlib
 import os
 import socket
-import sys
 
 _CORK = getattr(socket, "TCP_CORK", None)
 SYNC_MAX = 4 * 1024 * 1024  # at most this much per response before the loop gets control back
-_TCP_INFO = getattr(socket, "TCP_INFO", None)
-_BYTES_ACKED = slice(120, 128)  # struct tcp_info.tcpi_bytes_acked (u64, Linux >= 4.1)
 
 
 def send_now(transport: asyncio.Transport, head: bytes, file_fd: int, offset: int, length: int) -> int:
@@ -68,17 +65,3 @@ def _pump(out_fd: int, in_fd: int, offset: int, length: int) -> int:
             raise OSError(f"short sendfile {sent}/{length}: the file shrank")
         sent += count
     return sent
-
-
-def bytes_acked(transport: asyncio.BaseTransport) -> int | None:
-    """Bytes the peer has acknowledged on this TCP connection, or None where the kernel does not say."""
-    sock = transport.get_extra_info("socket")
-    if _TCP_INFO is None or sock is None:
-        return None
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 256)
-    except (OSError, ValueError):
-        return None
-    if len(info) < _BYTES_ACKED.stop:
-        return None
-    return int.from_bytes(info[_BYTES_ACKED], sys.byteorder)

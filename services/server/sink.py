@@ -6,16 +6,19 @@ uncached). Every decision is a pure function of the request head, the byte count
   when Content-Length passes `max_bytes`); a malformed Content-Length never gets here, the shared
   HTTP/1.1 parser answers it with 400.
 - `Upload.feed`: a chunked body is counted as it comes and refused with 413 once it passes `max_bytes`.
-- `Upload.overdue`: 408 when no body byte came for `idle_s`, or when after `grace_s` the average rate
-  is below `min_rate_bps` (a trickle that would hold the connection for ever, as Apache's MinRate).
+- `Upload.overdue`: 408 when, after `grace_s`, the average rate is below `min_rate_bps` — a trickle that
+  would hold the connection for ever (Apache's MinRate). A body that stops altogether is the connection
+  core's deadline (no body byte for `--header-timeout`: 408).
 - `Upload.summary`: the 200 answer, `{"bytes": N, "seconds": S, "bits_per_second": R}`.
-A refusal closes the connection: the rest of the body is never read.
+A refusal closes the connection (lingering): the rest of the body is read and dropped, never answered.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
+from services.common.http1 import Request, parse_decimal
 
 PATH = "/_server/sink"
 METHODS = ("POST", "PUT")
@@ -26,7 +29,6 @@ CHUNKED = -1  # the declared length of a chunked body
 @dataclass(frozen=True)
 class SinkLimits:
     max_bytes: int = 1 << 30
-    idle_s: float = 10.0
     min_rate_bps: float = 8_000.0
     grace_s: float = 5.0
 
@@ -38,6 +40,13 @@ class Refusal:
     status: int
     message: str
     allow: str = ""  # the Allow field of a 405
+
+
+def declared_length(request: Request) -> int:
+    """The body the head announces: CHUNKED, the Content-Length, or 0 (the parser has checked both)."""
+    if "chunked" in request.headers.get_tokens("transfer-encoding"):
+        return CHUNKED
+    return parse_decimal(request.headers.get("content-length") or "0") or 0
 
 
 def admit(method: str, declared: int, limits: SinkLimits) -> Refusal | None:
@@ -56,33 +65,20 @@ class Upload:
         self.declared = declared
         self.limits = limits
         self.started_s = now_s
-        self.last_byte_s = now_s
         self.received = 0
 
     def feed(self, nbytes: int, now_s: float) -> Refusal | None:
         self.received += nbytes
-        if nbytes:
-            self.last_byte_s = now_s
         if self.received > self.limits.max_bytes:
             return Refusal(413, f"upload passed the sink's limit of {self.limits.max_bytes} bytes")
         return None
 
     def overdue(self, now_s: float) -> Refusal | None:
-        """408 when the sender stalls or trickles; None while it keeps a reasonable pace."""
-        idle = now_s - self.last_byte_s
-        if idle >= self.limits.idle_s:
-            return Refusal(408, f"no upload data for {idle:.1f} s")
+        """408 when the sender trickles; None while it keeps a reasonable pace (or the grace lasts)."""
         elapsed = now_s - self.started_s
         if elapsed >= self.limits.grace_s and self.received * 8 / elapsed < self.limits.min_rate_bps:
             return Refusal(408, f"upload slower than {self.limits.min_rate_bps:g} bit/s")
         return None
-
-    def next_check_s(self, now_s: float) -> float:
-        """When `overdue` could next change its answer (for the connection's timer)."""
-        candidates = [self.last_byte_s + self.limits.idle_s]
-        if now_s < self.started_s + self.limits.grace_s:
-            candidates.append(self.started_s + self.limits.grace_s)
-        return max(min(candidates), now_s)
 
     def summary(self, now_s: float) -> bytes:
         seconds = max(now_s - self.started_s, 1e-9)

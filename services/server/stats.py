@@ -20,6 +20,8 @@ class Stats:
     timeouts_idle: int = 0
     timeouts_send: int = 0
     internal_errors: int = 0
+    uploads: int = 0  # bodies the sink read to the end
+    upload_bytes: int = 0  # body bytes the sink read (refused uploads included)
     udp_datagrams: int = 0
     udp_probes: int = 0
     udp_bytes: int = 0
@@ -40,6 +42,8 @@ class Stats:
                 "timeouts_idle": self.timeouts_idle,
                 "timeouts_send": self.timeouts_send,
                 "internal_errors": self.internal_errors,
+                "uploads": self.uploads,
+                "upload_bytes": self.upload_bytes,
             },
             "udp": {
                 "datagrams": self.udp_datagrams,

@@ -1,5 +1,9 @@
 """Headless Chromium (Debian's `chromium`) driven over the DevTools protocol: enough for the browser test.
 
+It runs in a container of `qoslab/browser:dev` (Debian's chromium on the base image, built from the
+Dockerfile's `browser` stage), so the test behaves the same on every runner whatever chromium it has;
+QOSLAB_BROWSER=host uses the host's chromium instead.
+
 One browser process; each `Tab` lives in its own browser context (an empty HTTP cache, like a fresh
 incognito window), so a test can tell the browser's own cache from the proxy's.
 """
@@ -8,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +33,45 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
                   "--disable-component-update", "--remote-debugging-port=0", "--window-size=1024,768")
 
 
+BROWSER_ENV = "QOSLAB_BROWSER"  # container (default): qoslab/browser:dev; host: the host's chromium
+BROWSER_IMAGE = "qoslab/browser:dev"
+REPO = Path(__file__).resolve().parents[2]
+
+
 def chromium_path() -> str | None:
     for name in ("chromium", "chromium-browser"):
         found = shutil.which(name)
         if found:
             return found
     return None
+
+
+def base_image(repo: Path = REPO) -> str:
+    """BASE_IMAGE as compose sees it: the environment, else the checkout's .env, else compose's default."""
+    found = os.environ.get("BASE_IMAGE", "")
+    env_file = repo / ".env"
+    if not found and env_file.exists():
+        for line in env_file.read_text(encoding="utf-8").splitlines():
+            name, sep, value = line.partition("=")
+            if sep and name.strip() == "BASE_IMAGE":
+                found = value.strip().strip("'\"")
+    return found or "python:3.12-slim"
+
+
+def build_browser_image(repo: Path = REPO, timeout_s: float = 1800.0) -> str:
+    """`docker build --target browser` (Debian's chromium on the base image; cached after the first)."""
+    argv = ["docker", "build", "--quiet", "--network", "host", "--target", "browser", "--build-arg",
+            f"BASE_IMAGE={base_image(repo)}", "-t", BROWSER_IMAGE, str(repo)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+    if done.returncode != 0:
+        raise CdpError(f"building {BROWSER_IMAGE} failed: {done.stderr[-3000:]}")
+    return BROWSER_IMAGE
+
+
+def container_argv(image: str, name: str) -> list[str]:
+    """Chromium in a throwaway container on the host's network: it reaches the stack's published ports
+    on 127.0.0.1, and its DevTools port is on the host's loopback like a local browser's."""
+    return ["docker", "run", "--rm", "-i", "--network", "host", "--shm-size", "512m", "--name", name, image]
 
 
 class CdpError(Exception):
@@ -166,10 +204,13 @@ class Tab:
 
 
 @contextmanager
-def chromium(binary: str, start_timeout_s: float = 60.0) -> Iterator[Browser]:
-    """Start headless Chromium with its own throwaway profile; always stopped afterwards."""
-    with tempfile.TemporaryDirectory(prefix="qoslab-chromium-") as profile:
-        proc = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+def chromium(command: Sequence[str], start_timeout_s: float = 60.0) -> Iterator[Browser]:
+    """Start headless Chromium (`command`: the binary, or `container_argv`) with a throwaway profile;
+    always stopped afterwards (a container is removed)."""
+    in_container = command[0] == "docker"
+    with tempfile.TemporaryDirectory(prefix="qoslab-chromium-") as tmp:
+        profile = "/tmp/qoslab-chromium-profile" if in_container else tmp
+        proc = subprocess.Popen([*command, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
         try:
@@ -185,6 +226,9 @@ def chromium(binary: str, start_timeout_s: float = 60.0) -> Iterator[Browser]:
                 proc.wait(timeout=10)
             if proc.stderr is not None:
                 proc.stderr.close()
+            if in_container:
+                subprocess.run(["docker", "rm", "-f", command[command.index("--name") + 1]],
+                               capture_output=True, timeout=60, check=False)
 
 
 def _devtools_url(proc: subprocess.Popen[str], timeout_s: float) -> str:

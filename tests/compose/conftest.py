@@ -7,142 +7,93 @@ drive it. Tests that change the links must leave them as they found them.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from netem import topology
+from netem.tools import capability
 
-REPO = Path(__file__).resolve().parents[2]
-UP_TIMEOUT_S = 600.0
+from .netem_stack import START_PROFILE, NetemStack, Start, compose_files, override
+from .stack import REPO, UP_TIMEOUT_S, Stack, _docker_ready, _free_port, free_stack_subnets
 
+__all__ = ["REPO", "Stack", "_docker_ready", "artifacts_dir", "free_stack_subnets"]
+PROBE_IMAGE = "qoslab/server:dev"  # the kernel's netem capability is probed in a container of this image
 
-def _docker_ready() -> str | None:
-    """None when docker and compose v2 answer, else why not."""
-    if shutil.which("docker") is None:
-        return "docker CLI not found (run scripts/test, which installs it)"
-    for argv in (["docker", "info"], ["docker", "compose", "version"]):
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            return f"{' '.join(argv)} failed: {done.stderr.strip()[:300]}"
-    return None
-
-
-STACK_SUBNETS = (*topology.SUBNETS.values(), *topology.SUBNETS6.values())
-
-
-def _docker_json(*args: str) -> Any:
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=True, timeout=60)
-    return json.loads(done.stdout)
-
-
-def free_stack_subnets() -> None:
-    """Remove leftover networks on the stack's fixed subnets when nothing running uses them.
-
-    Docker keeps networks across engine restarts, so a stack that was not taken down (a killed test
-    run, a machine reused) would make the next `up` fail with "Pool overlaps". A network with a running
-    container is somebody's live stack: then fail and say which, rather than touch it.
-    """
-    names = subprocess.run(["docker", "network", "ls", "-q"], capture_output=True, text=True,
-                           check=True, timeout=60).stdout.split()
-    if not names:
-        return
-    for network in _docker_json("network", "inspect", *names):
-        subnets = {cfg.get("Subnet") for cfg in (network.get("IPAM") or {}).get("Config") or []}
-        if not subnets & set(STACK_SUBNETS):
-            continue
-        for container_id in (network.get("Containers") or {}):
-            state = _docker_json("inspect", container_id)[0]["State"]
-            if state.get("Running"):
-                pytest.fail(f"network {network['Name']} on {sorted(subnets)} is in use by a running "
-                            f"container ({container_id[:12]}); stop that stack first "
-                            "(docker compose -p PROJECT down)")
-            subprocess.run(["docker", "rm", "-f", container_id], capture_output=True, timeout=60)
-        subprocess.run(["docker", "network", "rm", network["Id"]], capture_output=True, check=True,
-                       timeout=60)
+def _uses(item: pytest.Item, fixture: str) -> bool:
+    return fixture in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that bring up their own stack (marker `own_stack`) run before the session's `stack` fixture
-    starts: every stack uses the same fixed subnets, so two cannot be up at once."""
+    """Every stack uses the same fixed subnets, so two cannot be up at once. Tests that bring up their
+    own stack (marker `own_stack`) run first, then the users of the session's `netem_stack` (one stack
+    for all of them, taken down after the last), then the modules with their own `stack`."""
     own = [item for item in items if item.get_closest_marker("own_stack")]
-    rest = [item for item in items if not item.get_closest_marker("own_stack")]
-    uses_stack = [n for n, item in enumerate(rest) if "stack" in getattr(item, "fixturenames", ())]
+    shared = [item for item in items if item not in own and _uses(item, "netem_stack")]
+    rest = [item for item in items if item not in own and item not in shared]
+    uses_stack = [n for n, item in enumerate(rest) if _uses(item, "stack")]
     first = uses_stack[0] if uses_stack else len(rest)
-    items[:] = rest[:first] + own + rest[first:]
+    items[:] = rest[:first] + own + shared + rest[first:]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_LIVE: list[NetemStack] = []
 
 
-@dataclass
-class Stack:
-    """A running compose project and the ways tests drive it."""
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The shared netem stack goes down after its last user, before the next module's stack comes up."""
+    if _uses(item, "netem_stack") and (nextitem is None or not _uses(nextitem, "netem_stack")):
+        while _LIVE:
+            _LIVE.pop().down()
 
-    project: str
-    results_dir: Path
-    proxy_port: int
-    server_port: int
-    env: dict[str, str] = field(default_factory=dict)
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 300.0,
-                input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = ["docker", "compose", "-p", self.project, *args]
-        done = subprocess.run(argv, cwd=REPO, env=self.env, capture_output=True, text=True,
-                              timeout=timeout, input=input_text)
-        if check and done.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} exited {done.returncode}\n"
-                                 f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}")
-        return done
+def _require_docker() -> None:
+    reason = _docker_ready()
+    if reason is not None:
+        if os.environ.get("QOSLAB_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"compose tests required but Docker is not usable: {reason}")
+        pytest.skip(f"Docker is not usable: {reason}")
 
-    def exec(self, service: str, *cmd: str, check: bool = True,
-             user: str | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-        """Run a command in a running service container (as root unless `user`)."""
-        flags = ["-T"] + (["--user", user] if user else ["--user", "0"])
-        return self.compose("exec", *flags, service, *cmd, check=check, timeout=timeout)
 
-    def container_id(self, service: str) -> str:
-        done = self.compose("ps", "-a", "-q", service)
-        ids = done.stdout.split()
-        assert ids, f"no container for service {service} in project {self.project}"
-        return ids[0]
+@pytest.fixture(scope="session")
+def netem_present() -> bool:
+    """Whether the kernel the containers run on has sch_netem (probed in a container)."""
+    _require_docker()
+    found = capability.probe_docker(PROBE_IMAGE)
+    print(f"netem capability: {found.detail}")
+    if found.netem is None:
+        pytest.fail(f"cannot tell whether this kernel has sch_netem: {found.detail}")
+    return found.netem
 
-    def inspect(self, service: str) -> dict[str, Any]:
-        done = subprocess.run(["docker", "inspect", self.container_id(service)], capture_output=True,
-                              text=True, check=True, timeout=60)
-        result: dict[str, Any] = json.loads(done.stdout)[0]
-        return result
 
-    def container(self, service: str) -> Any:
-        """The docker SDK Container for `service`."""
-        import docker
-
-        return docker.from_env().containers.get(self.container_id(service))  # type: ignore[attr-defined]
-
-    def logs(self, *services: str) -> str:
-        return self.compose("logs", "--no-color", *services, check=False).stdout
-
-    def wait_healthy(self, service: str, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            state = self.inspect(service)["State"]
-            if state.get("Health", {}).get("Status") == "healthy":
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"{service} not healthy within {timeout_s} s:\n{self.logs(service)[-3000:]}")
+@pytest.fixture(scope="session")
+def netem_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetemStack]:
+    """The one stack of the session's netem checks (tests/compose/netem_stack.py): started with
+    START_PROFILE (what that start did is in `.start`), links cleared before the first check. Where the
+    start failed (no sch_netem), server, proxy and prober are started again without a profile."""
+    _require_docker()
+    tmp = tmp_path_factory.mktemp("netem-stack")
+    (tmp / "results").mkdir()
+    env = dict(os.environ, QOSLAB_RESULTS=str(tmp / "results"), PROXY_PUBLISH_PORT="0",
+               SERVER_PUBLISH_PORT="0", NETEM_PROFILE="", CLIENT_LABEL="netem-stack")
+    made = NetemStack(project=f"qoslabtest{uuid.uuid4().hex[:8]}", results_dir=tmp / "results", proxy_port=0,
+                      server_port=0, env=env, files=compose_files(override(tmp / "override.json")))
+    _LIVE.append(made)
+    try:
+        free_stack_subnets()
+        made.start_services(START_PROFILE)
+        exits = made.wait_started()
+        if any(code is not None for code in exits.values()):
+            made.start = Start(exits, {}, made.logs())
+            made.start_services("")
+            made.wait_started()
+        else:
+            made.start = Start(exits, made.qdiscs())
+            made.clear()
+        yield made
+    finally:
+        made.down()
 
 
 @pytest.fixture(scope="module")
@@ -151,11 +102,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     One per test module, taken down when the module ends: the stack's networks have fixed subnets, so a
     stack left up would stop the modules that bring up their own (profiles, CI pipeline, swarm)."""
-    reason = _docker_ready()
-    if reason is not None:
-        if os.environ.get("QOSLAB_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"compose tests required but Docker is not usable: {reason}")
-        pytest.skip(f"Docker is not usable: {reason}")
+    _require_docker()
     results = tmp_path_factory.mktemp("results")
     env = dict(os.environ)
     stack = Stack(project=f"qoslabtest{uuid.uuid4().hex[:8]}", results_dir=results,

@@ -1,10 +1,12 @@
-"""Headless Chromium through the published proxy port: pages render, the proxy's cache and the browser's
+"""Headless Chromium (in its container, tests/compose/cdp.py) through the published proxy port: pages
+render, the proxy's cache and the browser's
 own cache behave as docs/server.md says, and a screenshot of the index page is kept as an artifact."""
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from netem import topology
 
 from .browser_checks import check_all
-from .cdp import chromium, chromium_path
+from .cdp import BROWSER_ENV, build_browser_image, chromium, chromium_path, container_argv
 from .conftest import Stack, artifacts_dir
 
 READ_STATS = ("import sys, urllib.request; "
@@ -27,14 +29,18 @@ def _proxy_stats(stack: Stack) -> dict[str, Any]:
     return data
 
 
+def browser_command() -> list[str]:
+    """Chromium in its container (default), or the host's with QOSLAB_BROWSER=host."""
+    if os.environ.get(BROWSER_ENV, "container") == "host":
+        binary = chromium_path()
+        if binary is None:
+            pytest.fail(f"{BROWSER_ENV}=host but no chromium on this host (apt-get install chromium)")
+        return [binary]
+    return container_argv(build_browser_image(), f"qoslab-browser-{uuid.uuid4().hex[:8]}")
+
+
 def test_chromium_through_the_proxy(stack: Stack) -> None:
-    binary = chromium_path()
-    if binary is None:
-        reason = "chromium not found (scripts/test installs Debian's chromium package)"
-        if os.environ.get("QOSLAB_REQUIRE_DOCKER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with chromium(binary) as browser:
+    with chromium(browser_command()) as browser:
         base = f"http://127.0.0.1:{stack.proxy_port}"
         shot = check_all(browser, base, lambda: _proxy_stats(stack), artifacts_dir() / "browser-index.png")
     print(f"screenshot: {shot}")

@@ -26,6 +26,7 @@ from netem.tools.capability import probe_docker
 from netem.tools.pcap import Packet, probe_exchanges, read_pcap
 
 from .conftest import REPO, Stack, artifacts_dir
+from .netem_stack import NetemStack
 
 PROXY_EDGE, PROXY_EDGE6 = topology.ADDRESSES[("proxy", "edge")], topology.ADDRESSES6[("proxy", "edge")]
 EDGE, EDGE6 = ipaddress.ip_network(topology.SUBNETS["edge"]), ipaddress.ip_network(topology.SUBNETS6["edge"])
@@ -46,19 +47,8 @@ def _start_capture(stack: Stack) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "netem", "--project", stack.project, "capture", "edge"]
     proc = subprocess.Popen(argv, cwd=REPO, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 60
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        seen.append(line)
-        if line.startswith("capturing edge at proxy"):
-            return proc
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    out, err = proc.communicate(timeout=10)
-    raise AssertionError(f"capture did not start (exit {proc.returncode}): {out}{''.join(seen)}{err}")
+    _wait_capturing(proc, 60)
+    return proc
 
 
 def _stop_capture(proc: subprocess.Popen[str]) -> tuple[Path, str]:
@@ -81,15 +71,14 @@ def _captured_run(stack: Stack, label: str, *more: list[str]) -> tuple[Path, lis
     counted, tcpdump's summary)."""
     capture = _start_capture(stack)
     try:
-        qos = stack.compose("run", "--rm", "-T", "--no-deps", "client", "qos", "--target", RELAY_AT,
-                            "--count", str(PROBES), "--interval", "20ms", "--label", label, "--json",
-                            "--family", "both")
+        code, out, err = stack.client("qos", "--target", RELAY_AT, "--count", str(PROBES), "--interval",
+                                      "20ms", "--label", label, "--json", "--family", "both")
+        assert code == 0, out[-2000:] + err[-2000:]
         for argv in more:
-            stack.compose("run", "--rm", "-T", "--no-deps", "client", *argv, "--label", label,
-                          "--family", "both")
+            assert stack.client(*argv, "--label", label, "--family", "both")[0] == 0
     finally:
         path, summary = _stop_capture(capture)
-    return path, list(read_pcap(path.read_bytes())), _received(qos.stdout), summary
+    return path, list(read_pcap(path.read_bytes())), _received(out), summary
 
 
 def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
@@ -127,7 +116,51 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     shutil.copy(path, artifacts_dir() / "capture-edge.pcap")
 
 
-def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack: Stack,
+def test_the_controller_image_captures_with_docker_only(stack: Stack) -> None:
+    """`docker compose run --rm netem capture edge`: tcpdump in a sidecar of the controller image (no
+    tcpdump, nsenter or root needed on the host); the pcap lands in the results directory on the host
+    and holds the probes and replies the client counted."""
+    built = stack.compose("--profile", "tools", "build", "--quiet", "netem", check=False, timeout=900)
+    assert built.returncode == 0, built.stderr[-3000:]
+    argv = ["docker", "compose", "-p", stack.project, "run", "--rm", "-T", "netem", "capture", "edge",
+            "--duration", "8s"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_capturing(proc)
+        code, out, err = stack.client("qos", "--target", RELAY_AT, "--count", str(PROBES), "--interval",
+                                      "20ms", "--label", "capture-container", "--json")
+        assert code == 0, out[-2000:] + err[-2000:]
+        said, errors = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, errors[-3000:]
+    inside = Path(said.strip().splitlines()[-1])  # the path as the controller container sees it
+    assert inside.parent == Path("/results/captures"), said
+    path = stack.results_dir / "captures" / inside.name
+    exchanges = probe_exchanges(list(read_pcap(path.read_bytes())))
+    received = _received(out)
+    assert received >= PROBES * 0.9 and len(exchanges) >= received, (received, errors[-2000:])
+    assert {e.target for e in exchanges} == {(PROXY_EDGE, RELAY)}
+
+
+def _wait_capturing(proc: subprocess.Popen[str], timeout_s: float = 120.0) -> None:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if line.startswith("capturing edge at proxy"):
+            return
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"capture did not start (exit {proc.poll()}): {''.join(seen)}")
+
+
+def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(netem_stack: NetemStack,
                                                                          tmp_path: Path) -> None:
     """With sch_netem (a netem host, or the VM: tests/vm/test_compose_vm.py runs this), 50 ms on the
     proxy's edge egress holds every reply that long before the capture sees it. The reference is a capture
@@ -137,9 +170,9 @@ def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack:
     found = probe_docker("qoslab/proxy:dev")  # the kernel the containers run on
     assert found.netem is not None, found.detail
     if not found.netem:
-        applied = _netem(stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
+        applied = _netem(netem_stack, "apply", DELAY_PROFILE, "--link", "edge", "--no-calibrate")
         assert applied.returncode == 1 and "this kernel has no sch_netem" in applied.stderr, applied.stderr
-        shown = _netem(stack, "show")
+        shown = _netem(netem_stack, "show")
         ends = [line for line in shown.stdout.splitlines() if "event=netem.show" in line]
         assert shown.returncode == 0 and ends, shown.stderr
         assert not any("qdisc=netem" in line for line in ends), shown.stdout
@@ -150,14 +183,14 @@ def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(stack:
     measured: dict[float, list[float]] = {}
     try:
         for delay_s, profile in ((REFERENCE_S, str(reference)), (DELAY_S, DELAY_PROFILE)):
-            applied = _netem(stack, "apply", profile, "--link", "edge", "--no-calibrate")
+            applied = _netem(netem_stack, "apply", profile, "--link", "edge", "--no-calibrate")
             assert applied.returncode == 0, applied.stderr
-            _, packets, received, summary = _captured_run(stack, f"capture-{delay_s * 1000:g}ms")
+            _, packets, received, summary = _captured_run(netem_stack, f"capture-{delay_s * 1000:g}ms")
             exchanges = probe_exchanges(packets)
             assert received >= 2 * PROBES * 0.9 and len(exchanges) >= received, (received, summary)
             measured[delay_s] = sorted(e.gap_s for e in exchanges)
     finally:
-        _netem(stack, "clear", "--link", "edge")
+        _netem(netem_stack, "clear", "--link", "edge")
     base, gaps = measured[REFERENCE_S], measured[DELAY_S]
     assert gaps[0] >= DELAY_S * 0.9, gaps[:5]  # no reply escaped the delay
     added = statistics.median(gaps) - statistics.median(base)

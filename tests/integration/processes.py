@@ -6,9 +6,11 @@ waits for that line and returns the addresses, so tests never guess ports.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from netem.tools.process import stop
 
@@ -81,3 +84,13 @@ def running(module: str, *args: str, timeout_s: float = 15.0,
         yield Service(proc, addresses, lines)
     finally:
         stop(proc)
+
+
+def internal_json(http: tuple[str, int], path: str) -> Any:
+    """A service's internal JSON endpoint (`/_proxy/stats`, `/_server/stats`) read over one connection."""
+    with socket.create_connection(http, timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    return json.loads(raw.split(b"\r\n\r\n", 1)[1])

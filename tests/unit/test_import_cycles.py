@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -24,6 +25,12 @@ def modules(root: Path) -> dict[str, Path]:
     return found
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """Each file parsed once per run: the cycle and the layer tests read the same tree."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def _import_nodes(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
     return (node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom))
 
@@ -32,7 +39,7 @@ def imports_of(name: str, path: Path, known: Mapping[str, Path]) -> set[str]:
     """The project modules `name` imports (a package's submodule named in `from pkg import sub` too)."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     wanted: set[str] = set()
-    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _import_nodes(parsed(path)):
         if isinstance(node, ast.Import):
             wanted.update(alias.name for alias in node.names)
             continue
@@ -87,7 +94,9 @@ def cycles(graph: Mapping[str, set[str]]) -> list[frozenset[str]]:
     return found
 
 
+@functools.cache
 def graph_of(root: Path) -> dict[str, set[str]]:
+    """Module → the project modules it imports (computed once per root and run; callers only read it)."""
     known = modules(root)
     return {name: imports_of(name, path, known) for name, path in known.items()}
 

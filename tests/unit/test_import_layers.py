@@ -11,7 +11,7 @@ import ast
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.unit.test_import_cycles import REPO, graph_of, modules
+from tests.unit.test_import_cycles import REPO, graph_of, modules, parsed
 
 # layer → the other layers its modules may import (every layer may import itself)
 ALLOWED: dict[str, frozenset[str]] = {
@@ -57,7 +57,7 @@ def wrong_way(graph: Mapping[str, set[str]], inits: set[str]) -> list[str]:
 def raw_imports(path: Path) -> set[str]:
     """Top-level names of everything `path` imports (any depth: late and TYPE_CHECKING imports too)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -1,10 +1,14 @@
-"""The compose stack with real netem: tests/compose/test_netem_profiles.py and the capture's delay test
-inside the QEMU VM, in Docker (one boot for both).
+"""The compose stack with real netem inside the QEMU VM, in Docker: one boot, one pytest session, one
+stack for every check that measures netem between the containers (the `netem_stack` fixture).
 
 On a kernel without sch_netem this is where the headline path runs: the project's images, entrypoint,
-`netem.commands.startup`, the Docker-SDK controller and the client's CSV, under a stock Debian kernel.
-The same file runs natively on kernels that have netem. Runs only when asked for (QOSLAB_VM=1, set by
+`netem.commands.startup`, the Docker-SDK controller and the client, under a stock Debian kernel. The
+same files run natively on kernels that have netem. Runs only when asked for (QOSLAB_VM=1, set by
 scripts/test) and needs the images built on the host (scripts/test builds them).
+
+A new check that needs real netem joins by using `netem_stack` in its test and adding the test (a file
+or a node id) to TESTS below and its count to MIN_PASSED: it then costs its own measurements only, not
+a boot or a stack (docs/vm.md, "Adding a check to the VM session").
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from netem.vm.host.cache import repo_root
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.compose]
 TESTS = ("tests/compose/test_netem_profiles.py",
-         "tests/compose/test_capture.py::test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply")
-MIN_PASSED = 8  # every test of the profile file (7) and the capture delay test
-TIMEOUT_S = 1500
+         "tests/compose/test_capture.py::test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply",
+         "tests/compose/test_ipv6_netem.py")
+MIN_PASSED = 9  # every test of the profile file (7), the capture delay test, the IPv6 rows test
+TIMEOUT_S = 900  # about 5 min under TCG on a quiet host; a stall names itself long before this
 
 
 def test_netem_profile_tests_pass_in_containers_in_the_vm(image: build.Image) -> None:
@@ -33,6 +38,9 @@ def test_netem_profile_tests_pass_in_containers_in_the_vm(image: build.Image) ->
                           check=False)
     console = done.stdout + done.stderr
     print(console[-20000:])
+    # every check table and measured figure of the session, whatever the length of the console
+    figures = ("| ", "capture gaps", "controller", "after clear", "netem capability")
+    print("\n".join(line for line in console.splitlines() if line.startswith(figures)))
     assert done.returncode == 0, console[-6000:]
     summary = re.search(r"=+ (\d+) passed(?:, \d+ warnings?)? in ", console)
     assert summary and int(summary.group(1)) >= MIN_PASSED, "every test asked for must run and pass in the VM"

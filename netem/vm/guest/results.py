@@ -1,8 +1,9 @@
 """The VM's result CSVs, printed row by row on the console (`python3 -m netem.vm.guest.results DIR`).
 
 Every row of every `DIR/*.csv` goes out behind `channel.RESULTS`'s marker with its file name and the
-file's header, then the row count; the host appends them (`netem.vm.host.results.collect`). Only CSV
-files travel: the rows are what a compose run produces there.
+file's header, then the row count; the host appends them (`netem.vm.host.results.collect`). Besides the
+CSVs only saved responsiveness runs travel (`DIR/*.json` written by `client responsiveness --series`,
+one row each, whole), so their plots can be drawn on the host.
 """
 
 from __future__ import annotations
@@ -14,10 +15,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from netem.vm.channel import RESULTS
+from services.client.responsiveness.series import is_series
 
 
 def export_rows(folder: Path) -> Iterator[dict[str, Any]]:
-    """One dict per CSV row under `folder`: {"file", "columns", "row"} (files in name order)."""
+    """One dict per CSV row under `folder`: {"file", "columns", "row"} (files in name order), then one
+    {"file", "text"} per saved responsiveness run."""
+    yield from _csv_rows(folder)
+    for path in sorted(folder.glob("*.json")):
+        if is_series(path):
+            yield {"file": path.name, "text": path.read_text(encoding="utf-8")}
+
+
+def _csv_rows(folder: Path) -> Iterator[dict[str, Any]]:
     for path in sorted(folder.glob("*.csv")):
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)

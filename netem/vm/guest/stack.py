@@ -57,7 +57,7 @@ def proxy_argv() -> list[str]:
                            topology.endpoint("server", "udp"), "--no-access-log"])
 
 
-def _wait_listening(proc: subprocess.Popen[str], name: str, log: IO[str]) -> None:
+def wait_listening(proc: subprocess.Popen[str], name: str, log: IO[str]) -> None:
     """Read the service's log until its `*.listening` event; bounded by START_TIMEOUT_S."""
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -82,7 +82,7 @@ def services(root: Path, log: IO[str] = sys.stdout) -> Iterator[None]:
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     stdin=subprocess.DEVNULL)
             procs.append(proc)
-            _wait_listening(proc, name, log)
+            wait_listening(proc, name, log)
         yield
     finally:
         for proc in reversed(procs):

@@ -6,10 +6,12 @@ one initrd in a temp dir. QEMU is killed on timeout and on Ctrl-C; the temp dir 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,16 +24,18 @@ from typing import TextIO
 
 from netem.vm.errors import VmError
 from netem.vm.host import cpio, initscript
+from netem.vm.host.accel import Accel, resolve
 from netem.vm.host.build import Image
+from netem.vm.host.cache import cache_dir
 
 QEMU = "qemu-system-x86_64"
-ACCEL_ENV = "QOSLAB_VM_ACCEL"  # tcg (default) or kvm
 MEMORY_ENV = "QOSLAB_VM_MEMORY"  # guest memory, QEMU syntax (default DEFAULT_MEMORY)
 DEFAULT_MEMORY = "4G"  # the root file system (Docker included) lives in RAM; the host has plenty
 EXIT_TIMEOUT = 124
 EXIT_NO_MARKER = 125
 ANSI_ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|c)")  # SeaBIOS clears the screen
 KERNEL_ARGS = "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init tsc=reliable"
+TCG = Accel("tcg", "max", "default")
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,9 @@ class BootResult:
 
 
 def qemu_argv(image: Image, initrd: Path, cpus: int = 2, memory: str | None = None,
-              drives: Sequence[Drive] = ()) -> list[str]:
-    accel = os.environ.get(ACCEL_ENV, "tcg")
-    cpu = ["-cpu", "max"] if accel == "tcg" else ["-cpu", "host"]
+              drives: Sequence[Drive] = (), accel: Accel = TCG) -> list[str]:
     memory = memory or os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY
-    return [QEMU, "-accel", accel, *cpu, "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot",
+    return [QEMU, *accel.argv(), "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot",
             "-nic", "none", "-kernel", str(image.vmlinuz), "-initrd", str(initrd),
             "-append", KERNEL_ARGS, *(arg for drive in drives for arg in drive.argv())]
 
@@ -83,42 +85,101 @@ def _pump(stream: TextIO, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+POWEROFF_GRACE_S = 30.0  # after the exit marker: the guest syncs and powers off (sysrq o)
+SILENCE_S = 3 * initscript.BEAT_S  # a guest that lives prints its heartbeat every BEAT_S
+
+
+@dataclass
+class Watch:
+    """What the console last said, so silence and a timeout can name where the guest was."""
+
+    started: float
+    last_line_at: float
+    last_line: str = ""
+    last_beat: str = ""
+    silent_reported: bool = False
+
+    def saw(self, line: str, now: float) -> None:
+        self.last_line_at, self.silent_reported = now, False
+        if initscript.BEAT_MARKER in line:
+            self.last_beat = line.strip()
+        elif line.strip():
+            self.last_line = line.strip()
+
+    def silence(self, now: float) -> str | None:
+        """A report, once per silence, when the console has said nothing for SILENCE_S."""
+        quiet = now - self.last_line_at
+        if quiet < SILENCE_S or self.silent_reported:
+            return None
+        self.silent_reported = True
+        return (f"qoslab-vm: no console output for {quiet:.0f} s at {now - self.started:.0f} s (the guest's "
+                f"heartbeat comes every {initscript.BEAT_S} s: QEMU gets no CPU time, or the guest kernel "
+                f"hangs); last line: {self.last_line[:160]!r}; last heartbeat: {self.last_beat or 'none'}\n")
+
+    def where(self) -> str:
+        return f"last heartbeat: {self.last_beat or 'none'}; last line: {self.last_line[:160]!r}"
+
+
 def stream_console(lines: queue.Queue[str | None], deadline: float, out: TextIO,
-                   started: float) -> tuple[int | None, float | None]:
-    """Copy console lines to `out` until QEMU exits or the deadline; → (exit marker, ready time)."""
+                   started: float) -> tuple[int | None, float | None, Watch]:
+    """Copy console lines to `out` until QEMU exits or the deadline; → (exit marker, ready time, watch)."""
     code: int | None = None
     ready: float | None = None
+    watch = Watch(started, time.monotonic())
     while (left := deadline - time.monotonic()) > 0:
         try:
             line = lines.get(timeout=min(left, 1.0))
         except queue.Empty:
+            report = watch.silence(time.monotonic())
+            if report:
+                out.write(report)
+                out.flush()
             continue
         if line is None:
             break
-        out.write(ANSI_ESCAPE.sub("", line).replace("\r", ""))
+        line = ANSI_ESCAPE.sub("", line).replace("\r", "")
+        watch.saw(line, time.monotonic())
+        out.write(line)
         out.flush()
         if initscript.READY_MARKER in line and ready is None:
             ready = time.monotonic() - started
-        code = initscript.parse_exit(line) if code is None else code
-    return code, ready
+        if code is None and (code := initscript.parse_exit(line)) is not None:
+            deadline = min(deadline, time.monotonic() + POWEROFF_GRACE_S)  # the guest powers off now
+    return code, ready, watch
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child before exec: the kernel kills QEMU when this process dies, even by SIGKILL (e.g.
+    `subprocess.run` killing `python -m netem.vm` on Ctrl-C), so no QEMU outlives its runner."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _boot(argv: list[str], deadline: float, out: TextIO, started: float) -> tuple[int | None, float | None]:
     """Run QEMU until it exits or the deadline; always reaped, its pipe closed, the reader joined."""
     lines: queue.Queue[str | None] = queue.Queue()
     with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace") as proc:
+                          text=True, errors="replace", preexec_fn=die_with_parent) as proc:
         assert proc.stdout is not None
         reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
         reader.start()
         code: int | None = None
         ready: float | None = None
+        watch = Watch(started, started)
         try:
-            code, ready = stream_console(lines, deadline, out, started)
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            code, ready, watch = stream_console(lines, deadline, out, started)
+            limit = POWEROFF_GRACE_S if code is not None else max(1.0, deadline - time.monotonic())
+            proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
-            out.write(f"qoslab-vm: timed out after {deadline - started:g}s; killing qemu\n")
-            code = EXIT_TIMEOUT
+            if code is None:
+                out.write(f"qoslab-vm: timed out after {deadline - started:g}s; killing qemu; "
+                          f"{watch.where()}\n")
+                code = EXIT_TIMEOUT
+            else:  # the command's exit code arrived: a guest that does not power off must not hide it
+                out.write(f"qoslab-vm: the guest did not power off within {POWEROFF_GRACE_S:g}s of its exit "
+                          f"marker; killing qemu (exit code {code} kept)\n")
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -137,7 +198,9 @@ def run(image: Image, argv: Sequence[str], *, timeout_s: float = 600.0, env: Map
     with tempfile.TemporaryDirectory(prefix="qoslab-vm-") as tmp:
         text = script if script is not None else initscript.run_script(argv, env)
         initrd = write_initrd(image, text, Path(tmp) / "initrd.cpio")
-        code, ready = _boot(qemu_argv(image, initrd, drives=drives), started + timeout_s, out, started)
+        accel = resolve(QEMU, image.vmlinuz, cache_dir(), lambda line: print(f"qoslab-vm: {line}", file=out))
+        code, ready = _boot(qemu_argv(image, initrd, drives=drives, accel=accel), started + timeout_s, out,
+                            started)
     if code is None:
         code = EXIT_TIMEOUT if time.monotonic() - started >= timeout_s else EXIT_NO_MARKER
     return BootResult(code, ready, time.monotonic() - started)

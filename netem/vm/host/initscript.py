@@ -14,6 +14,15 @@ DOCKER_DISK = "/dev/vda"  # the data disk: /var/lib/docker (ext4, images preload
 DOCKER_WAIT_S = 120
 COMPOSE_FILES = "compose.yaml:netem/vm/compose.vm.yaml"  # relative to CODE_DIR, where commands start
 PREBUILT_ENV = "QOSLAB_IMAGES_PREBUILT"  # 1: the images come built (the Docker disk); tests must not build
+# The watchdog: every BEAT_S the guest prints what it is doing (the step in STEP_FILE: set by these
+# scripts, and by pytest inside to the running test) and for how long; once a step has run STALL_S, and
+# every STALL_S after, it also lists the processes (oldest first, with their kernel wait channel) and the
+# containers, so a run that stalls names what waits long before any time limit.
+BEAT_MARKER = "QOSLAB-VM-BEAT"
+STEP_FILE = "/run/qoslab-step"
+STEP_ENV = "QOSLAB_STEP_FILE"
+BEAT_S = 15
+STALL_S = 60
 
 INIT = f"""#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PYTHONPATH={CODE_DIR} PYTHONDONTWRITEBYTECODE=1
@@ -27,11 +36,31 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs shm /dev/shm
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up
+step() {{ echo "$*" > {STEP_FILE}; }}
+watchdog() {{
+  last="" since=0
+  while sleep {BEAT_S}; do
+    now=$(cut -d. -f1 /proc/uptime); current=$(cat {STEP_FILE} 2>/dev/null)
+    [ "$current" = "$last" ] || {{ last=$current; since=$now; }}
+    held=$((now - since))
+    echo "{BEAT_MARKER} uptime_s=$now step_s=$held load=$(cut -d' ' -f1 /proc/loadavg) step=$current"
+    if [ $held -ge {STALL_S} ] && [ $((held % {STALL_S})) -lt {BEAT_S} ]; then
+      echo "qoslab-vm: step '$current' has run for $held s; processes (oldest first):"
+      ps -N --ppid 2 -o pid,etimes,stat,wchan:18,args --sort=start_time | grep -v ' ps -N' | cut -c1-160
+      command -v docker >/dev/null && [ -S /var/run/docker.sock ] &&
+        timeout 10 docker ps -a --format '  container {{{{.Names}}}}: {{{{.Status}}}}' 2>/dev/null
+    fi
+  done
+}}
+export {STEP_ENV}={STEP_FILE}
+step "loading kernel modules"
+watchdog &
 for m in $(cat {VM_DIR}/modules.list); do
   modprobe $m || echo "qoslab-vm: modprobe $m failed"
 done
 echo "{READY_MARKER} uptime_s=$(cut -d' ' -f1 /proc/uptime) cpus=$(nproc)"
 cd {CODE_DIR}
+step "run.sh"
 sh {VM_DIR}/run.sh </dev/null
 rc=$?
 echo "{EXIT_MARKER}$rc"
@@ -67,6 +96,7 @@ def docker_script(body: str) -> str:
     not to build (the VM's checkout carries no build context).
     """
     return f"""mkdir -p /var/lib/docker
+echo "starting the Docker engine" > {STEP_FILE}
 mount -t ext4 {DOCKER_DISK} /var/lib/docker ||
   {{ echo "qoslab-vm: cannot mount {DOCKER_DISK}"; exit 70; }}
 export COMPOSE_FILE={COMPOSE_FILES} {PREBUILT_ENV}=1
@@ -81,6 +111,7 @@ until docker info >/dev/null 2>&1; do
   sleep 0.5
 done
 echo "{DOCKER_READY_MARKER} uptime_s=$(cut -d' ' -f1 /proc/uptime)"
+echo "the command" > {STEP_FILE}
 (
 {body})
 rc=$?

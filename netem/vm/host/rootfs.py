@@ -2,7 +2,8 @@
 
 Docker (docker.io: dockerd, containerd, runc, iptables) runs the real compose stack in the VM; pytest and
 the Docker SDK let the compose tests and the netem controller run inside it too; tcpdump lets
-`python -m netem capture` record a link end under real netem.
+`python -m netem capture` record a link end under real netem; iperf3 and irtt are the peers the queue
+suite (`netem.vm.guest.bloat`) compares the client's throughput and loaded latency with.
 
 Built once per (suite, package list, version) into the cache; trimmed of docs, locales and apt lists.
 """
@@ -19,7 +20,7 @@ from netem.vm.host.cache import run_tool
 SUITE = "bookworm"
 MIRROR_ENV = "QOSLAB_VM_MIRROR"  # else the mirror of the host's apt sources (netem.tools.aptsources)
 PACKAGES = ("python3", "python3-yaml", "iproute2", "kmod", "iputils-ping", "procps",
-            "docker.io", "e2fsprogs", "python3-pytest", "python3-docker", "tcpdump")
+            "docker.io", "e2fsprogs", "python3-pytest", "python3-docker", "tcpdump", "iperf3", "irtt")
 ROOTFS_VERSION = "3"  # bump when the recipe below changes
 DEBOOTSTRAP_TIMEOUT_S = 1200.0
 PRUNE = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/lib/apt/lists",

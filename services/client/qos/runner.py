@@ -18,6 +18,7 @@ from services.client.qos.engine import Collector, open_socket, send_all
 from services.client.qos.records import Recorder
 from services.common import probe
 from services.common.clock import SYSTEM_CLOCK, Clock, SleepingClock
+from services.common.inet import format_host_port
 
 MIN_WAIT_S = 1.0
 
@@ -96,20 +97,30 @@ def run_qos(config: QosConfig, clock: SleepingClock = SYSTEM_CLOCK, progress: Te
 
 
 READY_PROBE_GAP_S = 0.2
+READY_REPORT_S = 10.0  # a long wait says so every this often: never a silent stall
 
 
-def wait_for_echo(config: QosConfig, timeout_s: float, clock: SleepingClock = SYSTEM_CLOCK) -> bool:
+def wait_for_echo(config: QosConfig, timeout_s: float, clock: SleepingClock = SYSTEM_CLOCK,
+                  report: Callable[[str], None] | None = None) -> bool:
     """Probe the target every 200 ms until a reply to any of them comes back (services just starting).
 
     One socket for the whole wait, so a reply slower than 200 ms (a satellite path: ~600 ms RTT) still
     arrives where it is read; the socket is only reopened after an error (e.g. ICMP port unreachable).
+    Every READY_REPORT_S without a reply, `report` (if given) gets a line saying what is awaited.
     """
-    deadline = clock.mono_ns() + int(timeout_s * 1e9)
+    start = clock.mono_ns()
+    deadline = start + int(timeout_s * 1e9)
+    next_report = start + int(READY_REPORT_S * 1e9)
     test_id = random.getrandbits(32)
     sock: socket.socket | None = None
     seq = 0
+    error = ""
     try:
-        while clock.mono_ns() < deadline:
+        while (now := clock.mono_ns()) < deadline:
+            if report is not None and now >= next_report:
+                report(f"qos: no echo reply from {format_host_port(config.host, config.port)} yet: waited "
+                       f"{(now - start) / 1e9:.0f} s of {timeout_s:g} s ({seq} probes{error})")
+                next_report += int(READY_REPORT_S * 1e9)
             try:
                 if sock is None:
                     sock, _ = open_socket(config, rcvbuf_bytes=1 << 16)
@@ -119,7 +130,8 @@ def wait_for_echo(config: QosConfig, timeout_s: float, clock: SleepingClock = SY
                     return True
             except NoAddress:  # no address of the family asked for: waiting cannot help
                 return False
-            except OSError:
+            except OSError as exc:
+                error = f"; last error: {exc}"
                 if sock is not None:
                     sock.close()
                     sock = None

@@ -70,13 +70,14 @@ def _latency(ax: Any, data: Mapping[str, Any]) -> None:
             label="foreign probe (connect + GET)")
     for direction, colour in (("down", "tab:blue"), ("up", "tab:orange")):
         points = [(t, v) for t, d, v in data["self"] if d == direction]
-        ax.plot([t for t, _ in points], [v for _, v in points], ",", color=colour,
-                label=f"self RTT, {direction}load flows (TCP_INFO)")
+        if points:
+            ax.plot([t for t, _ in points], [v for _, v in points], ".", markersize=1.5, alpha=0.5,
+                    color=colour, label=f"self RTT, {direction}load flows (TCP_INFO)")
     ax.set(xlabel="time (s)", ylabel="latency (ms)")
     values = [v for _, v in udp] + [r[1] + r[2] for r in foreign]
     if values and max(values) / max(min(values), 1e-3) > 50:
         ax.set_yscale("log")
-    ax.legend(loc="upper right", fontsize=8, markerscale=3)
+    ax.legend(loc="best", fontsize=8, markerscale=3, framealpha=0.8)
 
 
 def plot_series(paths: Sequence[str], out_dir: str) -> list[str]:

@@ -12,7 +12,7 @@ import random
 import socket
 import time
 
-from services.client.httpc import USER_AGENT, Target
+from services.client.httpc import USER_AGENT, Target, error_kind
 from services.client.qos.config import QosConfig
 from services.client.qos.engine import Collector, open_socket
 from services.client.qos.records import Recorder
@@ -121,12 +121,6 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 def _kind(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, ConnectionResetError | BrokenPipeError):
-        return "reset"
-    if isinstance(exc, HTTPError):
-        return "protocol"
-    return "closed" if isinstance(exc, EOFError) else "os_error"
+    if isinstance(exc, OSError):
+        return error_kind(exc)
+    return "protocol" if isinstance(exc, HTTPError) else "closed"

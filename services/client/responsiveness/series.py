@@ -72,9 +72,10 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def is_series(path: str | os.PathLike[str]) -> bool:
-    """Cheap check for `plot`: a JSON file that starts like a saved run."""
+    """Whether `path` is a saved run (`plot` tells them from raw CSVs, the VM's results channel from other
+    JSON files): a JSON object whose `format` is ours, its keys in any order."""
     try:
-        with Path(path).open(encoding="utf-8") as handle:
-            return f'"format":"{FORMAT}"' in handle.read(200)
-    except (OSError, UnicodeDecodeError):
+        load(path)
+    except SeriesError:
         return False
+    return True

@@ -122,12 +122,11 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=0.0)
     args = parser.parse_args()
     plan = make_plan(args.seed, args.count, args.drop_up, args.drop_down, args.dup, args.reorder)
-    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    echo.bind(("127.0.0.1", 0))
-    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    relay.bind(("127.0.0.1", 0))
-    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    upstream.bind(("127.0.0.1", 0))
+    echo, relay, upstream = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3))
+    for sock in (echo, relay, upstream):
+        sock.bind(("127.0.0.1", 0))
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # bursts at 10 kpps wait, are not dropped
+            sock.setsockopt(socket.SOL_SOCKET, option, 4 << 20)
     threading.Thread(target=serve_echo, args=(echo,), daemon=True).start()
     worker = Relay(relay, echo.getsockname(), plan, int(args.delay_ms * 1e6))
     threading.Thread(target=worker.serve, args=(upstream,), daemon=True).start()

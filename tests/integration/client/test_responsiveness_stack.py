@@ -17,7 +17,7 @@ from services.client import cli, results
 from services.client.responsiveness import series
 from tests.integration.processes import running
 
-PHASES = "idle,download"
+PHASES = "idle,download,upload,both"
 
 
 def _addr(address: tuple[str, int]) -> str:
@@ -48,19 +48,23 @@ def test_phases_rows_and_series(stack: dict[str, str], tmp_path: Path) -> None:
                      "--csv", str(csv_path), "--series", str(saved), "--label", "loopback"])
     rows = results.read_rows(csv_path)
     assert code == 0, [r["error"] for r in rows]
-    assert [r["phase"] for r in rows] == ["idle", "download", "all"]
+    assert [r["phase"] for r in rows] == ["idle", "download", "upload", "both", "all"]
     assert {r["kind"] for r in rows} == {"responsiveness"}
-    idle, download, summary = rows
+    idle, download, upload, both, summary = rows
     assert idle["throughput_down_bps"] == "" and float(idle["rtt_median_ms"]) > 0
     assert float(idle["rpm_foreign"]) > 0 and idle["rpm_self"] == ""
     assert float(download["throughput_down_bps"]) > 1e6 and download["throughput_up_bps"] == ""
     assert int(download["self_probes"]) > 0 and int(download["foreign_probes"]) > 0
     assert float(download["rpm"]) > 0 and download["bufferbloat_grade"] != ""
     assert download["flows_down"] == "2" and download["flows_up"] == "0"
+    assert upload["throughput_down_bps"] == "" and float(upload["throughput_up_bps"]) > 1e6
+    assert float(both["throughput_down_bps"]) > 1e6 and float(both["throughput_up_bps"]) > 1e6
+    assert (upload["flows_down"], upload["flows_up"], both["flows_up"]) == ("0", "4", "4")
+    assert int(upload["self_probes"]) > 0 and summary["errors_by_kind"] == ""  # the sink took every upload
     assert summary["bufferbloat_grade"] != "" and float(summary["idle_rtt_median_ms"]) > 0
     data = series.load(saved)
     assert data["label"] == "loopback" and len(data["udp"]) > 100 and data["self"]
-    assert [r["phase"] for r in data["rows"]] == ["idle", "download", "all"]
+    assert [r["phase"] for r in data["rows"]] == ["idle", "download", "upload", "both", "all"]
     assert cli.main(["plot", str(saved), "--out", str(tmp_path / "plots")]) == 0
     assert (tmp_path / "plots" / "responsiveness-loopback.png").stat().st_size > 10_000
 

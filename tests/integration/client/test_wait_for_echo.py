@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.client.qos import runner
 from services.client.qos.config import QosConfig
 from services.client.qos.runner import wait_for_echo
 
@@ -53,3 +54,14 @@ def test_no_echo_gives_up_at_the_timeout() -> None:
         started = time.monotonic()
         assert not wait_for_echo(QosConfig("127.0.0.1", silent.getsockname()[1], count=1), timeout_s=0.8)
     assert 0.7 < time.monotonic() - started < 2.5
+
+
+def test_a_long_wait_says_what_it_waits_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "READY_REPORT_S", 0.3)
+    said: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        assert not wait_for_echo(QosConfig("127.0.0.1", port, count=1), timeout_s=1.0, report=said.append)
+    assert 2 <= len(said) <= 4, said
+    assert said[0].startswith(f"qos: no echo reply from 127.0.0.1:{port} yet: waited 0 s of 1 s (")

@@ -20,8 +20,11 @@ import pytest
 from netem.backends.local import LocalRunner
 from netem.commands import startup
 from netem.core import tc
-from netem.core.engine import Target, apply_ends, clear_targets, read_root
+from netem.core.engine import Target, apply_ends, clear_targets, read_gso, read_root, read_tree
+from netem.core.errors import QdiscUnavailable
 from netem.core.profile import available, load_profile
+from netem.core.tc_show import LinkGso
+from netem.tools import capability
 
 pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tc") or not shutil.which("ip"),
@@ -87,9 +90,13 @@ def test_boot_applies_tbf_reads_back_and_clears(netns: tuple[str, str]) -> None:
 
 
 def kernel_has_netem(ns: str) -> bool:
-    """Probe: can a netem qdisc be added here? (on `lo` of the namespace, removed again)"""
-    added = subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
-                            "delay", "1ms"], capture_output=True, text=True, timeout=10, check=False)
+    return kernel_has(ns, "netem")
+
+
+def kernel_has(ns: str, kind: str) -> bool:
+    """Probe: can a `kind` qdisc be added here? (on `lo` of the namespace, removed again)"""
+    added = subprocess.run(["ip", "netns", "exec", ns, "tc", *capability.tc_args(kind)],
+                           capture_output=True, text=True, timeout=10, check=False)
     subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "lo", "root"],
                    capture_output=True, timeout=10, check=False)
     return added.returncode == 0
@@ -125,12 +132,40 @@ def test_real_tc_parser_accepts_every_profile(netns: tuple[str, str]) -> None:
                 kind = imp.kind
                 if kind is None:
                     continue  # an unimpaired end: the argv is `del`, nothing for tc to parse
-                result = runner.run(tc.qdisc_argv("vc", imp))
-                if kind == "netem" and not has_netem:  # tc parsed it; only the kernel lacks the qdisc
-                    assert "Specified qdisc kind is unknown" in result.stderr, (name, result.stderr)
-                else:
-                    assert result.returncode == 0, (name, kind, result.stderr)
-        runner.run(tc.clear_argv("vc"))
+                for argv in tc.end_argvs("vc", imp):  # a queue end: GSO, then netem → tbf → queue
+                    result = runner.run(argv)
+                    if kind == "netem" and not has_netem and "netem" in argv:
+                        # tc parsed it; only the kernel lacks the qdisc (a queue tree stops here)
+                        assert "Specified qdisc kind is unknown" in result.stderr, (name, result.stderr)
+                        break
+                    assert result.returncode == 0, (name, kind, argv, result.stderr)
+                runner.run(tc.clear_argv("vc"))
+        clear_targets([Target("client", "edge", "up", "vc", runner)])  # and the GSO setting back
+
+
+def test_a_queue_profile_applies_and_reads_back_or_is_refused_cleanly(netns: tuple[str, str]) -> None:
+    """bufferbloat-fq_codel: the tree netem → tbf → fq_codel and one segment per packet where the kernel
+    has the qdiscs; else the clear error, and the interface (qdisc and GSO) as it was."""
+    client, _ = netns
+    runner = LocalRunner(netns=client)
+    target = Target("client", "edge", "up", "vc", runner)
+    gso_before = read_gso(target)
+    assert gso_before is not None and gso_before.gso_max_segs > 1
+    profile = load_profile("bufferbloat-fq_codel")
+    if kernel_has_netem(client) and kernel_has(client, "fq_codel"):
+        try:
+            apply_ends([target], profile.ends)
+            kinds = {(s.parent or "root"): s.kind for s in read_tree(target)}
+            assert kinds == {"root": "netem", "1:1": "tbf", "2:1": "fq_codel"}, kinds
+            assert read_gso(target) == LinkGso(1, gso_before.tso_max_segs)
+        finally:
+            clear_targets([target])
+    else:
+        with pytest.raises(QdiscUnavailable, match="this kernel has no sch_"):
+            apply_ends([target], profile.ends)
+    assert read_gso(target) == gso_before
+    state = read_root(target)
+    assert state is not None and state.kind == "noqueue"
 
 
 @pytest.mark.slow

@@ -111,7 +111,7 @@ async def start_proxy(origin_port: int, **overrides: object) -> ProxyServer:
     settings: dict[str, object] = {"upstream": ("127.0.0.1", origin_port), "access_log": False,
                                    "upstream_timeout_s": 2.0, "connect_timeout_s": 1.0}
     settings.update(overrides)
-    server = ProxyServer(ProxyConfig(**settings), udp_upstream=None)  # type: ignore[arg-type]
+    server = ProxyServer(ProxyConfig(**settings))  # type: ignore[arg-type]
     await server.start("127.0.0.1", 0, 0)
     return server
 

@@ -1,128 +1,210 @@
-"""The UDP relay between many clients and an echo on 127.0.0.1."""
+"""The UDP relay between many clients and an echo on 127.0.0.1, on its own loop (stepped by the test)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
-from typing import Any
+from collections.abc import Callable, Iterator
 
+import pytest
+
+from services.proxy import udp_mmsg
+from services.proxy.udp_loop import EpollLoop
 from services.proxy.udp_relay import UdpRelay
 
-
-class Echo(asyncio.DatagramProtocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: Any = transport
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.transport.sendto(data, addr)
+BATCHED = [False, True] if udp_mmsg.available() else [False]
 
 
-class Client(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
+class Echo:
+    """A UDP echo served by the test's own loop."""
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.received.append(data)
+    def __init__(self, loop: EpollLoop) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.address = self.sock.getsockname()
+        self.seen = 0
+        loop.add_reader(self.sock.fileno(), self._echo)
 
-
-def test_many_clients_get_their_own_replies_and_sessions_expire() -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        echo_t, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
-        echo_port = echo_t.get_extra_info("sockname")[1]
-        relay = UdpRelay(("127.0.0.1", echo_port), idle_timeout_s=0.5, max_sessions=1000)
-        relay_addr = await relay.start(("127.0.0.1", 0))
-        clients = []
-        try:
-            for i in range(50):
-                transport, proto = await loop.create_datagram_endpoint(Client, remote_addr=relay_addr)
-                clients.append((i, transport, proto))
-            for round_ in range(1, 21):  # one datagram per client in flight: no loss from full buffers
-                for i, transport, _proto in clients:
-                    transport.sendto(f"c{i}".encode())
-                async with asyncio.timeout(5):
-                    while any(len(p.received) < round_ for _, _, p in clients):
-                        await asyncio.sleep(0.002)
-            assert all(set(p.received) == {f"c{i}".encode()} for i, _, p in clients)
-            assert len(relay.sessions) == 50
-            assert sum(s.stats.packets_down for s in relay.sessions.values()) == 1000
-            assert relay.packets_up_total == relay.packets_down_total == 1000
-            assert relay.expire(relay.clock() + 10) == 50 and not relay.sessions
-        finally:
-            for _, transport, _ in clients:
-                transport.close()
-            relay.close()
-            echo_t.close()
-
-    asyncio.run(main())
+    def _echo(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                data, peer = self.sock.recvfrom(65535)
+                self.seen += 1
+                self.sock.sendto(data, peer)
 
 
-def test_session_table_is_bounded() -> None:
-    async def main() -> None:
-        relay = UdpRelay(("127.0.0.1", 9), max_sessions=4)
-        await relay.start(("127.0.0.1", 0))
-        await relay.ready()  # upstream address resolved (no sleep: waits for the lookup itself)
-        for port in range(10):
-            relay.forward_up(b"x", ("127.0.0.1", 40000 + port))
-        assert len(relay.sessions) == 4 and relay.sessions_evicted == 6
+def client(relay_addr: tuple[str, int], rcvbuf: int = 1 << 20) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(relay_addr)
+    sock.setblocking(False)
+    return sock
+
+
+def received(sock: socket.socket) -> list[bytes]:
+    out = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            out.append(sock.recv(65535))
+    return out
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest) -> Iterator[Callable[..., tuple[EpollLoop, UdpRelay, Echo]]]:
+    made: list[tuple[EpollLoop, UdpRelay, Echo]] = []
+
+    def make(**kwargs: object) -> tuple[EpollLoop, UdpRelay, Echo]:
+        loop = EpollLoop()
+        echo = Echo(loop)
+        relay = UdpRelay(echo.address, **kwargs)  # type: ignore[arg-type]
+        relay.start(loop, ("127.0.0.1", 0))
+        made.append((loop, relay, echo))
+        return loop, relay, echo
+
+    yield make
+    for loop, relay, echo in made:
         relay.close()
+        echo.sock.close()
+        loop.close()
 
-    asyncio.run(main())
+
+@pytest.mark.parametrize("batched", BATCHED)
+def test_many_clients_get_their_own_replies_and_sessions_expire(
+        stack: Callable[..., tuple[EpollLoop, UdpRelay, Echo]], batched: bool) -> None:
+    loop, relay, _ = stack(idle_timeout_s=0.5, max_sessions=1000, batched=batched)
+    assert relay.sock is not None
+    clients = [client(relay.sock.getsockname()) for _ in range(50)]
+    got: list[list[bytes]] = [[] for _ in clients]
+    try:
+        for round_ in range(1, 21):  # one datagram per client in flight: no loss from full buffers
+            for i, sock in enumerate(clients):
+                sock.send(f"c{i}".encode())
+
+            def all_back(want: int = round_) -> bool:
+                for i, sock in enumerate(clients):
+                    got[i] += received(sock)
+                return all(len(g) >= want for g in got)
+
+            assert loop.run_until(all_back, 5.0)
+        assert all(g == [f"c{i}".encode()] * 20 for i, g in enumerate(got))
+        assert len(relay.sessions) == 50
+        assert sum(s.stats.packets_down for s in relay.sessions.values()) == 1000
+        assert relay.packets_up_total == relay.packets_down_total == 1000
+        assert relay.expire(loop.clock() + 10) == 50 and not relay.sessions
+    finally:
+        for sock in clients:
+            sock.close()
 
 
-def test_a_client_that_never_reads_does_not_stall_the_others() -> None:
+@pytest.mark.parametrize("batched", BATCHED)
+def test_a_backlog_is_relayed_in_order_and_counted_exactly(
+        stack: Callable[..., tuple[EpollLoop, UdpRelay, Echo]], batched: bool) -> None:
+    """Three clients queue 300 datagrams each before the relay runs: the relay reads them as a backlog
+    (batches that mix the clients), each client gets its own back in the order sent, and every counter
+    is exact (datagrams and bytes, per session and in total)."""
+    loop, relay, echo = stack(batched=batched, batch=16)
+    assert relay.sock is not None
+    batches: list[int] = []
+    if relay._ring is not None:  # record what each recvmmsg read: the batch path must be the one taken
+        ring, recv = relay._ring, relay._ring.recv_clients
+
+        def spy(fd: int) -> int:
+            batches.append(recv(fd))
+            return batches[-1]
+
+        ring.recv_clients = spy  # type: ignore[method-assign]
+    clients = [client(relay.sock.getsockname(), rcvbuf=4 << 20) for _ in range(3)]
+    sent = [[f"{i}:{k}:".encode().ljust((k * 37) % 1400, b"x") for k in range(300)] for i in range(3)]
+    try:
+        for k in range(300):
+            for i, sock in enumerate(clients):
+                sock.send(sent[i][k])
+        got: list[list[bytes]] = [[] for _ in clients]
+
+        def all_back() -> bool:
+            for i, sock in enumerate(clients):
+                got[i] += received(sock)
+            return all(len(g) >= 300 for g in got)
+
+        assert loop.run_until(all_back, 10.0)
+        assert got == sent
+        assert (max(batches) > 1) if batched else not batches
+        assert echo.seen == 900 and relay.dropped == 0
+        assert relay.packets_up_total == relay.packets_down_total == 900
+        for i, sock in enumerate(clients):
+            stats = relay.sessions[sock.getsockname()].stats
+            assert stats.packets_up == stats.packets_down == 300
+            assert stats.bytes_up == stats.bytes_down == sum(map(len, sent[i]))
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_session_table_is_bounded(stack: Callable[..., tuple[EpollLoop, UdpRelay, Echo]]) -> None:
+    _, relay, _ = stack(max_sessions=4)
+    assert relay.resolved  # an address literal: known at start, nothing to wait for
+    for port in range(10):
+        relay.forward_up(b"x", ("127.0.0.1", 40000 + port))
+    assert len(relay.sessions) == 4 and relay.sessions_evicted == 6
+    assert len(relay._by_name) == 4
+
+
+@pytest.mark.parametrize("batched", BATCHED)
+def test_a_client_that_never_reads_does_not_stall_the_others(
+        stack: Callable[..., tuple[EpollLoop, UdpRelay, Echo]], batched: bool) -> None:
     """One client floods and never reads its replies; another still gets every reply, with no queue."""
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        echo_t, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
-        relay = UdpRelay(("127.0.0.1", echo_t.get_extra_info("sockname")[1]), batch=8)
-        relay_addr = await relay.start(("127.0.0.1", 0))
-        hog = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        hog.connect(relay_addr)
-        hog.setblocking(False)
-        good_t, good = await loop.create_datagram_endpoint(Client, remote_addr=relay_addr)
+    loop, relay, _ = stack(batch=8, batched=batched)
+    assert relay.sock is not None
+    hog = client(relay.sock.getsockname(), rcvbuf=4096)
+    good = client(relay.sock.getsockname())
+    good_got: list[bytes] = []
+    try:
         for i in range(400):
             with contextlib.suppress(BlockingIOError):
                 hog.send(b"h" * 512)
             if i % 20 == 0:
-                good_t.sendto(f"g{i}".encode())
-                await asyncio.sleep(0.002)
-        for _ in range(100):
-            if len(good.received) >= 20 and relay.packets_down_total >= 420:
-                break
-            await asyncio.sleep(0.01)
-        assert good.received == [f"g{i}".encode() for i in range(0, 400, 20)]
+                good.send(f"g{i}".encode())
+                loop.run_once(0.002)
+
+        def done() -> bool:
+            good_got.extend(received(good))
+            return len(good_got) >= 20 and relay.packets_down_total >= 420
+
+        assert loop.run_until(done, 5.0), relay.stats()
+        assert good_got == [f"g{i}".encode() for i in range(0, 400, 20)]
         hog_session = relay.sessions[hog.getsockname()]
         assert hog_session.stats.packets_down == hog_session.stats.packets_up == 400, relay.stats()
         assert len(relay.sessions) == 2
+    finally:
         hog.close()
-        good_t.close()
-        relay.close()
-        echo_t.close()
-
-    asyncio.run(main())
+        good.close()
 
 
 def test_datagrams_before_the_upstream_is_resolved_are_parked_then_relayed() -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        echo_t, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
-        relay = UdpRelay(("localhost", echo_t.get_extra_info("sockname")[1]))
-        relay_addr = await relay.start(("127.0.0.1", 0))
+    loop = EpollLoop()
+    echo = Echo(loop)
+    relay = UdpRelay(("localhost", echo.address[1]))  # a name: looked up in a thread, answered via the loop
+    relay.start(loop, ("127.0.0.1", 0))
+    assert relay.sock is not None
+    sock = client(relay.sock.getsockname())
+    try:
         relay._upstream_addr = None  # as if the first resolution had not finished yet
-        client_t, client = await loop.create_datagram_endpoint(Client, remote_addr=relay_addr)
         for i in range(3):
-            client_t.sendto(bytes([i]))
-        async with asyncio.timeout(5):
-            while len(client.received) < 3:
-                await asyncio.sleep(0.01)
-        assert sorted(client.received) == [b"\x00", b"\x01", b"\x02"]
+            sock.send(bytes([i]))
+        got: list[bytes] = []
+
+        def back() -> bool:
+            got.extend(received(sock))
+            return len(got) >= 3
+
+        assert loop.run_until(back, 5.0)
+        assert sorted(got) == [b"\x00", b"\x01", b"\x02"]
         assert relay.stats()["packets_up_total"] == 3
-        client_t.close()
+    finally:
+        sock.close()
         relay.close()
         relay.close()  # idempotent
-        echo_t.close()
-
-    asyncio.run(main())
+        echo.sock.close()
+        loop.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.integration.processes import internal_json
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -72,12 +73,7 @@ class Proxy:
         self.udp_port = int(re.findall(r"udp=127\.0\.0\.1:(\d+)", self.listening)[0])
 
     def stats(self) -> dict[str, Any]:
-        with socket.create_connection(("127.0.0.1", self.http_port), timeout=5) as sock:
-            sock.sendall(b"GET /_proxy/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            raw = b""
-            while chunk := sock.recv(65536):
-                raw += chunk
-        udp: dict[str, Any] = json.loads(raw.split(b"\r\n\r\n", 1)[1])["udp"]
+        udp: dict[str, Any] = internal_json(("127.0.0.1", self.http_port), "/_proxy/stats")["udp"]
         return udp
 
     def stop(self) -> int:
@@ -134,7 +130,7 @@ def exchange(clients: list[socket.socket], rounds: int) -> None:
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
 def test_two_workers_keep_each_client_on_one_session_and_sum_their_counters() -> None:
     with running(2) as (echo, proxy):
-        assert len(proxy.worker_pids) == 1 and "udp_workers=2" in proxy.listening
+        assert len(proxy.worker_pids) == 2 and "udp_workers=2" in proxy.listening
         clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(40)]
         try:
             for sock in clients:
@@ -150,17 +146,17 @@ def test_two_workers_keep_each_client_on_one_session_and_sum_their_counters() ->
         udp = proxy.stats()
         assert udp["workers"] == 2 and udp["packets_up_total"] == 200 and udp["sessions"] == 40
         rows = udp["per_worker"]
-        assert [row["worker"] for row in rows] == [0, 1] and rows[1]["pid"] == proxy.worker_pids[0]
+        assert [row["worker"] for row in rows] == [0, 1] and [r["pid"] for r in rows] == proxy.worker_pids
         assert all(row["sessions"] > 0 for row in rows), rows  # 40 clients: both workers used
         assert sum(row["packets_up_total"] for row in rows) == 200
         assert proxy.stop() == 0
-        assert wait_until(lambda: gone(proxy.worker_pids[0]))
+        assert all(wait_until(lambda pid=pid: gone(pid)) for pid in proxy.worker_pids)
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
 def test_sigterm_stops_every_worker() -> None:
     with running(3) as (_, proxy):
-        assert len(proxy.worker_pids) == 2
+        assert len(proxy.worker_pids) == 3
         assert all(not gone(pid) for pid in proxy.worker_pids)
         assert proxy.stop() == 0
         assert all(gone(pid) for pid in proxy.worker_pids)  # reaped before the main process exited
@@ -171,10 +167,12 @@ def test_workers_exit_when_the_main_process_is_killed() -> None:
     with running(2) as (_, proxy):
         os.kill(proxy.proc.pid, signal.SIGKILL)
         proxy.proc.wait(timeout=5)
-        assert wait_until(lambda: gone(proxy.worker_pids[0]))
+        assert all(wait_until(lambda pid=pid: gone(pid)) for pid in proxy.worker_pids)
 
 
 def test_one_worker_reports_plain_counters() -> None:
+    """One relay process (never inside the HTTP process): plain counters, exact when read, with its
+    sessions listed."""
     with running(1) as (_, proxy):
         client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -183,6 +181,9 @@ def test_one_worker_reports_plain_counters() -> None:
             exchange([client], 3)
         finally:
             client.close()
-        udp = proxy.stats()
-        assert proxy.worker_pids == [] and "workers" not in udp and udp["packets_down_total"] == 3
+        udp = proxy.stats()  # read at once: the relay publishes when asked, no waiting for a tick
+        assert len(proxy.worker_pids) == 1 and proxy.proc.pid not in proxy.worker_pids
+        assert "workers" not in udp and udp["packets_down_total"] == udp["packets_up_total"] == 3
+        assert [row["packets_down"] for row in udp["per_session"]] == [3]
         assert proxy.stop() == 0
+        assert wait_until(lambda: gone(proxy.worker_pids[0]))

@@ -25,3 +25,10 @@ def test_classify_tells_missing_netem_from_a_failed_probe(code: int, stderr: str
 
 def test_the_probe_touches_only_a_throwaway_loopback() -> None:
     assert capability.TC_ARGS[:4] == ("qdisc", "add", "dev", "lo")
+
+
+def test_the_probe_asks_for_any_queue_kind() -> None:
+    assert capability.tc_args("fq_codel") == ("qdisc", "add", "dev", "lo", "root", "fq_codel")
+    assert capability.tc_args() == capability.TC_ARGS
+    found = capability.classify(2, "Error: Specified qdisc kind is unknown.\n", "cake")
+    assert found.netem is False and "no sch_cake" in found.detail

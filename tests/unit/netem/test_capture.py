@@ -55,6 +55,8 @@ def test_tcpdump_runs_in_the_container_namespace_as_root_writing_each_packet() -
     assert argv == ["nsenter", "--net=/proc/4242/ns/net", "--", "tcpdump", "-i", "eth1", "-n", "-s", "65535",
                     "--immediate-mode", "-U", "-Z", "root", "-w", "/r/x.pcap", "-c", "50", bpf]
     assert capture.tcpdump_argv(1, "eth0", Path("x"))[-2:] == ["-w", "x"]
+    netns = "/run/docker/netns/ab12"
+    assert capture.tcpdump_argv(netns, "eth0", Path("x"))[1] == f"--net={netns}"
 
 
 def test_tcpdump_words() -> None:

@@ -29,7 +29,7 @@ def applied(profile: Profile, over: Profile | None) -> list[str]:
     now = [0.0]
     replay_steps(targets, profile, log=lambda name, **fields: None, monotonic=lambda: now[0],
                  sleep=lambda s: now.__setitem__(0, now[0] + s))
-    return [" ".join(argv) for argv in fake.calls if argv[1] != "-s"]
+    return [" ".join(argv) for argv in fake.calls if argv[1] not in ("-s", "-d")]  # not the reads
 
 
 def planned(profile: Profile, over: Profile | None) -> list[str]:

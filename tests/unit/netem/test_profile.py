@@ -141,4 +141,5 @@ SAMPLE: dict[str, object] = {
     "delay": "10ms", "jitter": "1ms", "correlation": "10%", "distribution": "normal", "loss": "1%",
     "loss_correlation": "10%", "gemodel": {"p": "1%"}, "duplicate": "1%", "duplicate_correlation": "1%",
     "corrupt": "1%", "corrupt_correlation": "1%", "reorder": "1%", "reorder_correlation": "1%", "gap": 5,
-    "rate": "1mbit", "packet_overhead": 20, "limit": 100, "slot": {"min": "1ms"}}
+    "rate": "1mbit", "packet_overhead": 20, "limit": 100, "slot": {"min": "1ms"},
+    "queue": {"kind": "fq_codel", "target": "5ms"}}

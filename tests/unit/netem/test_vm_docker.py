@@ -178,3 +178,17 @@ def test_the_private_dockerd_never_touches_the_hosts_network(tmp_path: Path) -> 
     assert argv[:3] == ["unshare", "--net", "--"]  # without a bridge, dockerd deletes docker0 at start
     assert argv[argv.index("-H") + 1] == f"unix://{tmp_path}/d.sock"
     assert "--iptables=false" in argv and str(tmp_path / "data") in argv
+
+
+def test_saved_responsiveness_runs_travel_whole_and_other_json_stays(tmp_path: Path) -> None:
+    vm_dir, host_dir = tmp_path / "vm", tmp_path / "host"
+    vm_dir.mkdir()
+    saved = '{"format":"qoslab-responsiveness/1","label":"bloat","udp":[[0.0,12.5]]}\n'
+    (vm_dir / "rrul-bloat.json").write_text(saved)
+    (vm_dir / "other.json").write_text('{"format": "something else"}')
+    console = io.StringIO()
+    assert guest_results.main([str(vm_dir)], out=console) == 0
+    rows, count = RESULTS.parse(console.getvalue())
+    assert count == 1 and rows[0]["file"] == "rrul-bloat.json"
+    assert results.collect(rows, host_dir) == {"rrul-bloat.json": 1}
+    assert (host_dir / "rrul-bloat.json").read_text() == saved and not (host_dir / "other.json").exists()

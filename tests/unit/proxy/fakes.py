@@ -128,8 +128,9 @@ async def settle(app: ProxyApp) -> None:
     raise AssertionError("request cycle did not finish")
 
 
-async def converse(app: ProxyApp, chunks: Iterable[bytes]) -> tuple[bytes, bool]:
-    """Feed `chunks` to one client connection; the bytes it wrote and whether it closed."""
+async def converse(app: ProxyApp, chunks: Iterable[bytes], eof: bool = False) -> tuple[bytes, bool]:
+    """Feed `chunks` to one client connection (then the client's end of stream when `eof`); the bytes it
+    wrote and whether it closed."""
     transport = FakeTransport()
     conn = ClientConnection(app)
     conn.connection_made(transport)
@@ -138,6 +139,8 @@ async def converse(app: ProxyApp, chunks: Iterable[bytes]) -> tuple[bytes, bool]
             conn.data_received(chunk)
             if app.tasks:  # a chunk that started no task has nothing to wait for (no loop turn per byte)
                 await settle(app)
+    if eof and not transport.ended and not conn.eof_received():
+        transport.close()
     await settle(app)
     conn.connection_lost(None)
     return transport.data, transport.ended

@@ -109,7 +109,7 @@ def test_shutdown_closes_idle_connections_at_once_and_busy_ones_after_their_resp
 
         app, busy, transport, _ = connect()
         busy.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert busy.busy
+        assert busy.state.busy
         busy.shutdown()
         assert not transport.closed
         await settle(app)

@@ -90,6 +90,9 @@ CORPUS = [
     b"GET /_proxy/health HTTP/1.1\r\nHost: t\r\n\r\n" + G,
     b"GET /a HTTP/1.1\r\nHost: t\r\nCookie: s=1\r\n\r\n",  # a hit, or a bypass (--cookie-requests)
     b"GET /a HTTP/1.1\r\nHost: t\r\ncookie: s=1\r\nConnection: close\r\n\r\n",
+    b"PUT /u HTTP/1.1\r\nHost: t\r\nContent-Length: 28\r\n\r\n" + G,  # a body that looks like a GET
+    G + b"GET /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab",  # a body cut short by the end
+    b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + G,
 ]
 
 
@@ -122,7 +125,7 @@ def pieces(data: bytes, step: int) -> Iterator[bytes]:
     return splits(data, 9 if step == 1 and len(data) > 1024 else step)
 
 
-def answers(fast: bool, step: int, cookies: CookieRules = DEFAULT_RULES
+def answers(fast: bool, step: int, cookies: CookieRules = DEFAULT_RULES, eof: bool = False
             ) -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
     async def main() -> tuple[list[tuple[bytes, bool]], dict[str, object]]:
         app = make_app(FakePool(down=True), Clock(1_700_000_010.0), cookies=cookies)
@@ -131,7 +134,7 @@ def answers(fast: bool, step: int, cookies: CookieRules = DEFAULT_RULES
         fill(app)
         out = []
         for data in CORPUS:
-            raw, closed = await converse(app, pieces(data, step))
+            raw, closed = await converse(app, pieces(data, step), eof)
             out.append((without_date(raw), closed))
         stats = app.stats_dict()
         return out, stats
@@ -139,12 +142,14 @@ def answers(fast: bool, step: int, cookies: CookieRules = DEFAULT_RULES
     return asyncio.run(main())
 
 
+@pytest.mark.parametrize("eof", [False, True], ids=["open", "eof"])
 @pytest.mark.parametrize(("step", "cookies"), [
     (0, DEFAULT_RULES), (1, DEFAULT_RULES), (9, DEFAULT_RULES), (64, DEFAULT_RULES),
     (0, CookieRules(requests=CookieRequests.BYPASS)), (1, CookieRules(requests=CookieRequests.BYPASS))])
-def test_fast_and_full_paths_answer_alike(step: int, cookies: CookieRules) -> None:
-    fast_out, fast_stats = answers(True, step, cookies)
-    full_out, full_stats = answers(False, step, cookies)
+def test_fast_and_full_paths_answer_alike(step: int, cookies: CookieRules, eof: bool) -> None:
+    """Also with the client's end of stream after the corpus entry (the connection core's EOF rule)."""
+    fast_out, fast_stats = answers(True, step, cookies, eof)
+    full_out, full_stats = answers(False, step, cookies, eof)
     for data, ours, theirs in zip(CORPUS, fast_out, full_out, strict=True):
         assert ours == theirs, data[:80]
     assert fast_stats == full_stats

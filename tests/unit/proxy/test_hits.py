@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.common.connection.heads import CLOSE
 from services.common.http1 import Headers, http_date
 from services.proxy import respond
 from services.proxy.cache.directives import parse_cache_control
@@ -38,7 +39,7 @@ def full_path(entry: Entry, now: float, close: bool) -> bytes | None:
     """What the full path serves a plain GET at `now`: `served_head` when `decide` says HIT, else nothing."""
     if decide(entry, NO_DIRECTIVES, now).action is not Action.HIT:
         return None
-    return respond.served_head(entry, now, "HIT", close=close)
+    return respond.served_head(entry, now, "HIT", CLOSE if close else b"")
 
 
 def age_of(head: bytes | None) -> int | None:

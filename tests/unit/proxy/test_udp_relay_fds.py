@@ -3,12 +3,12 @@ client (it used to lock new clients out for the whole idle expiry), one log line
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import socket
 
 import pytest
 
+from services.proxy.udp_loop import EpollLoop
 from services.proxy.udp_relay import UdpRelay
 from services.proxy.udp_session import Address
 
@@ -31,25 +31,33 @@ class Fds:
         return sock
 
 
-def run_relay(fds: Fds, body: object) -> None:
-    async def main() -> None:
-        now = [0.0]
-        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # an upstream that exists (no ICMP errors)
-        sink.bind(("127.0.0.1", 0))
-        relay = UdpRelay(sink.getsockname(), max_sessions=100, clock=lambda: now[0], open_socket=fds)
-        await relay.start(("127.0.0.1", 0))
-        await relay.ready()
-        try:
-            body(relay, now)  # type: ignore[operator]
-        finally:
-            relay.close()
-            sink.close()
+class Now:
+    """The loop's clock, set by the test (the relay stamps sessions with `loop.now`)."""
 
-    asyncio.run(main())
+    def __init__(self, loop: EpollLoop) -> None:
+        self.loop = loop
+
+    def __setitem__(self, _index: int, value: float) -> None:
+        self.loop.now = value
+
+
+def run_relay(fds: Fds, body: object) -> None:
+    loop = EpollLoop(clock=lambda: 0.0)
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # an upstream that exists (no ICMP errors)
+    sink.bind(("127.0.0.1", 0))
+    relay = UdpRelay(sink.getsockname(), max_sessions=100, open_socket=fds)
+    relay.start(loop, ("127.0.0.1", 0))
+    assert relay.resolved
+    try:
+        body(relay, Now(loop))  # type: ignore[operator]
+    finally:
+        relay.close()
+        sink.close()
+        loop.close()
 
 
 def test_out_of_fds_the_idlest_session_makes_room(capsys: pytest.CaptureFixture[str]) -> None:
-    def body(relay: UdpRelay, now: list[float]) -> None:
+    def body(relay: UdpRelay, now: Now) -> None:
         for port in range(3):
             now[0] = float(port)
             relay.forward_up(b"x", ("127.0.0.1", 40000 + port))
@@ -65,7 +73,7 @@ def test_out_of_fds_the_idlest_session_makes_room(capsys: pytest.CaptureFixture[
 
 
 def test_with_no_session_to_give_up_the_datagram_is_parked_not_an_exception() -> None:
-    def body(relay: UdpRelay, now: list[float]) -> None:
+    def body(relay: UdpRelay, now: Now) -> None:
         relay.forward_up(b"x", ("127.0.0.1", 40000))
         assert not relay.sessions and relay.upstream_errors == 1
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from services.proxy.udp_counters import COUNTERS, SharedCounters
+from services.proxy.udp_counters import COUNTERS, MAX_ROWS, SharedCounters
 from services.proxy.udp_workers import udp_sockets
 
 
@@ -14,17 +14,17 @@ def counters(base: int) -> dict[str, int]:
     return {name: base + i for i, name in enumerate(COUNTERS)}
 
 
-
-def test_aggregate_sums_live_local_and_published_workers() -> None:
+def test_aggregate_sums_every_published_worker_and_their_sessions() -> None:
     shared = SharedCounters(3)
     try:
-        shared.publish(1, 4242, counters(100))
-        local = {**counters(10), "per_session": [{"client": "x"}]}
-        merged = shared.aggregate(0, local)
+        shared.publish(0, 4141, counters(10), [{"client": "x"}])
+        shared.publish(1, 4242, counters(100), [{"client": "y"}, {"client": "z"}])
+        shared.publish(1, 4242, counters(100))  # counters only: the rows stay as last published
+        merged = shared.aggregate()
         # worker 2 never published: counted as zeros, flagged by age_s None
-        assert merged["workers"] == 3 and merged["per_session_worker"] == 0
+        assert merged["workers"] == 3
         assert all(merged[name] == 10 + 100 + 2 * i for i, name in enumerate(COUNTERS))
-        assert merged["per_session"] == [{"client": "x"}]
+        assert merged["per_session"] == [{"client": "x"}, {"client": "y"}, {"client": "z"}]
         rows = merged["per_worker"]
         assert [row["worker"] for row in rows] == [0, 1, 2]
         assert rows[1]["pid"] == 4242 and 0 <= rows[1]["age_s"] < 5 and rows[2]["age_s"] is None
@@ -35,9 +35,22 @@ def test_aggregate_sums_live_local_and_published_workers() -> None:
         shared.close()
 
 
+def test_one_worker_reports_plain_counters_and_rows_that_fit() -> None:
+    shared = SharedCounters(1)
+    try:
+        many = [{"client": f"10.0.{i // 256}.{i % 256}:{40000 + i}", "packets_up": i} for i in range(2000)]
+        shared.publish(0, 1, counters(0), many)
+        merged = shared.aggregate()
+        assert "workers" not in merged and "per_worker" not in merged
+        assert merged["per_session"] == many[:MAX_ROWS]
+        assert shared.rows(0) == many[:len(shared.rows(0))] and len(shared.rows(0)) >= MAX_ROWS
+    finally:
+        shared.close()
+
+
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
 def test_udp_sockets_share_one_port() -> None:
-    socks = [group[0] for group in udp_sockets("127.0.0.1", 0, 3)]
+    socks = udp_sockets("127.0.0.1", 0, 3)
     try:
         ports = {sock.getsockname()[1] for sock in socks}
         assert len(ports) == 1 and 0 not in ports
@@ -49,7 +62,7 @@ def test_udp_sockets_share_one_port() -> None:
 
 
 def test_one_socket_has_no_reuseport_and_a_taken_port_fails_cleanly() -> None:
-    ((sock,),) = udp_sockets("127.0.0.1", 0, 1)
+    (sock,) = udp_sockets("127.0.0.1", 0, 1)
     try:
         with pytest.raises(OSError):
             udp_sockets("127.0.0.1", sock.getsockname()[1], 2)

@@ -150,13 +150,16 @@ CORPUS = [
 ]
 
 
-def run(ctx: Context, chunks: Iterator[bytes]) -> tuple[bytes, bool]:
+def run(ctx: Context, chunks: Iterator[bytes], eof: bool = False) -> tuple[bytes, bool]:
+    """Feed `chunks` to one connection (then the client's end of stream when `eof`)."""
     transport = FakeTransport()
     proto = HttpProtocol(ctx)
     proto.connection_made(transport)
     for chunk in chunks:
         if not transport.ended:
             proto.data_received(chunk)
+    if eof and not transport.ended and not proto.eof_received():
+        transport.close()
     return transport.data, transport.ended
 
 
@@ -164,23 +167,25 @@ def splits(data: bytes, step: int) -> Iterator[bytes]:
     return (data[i:i + step] for i in range(0, len(data), step)) if step else iter([data])
 
 
-def answers(ctx: Context, step: int) -> tuple[list[tuple[bytes, bool]], list[str]]:
+def answers(ctx: Context, step: int, eof: bool = False) -> tuple[list[tuple[bytes, bool]], list[str]]:
     """Every corpus entry on a new connection; the replies and the access log (without ts/dur_ms)."""
     stream = io.StringIO()
     log.configure("server", stream=stream)
     try:
         run(ctx, iter([G, CORPUS[3], CORPUS[4]]))  # the full path teaches the fast one
-        replies = [run(ctx, splits(data, step)) for data in CORPUS]
+        replies = [run(ctx, splits(data, step), eof) for data in CORPUS]
     finally:
         log.configure("qoslab", stream=None)
     return replies, [re.sub(r"^ts=\S+ | dur_ms=\S+", "", line) for line in stream.getvalue().splitlines()]
 
 
+@pytest.mark.parametrize("eof", [False, True], ids=["open", "eof"])
 @pytest.mark.parametrize("step", [0, 1, 7, 33, 64])
-def test_fast_and_full_paths_answer_alike(root: Path, step: int) -> None:
+def test_fast_and_full_paths_answer_alike(root: Path, step: int, eof: bool) -> None:
+    """Also with the client's end of stream after the corpus entry (the connection core's EOF rule)."""
     fast, full = context(root, True), context(root, False)
-    fast_replies, fast_log = answers(fast, step)
-    full_replies, full_log = answers(full, step)
+    fast_replies, fast_log = answers(fast, step, eof)
+    full_replies, full_log = answers(full, step, eof)
     for data, ours, theirs in zip(CORPUS, fast_replies, full_replies, strict=True):
         assert ours == theirs, data[:80]
     assert fast_log == full_log and len(fast_log) > len(CORPUS)

@@ -15,11 +15,12 @@ import pytest
 
 from services.common import log
 from services.common.clock import FakeClock
+from services.common.connection.lifecycle import Connections, drain, sweep
+from services.common.connection.state import Timeouts
 from services.server.app import ServerConfig, make_context
-from services.server.context import Context, Timeouts
+from services.server.context import Context
 from services.server.fdlimit import Exhaustion
 from services.server.files import Exhausted
-from services.server.lifecycle import Connections, drain, sweep
 from services.server.protocol import HttpProtocol
 from tests.unit.fake_transport import FakeTransport
 
@@ -137,8 +138,8 @@ def test_idle_keep_alive_closes_without_a_response(ctx: Context, clock: FakeCloc
 
 def sendfile_in_flight(proto: HttpProtocol, ctx: Context) -> None:
     """The state `_send_file` leaves while `loop.sendfile` runs (busy, progress stamped now)."""
-    proto.busy = True
-    proto.acked, proto.progress_at = 0, ctx.now()
+    proto.state.busy = True
+    proto.flow.file_started(ctx.now())
 
 
 def test_sendfile_to_a_client_that_reads_nothing_is_aborted(ctx: Context, clock: FakeClock,

@@ -1,0 +1,130 @@
+"""Queues and AQM end to end: the cases, what each should give, and the checks (pure).
+
+Three states of the edge link (both ends: 10 ms each way, 10 Mbit/s), each measured the same way:
+- `short`: a 10-packet FIFO — the reference: the same rate, so the same CPU load on the emulated
+  services, and a queue of at most 12 ms; what it adds beyond that is the path's own load effect
+  (the Python relay and echo under emulation), taken out of the others;
+- `fifo`: a 300-packet FIFO — full, it adds 300 × 1514 B × 8 / 10 Mbit/s = 363 ms;
+- `fq_codel`: fq_codel (target 5 ms, interval 100 ms).
+Per case: `client responsiveness --phases idle,download` (4 download flows), then irtt and the client's
+`qos` probing the proxy's address side by side, each to a one-hop echo there (irtt's server, the qoslab
+server's UDP echo), idle and then while iperf3 (`-R -P 4`) loads the same link; the two tools' samples
+are compared over the same wall-clock windows.
+
+Checks (`verdicts`), every one against a reference from the same run:
+1. formula — the fifo's latency increase at p90 (loaded p90 − idle p50) minus the short FIFO's is
+   within ±15 % of (300 − 10) · 1514 · 8 / rate. p90, because TCP's sawtooth keeps a FIFO between
+   about 90 % and 100 % full: the formula is the full queue; p50 is reported beside it.
+2. fq_codel band — its increase at p50, minus the path's own load effect, ≤ 3 × target + one frame's
+   serialization time (codel keeps each flow's standing queue near the target).
+3. grade — fifo D or F, fq_codel A or A+.
+4. RPM — fq_codel's loaded RPM ≥ 5 × the fifo's.
+5. iperf3 — the client's download throughput within ±10 % of iperf3's on the same link.
+6. irtt — the client's UDP RTT increases (p50/p90/p99 under iperf3's load minus its own idle p50)
+   within ±10 % (at least ±2 ms) of irtt's, over the same windows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from netem.core.expect import aqm_band_ms, full_queue_ms
+from netem.core.queue import Queue
+from netem.vm import checks
+from netem.vm.checks import Check
+
+RATE_BPS = 10_000_000
+DELAY = "10ms"
+FIFO_LIMIT, SHORT_LIMIT = 300, 10
+FORMULA_REL = 0.15
+THROUGHPUT_REL = 0.10
+IRTT_REL, IRTT_FLOOR_MS = 0.10, 2.0
+RPM_RATIO = 5.0
+PERCENTILES = (50, 90, 99)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    queue: dict[str, Any] | None  # the profile's queue: block; None = nothing applied
+
+    def profile(self) -> dict[str, Any] | None:
+        if self.queue is None:
+            return None
+        return {"description": f"bloat case {self.name}",
+                "edge": {"delay": DELAY, "rate": "10mbit", "queue": self.queue}}
+
+
+CASES = (Case("short", {"kind": "pfifo", "limit": SHORT_LIMIT}),
+         Case("fifo", {"kind": "pfifo", "limit": FIFO_LIMIT}),
+         Case("fq_codel", {"kind": "fq_codel", "target": "5ms", "interval": "100ms"}))
+COMPARED = ("fifo", "fq_codel")  # the cases iperf3 and irtt are run on
+FQ_CODEL = Queue("fq_codel", target_us=5000, interval_us=100_000)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return checks.quantile(values, q / 100.0)
+
+
+def increases(loaded: Sequence[float], idle: Sequence[float]) -> dict[int, float]:
+    """Loaded p50/p90/p99 minus the idle median (ms): the queue's share of each percentile."""
+    base = percentile(idle, 50)
+    return {q: percentile(loaded, q) - base for q in PERCENTILES}
+
+
+def _phase(rows: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any]:
+    return next((r for r in rows if r.get("phase") == name), {})
+
+
+def _number(row: Mapping[str, Any], key: str) -> float:
+    value = row.get(key)
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def resp_increase(rows: Sequence[Mapping[str, Any]], stat: str) -> float:
+    """The download phase's RTT `stat` (median, p90) minus the idle median, from the client's rows."""
+    loaded = _number(_phase(rows, "download"), f"rtt_{stat}_ms")
+    return loaded - _number(_phase(rows, "idle"), "rtt_median_ms")
+
+
+def verdicts(found: Mapping[str, Mapping[str, Any]], limit: int = FIFO_LIMIT) -> list[Check]:
+    """`found[case]`: {"resp": client rows, "iperf3_bps": …, "irtt": {"idle": […], "loaded": […]},
+    "qos": {"idle": […], "loaded": […]}} → the checks of the module docstring."""
+    short, fifo, fq = found["short"]["resp"], found["fifo"]["resp"], found["fq_codel"]["resp"]
+    own = max(resp_increase(short, "median") - full_queue_ms(SHORT_LIMIT, RATE_BPS), 0.0)
+    out = [checks.relative("fifo", f"increase p90 − short's ((L−{SHORT_LIMIT})·1514·8/rate)",
+                           full_queue_ms(limit - SHORT_LIMIT, RATE_BPS),
+                           resp_increase(fifo, "p90") - resp_increase(short, "p90"), FORMULA_REL, "ms"),
+           Check("fq_codel", "increase p50 − load effect (≤ 3·target + frame)", 0.0,
+                 resp_increase(fq, "median") - own, aqm_band_ms(FQ_CODEL, RATE_BPS), "ms",
+                 f"upper only; load effect {own:.1f} ms", upper_only=True)]
+    out += [_grade("fifo", fifo, ("D", "F")), _grade("fq_codel", fq, ("A", "A+"))]
+    fifo_rpm, fq_rpm = _number(_phase(fifo, "download"), "rpm"), _number(_phase(fq, "download"), "rpm")
+    out.append(checks.at_least("fq_codel", "loaded RPM / fifo's", RPM_RATIO, fq_rpm / fifo_rpm, 1.0, "×",
+                               f"fifo {fifo_rpm:.0f} RPM, fq_codel {fq_rpm:.0f} RPM"))
+    for name in COMPARED:
+        out += comparisons(name, found[name])
+    return out
+
+
+def _grade(case: str, rows: Sequence[Mapping[str, Any]], allowed: tuple[str, ...]) -> Check:
+    grade = str(_phase(rows, "download").get("bufferbloat_grade") or "")
+    return Check(case, f"grade in {'/'.join(allowed)}", 1.0, 1.0 if grade in allowed else 0.0, 0.0, "",
+                 f"measured {grade or '-'}")
+
+
+def comparisons(case: str, found: Mapping[str, Any]) -> list[Check]:
+    """Throughput against iperf3, RTT increases against irtt (same case, same link)."""
+    ours = _number(_phase(found["resp"], "download"), "throughput_down_bps") / 1e6
+    out = [checks.relative(case, "download Mbit/s vs iperf3", found["iperf3_bps"] / 1e6, ours,
+                           THROUGHPUT_REL, "Mbit/s")]
+    theirs = increases(found["irtt"]["loaded"], found["irtt"]["idle"])
+    mine = increases(found["qos"]["loaded"], found["qos"]["idle"])
+    for q in PERCENTILES:
+        tolerance = max(IRTT_REL * abs(theirs[q]), IRTT_FLOOR_MS)
+        out.append(Check(case, f"RTT increase p{q} vs irtt", theirs[q], mine[q], tolerance, "ms",
+                         f"±{IRTT_REL:.0%}, ≥ ±{IRTT_FLOOR_MS:g} ms"))
+    return out

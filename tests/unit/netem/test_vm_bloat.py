@@ -1,0 +1,74 @@
+"""The queue suite's checks (pure): formula, codel band, grades, RPM ratio, iperf3 and irtt comparisons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from netem.core.expect import aqm_band_ms, full_queue_ms
+from netem.core.queue import Queue
+from netem.vm import bloat
+
+
+def resp(idle_ms: float, p50_ms: float, p90_ms: float, rpm: float, grade: str,
+         bps: float) -> list[dict[str, Any]]:
+    return [{"phase": "idle", "rtt_median_ms": idle_ms},
+            {"phase": "download", "rtt_median_ms": p50_ms, "rtt_p90_ms": p90_ms, "rpm": rpm,
+             "bufferbloat_grade": grade, "throughput_down_bps": bps},
+            {"phase": "all"}]
+
+
+def probes(idle: float, loaded: float) -> dict[str, list[float]]:
+    return {"idle": [idle] * 50, "loaded": [loaded - 5, loaded, loaded + 5] * 30}
+
+
+def found(fifo_p90: float = 381.0, fq_p50: float = 26.0, fq_rpm: float = 2500.0, ours_bps: float = 9.4e6,
+          irtt_loaded: float = 350.0) -> dict[str, dict[str, Any]]:
+    compare = {"iperf3_bps": 9.5e6, "irtt": probes(11.0, irtt_loaded), "qos": probes(14.0, 353.0)}
+    return {"short": {"resp": resp(13.0, 25.0, 30.0, 1800.0, "A", 9.3e6)},
+            "fifo": {"resp": resp(13.0, 330.0, fifo_p90, 180.0, "D", ours_bps), **compare},
+            "fq_codel": {"resp": resp(13.0, fq_p50, 30.0, fq_rpm, "A", ours_bps), **compare,
+                         "irtt": probes(11.0, 20.0), "qos": probes(14.0, 23.0)}}
+
+
+def by_metric(results: list[Any]) -> dict[tuple[str, str], Any]:
+    return {(c.case, c.metric): c for c in results}
+
+
+def test_expected_values() -> None:
+    assert full_queue_ms(200, 10_000_000) == pytest.approx(242.24)
+    assert full_queue_ms(290, 10_000_000) == pytest.approx(351.248)
+    assert aqm_band_ms(Queue("fq_codel"), 10_000_000) == pytest.approx(15 + 1.2112)
+    assert aqm_band_ms(Queue("cake", rtt_us=20_000), 10_000_000) == pytest.approx(3 + 1.2112)
+
+
+def test_a_good_run_passes_every_check() -> None:
+    results = bloat.verdicts(found())
+    assert [c for c in results if not c.ok] == []
+    assert len(results) == 5 + 2 * 4  # formula, band, 2 grades, RPM; per queue: iperf3 + 3 irtt
+
+
+def test_the_formula_band_fails_when_the_value_is_wrong() -> None:
+    """The same measurement against a limit 20 % off (or a queue 20 % fuller) fails the ±15 % band."""
+    good = bloat.verdicts(found())[0]
+    assert good.ok and good.configured == pytest.approx(351.248) and good.measured == pytest.approx(351.0)
+    assert not bloat.verdicts(found(), limit=360)[0].ok
+    assert not bloat.verdicts(found(), limit=240)[0].ok
+    assert not bloat.verdicts(found(fifo_p90=381.0 + 0.2 * 351))[0].ok
+
+
+def test_each_other_check_fails_on_its_bad_value() -> None:
+    checks = by_metric(bloat.verdicts(found(fq_p50=40.0, fq_rpm=800.0, ours_bps=8.0e6,
+                                            irtt_loaded=300.0)))
+    assert not checks[("fq_codel", "increase p50 − load effect (≤ 3·target + frame)")].ok
+    assert not checks[("fq_codel", "loaded RPM / fifo's")].ok  # 4.4×
+    assert not checks[("fifo", "download Mbit/s vs iperf3")].ok  # −16 %
+    assert not checks[("fifo", "RTT increase p50 vs irtt")].ok
+    bad_grade = found()
+    bad_grade["fifo"]["resp"][1]["bufferbloat_grade"] = "B"
+    assert not by_metric(bloat.verdicts(bad_grade))[("fifo", "grade in D/F")].ok
+
+
+def test_increases_subtract_the_idle_median() -> None:
+    assert bloat.increases([10.0, 20.0, 30.0], [5.0, 5.0]) == {50: 15.0, 90: 23.0, 99: pytest.approx(24.8)}
