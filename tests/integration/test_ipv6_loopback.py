@@ -215,3 +215,25 @@ def test_suite_over_both_families_side_by_side(tmp_path: Path) -> None:
             (kind, "0", "") for kind in kinds]
         assert all("localhost has no IPv6 address" in r["error"] for r in v6), v6
         assert qos_line.count("rtt ") == 1 and "FAILED localhost has no IPv6" in qos_line
+
+
+def test_responsiveness_over_ipv6(tmp_path: Path) -> None:
+    """`responsiveness -6`: load flows, foreign probes and UDP probes all over IPv6; the rows say so."""
+    if not V6:
+        _no_v6_refusal()
+        return
+    results = tmp_path / "q.csv"
+    with _stack() as (_, proxy):
+        base = f"http://{format_host_port(*proxy.http)}"
+        done = _client("responsiveness", "-6", "--proxy", "none", "--target", format_host_port(*proxy.udp),
+                       "--download-url", f"{base}/index.html", "--upload-url", f"{base}/_server/sink",
+                       "--probe-url", f"{base}/index.html", "--phases", "idle,download", "--idle-time", "1s",
+                       "--load-time", "2s", "--gap", "0.5s", "--window", "1s", "--flows-down", "1",
+                       "--csv", str(results))
+        wrong = _client("responsiveness", "-4", "--proxy", "none", "--target", format_host_port(*proxy.udp),
+                        "--download-url", f"{base}/index.html", "--csv", "")
+    rows = _rows(results)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [(r["phase"], r["ip_version"]) for r in rows] == [("idle", "6"), ("download", "6"), ("all", "6")]
+    assert wrong.returncode == 2 and "IPv6 address, but IPv4 was asked for" in wrong.stderr
+    assert float(rows[0]["rtt_median_ms"]) > 0 and float(rows[1]["throughput_down_bps"]) > 0
