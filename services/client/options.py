@@ -147,7 +147,7 @@ RESP_CORE = [
            parse_duration_s),
     Option("--foreign-interval", "CLIENT_RESP_FOREIGN_INTERVAL", "250ms", "gap between foreign probes",
            parse_duration_s),
-    Option("--upload-size", "CLIENT_RESP_UPLOAD_SIZE", "4MiB", "Content-Length of each upload request",
+    Option("--upload-size", "CLIENT_RESP_UPLOAD_SIZE", "32MiB", "Content-Length of each upload request",
            parse_size),
     Option("--udp", "CLIENT_RESP_UDP", "true",
            "UDP probes to --target (--no-udp: latency from HTTP and TCP_INFO only, no grade)",

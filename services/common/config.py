@@ -3,7 +3,8 @@
 Every setting of every service is declared once as an `Option`; `build_parser` turns the list into an
 argparse parser whose `--help` shows the flag, its environment variable and its default, so a setting
 can come from `docker compose` (environment) or from a shell (flag) with one precedence:
-flag > environment > default.
+flag > environment > default. A service's config class takes its field defaults from `defaults(OPTIONS)`,
+so each default is written once, in its Option.
 """
 
 from __future__ import annotations
@@ -94,6 +95,16 @@ class Option:
     @property
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
+
+
+def default_of(option: Option) -> Any:
+    """The option's default, parsed as a flag's value would be."""
+    return parse_bool(option.default) if option.is_switch else option.parse(option.default)
+
+
+def defaults(options: Sequence[Option]) -> dict[str, Any]:
+    """Every option's parsed default by its `dest` (what a config class declares as its field defaults)."""
+    return {option.dest: default_of(option) for option in options}
 
 
 def _typed(option: Option) -> Callable[[str], Any]:

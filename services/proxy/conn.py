@@ -1,8 +1,10 @@
 """The proxy's client connection: requests → jobs for the router (the shared lifecycle is `HttpConnection`).
 
 Requests are taken one at a time in arrival order (pipelining keeps order); cache hits are answered inside
-`data_received` without a task. A request body is read whole first (forwarded methods, within the shared
-`--body-buffer`) or dropped with its framing (GET/HEAD). CONNECT switches the connection into a byte
+`data_received` without a task. A forwarded method's body above 64 KiB with a Content-Length is passed
+upstream as it arrives (`body.BodyStream`: the request goes out at its head, reading pauses while the
+upstream lags); a smaller or chunked one is read whole first (within the shared `--body-buffer`); a
+GET/HEAD body is dropped with its framing. CONNECT switches the connection into a byte
 tunnel. Deadlines, keep-alive, draining and the lingering close are the connection core's
 (`services.common.connection`).
 """
@@ -21,8 +23,10 @@ from services.common.http1 import HTTPError, Request
 
 from . import respond
 from .app import ProxyApp
+from .body import BodyStream, declared_length, streams
 from .job import CACHEABLE_METHODS, Job
 from .router import handle
+from .serve import fast_hit
 from .target import Origin
 from .tunnel import open_tunnel
 
@@ -38,6 +42,7 @@ class ClientConnection(HttpConnection):
         self.request: Request | None = None
         self.body: list[bytes] = []
         self.body_held = 0  # bytes of this connection's request body counted in app.bodies
+        self.stream: BodyStream | None = None  # the current request's body, passed upstream as it comes
         self.job: Job | None = None
         self.eof_from = {"client": False, "upstream": False}  # tunnel half-closes; both: close
 
@@ -52,17 +57,17 @@ class ClientConnection(HttpConnection):
             self.relay.close()
 
     def _refused(self, exc: HTTPError) -> None:
-        self.app.stats.client_errors += 1
+        self.app.metrics.count("client_errors")
         log.event("proxy.bad_request", client=self.peer, status=exc.status_code, error=exc.message)
 
     def _timed_out(self, expiry: Expiry, now: float) -> None:
-        stats = self.app.stats
+        metrics = self.app.metrics
         if expiry is Expiry.SEND:
-            stats.send_timeouts += 1
+            metrics.count("send_timeouts")
             log.event("proxy.send_timeout", client=self.peer, stalled_s=round(now - self.flow.progress_at, 3))
         elif expiry is Expiry.REQUEST:
-            stats.request_timeouts += 1
-            stats.client_errors += 1
+            metrics.count("request_timeouts")
+            metrics.count("client_errors")
             log.event("proxy.request_timeout", client=self.peer, in_body=self.state.in_body)
 
     def _log_crash(self, where: str, exc: Exception) -> None:
@@ -78,7 +83,7 @@ class ClientConnection(HttpConnection):
         """Answer one plain `GET` of a fresh stored object without a Job (the hot path, access log off).
 
         `data` must be exactly one head; `fast.FastHeads` validates it with the full parser's rules and
-        `ProxyApp.fast_hit` asks `decide`, so anything else gets the full path's answer."""
+        `serve.fast_hit` asks `decide`, so anything else gets the full path's answer."""
         transport = self.transport
         if not self.fast_path or transport is None:
             return data
@@ -86,7 +91,7 @@ class ClientConnection(HttpConnection):
         if plain is None:
             return data
         target, close = plain
-        hit = self.app.fast_hit(target, close or self.state.draining)
+        hit = fast_hit(self.app, target, close or self.state.draining)
         if hit is None:
             return data
         head, body = hit
@@ -104,16 +109,25 @@ class ClientConnection(HttpConnection):
         self.request = request
         self._release_body()
         self.send_continue(request)
+        declared = declared_length(request.headers)
+        if streams(request.method in CACHEABLE_METHODS, declared):
+            self.stream = BodyStream(declared, self.hold_reading)
+            self.body_streaming = True
+            self._dispatch(request, b"", self.stream)
 
     def _on_body(self, data: bytes) -> None:
-        """Keep a forwarded method's body within the shared budget (else 503); drop a GET/HEAD body."""
+        """Pass a streamed body on; keep a forwarded method's body within the shared budget (else 503);
+        drop a GET/HEAD body."""
         assert self.request is not None
+        if self.stream is not None:
+            self.stream.feed(data)
+            return
         if self.request.method in CACHEABLE_METHODS:
             return  # dropped with its framing (never forwarded, issue 16 #11)
         if not self.app.bodies.take(len(data)):
             log.event("proxy.body_refused", client=self.peer, held=self.app.bodies.used,
                       limit=self.app.bodies.max_bytes)
-            self.app.stats.client_errors += 1
+            self.app.metrics.count("client_errors")
             self.answer_error(503, "request bodies in flight exceed the proxy's --body-buffer")
             return
         self.body_held += len(data)
@@ -128,9 +142,17 @@ class ClientConnection(HttpConnection):
     def _on_end(self) -> None:
         request = self.request
         assert request is not None
+        if self.stream is not None:  # its job runs since the head: the body is complete now
+            self.stream.end()
+            self.stream, self.body_streaming = None, False
+            return
         body = b"".join(self.body)
         self.body = []
-        job = self.job = Job(request, body, not self.state.keep_alive(request), self, time.monotonic())
+        self._dispatch(request, body, None)
+
+    def _dispatch(self, request: Request, body: bytes, stream: BodyStream | None) -> None:
+        job = self.job = Job(request, body, not self.state.keep_alive(request), self, time.monotonic(),
+                             stream=stream)
         try:
             coro = handle(self.app, job)
         except Exception as exc:  # never a traceback and a silent connection: 500 and close
@@ -139,7 +161,9 @@ class ClientConnection(HttpConnection):
         if coro is None:
             self._release_body()
             self.job = None
-            if job.close and not self.state.closing:
+            if stream is not None:  # answered at once (an error): the body still arriving is dropped
+                self._drop_body(stream)
+            elif job.close and not self.state.closing:
                 self.close()
             return
         self.state.busy = True
@@ -154,7 +178,18 @@ class ClientConnection(HttpConnection):
             self._crashed("handle", exc)
         self._release_body()
         self.job = None
+        if job.stream is not None and job.stream is self.stream:  # answered before its body was all here
+            self._drop_body(job.stream)
         self.answer_ended(keep=not job.close)
+
+    def _drop_body(self, stream: BodyStream) -> None:
+        """The answer is out while the body still arrives: read and drop the rest, then close (lingering,
+        so a reset does not destroy the answer before the client reads it)."""
+        stream.close()
+        self.stream, self.body_streaming = None, False
+        self.hold_reading(False)
+        if not self.state.closing:
+            self.fail(b"")
 
     def shutdown(self) -> None:
         if self.job is not None:

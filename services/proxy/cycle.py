@@ -1,6 +1,7 @@
-"""The asynchronous half of the cache path (GET/HEAD): misses, revalidations, collapsing, stale serving.
+"""The cache path (GET/HEAD): what `decide` says is carried out here — served from storage (`serve`), or a
+miss, a revalidation, collapsing and stale serving through the upstream exchange (`exchange.py`).
 
-Concurrent misses for one key wait for the first (collapsing). The upstream exchange is in `exchange.py`.
+Concurrent misses for one key wait for the first (collapsing).
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from services.common.http1 import EndOfMessage, Response
+from services.common.http1 import EndOfMessage, Headers, Response
 
-from . import respond
+from . import reply, respond
 from .app import ProxyApp
 from .cache.directives import Directives
 from .cache.entry import Entry, refresh
+from .cache.head import head_effects
 from .cache.policy import Action, request_directives
 from .cache.response import Next, after_upstream
 from .cache.validation import conditional_headers, is_conditional, refreshed_fields
 from .exchange import exchange, stream_response, upstream_headers
 from .job import Job
+from .serve import lookup, serve_entry
 from .upstream import UpstreamConnection, UpstreamError
 
 SERVED = (Action.HIT, Action.STALE, Action.STALE_REVALIDATE)
@@ -45,21 +48,21 @@ class _NullClient:
         raise NotImplementedError
 
 
-def serve_cached_path(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | None:
-    action, entry = app.lookup(job)
-    if action is Action.HIT:
-        app.stats.hits += 1
-        app.serve_entry(job, entry, "HIT")
-    elif action in (Action.STALE, Action.STALE_REVALIDATE):
-        app.stats.stale += 1
-        app.serve_entry(job, entry, "STALE")
+def serve_cached(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | None:
+    """Carry out `decide`'s answer; a coroutine when the upstream is needed."""
+    decision = lookup(app, job)
+    action, entry = decision.action, decision.entry
+    if entry is not None and action is Action.HIT:
+        serve_entry(app, job, entry, "HIT")
+    elif entry is not None and action in (Action.STALE, Action.STALE_REVALIDATE):
+        serve_entry(app, job, entry, "STALE")
         if action is Action.STALE_REVALIDATE and job.route is not None and job.route.key not in app.inflight:
             background = Job(job.request, b"", False, _NullClient(), time.monotonic(), job.route)
             app.spawn(_background_revalidate(app, background, entry))
     elif action is Action.ONLY_IF_CACHED:
-        app.stats.misses += 1
-        app.reply_error(job, 504, "not in cache (only-if-cached)", "MISS")
-    elif action is Action.REVALIDATE:
+        app.metrics.count("misses")
+        reply.error(app, job, 504, "not in cache (only-if-cached)", "MISS")
+    elif entry is not None and action is Action.REVALIDATE:
         return revalidate(app, job, entry)
     else:
         return miss(app, job, entry)
@@ -87,28 +90,27 @@ async def miss(app: ProxyApp, job: Job, stale: Entry | None = None) -> None:
                    and "no-store" not in req_cc and "no-cache" not in req_cc)
     waiting = app.inflight.get(key) if collapsible else None
     if waiting is not None:
-        app.stats.collapsed += 1
+        app.metrics.count("collapsed")
         # bounded like the leader's own wait, from this request's arrival (it used to wait twice: 60 s)
         left_s = app.config.upstream_timeout_s - (time.monotonic() - job.start_s)
         try:
             await asyncio.wait_for(asyncio.shield(waiting), max(left_s, 0.0))
         except TimeoutError:
-            app.stats.upstream_timeouts += 1
-            app.reply_error(job, 504, "upstream timed out", "MISS")
+            app.metrics.count("upstream_timeouts")
+            reply.error(app, job, 504, "upstream timed out", "MISS")
             return
         except UpstreamError as exc:  # the leader's fetch failed: the same answer now, not a second wait
-            app.reply_error(job, exc.status, exc.reason, "MISS")
+            reply.error(app, job, exc.status, exc.reason, "MISS")
             return
-        action, entry = app.lookup(job)
-        if action in SERVED:
-            app.stats.hits += 1
-            app.serve_entry(job, entry, "HIT")
+        decision = lookup(app, job)
+        if decision.entry is not None and decision.action in SERVED:
+            serve_entry(app, job, decision.entry, "HIT")
             return
     leader: asyncio.Future[None] | None = None
     if collapsible and key not in app.inflight:
         leader = asyncio.get_running_loop().create_future()
         app.inflight[key] = leader
-    app.stats.misses += 1
+    app.metrics.count("misses")
     try:
         await fetch_and_stream(app, job, None, "MISS", leader, stale=stale)
     finally:
@@ -143,9 +145,9 @@ async def fetch_and_stream(app: ProxyApp, job: Job, entry: Entry | None, cache_s
         conn, resp = await exchange(app, job, method, headers, b"")
     except UpstreamError as exc:
         if fallback is not None and _next(app, job, fallback, method, req_cc, None) is Next.SERVE_STALE:
-            _serve_stale(app, job, fallback)
+            serve_entry(app, job, fallback, "STALE")
             return
-        app.reply_error(job, exc.status, exc.reason, cache_status)
+        reply.error(app, job, exc.status, exc.reason, cache_status)
         return
     job.upstream_ms = (time.monotonic() - started) * 1000
     next_step = _next(app, job, fallback, method, req_cc, resp, revalidating=entry is not None)
@@ -154,12 +156,12 @@ async def fetch_and_stream(app: ProxyApp, job: Job, entry: Entry | None, cache_s
         return
     if next_step is Next.SERVE_STALE and fallback is not None:
         conn.close()
-        _serve_stale(app, job, fallback)
+        serve_entry(app, job, fallback, "STALE")
         return
     await stream_response(app, job, conn, resp, request_time, cache_status, leader,
                           store=next_step is Next.STORE)
     if method == "HEAD" and resp.status == 200:
-        app.apply_head_response(job, resp.headers, request_time)
+        _apply_head_response(app, job, resp.headers, request_time)
 
 
 def _next(app: ProxyApp, job: Job, entry: Entry | None, method: str, req_cc: Directives,
@@ -169,11 +171,6 @@ def _next(app: ProxyApp, job: Job, entry: Entry | None, method: str, req_cc: Dir
                           app.now(), targets=app.config.cache_targets,
                           stale_on_error_s=app.config.stale_on_error_s, revalidating=revalidating,
                           cookies=app.config.cookies)
-
-
-def _serve_stale(app: ProxyApp, job: Job, entry: Entry) -> None:
-    app.stats.stale += 1
-    app.serve_entry(job, entry, "STALE")
 
 
 async def _finish_304(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: Response,
@@ -197,7 +194,20 @@ async def _finish_304(app: ProxyApp, job: Job, conn: UpstreamConnection, resp: R
         fresh = refresh(entry, kept, request_time, response_time, resp.headers, targets)
         fresh.head = respond.entry_head(fresh)
         app.store.replace(entry, fresh)
-    app.stats.revalidations += 1
-    app.serve_entry(job, served, "REVALIDATED")
+    serve_entry(app, job, served, "REVALIDATED")
+
+
+def _apply_head_response(app: ProxyApp, job: Job, head: Headers, request_time: float) -> None:
+    """RFC 9111 §4.3.5: a 200 to HEAD refreshes matching stored GETs and invalidates the others."""
+    assert job.route is not None
+    config = app.config
+    updates, drops = head_effects(app.store.lookup(job.route.key), job.request.headers, head,
+                                  config.cache_targets, config.cookies)
+    for entry in drops:
+        app.store.discard(entry)
+    for entry, merged in updates:
+        fresh = refresh(entry, merged, request_time, app.now(), head, config.cache_targets)
+        fresh.head = respond.entry_head(fresh)
+        app.store.replace(entry, fresh)
 
 

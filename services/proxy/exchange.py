@@ -20,8 +20,9 @@ from services.common.http1 import (
     encode_chunk,
 )
 
-from . import respond
+from . import reply, respond
 from .app import ProxyApp
+from .body import BodyStream
 from .cache.entry import make_entry
 from .cache.storage import stored_fields, strip_hop_by_hop
 from .cache.surrogate import CAPABILITY
@@ -46,7 +47,9 @@ def upstream_headers(app: ProxyApp, job: Job, *, drop_conditionals: bool = False
         headers.set("Host", route.host)
     elif "host" not in headers:
         headers.set("Host", f"{route.origin[0]}:{route.origin[1]}")
-    if req.method not in CACHEABLE_METHODS and (job.body or req.method in ("POST", "PUT", "PATCH")):
+    if job.stream is not None:
+        headers.add("Content-Length", str(job.stream.declared))  # passed through as it arrives
+    elif req.method not in CACHEABLE_METHODS and (job.body or req.method in ("POST", "PUT", "PATCH")):
         headers.add("Content-Length", str(len(job.body)))  # framing of the body `exchange` sends
     headers.add("Via", respond.VIA)
     if app.config.mode == "reverse":
@@ -62,7 +65,7 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
     data, rest = (head + body, b"") if len(body) < 65536 else (head, body)
     for attempt in (0, 1):
         conn, reused = await app.pool.acquire(job.route.origin)
-        app.stats.upstream_requests += 1
+        app.metrics.count("upstream_requests")
         conn.send(method, data, rest)
         try:
             event = await conn.next_event(app.config.upstream_timeout_s)
@@ -72,7 +75,7 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
         except UpstreamError as exc:
             conn.close()
             if exc.status == 504:
-                app.stats.upstream_timeouts += 1
+                app.metrics.count("upstream_timeouts")
             # a pooled connection that failed before a response head: idempotent requests may be
             # repeated (RFC 9110 §9.2.2), once, on a new connection
             if reused and attempt == 0 and exc.status == 502 and method in IDEMPOTENT:
@@ -83,6 +86,64 @@ async def exchange(app: ProxyApp, job: Job, method: str, headers: Headers,
             raise UpstreamError(502, "upstream sent no response head")
         return conn, event
     raise UpstreamError(502, "upstream closed the connection")
+
+
+async def exchange_streamed(app: ProxyApp, job: Job, headers: Headers,
+                            stream: BodyStream) -> tuple[UpstreamConnection, Response]:
+    """Send the head at once, then the body as it arrives from the client, while waiting for the answer.
+
+    The answer may come before the body is all sent (the upstream refuses it: 413): then the rest is not
+    sent, and the connection is not reused. Not retried on a stale pooled connection: the body is gone
+    once sent. The upstream timeout runs for a stalled upload, and for the answer once the body is out.
+    """
+    assert job.route is not None
+    conn, _ = await app.pool.acquire(job.route.origin)
+    app.metrics.count("upstream_requests")
+    conn.send(job.request.method, build_request_head(job.request.method, job.route.target, headers))
+    timeout_s = app.config.upstream_timeout_s
+    pump = asyncio.get_running_loop().create_task(_pump(conn, stream, timeout_s))
+    head = asyncio.get_running_loop().create_task(_response_head(job, conn))
+    try:
+        await asyncio.wait((pump, head), return_when=asyncio.FIRST_COMPLETED)
+        if not head.done():
+            if pump.exception() is not None:
+                raise pump.exception()  # type: ignore[misc]
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(head)
+        resp = head.result()
+    except TimeoutError:
+        conn.close()
+        app.metrics.count("upstream_timeouts")
+        raise UpstreamError(504, "upstream timed out") from None
+    except UpstreamError:
+        conn.close()
+        raise
+    finally:
+        for task in (pump, head):
+            if not task.done():
+                task.cancel()
+    if not (pump.done() and not pump.cancelled() and pump.exception() is None):
+        stream.close()  # answered before the whole body went out: the connection cannot be reused
+        conn.spoiled = True
+    return conn, resp
+
+
+async def _pump(conn: UpstreamConnection, stream: BodyStream, timeout_s: float) -> None:
+    assert conn.transport is not None
+    while (piece := await stream.next()) is not None:
+        conn.transport.write(piece)
+        await conn.drain(timeout_s)
+
+
+async def _response_head(job: Job, conn: UpstreamConnection) -> Response:
+    """The final response head (1xx forwarded); no timeout of its own: the caller decides."""
+    event = await conn.next_event(None)
+    while isinstance(event, Response) and event.status < 200:
+        _forward_interim(job, event)
+        event = await conn.next_event(None)
+    if not isinstance(event, Response):
+        raise UpstreamError(502, "upstream sent no response head")
+    return event
 
 
 def _forward_interim(job: Job, interim: Response) -> None:
@@ -123,7 +184,7 @@ async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, res
     assert job.route is not None
     store = store and _fits(app, resp)
     if not store:
-        app.stats.uncacheable += 1
+        app.metrics.count("uncacheable")
         if leader is not None and not leader.done():
             leader.set_result(None)  # waiters fetch for themselves
     head, chunked = _client_head(job, resp, cache_status)
@@ -152,16 +213,16 @@ async def stream_response(app: ProxyApp, job: Job, conn: UpstreamConnection, res
         job.close = True
         client.abort()
         if exc.status != 499:
-            app.stats.upstream_errors += 1
-        _log(app, job, resp.status, cache_status, len(head) + size)
+            app.metrics.count("upstream_errors")
+        reply.streamed(app, job, resp.status, cache_status, len(head) + size)
         return
     if chunked and send_body:
         client.write(LAST_CHUNK)
     app.pool.release(job.route.origin, conn, resp)
-    app.stats.bytes_from_upstream += len(head) + size
+    app.metrics.count("bytes_from_upstream", len(head) + size)
     if store:
         _store(app, job, resp, b"".join(parts), request_time)
-    _log(app, job, resp.status, cache_status, len(head) + size)
+    reply.streamed(app, job, resp.status, cache_status, len(head) + size)
 
 
 def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: float) -> None:
@@ -173,8 +234,3 @@ def _store(app: ProxyApp, job: Job, resp: Response, body: bytes, request_time: f
                        request_time, app.now(), resp.headers, app.config.cache_targets)
     entry.head = respond.entry_head(entry)
     app.store.put(entry)
-
-
-def _log(app: ProxyApp, job: Job, status: int, cache_status: str, sent: int) -> None:
-    job.status, job.cache_status, job.sent_bytes = status, cache_status, sent
-    app.log_access(job)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from services.common.http1 import Response, build_request_head
 
-from . import respond
+from . import reply, respond
 from .app import ProxyApp
 from .cache.storage import is_unsafe
-from .exchange import exchange, stream_response, upstream_headers
+from .exchange import exchange, exchange_streamed, stream_response, upstream_headers
 from .job import Job
 from .numbers import parse_uint
 from .target import related_key
@@ -29,9 +29,12 @@ async def forward(app: ProxyApp, job: Job) -> None:
             headers.set("Max-Forwards", str(hops - 1))
     request_time = app.now()
     try:
-        conn, resp = await exchange(app, job, req.method, headers, job.body)
+        if job.stream is not None:
+            conn, resp = await exchange_streamed(app, job, headers, job.stream)
+        else:
+            conn, resp = await exchange(app, job, req.method, headers, job.body)
     except UpstreamError as exc:
-        app.reply_error(job, exc.status, exc.reason, "MISS")
+        reply.error(app, job, exc.status, exc.reason, "MISS")
         return
     if is_unsafe(req.method) and resp.status < 400:
         _invalidate(app, job, resp)
@@ -48,7 +51,7 @@ def _invalidate(app: ProxyApp, job: Job, resp: Response) -> None:
             keys.add(related)
     for key in keys:
         if app.store.remove(key):
-            app.stats.invalidations += 1
+            app.metrics.count("invalidations")
 
 
 def _answer_max_forwards(app: ProxyApp, job: Job) -> None:
@@ -59,4 +62,4 @@ def _answer_max_forwards(app: ProxyApp, job: Job) -> None:
     else:
         allow = [("Allow", "GET, HEAD, OPTIONS, TRACE")]
         data = respond.simple_response(200, b"", connection=job.connection, extra=allow)
-    app.finish(job, data, 200, "-")
+    reply.finish(app, job, data, 200, "-")

@@ -9,45 +9,59 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.common.config import defaults
 from services.common.connection.heads import connection_field
 from services.common.http1 import Limits, Request
 
-from .cache.cookies import DEFAULT_RULES, CookieRules
-from .store import DEFAULT_MAX_VARIANTS
-from .target import Origin, Route
+from .body import BodyStream
+from .cache.cookies import CookieRules
+from .options import OPTIONS
+from .target import Origin, Route, forward_route, reverse_route
 
 CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 
 
+_D = defaults(OPTIONS)
+_COOKIES = CookieRules(_D["set_cookie"], _D["cookie_requests"])
+
+
 @dataclass(frozen=True)
 class ProxyConfig:
-    upstream: Origin = ("server", 8000)
-    mode: str = "reverse"
-    cache_size: int = 64 * 1024 * 1024
-    max_object_size: int = 8 * 1024 * 1024
-    max_variants: int = DEFAULT_MAX_VARIANTS
-    allow: frozenset[Origin] = frozenset({("server", 8000)})
-    connect_ports: frozenset[int] = frozenset({443, 8000, 8080})
-    purge_clients: frozenset[str] = frozenset({"127.0.0.1", "::1"})
-    stats_clients: frozenset[str] = frozenset({"127.0.0.1", "::1"})  # /_proxy/* except /_proxy/health
-    connect_timeout_s: float = 5.0
-    upstream_timeout_s: float = 30.0
-    client_timeout_s: float = 60.0
-    header_timeout_s: float = 10.0  # a request head (and each body read) must progress: else 408
-    send_timeout_s: float = 60.0  # a client that takes nothing of a response this long is dropped
-    shutdown_timeout_s: float = 5.0  # SIGTERM: in-flight responses get this long to finish
-    body_buffer: int = 64 * 1024 * 1024  # request bodies held by all connections together (else 503)
-    access_log: bool = True
+    """The proxy's HTTP settings; every default is its Option's (`options.py`), parsed."""
+
+    upstream: Origin = _D["upstream"]
+    mode: str = _D["mode"]
+    cache_size: int = _D["cache_size"]
+    max_object_size: int = _D["max_object_size"]
+    max_variants: int = _D["max_variants"]
+    allow: frozenset[Origin] = _D["allow"]
+    connect_ports: frozenset[int] = frozenset({443, 8000, 8080})  # CONNECT targets (no flag)
+    purge_clients: frozenset[str] = _D["purge_allow"]
+    stats_clients: frozenset[str] = _D["stats_allow"]  # /_proxy/* except /_proxy/health
+    connect_timeout_s: float = _D["connect_timeout"]
+    upstream_timeout_s: float = _D["upstream_timeout"]
+    client_timeout_s: float = _D["client_timeout"]
+    header_timeout_s: float = _D["header_timeout"]  # a request head (and each body read) must progress
+    send_timeout_s: float = _D["send_timeout"]  # a client that takes nothing of a response is dropped
+    shutdown_timeout_s: float = _D["shutdown_timeout"]  # SIGTERM: in-flight responses get this long
+    body_buffer: int = _D["body_buffer"]  # request bodies held by all connections together (else 503)
+    access_log: bool = _D["access_log"]
     limits: Limits = field(default_factory=Limits)
     # RFC 9213 targeted fields obeyed over Cache-Control, first present and valid wins (reverse mode only)
-    targeted_cache_control: tuple[str, ...] = ("CDN-Cache-Control",)
+    targeted_cache_control: tuple[str, ...] = _D["targeted_cache_control"]
     # RFC 9111 §4.2.4: how long past its freshness a stored response may still be served when the origin
     # fails (connect error, dropped connection, timeout, 5xx) and no stale-if-error says otherwise; 0 = never
-    stale_on_error_s: float = 86400.0
+    stale_on_error_s: float = _D["stale_on_error"]
     # pooled upstream connections idle longer are closed, not reused (below servers' keep-alive timeouts)
-    upstream_idle_timeout_s: float = 4.0
+    upstream_idle_timeout_s: float = _D["upstream_idle_timeout"]
     # responses that set a cookie / requests that carry one (`--set-cookie`, `--cookie-requests`)
-    cookies: CookieRules = DEFAULT_RULES
+    cookies: CookieRules = _COOKIES
+
+    def route(self, target: str) -> Route:
+        """Where a request target goes in this mode (raises TargetError with the status to answer)."""
+        if self.mode == "forward":
+            return forward_route(target, self.allow)
+        return reverse_route(target, self.upstream)
 
     @property
     def cache_targets(self) -> tuple[str, ...]:
@@ -87,6 +101,7 @@ class Job:
     status: int = 0
     sent_bytes: int = 0
     upstream_ms: float = 0.0
+    stream: BodyStream | None = None  # a body passed upstream as it arrives (else `body`, read whole)
 
     @property
     def head_only(self) -> bool:

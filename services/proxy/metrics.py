@@ -1,10 +1,12 @@
-"""`/metrics` of the proxy: requests by status and cache result, bytes, upstream latency buckets, and the
-cache and UDP relay counters it already keeps (`/_proxy/stats`), in the Prometheus text format."""
+"""The one place the proxy's HTTP counters are recorded (the paths report events here), and `/metrics`:
+requests by status and cache result, bytes, upstream latency buckets, and the cache and UDP relay counters
+of `/_proxy/stats`, in the Prometheus text format."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from services.common.metrics import Family, Histogram, LabelledCounter, counter, gauge, labelled, render
 
@@ -27,19 +29,83 @@ _CACHE_COUNTERS = (  # (stats key, metric, help)
 )
 
 
+@dataclass
+class HttpCounts:
+    """The counters of `/_proxy/stats` (its JSON keys)."""
+
+    requests: int = 0
+    hits: int = 0
+    misses: int = 0
+    revalidations: int = 0
+    stale: int = 0
+    collapsed: int = 0
+    uncacheable: int = 0
+    purges: int = 0
+    invalidations: int = 0
+    upstream_requests: int = 0
+    upstream_errors: int = 0
+    upstream_timeouts: int = 0
+    client_errors: int = 0
+    request_timeouts: int = 0
+    send_timeouts: int = 0
+    bytes_from_cache: int = 0
+    bytes_from_upstream: int = 0
+
+    def as_dict(self, entries: int, bytes_used: int, max_bytes: int, evictions: int) -> dict[str, Any]:
+        lookups = self.hits + self.misses + self.revalidations + self.stale
+        served = self.hits + self.stale
+        return {**asdict(self), "entries": entries, "bytes_used": bytes_used, "cache_size": max_bytes,
+                "evictions": evictions, "hit_ratio": round(served / lookups, 4) if lookups else 0.0}
+
+
+Event = Literal["requests", "misses", "collapsed", "uncacheable", "purges", "invalidations",
+                "upstream_requests", "upstream_errors", "upstream_timeouts", "client_errors",
+                "request_timeouts", "send_timeouts", "bytes_from_upstream"]
+_FROM_STORAGE = {"HIT": "hits", "STALE": "stale", "REVALIDATED": "revalidations"}
+
+
 class ProxyMetrics:
-    """What only `/metrics` needs beyond `/_proxy/stats`: one call per answered request.
+    """The sink every path reports to: `count(event)` for what happened on the way, `answered(...)` once
+    per answer written. An answer served from storage also counts its lookup result (HIT, STALE or
+    REVALIDATED) and its bytes as `bytes_from_cache`, so those counters have one writer.
 
     `answered` runs on every request, cache hits included, so it only adds to a tally per (status, cache
     result); the labelled counters are made from the tally at scrape time (`families`)."""
 
     def __init__(self) -> None:
+        self.counts = HttpCounts()
         self._answers: dict[tuple[int, str], list[int]] = {}  # (status, cache): [requests, bytes]
         self.upstream = Histogram(P + "upstream_latency_seconds",
                                   "Time from sending a request upstream to its response head.",
                                   UPSTREAM_BUCKETS_S)
 
-    def answered(self, status: int, cache: str, sent_bytes: int, upstream_ms: float) -> None:
+    def request(self) -> None:
+        """A request taken by the router."""
+        self.counts.requests += 1
+
+    def fast_hit(self, status: int, sent_bytes: int) -> None:
+        """A request the fast path answered from storage: `request()` and `answered(…, "HIT", stored=True)`
+        in one call (the hot path)."""
+        counts = self.counts
+        counts.requests += 1
+        counts.hits += 1
+        counts.bytes_from_cache += sent_bytes
+        tally = self._answers.get((status, "HIT"))
+        if tally is None:
+            tally = self._answers[(status, "HIT")] = [0, 0]
+        tally[0] += 1
+        tally[1] += sent_bytes
+
+    def count(self, event: Event, amount: int = 1) -> None:
+        setattr(self.counts, event, getattr(self.counts, event) + amount)
+
+    def refused(self, status: int) -> None:
+        """An error answer the proxy made: the upstream's fault (5xx) or the client's (4xx)."""
+        self.count("upstream_errors" if status >= 500 else "client_errors")
+
+    def answered(self, status: int, cache: str, sent_bytes: int, upstream_ms: float = 0.0, *,
+                 stored: bool = False) -> None:
+        """One answer written; `stored`: served from a stored entry (`cache` says how it was found)."""
         tally = self._answers.get((status, cache))
         if tally is None:
             tally = self._answers[(status, cache)] = [0, 0]
@@ -47,6 +113,13 @@ class ProxyMetrics:
         tally[1] += sent_bytes
         if upstream_ms > 0:
             self.upstream.observe(upstream_ms / 1000)
+        if stored:
+            counts = self.counts
+            counts.bytes_from_cache += sent_bytes
+            if cache == "HIT":
+                counts.hits += 1
+            else:
+                setattr(counts, _FROM_STORAGE[cache], getattr(counts, _FROM_STORAGE[cache]) + 1)
 
     def _answer_families(self) -> list[Family]:
         requests = LabelledCounter(P + "http_requests_total",

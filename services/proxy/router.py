@@ -1,4 +1,4 @@
-"""Which path a request takes: internal endpoints, PURGE, CONNECT, the cache (GET/HEAD) or forwarding.
+"""Which path a request takes: the proxy's own paths, PURGE, CONNECT, the cache (GET/HEAD) or forwarding.
 
 `handle` answers what it can at once and returns a coroutine only when the upstream is needed.
 """
@@ -8,33 +8,32 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
+from . import internal, reply
 from .app import ProxyApp
-from .cycle import serve_cached_path
+from .cycle import serve_cached
 from .forwarding import forward
 from .job import CACHEABLE_METHODS, Job
-from .metrics import PATH as METRICS_PATH
 from .target import TargetError, connect_route
 
 
 def handle(app: ProxyApp, job: Job) -> Coroutine[Any, Any, None] | None:
-    app.stats.requests += 1
+    app.metrics.request()
     req = job.request
-    if req.target.startswith("/_proxy/") or req.target.split("?")[0] == METRICS_PATH:
-        data, status = app.internal(job)
-        app.finish(job, data, status, "-")
+    if internal.is_internal(req.target):
+        internal.answer(app, job)
         return None
     if req.method == "PURGE":
-        app.purge(job)
+        internal.purge(app, job)
         return None
     try:
         if req.method == "CONNECT":
             return _connect(app, job)
-        job.route = app.route(req)
+        job.route = app.config.route(req.target)
     except TargetError as exc:
-        app.reply_error(job, exc.status, exc.message)
+        reply.error(app, job, exc.status, exc.message)
         return None
     if req.method in CACHEABLE_METHODS:
-        return serve_cached_path(app, job)
+        return serve_cached(app, job)
     return forward(app, job)
 
 

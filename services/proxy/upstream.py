@@ -2,7 +2,8 @@
 
 `Exchange` is one request/response on a connection: `await exchange.response()` gives the head,
 `await exchange.next_event()` the body pieces. Reading pauses while more than `HIGH_WATER_BYTES` are
-queued, so a slow client slows the upstream instead of filling memory.
+queued, so a slow client slows the upstream instead of filling memory; a request body passed through
+waits in `drain()` while the upstream does not take it (the transport's write buffer is full).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.paused = False
-        self.reusable = False
+        self.spoiled = False  # a request body was cut short: the upstream may still wait for the rest
         self.idle_since = 0.0
+        self.write_paused = False
+        self.drained: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -74,6 +77,30 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._push(UpstreamError(502, "upstream connection lost"))
+        self.resume_writing()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait while the upstream does not take what was written (504 after `timeout_s` without
+        progress, 502 once the connection is gone)."""
+        while self.write_paused and not self.closed:
+            self.drained = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self.drained
+            except TimeoutError:
+                raise UpstreamError(504, "upstream does not read the request body") from None
+            finally:
+                self.drained = None
+        if self.closed:
+            raise UpstreamError(502, "upstream connection lost")
 
     def _pump(self) -> None:
         try:
@@ -94,7 +121,7 @@ class UpstreamConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next_event(self, timeout_s: float) -> Response | Data | EndOfMessage:
+    async def next_event(self, timeout_s: float | None) -> Response | Data | EndOfMessage:
         while not self.events:
             self.waiter = asyncio.get_running_loop().create_future()
             try:
@@ -175,7 +202,7 @@ class Pool:
     def release(self, origin: tuple[str, int], conn: UpstreamConnection, response: Response) -> None:
         """Return a connection whose exchange is complete; kept only if the response allows it."""
         idle = self.idle.setdefault(origin, [])
-        if conn.closed or conn.events or not keep_alive(response.version, response.headers) \
+        if conn.closed or conn.spoiled or conn.events or not keep_alive(response.version, response.headers) \
                 or len(idle) >= self.max_idle:
             conn.close()
             return

@@ -7,11 +7,12 @@ import contextlib
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from services.common import log
 from services.common.clock import SYSTEM_CLOCK, Clock
+from services.common.config import defaults
 from services.common.connection.lifecycle import Connections, drain, sweep, sweep_interval_s
 from services.common.connection.state import Timeouts
 from services.common.http1 import Limits
@@ -22,34 +23,40 @@ from .context import Context
 from .files import EXHAUSTION, Site
 from .metrics import PATH as METRICS_PATH
 from .metrics import exposition
+from .options import OPTIONS
 from .protocol import HttpProtocol
 from .rules import CacheRule
 from .sink import SinkLimits
 from .stats import Stats
 from .udp import UdpEcho
 
+_D = defaults(OPTIONS)
+_TIMEOUTS = Timeouts(_D["header_timeout"], _D["idle_timeout"], _D["send_timeout"])
+_SINK = SinkLimits(_D["sink_max"], _D["sink_min_rate"])
 UNBOUNDED_BODY = 1 << 62
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    bind: str = "any"  # `any` (both families) or ADDR[,ADDR…] (services.common.listen)
-    http_port: int = 8000
-    udp_port: int = 9000
-    udp_buffer_bytes: int = 4 << 20  # SO_RCVBUF/SO_SNDBUF asked for; the kernel caps it (rmem_max)
-    root: str = "www"
-    rules: tuple[CacheRule, ...] = ()
-    default_max_age: int = 60
-    listing: bool = False
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    shutdown_timeout_s: float = 5.0
-    max_body: int = 1024 * 1024
-    sink: SinkLimits = field(default_factory=SinkLimits)  # the upload sink, POST/PUT /_server/sink
-    small_file_max: int = 256 * 1024
-    cache_budget: int = 64 * 1024 * 1024
-    file_ttl_s: float = 1.0
-    access_log: bool = True
-    backlog: int = 2048
+    """The server's settings; every default is its Option's (`options.py`), parsed."""
+
+    bind: str = _D["bind"]
+    http_port: int = _D["http_port"]
+    udp_port: int = _D["udp_port"]
+    udp_buffer_bytes: int = _D["udp_buffer"]  # SO_RCVBUF/SO_SNDBUF asked for; the kernel caps it
+    root: str = _D["root"]
+    rules: tuple[CacheRule, ...] = _D["cache_rules"]
+    default_max_age: int = _D["max_age"]
+    listing: bool = _D["listing"]
+    timeouts: Timeouts = _TIMEOUTS
+    shutdown_timeout_s: float = _D["shutdown_timeout"]
+    max_body: int = _D["max_body"]
+    sink: SinkLimits = _SINK  # the upload sink, POST/PUT /_server/sink
+    small_file_max: int = _D["small_file_max"]
+    cache_budget: int = _D["cache_budget"]
+    file_ttl_s: float = _D["file_ttl"]
+    access_log: bool = _D["access_log"]
+    backlog: int = 2048  # listen() backlog (no flag)
 
 
 def make_context(config: ServerConfig, clock: Clock = SYSTEM_CLOCK) -> Context:

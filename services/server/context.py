@@ -31,9 +31,9 @@ class Context:
     limits: Limits
     timeouts: Timeouts
     specials: Mapping[str, Special]
-    access_log: bool = True
-    max_body: int = 1024 * 1024  # bodies of requests other than the sink's (the parser allows the larger)
-    sink: SinkLimits = field(default_factory=SinkLimits)
+    max_body: int  # bodies of requests other than the sink's (the parser allows the larger)
+    sink: SinkLimits
+    access_log: bool
     server_name: str = "qoslab"
     fast: FastRoutes = field(init=False)
     access: AccessLog = field(default_factory=AccessLog)

@@ -28,9 +28,11 @@ CHUNKED = -1  # the declared length of a chunked body
 
 @dataclass(frozen=True)
 class SinkLimits:
-    max_bytes: int = 1 << 30
-    min_rate_bps: float = 8_000.0
-    grace_s: float = 5.0
+    """What the sink accepts (`--sink-max`, `--sink-min-rate`: their defaults are in `options.py`)."""
+
+    max_bytes: int
+    min_rate_bps: float
+    grace_s: float = 5.0  # the rate is judged only after this long
 
 
 @dataclass(frozen=True)

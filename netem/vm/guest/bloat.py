@@ -30,7 +30,6 @@ from netem.vm import bloat, checks
 from netem.vm.channel import BLOAT
 from netem.vm.guest import netns, stack
 
-RESULT_MARKER = "QOSLAB-BLOAT-RESULT "
 PROXY = topology.address("proxy")
 HTTP = f"http://{stack.HTTP_PROXY}"
 IPERF_PORT, IRTT_PORT, ECHO_PORT = "5201", "2112", "9001"
@@ -187,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("\n" + checks.table(results) + "\n")
     passed = sum(c.ok for c in results)
     say(f"bloat: {passed} passed, {len(results) - passed} failed in {time.monotonic() - started:.1f}s")
-    say(RESULT_MARKER + json.dumps([c.as_dict() for c in results]))
+    say(bloat.RESULT_MARKER + json.dumps([c.as_dict() for c in results]))
     return 0 if passed == len(results) else 1
 
 

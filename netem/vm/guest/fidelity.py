@@ -20,6 +20,7 @@ from typing import Any
 
 from netem.core.engine import apply_ends, clear_targets
 from netem.core.expect import expected
+from netem.core.fields import Impairment
 from netem.core.profile import parse_profile
 from netem.vm import checks
 from netem.vm.checks import Check
@@ -83,7 +84,7 @@ def reference_baseline(case: Case) -> dict[str, Any]:
     want = expected(ref)
     targets = netns.targets()
     started = time.monotonic()
-    apply_ends(targets, ref)
+    apply_ends(targets, {end: ref.get(end, Impairment()) for end in ends})  # every end: the rest cleared
     try:
         row = probe(case)
     finally:

@@ -37,7 +37,7 @@ class RespConfig:
     udp_size: int = 48
     foreign_interval_s: float = 0.25     # 4 foreign probes/s
     sample_interval_s: float = 0.1       # TCP_INFO (self RTT, bytes) of every load connection
-    upload_bytes: int = 4 << 20          # Content-Length of each upload (the proxy buffers it whole)
+    upload_bytes: int = 32 << 20         # Content-Length of each upload (the proxy streams it)
     timeout_s: float = 10.0              # connect / foreign probe
     linger_s: float = 1.0                # after the last phase: late UDP replies
     family: str = "auto"                 # address family of every flow and probe: auto, 4 or 6

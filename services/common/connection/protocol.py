@@ -8,7 +8,10 @@ error answer (`_error_answer`), and its counters and log lines (`_opened`, `_los
 close, deadlines, back-pressure, the client's end of stream, crashes — is here, once.
 
 An answer that outlives the callback that began it (a task, a sendfile) sets `state.busy`; the service
-calls `answer_ended(keep)` when it is done, and the next pipelined request is taken then.
+calls `answer_ended(keep)` when it is done, and the next pipelined request is taken then. A service that
+answers while the request's body is still arriving (the proxy streaming a body upstream) sets
+`body_streaming`: the body's pieces keep coming to `_on_body` while busy, and `hold_reading` stops and
+restarts reading from the client as the body's consumer keeps up.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.relay: asyncio.WriteTransport | None = None  # after a switch (CONNECT): where client bytes go
         self.peer = "-"
+        self.body_streaming = False  # the answer began at the head: take its body's pieces while busy
         self._reading_paused = False
+        self._held = False
 
     @property
     def closed(self) -> bool:
@@ -106,19 +111,15 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
-        if self.state.closing:
-            return
-        self._update_reading()
-        try:
-            self._process()
-        except Exception as exc:
-            self._crashed("resume_writing", exc)
+        if not self.state.closing:
+            self._resume("resume_writing")
 
     # -- requests -------------------------------------------------------------------------------
     def _process(self) -> None:
         """Take requests in arrival order while no answer is under way and the client keeps reading."""
         parser, state, flow = self.parser, self.state, self.flow
-        while not (state.busy or state.closing or flow.write_paused):
+        while not (state.closing or flow.write_paused or (state.busy and not (self.body_streaming
+                                                                             and state.in_body))):
             try:
                 event = parser.next_event()
             except HTTPError as exc:
@@ -149,26 +150,37 @@ class HttpConnection(asyncio.Protocol):
         if not keep or state.draining:
             self.close()
             return
+        self._resume("answer_ended")
+        if state.eof and not (state.busy or state.closing):
+            self.close()
+
+    def _resume(self, where: str) -> None:
+        """Read again if the client takes our answers, and take the requests waiting."""
         self._update_reading()
         try:
             self._process()
         except Exception as exc:
-            self._crashed("answer_ended", exc)
-        if state.eof and not (state.busy or state.closing):
-            self.close()
+            self._crashed(where, exc)
 
     def _update_reading(self) -> None:
         """Read while the client takes our answers and the buffer of requests waiting stays bounded."""
         transport = self.transport
         if transport is None or self.relay is not None:
             return
-        pause = self.flow.write_paused or (self.state.busy and self.parser.buffered > MAX_BUFFERED_BYTES)
+        pause = (self.flow.write_paused or self._held
+                 or (self.state.busy and self.parser.buffered > MAX_BUFFERED_BYTES))
         if pause != self._reading_paused:
             self._reading_paused = pause
             if pause:
                 transport.pause_reading()
             else:
                 transport.resume_reading()
+
+    def hold_reading(self, hold: bool) -> None:
+        """Stop (and later restart) reading from the client: what a streamed body's consumer asks for
+        while it cannot take more."""
+        self._held = hold
+        self._update_reading()
 
     # -- writing and ending ---------------------------------------------------------------------
     def write(self, data: bytes) -> None:

@@ -26,9 +26,11 @@ from services.common.http1 import Request, keep_alive
 
 @dataclass(frozen=True)
 class Timeouts:
-    header_s: float = 10.0  # a request head must arrive, and a body may pause, no longer (nginx 60 s)
-    idle_s: float = 15.0  # keep-alive idle (nginx keepalive_timeout 75 s)
-    send_s: float = 60.0  # no byte delivered to the client for this long (nginx send_timeout 60 s)
+    """The deadlines of one listener's connections (the services' defaults are in their Option tables)."""
+
+    header_s: float  # a request head must arrive, and a body may pause, no longer (nginx 60 s)
+    idle_s: float  # keep-alive idle (nginx keepalive_timeout 75 s)
+    send_s: float  # no byte delivered to the client for this long (nginx send_timeout 60 s)
 
 
 class Expiry(enum.Enum):

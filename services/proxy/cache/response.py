@@ -33,7 +33,6 @@ from .storage import may_store
 from .targeted import response_directives
 
 ERROR_STATUSES = frozenset({500, 502, 503, 504})  # RFC 5861 §4: "an error"
-STALE_ON_ERROR_S = 86400.0  # the default `--stale-on-error` window
 
 
 class Next(enum.Enum):
@@ -51,8 +50,9 @@ def _forbids_stale(entry: Entry, req: Directives) -> bool:
             or "no-cache" in req or "no-store" in req)
 
 
-def stale_on_error(entry: Entry, req: Directives, now: float, default_s: float = STALE_ON_ERROR_S) -> bool:
-    """May `entry` be served stale because the origin failed? (RFC 9111 §4.2.4, RFC 5861 §4)"""
+def stale_on_error(entry: Entry, req: Directives, now: float, default_s: float) -> bool:
+    """May `entry` be served stale because the origin failed? (RFC 9111 §4.2.4, RFC 5861 §4) `default_s`:
+    the window when no stale-if-error is given (`--stale-on-error`)."""
     if _forbids_stale(entry, req):
         return False
     staleness = entry.age_s(now) - entry.lifetime_s
@@ -64,7 +64,7 @@ def stale_on_error(entry: Entry, req: Directives, now: float, default_s: float =
 
 def after_upstream(entry: Entry | None, method: str, request_headers: Headers, req: Directives,
                    status: int | None, response_headers: Headers | None, now: float, *,
-                   targets: Sequence[str] = (), stale_on_error_s: float = STALE_ON_ERROR_S,
+                   stale_on_error_s: float, targets: Sequence[str] = (),
                    revalidating: bool = False, cookies: CookieRules = DEFAULT_RULES) -> Next:
     """What to do with the upstream's answer (`status` None: the upstream failed). See the module table.
 

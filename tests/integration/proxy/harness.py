@@ -30,6 +30,7 @@ class Reply:
     delay_s: float = 0.0
     chunked: bool = False
     session_cookie: bool = False  # add `Set-Cookie: session=N`, N counting this path's requests
+    at_head: bool = False  # answer as soon as the head is in, without reading the body (a 413 upload)
 
 
 class Origin:
@@ -80,6 +81,9 @@ class _OriginProtocol(asyncio.Protocol):
         while (event := self.parser.next_event()) is not None:
             if isinstance(event, Request):
                 self.request, self.body = event, b""
+                if self.origin.routes.get(event.target.split("?")[0], Reply()).at_head:
+                    asyncio.get_running_loop().create_task(self._answer(event, b""))
+                    self.request = None
             elif isinstance(event, Data):
                 self.body += event.data
             elif isinstance(event, EndOfMessage) and self.request is not None:

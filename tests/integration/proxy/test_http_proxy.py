@@ -51,7 +51,7 @@ def test_concurrent_misses_collapse_into_one_upstream_request() -> None:
         answers = await asyncio.gather(*(get(port, "/slow") for _ in range(20)))
         assert all(a.status == 200 and a.body == b"x" * 1000 for a in answers)
         assert origin.counts["/slow"] == 1
-        assert proxy.app.stats.collapsed == 19
+        assert proxy.app.metrics.counts.collapsed == 19
 
     run(scenario)
 

@@ -9,6 +9,7 @@ import pytest
 from netem.core.expect import aqm_band_ms, full_queue_ms
 from netem.core.queue import Queue
 from netem.vm import bloat
+from netem.vm.channel import BLOAT
 
 
 def resp(idle_ms: float, p50_ms: float, p90_ms: float, rpm: float, grade: str,
@@ -72,3 +73,18 @@ def test_each_other_check_fails_on_its_bad_value() -> None:
 
 def test_increases_subtract_the_idle_median() -> None:
     assert bloat.increases([10.0, 20.0, 30.0], [5.0, 5.0]) == {50: 15.0, 90: 23.0, 99: pytest.approx(24.8)}
+
+
+def console(ok: bool = True, cases: int = len(bloat.CASES)) -> str:
+    rows = [f'{BLOAT.row}{{"case": "{c.name}"}}' for c in bloat.CASES[:cases]]
+    checks = f'[{{"case": "fifo", "metric": "grade", "ok": {str(ok).lower()}}}]'
+    return "\n".join(["boot", *rows, f"{BLOAT.count}{len(bloat.CASES)}", "| case | metric |",
+                      bloat.RESULT_MARKER + checks, "reboot: Power down"])
+
+
+def test_problems_read_from_the_console() -> None:
+    assert bloat.problems(console(), 0) == ""
+    assert "failed" in bloat.problems(console(ok=False), 1)
+    assert "exit 1" in bloat.problems(console(), 1)
+    assert bloat.problems(console(cases=2), 0).startswith("2 of 3 case rows")
+    assert bloat.problems("boot\nkernel panic", 0).startswith("no result line (exit 0)")

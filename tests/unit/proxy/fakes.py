@@ -54,7 +54,7 @@ class FakeUpstream(UpstreamConnection):
         self.script = deque(self.pool.replies.popleft() if self.pool.replies else
                             [UpstreamError(502, "upstream closed the connection")])
 
-    async def next_event(self, timeout_s: float) -> Response | Data | EndOfMessage:
+    async def next_event(self, timeout_s: float | None) -> Response | Data | EndOfMessage:
         await asyncio.sleep(0)
         if not self.script:
             raise UpstreamError(502, "upstream closed the connection")

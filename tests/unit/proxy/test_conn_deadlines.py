@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from services.common.http1 import Request
+from services.common.http1 import Headers
 from services.proxy.app import ProxyApp
+from services.proxy.cache.entry import Entry
 from services.proxy.conn import ClientConnection
 from services.proxy.job import ProxyConfig
-from services.proxy.target import Route
 from tests.unit.fake_transport import FakeTransport
 
 from .fakes import Clock, FakePool, reply, settle
@@ -37,7 +37,7 @@ def test_a_request_head_trickling_in_gets_408_after_the_header_timeout() -> None
     assert not transport.closed
     conn.check_timeouts(mono.now + 1.5)
     assert transport.ended and transport.data.startswith(b"HTTP/1.1 408 ")
-    assert app.stats.request_timeouts == 1 and b"Connection: close" in transport.data
+    assert app.metrics.counts.request_timeouts == 1 and b"Connection: close" in transport.data
 
 
 def test_an_error_answer_is_followed_by_a_bounded_lingering_close() -> None:
@@ -98,7 +98,7 @@ def test_a_client_that_reads_nothing_is_dropped_after_the_send_timeout() -> None
     conn.check_timeouts(mono.now + 2.9)  # paused again just now: the clock restarted
     assert not transport.closed
     conn.check_timeouts(mono.now + 3.1)
-    assert transport.closed and conn.closed and app.stats.send_timeouts == 1
+    assert transport.closed and conn.closed and app.metrics.counts.send_timeouts == 1
 
 
 def test_shutdown_closes_idle_connections_at_once_and_busy_ones_after_their_response() -> None:
@@ -145,10 +145,10 @@ def test_an_exception_while_routing_is_a_500_and_a_close_not_a_hang() -> None:
     async def main() -> None:
         app, conn, transport, _ = connect()
 
-        def broken(request: Request) -> Route:
+        def broken(key: str, headers: Headers) -> Entry | None:
             raise RuntimeError("boom")
 
-        app.route = broken  # type: ignore[method-assign,assignment]
+        app.store.select = broken  # type: ignore[method-assign,assignment]
         conn.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
         await settle(app)
         assert transport.data.startswith(b"HTTP/1.1 500 ") and transport.ended

@@ -73,7 +73,7 @@ def test_stale_served_when_the_origin_is_unreachable_even_without_validators() -
         store(app, "/a", [("Cache-Control", "max-age=1")], b"old", at=T0 - 50)
         raw = await get(app)
         assert status_of(raw) == 200 and field(raw, b"x-cache") == b"STALE" and raw.endswith(b"old")
-        assert app.stats.stale == 1
+        assert app.metrics.counts.stale == 1
     run(body)
 
 
@@ -179,7 +179,7 @@ def test_concurrent_misses_collapse_into_one_upstream_request() -> None:
         app = make_app(pool)
         answers = await asyncio.gather(*(get(app) for _ in range(5)))
         assert all(raw.endswith(b"one") for raw in answers) and len(pool.sent) == 1
-        assert app.stats.collapsed == 4
+        assert app.metrics.counts.collapsed == 4
     run(body)
 
 
@@ -190,7 +190,7 @@ def test_post_is_forwarded_with_its_body_and_invalidates() -> None:
         store(app, "/a", [("Cache-Control", "max-age=60")], b"cached")
         raw = await get(app, b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
         assert status_of(raw) == 201 and pool.sent[0].endswith(b"\r\n\r\nabc")
-        assert app.store.lookup("/a") == [] and app.stats.invalidations == 1
+        assert app.store.lookup("/a") == [] and app.metrics.counts.invalidations == 1
     run(body)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.common.http1 import Limits, http_date
+from services.proxy import internal
 from services.proxy.app import ProxyApp
 from services.proxy.cache.cookies import DEFAULT_RULES, CookieRequests, CookieRules
 from services.proxy.fast import FastHeads, Plain, plain_get
@@ -136,7 +137,8 @@ def answers(fast: bool, step: int, cookies: CookieRules = DEFAULT_RULES, eof: bo
         for data in CORPUS:
             raw, closed = await converse(app, pieces(data, step), eof)
             out.append((without_date(raw), closed))
-        stats = app.stats_dict()
+        stats = internal.stats(app)
+        stats["metrics"] = app.metrics.exposition(stats)  # the per-(status, cache) tallies too
         return out, stats
 
     return asyncio.run(main())

@@ -6,8 +6,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.proxy.metrics import ProxyMetrics
-from services.proxy.stats import HttpStats
+from services.proxy.metrics import HttpCounts, ProxyMetrics
 
 UDP = {"sessions": 2, "sessions_expired": 3, "sessions_evicted": 1, "upstream_errors": 0, "client_errors": 4,
        "dropped": 5, "packets_up_total": 100, "packets_down_total": 98, "packets_up_active": 10,
@@ -20,7 +19,7 @@ def _values(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def _stats(**udp: Any) -> dict[str, Any]:
-    stats = HttpStats(hits=4, misses=2, bytes_from_cache=1000, bytes_from_upstream=500)
+    stats = HttpCounts(hits=4, misses=2, bytes_from_cache=1000, bytes_from_upstream=500)
     data = stats.as_dict(entries=1, bytes_used=300, max_bytes=4096, evictions=0)
     data.update(upstream_connects=1, upstream_reuses=1)
     return {**data, **({"udp": udp} if udp else {})}

@@ -12,8 +12,10 @@ from services.proxy.cache.policy import Action, decide, request_directives, sele
 from services.proxy.cache.response import stale_on_error
 from services.proxy.cache.storage import may_store, storable_headers
 from services.proxy.cache.validation import merge_304, not_modified_for
+from services.proxy.job import ProxyConfig
 
 T0 = 1_700_000_000.0
+WINDOW = ProxyConfig().stale_on_error_s  # the default `--stale-on-error`
 
 
 def hdrs(*pairs: tuple[str, str]) -> Headers:
@@ -134,11 +136,11 @@ def test_decide_without_entry() -> None:
 
 def test_stale_if_error_windows() -> None:
     assert stale_on_error(entry(("Cache-Control", "max-age=1, stale-if-error=10")),
-                                 request_directives(Headers()), T0 + 5)
+                                 request_directives(Headers()), T0 + 5, WINDOW)
     assert not stale_on_error(entry(("Cache-Control", "max-age=1, stale-if-error=10")),
-                                     request_directives(Headers()), T0 + 50)
+                                     request_directives(Headers()), T0 + 50, WINDOW)
     assert not stale_on_error(entry(("Cache-Control", "max-age=1, must-revalidate")),
-                                     request_directives(Headers()), T0 + 5)
+                                     request_directives(Headers()), T0 + 5, WINDOW)
 
 
 def test_vary_selects_matching_variant() -> None:

@@ -13,8 +13,10 @@ from services.proxy.cache.policy import Action, decide
 from services.proxy.cache.response import Next, after_upstream, stale_on_error
 from services.proxy.cache.targeted import parse_dictionary, response_directives
 from services.proxy.cache.validation import conditional_headers, not_modified_for
+from services.proxy.job import ProxyConfig
 
 T0 = 1_700_000_000.0
+WINDOW = ProxyConfig().stale_on_error_s  # the default `--stale-on-error`
 CDN = ("CDN-Cache-Control",)
 NO_REQ = parse_cache_control([])
 
@@ -65,14 +67,14 @@ def test_after_upstream(stored: Entry | None, status: int | None, fields: Header
 
 
 def test_head_and_other_methods_are_never_stored() -> None:
-    assert after_upstream(None, "HEAD", Headers(), NO_REQ, 200, OK, T0) is Next.PASS
-    assert after_upstream(None, "POST", Headers(), NO_REQ, 200, OK, T0) is Next.PASS
+    assert after_upstream(None, "HEAD", Headers(), NO_REQ, 200, OK, T0, stale_on_error_s=WINDOW) is Next.PASS
+    assert after_upstream(None, "POST", Headers(), NO_REQ, 200, OK, T0, stale_on_error_s=WINDOW) is Next.PASS
 
 
 @pytest.mark.parametrize("request_cc", ["no-cache", "no-store"])
 def test_request_no_cache_or_no_store_forbids_stale_on_error(request_cc: str) -> None:
-    assert not stale_on_error(STALE, parse_cache_control([request_cc]), T0)
-    assert stale_on_error(STALE, parse_cache_control(["max-age=5"]), T0)
+    assert not stale_on_error(STALE, parse_cache_control([request_cc]), T0, WINDOW)
+    assert stale_on_error(STALE, parse_cache_control(["max-age=5"]), T0, WINDOW)
 
 
 # -- RFC 9213: CDN-Cache-Control ----------------------------------------------------------------------
@@ -97,7 +99,8 @@ def test_request_no_cache_or_no_store_forbids_stale_on_error(request_cc: str) ->
 def test_cdn_cache_control_over_cache_control(fields: list[tuple[str, str]], stored: bool,
                                               lifetime: float) -> None:
     headers = Headers([("Date", http_date(T0)), *fields])
-    got = after_upstream(None, "GET", Headers(), NO_REQ, 200, headers, T0, targets=CDN)
+    got = after_upstream(None, "GET", Headers(), NO_REQ, 200, headers, T0, stale_on_error_s=WINDOW,
+                         targets=CDN)
     assert (got is Next.STORE) is stored
     if stored:
         cc = response_directives(headers, CDN)

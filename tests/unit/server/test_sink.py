@@ -33,7 +33,7 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit() -> None:
 
 def test_a_trickle_is_refused_after_the_grace_period() -> None:
     """1 byte every second never hits the idle timeout, but 8 bit/s is below the minimum rate."""
-    upload = sink.Upload(10_000, sink.SinkLimits(max_bytes=10_000), now_s=0)
+    upload = sink.Upload(10_000, sink.SinkLimits(max_bytes=10_000, min_rate_bps=800), now_s=0)
     for second in range(1, 5):
         upload.feed(1, float(second))
         assert upload.overdue(float(second)) is None  # still in the grace period

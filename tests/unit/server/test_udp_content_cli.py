@@ -8,8 +8,11 @@ from typing import Any
 
 from netem import topology
 from services.common.clock import FakeClock
+from services.common.config import build_parser
 from services.common.probe import Probe, decode, encode
 from services.server import cli, content
+from services.server.app import ServerConfig
+from services.server.options import OPTIONS
 from services.server.stats import Stats
 from services.server.udp import UdpEcho
 
@@ -48,11 +51,14 @@ def test_content_is_idempotent_and_deterministic(tmp_path: Path) -> None:
 
 
 def test_cli_defaults_and_env() -> None:
-    from services.common.config import build_parser
-
-    args = build_parser("x", "y", cli.OPTIONS, environ={"SERVER_HTTP_PORT": "0"}).parse_args([])
+    args = build_parser("x", "y", OPTIONS, environ={"SERVER_HTTP_PORT": "0"}).parse_args([])
     config = cli.config_from_args(args)
     assert (config.http_port, config.udp_port, config.bind) == (0, topology.port("server", "udp"), "any")
     assert Path(config.root).name == "www" and not config.listing
     assert cli.main(["--bogus"]) == 2
+
+
+def test_the_config_defaults_are_the_option_tables() -> None:
+    """One source per default: `ServerConfig()` is what the command line gives with nothing set."""
+    assert cli.config_from_args(build_parser("x", "y", OPTIONS, environ={}).parse_args([])) == ServerConfig()
 
