@@ -1,12 +1,13 @@
 """Proxy benchmark: qoslab vs Varnish (default VCL) on cache hits, small and 1 MiB objects, same origin,
 same run; then the UDP relay's packet rate and added latency against the direct path.
 
-    python bench/proxy/bench_proxy.py [--duration 5] [--connections 64] [--rounds 3]
+    python bench/proxy/bench_proxy.py [--duration 5] [--connections 64] [--rounds 3] [--baseline DIR]
     python bench/proxy/bench_proxy.py --skip-http --duration 4 [--udp-workers 2] [--udp-sockets 16]
 
 Needs `wrk` and `varnishd` (apt-get install wrk varnish) and `gcc` (the UDP load generator and echo,
 udpblast.c, are compiled at run time). HTTP hits: `--rounds` interleaved rounds (order swapped each
-round), the median of the per-round ratios. Prints each number and the ratios.
+round), the median of the per-round ratios. Prints each number and the ratios. `--baseline DIR` also
+runs the proxy of another checkout (e.g. an older commit's worktree) in the same rounds, as qoslab-base.
 
 The relay against nginx's stream module: `bench/proxy/bench_udp.py`.
 """
@@ -76,35 +77,46 @@ def start(cmd: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
 
 
-def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> None:
-    origin_port, proxy_port, varnish_port = free_ports(3)
-    procs.append(start([sys.executable, str(HERE / "origin.py"), str(origin_port)]))
-    procs.append(start(pinned(args.cpus, [
-        sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port", str(proxy_port),
+def start_proxy(args: argparse.Namespace, tree: Path, port: int, origin_port: int) -> subprocess.Popen[bytes]:
+    """The qoslab proxy of the checkout `tree` (this one, or `--baseline`'s) in front of the origin."""
+    return start(pinned(args.cpus, [
+        sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port", str(port),
         "--udp-port", "0", "--upstream", f"127.0.0.1:{origin_port}", "--upstream-udp", "127.0.0.1:9",
-        "--no-access-log", "--cache-size", "256MiB"]), cwd=ROOT))
+        "--no-access-log", "--cache-size", "256MiB"]), cwd=tree)
+
+
+def http_bench(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> None:
+    origin_port, proxy_port, varnish_port, base_port = free_ports(4)
+    procs.append(start([sys.executable, str(HERE / "origin.py"), str(origin_port)]))
+    procs.append(start_proxy(args, ROOT, proxy_port, origin_port))
+    ports = {"qoslab": proxy_port, "varnish": varnish_port}
+    if args.baseline:
+        procs.append(start_proxy(args, Path(args.baseline), base_port, origin_port))
+        ports["qoslab-base"] = base_port
     workdir = tempfile.mkdtemp(prefix="qoslab-varnish-")
     Path(workdir).chmod(0o755)  # varnishd drops root for its own user, which must enter the directory
     procs.append(start(pinned(args.cpus, ["varnishd", "-F", "-n", workdir, "-a", f"127.0.0.1:{varnish_port}",
                                           "-b", f"127.0.0.1:{origin_port}", "-s", "malloc,256m"])))
-    for port in (origin_port, proxy_port, varnish_port):
+    for port in (origin_port, *ports.values()):
         wait_http(port)
+    names = list(ports)
     for name, path in (("small", "/small"), ("1MiB", "/big")):
-        wait_http(proxy_port, path)
-        wait_http(varnish_port, path)
-        ours: list[float] = []
-        theirs: list[float] = []
-        for round_ in range(args.rounds):  # interleaved, the order swapped every round
-            pair = [(ours, proxy_port), (theirs, varnish_port)]
-            for results, port in pair if round_ % 2 == 0 else pair[::-1]:
-                results.append(wrk(port, path, args.duration, args.connections, args.load_cpus))
-            print(f"  round {round_ + 1} {name}: qoslab {ours[-1]:.0f}  varnish {theirs[-1]:.0f} req/s  "
-                  f"(load {os.getloadavg()[0]:.1f})")
-        ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
-        print(f"http hit {name:5}: qoslab {statistics.median(ours):10.0f} req/s  varnish "
-              f"{statistics.median(theirs):10.0f} req/s  ratio {statistics.median(ratios):.2f} "
-              f"(median of {args.rounds} interleaved rounds; per round "
-              f"{', '.join(f'{r:.2f}' for r in ratios)})")
+        for port in ports.values():
+            wait_http(port, path)
+        results: dict[str, list[float]] = {who: [] for who in names}
+        for round_ in range(args.rounds):  # interleaved, the order rotated every round
+            shift = round_ % len(names)
+            for who in names[shift:] + names[:shift]:
+                results[who].append(wrk(ports[who], path, args.duration, args.connections, args.load_cpus))
+            figures = "  ".join(f"{who} {results[who][-1]:.0f}" for who in names)
+            print(f"  round {round_ + 1} {name}: {figures} req/s  (load {os.getloadavg()[0]:.1f})")
+        for who in (n for n in names if n != "varnish"):
+            ratios = [a / b for a, b in zip(results[who], results["varnish"], strict=True)]
+            print(f"http hit {name:5}: {who} {statistics.median(results[who]):10.0f} req/s  varnish "
+                  f"{statistics.median(results['varnish']):10.0f} req/s  "
+                  f"ratio {statistics.median(ratios):.2f} "
+                  f"(median of {args.rounds} interleaved rounds; per round "
+                  f"{', '.join(f'{r:.2f}' for r in ratios)})")
 
 
 def build_udpblast() -> str:
@@ -217,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus", default="",
                         help="taskset CPU list of qoslab and Varnish (the same for both)")
     parser.add_argument("--load-cpus", default="", help="taskset CPU list of wrk")
+    parser.add_argument("--baseline", help="another checkout whose proxy also runs in every HTTP round, as "
+                                           "qoslab-base (before/after figures)")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-udp", action="store_true")
     args = parser.parse_args(argv)

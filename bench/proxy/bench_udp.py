@@ -2,9 +2,11 @@
 
     flock /tmp/qoslab-heavy.lock python3 bench/proxy/bench_udp.py [--rounds 5] [--duration 3]
         [--sessions 1] [--window 64] [--pings 20000] [--workers 1] [--cpus 0] [--load-cpus 0]
+        [--baseline DIR]
 
 Each round starts the qoslab proxy (`--udp-workers W`) and nginx (`worker_processes W`, `listen … udp
-reuseport; proxy_pass` to the echo) one after the other, the order swapped every round, and measures each:
+reuseport; proxy_pass` to the echo) one after the other, the order rotated every round, and measures each
+(`--baseline DIR` adds the proxy of another checkout, e.g. an older commit's worktree, as qoslab-base):
 - **datagrams/s**: the C generator (`udpblast.c blast`) keeps `--window` datagrams in flight on each of
   `--sessions` sessions for `--duration` s; relayed datagrams/s = 2 × round trips/s (each round trip
   crosses the proxy twice);
@@ -74,12 +76,13 @@ def wait_udp(port: int, timeout_s: float = 15.0) -> None:
 
 
 def start_peer(kind: str, args: argparse.Namespace, port: int, echo_port: int) -> subprocess.Popen[bytes]:
-    if kind == "qoslab":
+    if kind in ("qoslab", "qoslab-base"):
+        tree = ROOT if kind == "qoslab" else Path(args.baseline)
         argv = [sys.executable, "-m", "services.proxy", "--bind", "127.0.0.1", "--http-port",
                 str(free_port(socket.SOCK_STREAM)), "--udp-port", str(port), "--upstream", "127.0.0.1:9",
                 "--upstream-udp", f"127.0.0.1:{echo_port}", "--no-access-log",
                 "--udp-workers", str(args.workers)]
-        proc = subprocess.Popen(pinned(args.cpus, argv), cwd=ROOT, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(pinned(args.cpus, argv), cwd=tree, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     else:
         tmp = tempfile.mkdtemp(prefix="qoslab-nginx-udp-")
@@ -110,8 +113,10 @@ def measure(tool: str, args: argparse.Namespace, port: int) -> dict[str, float]:
 
 def rounds(args: argparse.Namespace, tool: str, echo_port: int) -> list[dict[str, dict[str, float]]]:
     results = []
+    kinds = ["qoslab", "nginx"] + (["qoslab-base"] if args.baseline else [])
     for index in range(args.rounds):
-        order = ["qoslab", "nginx"] if index % 2 == 0 else ["nginx", "qoslab"]
+        shift = index % len(kinds)
+        order = kinds[shift:] + kinds[:shift]
         one: dict[str, dict[str, float]] = {"direct": measure(tool, args, echo_port)}
         for kind in order:
             port = free_port()
@@ -138,7 +143,6 @@ def table(args: argparse.Namespace, results: list[dict[str, dict[str, float]]]) 
     def med(values: list[float]) -> float:
         return statistics.median(values)
 
-    rate_ratio = [r["qoslab"]["rate"] / r["nginx"]["rate"] for r in results]
     loads = ", ".join(f"{r['load']['1min']:.1f}" for r in results)
     lines = [f"### UDP relay vs nginx stream: {args.sessions} session(s) × {args.window} in flight, "
              f"{args.size}-byte datagrams, {args.workers} worker(s) each, proxy on CPU {args.cpus}, "
@@ -153,13 +157,16 @@ def table(args: argparse.Namespace, results: list[dict[str, dict[str, float]]]) 
                      f"{fmt.format(med(theirs))} ({'/'.join(fmt.format(x) for x in theirs)}) | "
                      f"**{med(ratios):.2f}** ({'/'.join(f'{x:.2f}' for x in ratios)}) | {target} |")
 
-    row("relayed datagrams/s", [r["qoslab"]["rate"] for r in results], [r["nginx"]["rate"] for r in results],
-        rate_ratio, "≥ 1.2")
-    for q in ("p50", "p99"):
-        ours = [added(r, "qoslab", q) for r in results]
-        theirs = [added(r, "nginx", q) for r in results]
-        row(f"added latency {q} µs", ours, theirs, [a / b if b > 0 else float("inf") for a, b in
-                                                     zip(ours, theirs, strict=True)], "≤ 1.2", "{:.1f}")
+    for kind in ("qoslab", "qoslab-base") if args.baseline else ("qoslab",):
+        label = "" if kind == "qoslab" else "qoslab-base (before): "
+        rates = [r[kind]["rate"] for r in results]
+        row(f"{label}relayed datagrams/s", rates, [r["nginx"]["rate"] for r in results],
+            [ours / r["nginx"]["rate"] for ours, r in zip(rates, results, strict=True)], "≥ 1.2")
+        for q in ("p50", "p99"):
+            ours = [added(r, kind, q) for r in results]
+            theirs = [added(r, "nginx", q) for r in results]
+            ratios = [a / b if b > 0 else float("inf") for a, b in zip(ours, theirs, strict=True)]
+            row(f"{label}added latency {q} µs", ours, theirs, ratios, "≤ 1.2", "{:.1f}")
     direct = [r["direct"] for r in results]
     lines.append(f"\ndirect to the echo: ping p50 {med([d['p50'] for d in direct]):.1f} µs, p99 "
                  f"{med([d['p99'] for d in direct]):.1f} µs; blast loss qoslab "
@@ -180,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pings", type=int, default=20000, help="ping-pongs per latency measurement")
     parser.add_argument("--workers", type=int, default=1,
                         help="qoslab --udp-workers = nginx worker_processes")
+    parser.add_argument("--baseline", help="another checkout whose proxy also runs in every round, as "
+                                           "qoslab-base (before/after figures)")
     parser.add_argument("--cpus", default="0", help="taskset CPU list of the proxy under test")
     parser.add_argument("--load-cpus", default="0", help="taskset CPU list of the generator and the echo")
     args = parser.parse_args(argv)

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Iterator
 from typing import Any
+
+AT_HEADS = -1  # a `splits` step: one read per request head (and its body), as a pipelining client sends
+
+
+def splits(data: bytes, step: int) -> Iterator[bytes]:
+    """`data` as the reads a connection gets: `step`-byte pieces, all at once (0), or one read ending at
+    each head's blank line (`AT_HEADS`: a body that follows is a read of its own, the fast path's case)."""
+    if step == AT_HEADS:
+        return iter([part for part in re.split(rb"(?<=\r\n\r\n)", data) if part])
+    return (data[i:i + step] for i in range(0, len(data), step)) if step else iter([data])
 
 
 class FakeTransport(asyncio.Transport):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,21 +25,31 @@ def modules(root: Path) -> dict[str, Path]:
     return found
 
 
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")  # every field that holds statements
+
+
 @functools.cache
-def parsed(path: Path) -> ast.Module:
-    """Each file parsed once per run: the cycle and the layer tests read the same tree."""
-    return ast.parse(path.read_text(encoding="utf-8"))
-
-
-def _import_nodes(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    return (node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom))
+def import_nodes(path: Path) -> tuple[ast.Import | ast.ImportFrom, ...]:
+    """Every import statement of a file, at any depth (late and `if TYPE_CHECKING:` ones too), found once
+    per run: the cycle and the layer tests read the same list. Only the statements are walked (an import
+    is a statement) and only the imports are kept, not the whole tree."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    work: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+    while work:
+        node = work.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+            continue
+        for field in _BODIES:
+            work.extend(getattr(node, field, ()))
+    return tuple(sorted(found, key=lambda node: (node.lineno, node.col_offset)))
 
 
 def imports_of(name: str, path: Path, known: Mapping[str, Path]) -> set[str]:
     """The project modules `name` imports (a package's submodule named in `from pkg import sub` too)."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     wanted: set[str] = set()
-    for node in _import_nodes(parsed(path)):
+    for node in import_nodes(path):
         if isinstance(node, ast.Import):
             wanted.update(alias.name for alias in node.names)
             continue
@@ -116,5 +126,8 @@ def test_the_checker_finds_cycles_direct_late_and_relative(tmp_path: Path) -> No
                               "if TYPE_CHECKING:\n    from netem import d\n")
     (pkg / "d.py").write_text("import netem.c\n")
     (pkg / "e.py").write_text("from netem.a import x\n")  # imports a, nothing imports e
+    (pkg / "f.py").write_text("try:\n    pass\nexcept ImportError:\n    from netem import g\n")
+    (pkg / "g.py").write_text("class C:\n def m(self):\n  with open('x'):\n"
+                              "   match self:\n    case _:\n     import netem.f\n")
     found = sorted(sorted(c) for c in cycles(graph_of(tmp_path)))
-    assert found == [["netem.a", "netem.b"], ["netem.c", "netem.d"]]
+    assert found == [["netem.a", "netem.b"], ["netem.c", "netem.d"], ["netem.f", "netem.g"]]

@@ -28,24 +28,6 @@ _PORT = "|".join(str(port) for port in sorted(PORTS))
 _PORT_TEXT = re.compile(rf"(?:[\w\]]:|\bport\s+)(?:{_PORT})(?!\d)|^(?:{_PORT})$")
 
 
-def _docstrings(tree: ast.AST) -> set[int]:
-    """ids of the string nodes that are docstrings (module, class, function)."""
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                found.add(id(first.value))
-    return found
-
-
-def _counts(tree: ast.AST) -> set[int]:
-    """ids of the numbers that are an operand of `*` (a repeat count, not a port)."""
-    products = [node for node in ast.walk(tree) if isinstance(node, ast.BinOp)]
-    return {id(side) for node in products if isinstance(node.op, ast.Mult)
-            for side in (node.left, node.right)}
-
-
 def in_topology(text: str) -> list[str]:
     """The topology's addresses and ports written in `text`."""
     found = []
@@ -59,12 +41,28 @@ def in_topology(text: str) -> list[str]:
     return found + [m.group(0) for m in _PORT_TEXT.finditer(text)]
 
 
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
 def literals(source: str) -> Iterator[tuple[int, str]]:
-    """(line, literal) for each topology literal in Python `source`."""
-    tree = ast.parse(source)
-    skip, counts = _docstrings(tree), _counts(tree)
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Constant) or id(node) in skip:
+    """(line, literal) for each topology literal in Python `source`. One walk over the tree notes the
+    docstrings (module, class, function) and the operands of `*` (a repeat count, not a port) to skip,
+    and the constants to look at."""
+    skip: set[int] = set()
+    counts: set[int] = set()
+    constants: list[ast.Constant] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant):
+            constants.append(node)
+        elif isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Mult):
+                counts.update((id(node.left), id(node.right)))
+        elif isinstance(node, _DOCUMENTED) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                skip.add(id(first.value))
+    for node in constants:
+        if id(node) in skip:
             continue
         if isinstance(node.value, str | bytes):
             text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")

@@ -158,11 +158,41 @@ def test_the_client_half_closing_still_gets_every_answer_then_a_close(subject: S
 
 def test_a_paused_writer_takes_no_more_requests_until_it_resumes(subject: Subject) -> None:
     conn, transport = subject.connect()
+    conn.data_received(GET)  # answered: the server's fast path learns the target, the proxy's has it stored
+    answered = transport.data
     conn.pause_writing()
+    conn.data_received(GET)  # a plain GET in a read of its own: not even the fast path answers it now
     conn.data_received(GET + GET)
-    assert transport.data == b""
+    assert transport.data == answered
     conn.resume_writing()
-    assert transport.data.count(b"HTTP/1.1 200 ") == 2
+    assert transport.data.count(b"HTTP/1.1 200 ") == 4
+
+
+def test_a_request_behind_an_answer_under_way_waits_for_it(subject: Subject) -> None:
+    """An answer that outlives its callback (a sendfile, an upstream fetch) keeps pipelined requests, fast
+    ones included, waiting until `answer_ended`: answers go out in request order."""
+    async def main() -> None:
+        conn, transport = subject.connect()
+        conn.data_received(GET)
+        answered = transport.data
+
+        def under_way() -> None:  # the request is complete; its answer runs on (a task, a sendfile)
+            conn.state.busy = True
+
+        conn._on_request = lambda request: None  # type: ignore[method-assign]
+        conn._on_end = under_way  # type: ignore[method-assign]
+        conn.data_received(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        del conn._on_request, conn._on_end  # the service's own again for what follows
+        conn.data_received(GET)  # in a read of its own, the parser idle: the fast path's case
+        await subject.settle()
+        assert transport.data == answered
+        conn.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        conn.answer_ended(True)
+        await subject.settle()
+        later = transport.data[len(answered):]
+        assert later.startswith(b"HTTP/1.1 204 ") and later.count(b"HTTP/1.1 200 ") == 1
+
+    run(main)
 
 
 def test_a_crash_after_the_answer_began_aborts_instead_of_a_second_answer(subject: Subject) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from services.common.http1 import (
@@ -144,10 +144,6 @@ async def converse(app: ProxyApp, chunks: Iterable[bytes], eof: bool = False) ->
     await settle(app)
     conn.connection_lost(None)
     return transport.data, transport.ended
-
-
-def splits(data: bytes, step: int) -> Iterator[bytes]:
-    return (data[i:i + step] for i in range(0, len(data), step)) if step else iter([data])
 
 
 _DATE = re.compile(rb"\r\nDate: [^\r]*")
