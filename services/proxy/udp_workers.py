@@ -2,7 +2,8 @@
 loop: a cache hit or a slow client in the main process never delays a QoS probe, and each relay process
 runs `udp_loop.EpollLoop`, which costs a datagram far less than asyncio's loop.
 
-Every relay binds its own socket; with N > 1 all use SO_REUSEPORT, so the kernel picks the process by a
+Every relay serves its own socket: N per address of `--bind` (`any`: IPv4 and IPv6, so a relay serves one
+family), all SO_REUSEPORT on one port (`udp_session.bind_shared`), so the kernel picks the process by a
 hash of the datagram's 4-tuple: a client address always lands on the same process, and each session table
 stays correct. The processes are forked before any event loop or thread exists. The main process reads
 their counters from shared memory (`udp_counters`), asking each for a fresh snapshot first (a byte over a
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.common import log
-from services.common.listen import Bind, format_addresses, open_sockets, parse_bind
+from services.common.listen import format_addresses
 
 from .udp_counters import PUBLISH_INTERVAL_S, SharedCounters
 from .udp_loop import EpollLoop
@@ -29,25 +30,6 @@ from .udp_relay import UdpRelay
 
 ASK_TIMEOUT_S = 0.05  # how long the main process waits for fresh counters before using the last ones
 _SEQ = struct.Struct("<I")
-
-
-def udp_sockets(bind: str, port: int, count: int) -> list[socket.socket]:
-    """`count` non-blocking datagram sockets per address of `bind` (`any`: IPv4 and IPv6), all on one port
-    (SO_REUSEPORT when more than one per address); with port 0 the first picks the port and the others
-    join it. One relay process serves each socket, so a relay sees one family."""
-    first = open_sockets(parse_bind(bind), port, socket.SOCK_DGRAM, reuse_port=count > 1)
-    for address, why in first.skipped:
-        log.event("proxy.family_unavailable", address=address, reason=why)
-    socks = list(first.sockets)
-    try:
-        same = Bind(tuple(str(sock.getsockname()[0]) for sock in first.sockets))
-        for _ in range(1, count):
-            socks += open_sockets(same, socks[0].getsockname()[1], socket.SOCK_DGRAM, reuse_port=True).sockets
-    except OSError:
-        for sock in socks:
-            sock.close()
-        raise
-    return socks
 
 
 def serve_relay(relay: UdpRelay, sock: socket.socket, counters: SharedCounters, index: int, parent: int,
