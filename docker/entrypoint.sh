@@ -20,6 +20,13 @@ if ! python3 -m netem.commands.startup; then
   log "failed reason=netem_profile_not_applied profile=${NETEM_PROFILE:-}"
   exit 78
 fi
+# The profile the start-up step followed (the controller's, when it applied one after the stack started)
+# and the client's condition in a client mix: the client's rows name them.
+netem_env=${NETEM_ENV_FILE:-/tmp/qoslab-netem.env}
+if [ -f "$netem_env" ]; then
+  . "$netem_env"
+  export CLIENT_PROFILE CLIENT_CONDITION
+fi
 
 uid=${QOSLAB_UID:-10001}
 gid=${QOSLAB_GID:-10001}

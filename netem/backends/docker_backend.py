@@ -116,13 +116,17 @@ class Helpers:
 RUNNER_ENV = "NETEM_RUNNER"  # `exec`: always `docker exec` (or a helper), never nsenter
 
 
+def host_tools(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether containers may be reached from this host without `docker exec`: root, nsenter, and not
+    NETEM_RUNNER=exec (the container's namespace or files must still be visible: each caller checks)."""
+    return environ.get(RUNNER_ENV, "") != "exec" and os.geteuid() == 0 and shutil.which("nsenter") is not None
+
+
 def namespace_runner(container: Any, environ: Mapping[str, str] = os.environ) -> NsenterRunner | None:
     """tc from this host in the container's network namespace, when that is possible: root, nsenter and
     tc here, and the namespace file Docker reports (SandboxKey) visible — true on the Docker host, false
     in a container such as `docker compose run netem` (which then uses `docker exec`)."""
-    if environ.get(RUNNER_ENV, "") == "exec" or os.geteuid() != 0:
-        return None
-    if shutil.which("nsenter") is None or shutil.which("tc") is None:
+    if not host_tools(environ) or shutil.which("tc") is None:
         return None
     path = str((container.attrs.get("NetworkSettings") or {}).get("SandboxKey") or "")
     return NsenterRunner(path) if path and os.path.exists(path) else None

@@ -8,21 +8,33 @@ services it had already updated, so the stack is left on one profile. Order: ser
 client (a job: updating it re-runs it, under the new profile). `show` reads each task's profile from its
 spec (a running task has applied it: start-up stops the container otherwise) and, for tasks on this
 engine, what tc reports on each end.
+
+A profile file that is not one of the images' own (a path: a recorded profile, a traced one) travels as
+swarm configs: each file (the profile and every trace or table it names) becomes an immutable config
+named after the files' digest and is mounted in every task under /run/qoslab/netem-profile/DIGEST/,
+which `NETEM_PROFILE` then names. A traced profile also gets `NETEM_TRACE_EPOCH` (the apply's time), so
+tasks on every node (with synchronised clocks) replay in step, and the client `CLIENT_REPLICA_INDEX`
+(the task's slot) for a `clients:` mix.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from netem import topology
 from netem.core.engine import CommandResult, read_root
 from netem.core.errors import ApplyError, DiscoveryError
 from netem.core.links import find_targets
-from netem.core.profile import load_profile
+from netem.core.profile import available
+from netem.traces.load import Loaded, load
 from services.common import log
 
 ROLLING = ("server", "proxy")  # long-running services, rolled one task at a time and awaited
@@ -46,11 +58,48 @@ def service_name(stack: str, service: str) -> str:
     return f"{stack}_{service}"
 
 
-def update_argv(stack: str, service: str, profile: str) -> list[str]:
+CONFIG_DIR = "/run/qoslab/netem-profile"
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """How the tasks get a profile: the NETEM_PROFILE they read, the configs that carry its files, and the
+    environment a traced or mixed profile needs."""
+
+    profile: str
+    configs: tuple[tuple[str, str, bytes], ...] = ()  # (config name, path in the task, content)
+    epoch_ns: int | None = None
+    mix: bool = False
+
+
+def shipping(stack: str, name_or_path: str, loaded: Loaded, now_ns: int) -> Shipped:
+    """A shipped profile by name as it is; any file as configs named by the digest of its files (pure)."""
+    epoch = now_ns if loaded.schedules else None
+    mix = loaded.profile.clients is not None
+    if name_or_path in available():
+        return Shipped(name_or_path, (), epoch, mix)
+    main = PurePosixPath(loaded.profile.source).name
+    files = {main: (loaded.base_dir / main).read_bytes(),
+             **{rel: (loaded.base_dir / rel).read_bytes() for rel in loaded.files()}}
+    content = b"".join(key.encode() + b"\0" + value for key, value in sorted(files.items()))
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    configs = tuple((f"{stack}_netem_{digest}_{index}", f"{CONFIG_DIR}/{digest}/{rel}", data)
+                    for index, (rel, data) in enumerate(sorted(files.items())))
+    return Shipped(f"{CONFIG_DIR}/{digest}/{main}", configs, epoch, mix)
+
+
+def update_argv(stack: str, service: str, profile: str, shipped: Shipped | None = None) -> list[str]:
     """`docker service update` for one service (pure). The client also records the profile in its rows."""
-    env = ["--env-add", f"NETEM_PROFILE={profile}"]
+    shipped = shipped or Shipped(profile)
+    env = ["--env-add", f"NETEM_PROFILE={shipped.profile}"]
     if service == JOB:
         env += ["--env-add", f"CLIENT_PROFILE={profile}"]
+        if shipped.mix:
+            env += ["--env-add", "CLIENT_REPLICA_INDEX={{.Task.Slot}}"]
+    if shipped.epoch_ns is not None:
+        env += ["--env-add", f"NETEM_TRACE_EPOCH={shipped.epoch_ns}"]
+    for name, target, _ in shipped.configs:
+        env += ["--config-add", f"source={name},target={target},mode=0444"]
     wait = "--detach=true" if service == JOB else "--detach=false"
     return ["service", "update", wait, "--quiet", *env, service_name(stack, service)]
 
@@ -127,8 +176,18 @@ class SwarmStack:
                           f"tasks of {service}").split()
         return parse_tasks(service, self._check(["inspect", *ids], f"tasks of {service}")) if ids else []
 
-    def update(self, service: str, profile: str) -> None:
-        result = self.docker(update_argv(self.stack, service, profile))
+    def create_configs(self, shipped: Shipped) -> None:
+        """Each config once (they are immutable, named by content): created from a temporary file."""
+        for name, _, data in shipped.configs:
+            if self.docker(["config", "inspect", name]).returncode == 0:
+                continue
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "content"
+                path.write_bytes(data)
+                self._check(["config", "create", name, str(path)], f"config {name}")
+
+    def update(self, service: str, profile: str, shipped: Shipped | None = None) -> None:
+        result = self.docker(update_argv(self.stack, service, profile, shipped))
         state = "" if service == JOB else update_state(self._check(
             ["service", "inspect", service_name(self.stack, service)], service))
         if result.returncode != 0 or state in FAILED_UPDATE_STATES:
@@ -140,17 +199,20 @@ class SwarmStack:
                             service_name(self.stack, service)]).returncode == 0
 
 
-def apply(stack: SwarmStack, profile_name: str) -> int:
+def apply(stack: SwarmStack, profile_name: str, now_ns: int | None = None) -> int:
     """Roll every service to the profile; on a failure, roll back what was already updated."""
-    profile = load_profile(profile_name)  # a bad profile fails here, before any task is touched
+    loaded = load(profile_name)  # a bad profile (or trace, or table) fails here, before any task is touched
+    profile = loaded.profile
+    shipped = shipping(stack.stack, profile_name, loaded, time.time_ns() if now_ns is None else now_ns)
     services = stack.services()
+    stack.create_configs(shipped)
     log.event("netem.swarm.apply", stack=stack.stack, profile=profile.name, services=",".join(services))
     done: list[str] = []
     try:
         for service in [s for s in ROLLING if s in services] + [s for s in (JOB,) if s in services]:
             log.event("netem.swarm.update", service=service, profile=profile.name,
                       note="job re-runs with the new profile" if service == JOB else "rolling")
-            stack.update(service, profile_name)
+            stack.update(service, profile_name, shipped)
             done.append(service)
     except ApplyError:
         for service in reversed(done):

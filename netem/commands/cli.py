@@ -26,10 +26,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from netem.core.errors import DiscoveryError, NetemError, ProfileError, SchemaError
+from netem.commands import record
+from netem.core.errors import DiscoveryError, NetemError, SchemaError
 from netem.core.links import LINK_CHOICES
 from netem.core.plan import plan_lines
 from netem.core.profile import available, load_profile
+from netem.traces.load import load
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--out", default="results", help="directory for CSV, report and plots")
     _add_project(scenario)
     _add_capture(sub.add_parser("capture", help="write a pcap of what crosses one link end"))
+    record.add_parsers(sub)
     return parser
 
 
@@ -124,14 +127,15 @@ def _validate(files: Sequence[str]) -> int:
     status = 0
     for name in files:
         try:
-            profile = load_profile(name)
-        except ProfileError as exc:
+            loaded = load(name)
+        except SchemaError as exc:  # the profile, or a trace or table file it names
             print(f"invalid: {exc}", file=sys.stderr)
             status = 2
             continue
+        profile = loaded.profile
         kinds = sorted({k or "none" for k in profile.kinds().values()})
         print(f"ok: {profile.source}: {profile.name} (qdiscs: {', '.join(kinds)}; "
-              f"steps: {len(profile.steps)})")
+              f"steps: {len(profile.steps)}; traces: {len(loaded.schedules)})")
     return status
 
 
@@ -186,8 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args.files)
         if args.command == "plan":
             over = load_profile(args.over) if args.over else None
-            print("\n".join(plan_lines(load_profile(args.profile), args.link, over)))
+            print("\n".join(plan_lines(load(args.profile).profile, args.link, over)))
             return 0
+        if args.command == "record":
+            return record.run_record(args)
+        if args.command == "compare":
+            return record.run_compare(args)
         return _controller(args)
     except SchemaError as exc:  # a profile or a scenario
         print(f"invalid {exc.what}: {exc}", file=sys.stderr)

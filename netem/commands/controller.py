@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import docker
-from netem.backends.docker_backend import HELPER_IMAGE, REPO, Helpers, discover, resolve_project
-from netem.commands import calibrate
+from netem.backends.docker_backend import HELPER_IMAGE, REPO, Helpers, attachments, discover, resolve_project
+from netem.commands import calibrate, dynamic, plans
 from netem.core import targets
-from netem.core.engine import apply_ends, clear_targets, read_root
-from netem.core.profile import load_profile
+from netem.core.engine import Target, apply_ends, clear_targets, read_root
 from netem.core.steps import replay_steps
+from netem.traces.load import Loaded, load
 from services.common import log
+
+EPOCH_LEAD_NS = 1_000_000_000  # every agent is running before the traces' t = 0
 
 
 def _note_skipped(skipped: list[str]) -> None:
@@ -32,14 +35,48 @@ def selection(args: argparse.Namespace) -> targets.Selection:
                              link=getattr(args, "link", "all"))
 
 
-def cmd_apply(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
-    profile = load_profile(args.profile)
-    sel = selection(args)
+def apply_profile(project: str, name_or_path: str, helpers: Helpers,
+                  sel: targets.Selection) -> tuple[Loaded, list[Target]]:
+    """Apply a profile to the running ends, all or nothing; record it in the stack's state for containers
+    started later; stop the old agents and start those the new profile needs. (`apply` and scenarios.)"""
+    loaded = load(name_or_path)
+    profile = loaded.profile
     found, skipped = discover(project, selection=sel, helpers=helpers)
     _note_skipped(skipped)
-    log.event("netem.apply", project=project, profile=profile.name, link=args.link,
-              targets=",".join(t.label for t in found))
-    apply_ends(found, profile.ends, log=log.event)
+    attached, containers = attachments(helpers.client, project)
+    end_plans = dynamic.end_plans(loaded, found, attached, containers)  # to: names must exist, first
+    epoch_ns = time.time_ns() + EPOCH_LEAD_NS
+    log.event("netem.apply", project=project, profile=profile.name, link=sel.link,
+              targets=",".join(t.label for t in found), pending=len(skipped))
+    dynamic.stop_agents(containers)
+    own, leaves = plans.engine_args(end_plans, loaded, 0.0)  # a replica of a mix: its class's settings
+    apply_ends(found, profile.ends, log=log.event, leaves=leaves, own=own)
+    if not sel.services:
+        kept_in = dynamic.write_in_force(containers, loaded, epoch_ns)
+        if kept_in and profile.clients is not None:
+            running = dynamic.replicas(attached, containers)
+            dynamic.register(containers[kept_in], loaded, running, containers)
+        agents = [p.target.service for p in end_plans if plans.needs_agent([p], profile)]
+        dynamic.start_agents(containers, agents, epoch_ns)
+    return loaded, found
+
+
+def clear_profile(project: str, helpers: Helpers, sel: targets.Selection) -> int:
+    """Stop the agents, remove the qdiscs, record `none` for containers started later; → ends cleared."""
+    found, skipped = discover(project, selection=sel, helpers=helpers)
+    _note_skipped(skipped)
+    _, containers = attachments(helpers.client, project)
+    dynamic.stop_agents(containers)
+    clear_targets(found, log=log.event)
+    if not sel.services and sel.link == "all":
+        dynamic.write_in_force(containers, None, None)
+    return len(found)
+
+
+def cmd_apply(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
+    sel = selection(args)
+    loaded, found = apply_profile(project, args.profile, helpers, sel)
+    profile = loaded.profile
     if not args.no_calibrate and not sel.services:
         calibrate.report(calibrate.run(project, profile.name, REPO), log.event)
     if profile.steps and args.steps:
@@ -61,14 +98,16 @@ def cmd_show(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
         state = read_root(target)
         fields = state.summary() if state else {"qdisc": "none"}
         log.event("netem.show", target=target.label, **fields)
+    _, containers = attachments(helpers.client, project)
+    for status in dynamic.statuses(containers):  # traces being replayed: each change's lateness
+        log.event("netem.replay", **{k: v for k, v in status.items() if k != "ends"},
+                  ends=",".join(status.get("ends") or []))
     return 0
 
 
 def cmd_clear(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
-    found, skipped = discover(project, selection=selection(args), helpers=helpers)
-    _note_skipped(skipped)
-    clear_targets(found, log=log.event)
-    log.event("netem.clear", project=project, link=args.link, result="cleared", targets=len(found))
+    count = clear_profile(project, helpers, selection(args))
+    log.event("netem.clear", project=project, link=args.link, result="cleared", targets=count)
     return 0
 
 

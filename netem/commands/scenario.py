@@ -29,7 +29,8 @@ import yaml
 
 from netem.core.errors import NetemError, ScenarioError
 from netem.core.expect import parse_rows
-from netem.core.profile import LINKS, load_profile
+from netem.core.profile import LINKS
+from netem.traces.load import load
 
 TESTS = ("qos", "http", "load")
 RUN_TIMEOUT_S = 600.0
@@ -54,7 +55,7 @@ def parse_scenario(raw: object, source: str, name: str) -> Scenario:
     if not isinstance(profiles, list) or not profiles or not all(isinstance(p, str) for p in profiles):
         raise ScenarioError(source, "profiles", profiles, "a non-empty list of profile names")
     for profile in profiles:
-        load_profile(profile)  # every profile valid before anything runs
+        load(profile)  # every profile (and every file it names) valid before anything runs
     tests = raw.get("tests", ["qos"])
     if not isinstance(tests, list) or not tests or any(t not in TESTS for t in tests):
         raise ScenarioError(source, "tests", tests, f"a list of {', '.join(TESTS)}")
@@ -130,26 +131,30 @@ def compose_client(project: str, label: str, repo: Path) -> ClientFn:
 
 
 def run_file(path: str, *, project: str | None, out_dir: str) -> int:
+    import docker
     from netem.backends import docker_backend
-    from netem.commands import report_files
-    from netem.core.engine import apply_ends, clear_targets
+    from netem.commands import controller, report_files
+    from netem.core.targets import Selection
     from services.common import log
 
     scenario = load_scenario(path)
     name = project or docker_backend.default_project()
     log.configure("netem")
+    every_end = Selection(link="all")
+    # the controller's own apply: traces, per-destination rules and client mixes work in scenarios too,
+    # and each client run follows the profile in force
+    with docker_backend.Helpers(docker.from_env()) as helpers:  # type: ignore[attr-defined]
 
-    def apply_profile(profile: str) -> None:
-        targets, _ = docker_backend.discover(name, "all")
-        apply_ends(targets, load_profile(profile).ends, log=log.event)
+        def apply_profile(profile: str) -> None:
+            controller.apply_profile(name, profile, helpers, every_end)
 
-    def clear() -> None:
-        clear_targets(docker_backend.discover(name, "all")[0])
+        def clear() -> None:
+            controller.clear_profile(name, helpers, every_end)
 
-    client = compose_client(name, scenario.label, docker_backend.REPO)
-    rows = run_matrix(scenario, apply_profile, clear, client,
-                      lambda line: print(line, file=sys.stderr, flush=True),
-                      capture_around(name, scenario, Path(out_dir)) if scenario.capture else _nothing)
+        client = compose_client(name, scenario.label, docker_backend.REPO)
+        rows = run_matrix(scenario, apply_profile, clear, client,
+                          lambda line: print(line, file=sys.stderr, flush=True),
+                          capture_around(name, scenario, Path(out_dir)) if scenario.capture else _nothing)
     written = report_files.write(scenario.name, rows, Path(out_dir))
     print("\n".join(str(p) for p in written))
     return 0

@@ -1,54 +1,154 @@
-"""Container start: `python -m netem.commands.startup` applies NETEM_PROFILE to this container's link ends.
+"""Container start: `python -m netem.commands.startup` shapes this container's link ends.
 
 Runs as root before the service starts (docker/entrypoint.sh). Environment:
   NETEM_PROFILE   profile name (from netem/profiles) or a path; empty, unset or `none` → do nothing
   QOSLAB_SERVICE  client | proxy | server (which ends of which links are ours)
   NETEM_SUBNETS   `edge=10.203.1.0/24,core=10.203.2.0/24` (interfaces are found by address)
+  NETEM_STATE_DIR the stack's shared netem state (/run/qoslab/netem): what the controller applied last
+                  wins over NETEM_PROFILE, so a container started after `apply` follows it
+  NETEM_ENV_FILE  where the profile and condition chosen are written for the entrypoint to export
+                  (CLIENT_PROFILE, CLIENT_CONDITION: the client's rows name them)
 Exit 0 applied (or nothing to do), 1 could not apply (nothing left half-applied), 2 bad configuration.
-A profile with steps starts a background replayer (`--replay-steps`) that runs `tc qdisc change`.
+A profile with steps starts a background replayer (`--replay-steps`, `tc qdisc change`); one with traces,
+recorded tables or a client mix starts the netem agent (`netem.commands.agent`, netlink).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import shlex
+import socket
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from netem import topology
 from netem.backends.local import LocalRunner
+from netem.commands import plans, situation, state
+from netem.core.clients import ClientClass
 from netem.core.engine import Runner, apply_ends
 from netem.core.errors import ApplyError, DiscoveryError, NetemError, ProfileError
-from netem.core.links import find_targets
-from netem.core.profile import load_profile
+from netem.core.links import find_targets, parse_subnets, read_addresses
 from netem.core.steps import replay_steps
+from netem.traces.errors import TraceError
 from services.common import log
 
+ENV_FILE = "NETEM_ENV_FILE"
+DEFAULT_ENV_FILE = "/tmp/qoslab-netem.env"
+READY_TIMEOUT_S = 60.0
 
-def _spawn_replayer(env: Mapping[str, str]) -> int:
-    child = subprocess.Popen([sys.executable, "-m", "netem.commands.startup", "--replay-steps"],
-                             env=dict(env), start_new_session=True, stdin=subprocess.DEVNULL)
+
+def _spawn(env: Mapping[str, str], module: str, *args: str) -> int:
+    child = subprocess.Popen([sys.executable, "-m", module, *args], env=dict(env), start_new_session=True,
+                             stdin=subprocess.DEVNULL)
     return child.pid
 
 
+def _edge_address(runner: Runner, subnets_text: str) -> str:
+    """This container's address on edge (a client replica registers it for the proxy's leaf)."""
+    subnet = parse_subnets(subnets_text)["edge"]
+    for addresses in read_addresses(runner, "client").values():
+        for address in addresses:
+            if ipaddress.ip_address(address) in subnet:
+                return address
+    raise DiscoveryError(f"client: no address in {subnet}")
+
+
+def _client_class(env: Mapping[str, str], sit: situation.Situation, runner: Runner,
+                  subnets_text: str) -> tuple[ClientClass | None, state.Registration | None]:
+    """A client replica of a mix: its class, and its registration for the proxy (written here)."""
+    profile = sit.loaded.profile if sit.loaded else None
+    if profile is None or profile.clients is None:
+        return None, None
+    address = _edge_address(runner, subnets_text)
+    host = socket.gethostname()
+    index, how = situation.replica_index(env, address, host)
+    cls = plans.replica_class(profile, index)
+    reg = state.Registration(host, address, index, cls.name if cls else "", time.time_ns())
+    log.event("netem.replica", host=host, address=address, index=index, found_by=how,
+              condition=reg.condition or "-")
+    return cls, reg
+
+
+def _write_env(env: Mapping[str, str], values: Mapping[str, str]) -> None:
+    path = Path(env.get(ENV_FILE) or DEFAULT_ENV_FILE)
+    try:
+        path.write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items()),
+                        encoding="utf-8")
+    except OSError as exc:
+        log.event("netem.startup", env_file=str(path), result="not written", error=str(exc))
+
+
+def _proxy_agents(root: Path, epoch_ns: int) -> list[dict[str, object]]:
+    """The statuses of the proxy's agents of the profile in force (those of earlier profiles stay behind)."""
+    found = state.statuses(root) if root.is_dir() else []
+    return [s for s in found if s.get("service") == "proxy" and s.get("epoch_ns") == epoch_ns]
+
+
+Clock = Callable[[], float]
+
+
+def _await_leaf(root: Path, reg: state.Registration, epoch_ns: int,
+                sleep: Callable[[float], None] = time.sleep, clock: Clock = time.monotonic) -> None:
+    """Wait until the proxy's agent has this replica's leaf (its edge.down), so nothing runs unshaped.
+
+    Only where the proxy shares this state (compose, one host): a swarm's proxy on another node finds
+    the replica by its DNS name instead, and nothing here can see when."""
+    if not _proxy_agents(root, epoch_ns):
+        log.event("netem.replica", host=reg.host, proxy_leaf="not awaited",
+                  reason="no proxy agent of this profile in this state (another node): it finds replicas "
+                         "by DNS")
+        return
+    deadline = clock() + READY_TIMEOUT_S
+    while clock() < deadline:
+        if state.is_ready(root, reg.host):
+            log.event("netem.replica", host=reg.host, proxy_leaf="ready")
+            return
+        failed = [s for s in _proxy_agents(root, epoch_ns) if s.get("phase") in ("failed", "stopped")]
+        if failed:
+            raise ApplyError(f"the proxy's netem agent {failed[0].get('phase')} before adding a leaf for "
+                             f"{reg.address}: {failed[0].get('error') or 'see its log'}")
+        sleep(0.1)
+    raise ApplyError(f"the proxy did not add a leaf for {reg.address} within {READY_TIMEOUT_S:g}s "
+                     "(is the proxy's netem agent running? docker compose logs proxy)")
+
+
 def run(env: Mapping[str, str], runner: Runner, *, replay: bool = False) -> int:
-    name = env.get("NETEM_PROFILE", "").strip()
     service = env.get("QOSLAB_SERVICE", "").strip()
-    if name in ("", "none"):
-        log.event("netem.startup", profile=name or "unset", service=service or "-", action="skip")
+    root = state.state_dir(env)
+    sit = situation.situation(env, root)
+    if sit.loaded is None:
+        log.event("netem.startup", profile=sit.name, service=service or "-", source=sit.source, action="skip")
+        _write_env(env, {"CLIENT_PROFILE": sit.name})
         return 0
-    profile = load_profile(name)
-    targets = find_targets(service, env.get("NETEM_SUBNETS") or topology.SUBNETS_TEXT, runner)
+    profile = sit.loaded.profile
+    subnets_text = env.get("NETEM_SUBNETS") or topology.SUBNETS_TEXT
+    targets = find_targets(service, subnets_text, runner)
     if replay:
         replay_steps(targets, profile, log=log.event)
         return 0
-    log.event("netem.startup", profile=profile.name, service=service,
+    own_class, reg = _client_class(env, sit, runner, subnets_text) if service == "client" else (None, None)
+    end_plans = situation.container_plans(sit, targets, subnets_text, own_class, root)
+    own, leaves = plans.engine_args(end_plans, sit.loaded, max(time.time_ns() - sit.epoch_ns, 0) / 1e9)
+    log.event("netem.startup", profile=sit.name, service=service, source=sit.source,
               targets=",".join(t.label for t in targets), action="apply")
-    apply_ends(targets, profile.ends, log=log.event)
+    apply_ends(targets, profile.ends, log=log.event, leaves=leaves, own=own)
     if profile.steps:
-        pid = _spawn_replayer(env)
-        log.event("netem.startup", profile=profile.name, steps=len(profile.steps), replayer_pid=pid)
-    log.event("netem.startup", profile=profile.name, service=service, action="done", result="applied")
+        pid = _spawn(env, "netem.commands.startup", "--replay-steps")
+        log.event("netem.startup", profile=sit.name, steps=len(profile.steps), replayer_pid=pid)
+    agent_env = {**env, situation.EPOCH_ENV: str(sit.epoch_ns)}
+    if reg is not None:
+        state.register_client(root, reg)
+    if plans.needs_agent(end_plans, profile):
+        pid = _spawn(agent_env, "netem.commands.agent")
+        log.event("netem.startup", profile=sit.name, agent_pid=pid, epoch_ns=sit.epoch_ns)
+    if reg is not None:
+        _await_leaf(root, reg, sit.epoch_ns)
+    _write_env(env, {"CLIENT_PROFILE": sit.name, "CLIENT_CONDITION": reg.condition if reg else ""})
+    log.event("netem.startup", profile=sit.name, service=service, action="done", result="applied")
     return 0
 
 
@@ -59,7 +159,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         return run(os.environ if env is None else env, runner or LocalRunner(),
                    replay="--replay-steps" in args)
-    except (ProfileError, DiscoveryError) as exc:
+    except (ProfileError, DiscoveryError, TraceError) as exc:
         log.event("netem.startup", action="failed", result="bad-config", error=str(exc))
         print(f"netem.startup: {exc}", file=sys.stderr)
         return 2

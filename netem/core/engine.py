@@ -6,11 +6,11 @@ so container start, the host controller and tests all go through `apply_ends`/`c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from netem.core import rules, tc
+from netem.core import rules, tc, tree
 from netem.core.errors import ApplyError, NetemUnavailable, QdiscUnavailable
 from netem.core.fields import Impairment
 from netem.core.profile import Ends
@@ -132,14 +132,40 @@ def _verify(imp: Impairment, tree: Sequence[QdiscState]) -> str | None:
     return _rate_differs(shaper, imp.rate_bps)
 
 
+def _run(target: Target, argv: list[str], imp: Impairment, log: Log) -> None:
+    result = target.runner.run(argv)
+    log("netem.tc", target=target.label, argv=" ".join(argv), rc=result.returncode,
+        stderr=result.stderr.strip())
+    benign = argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
+    if result.returncode != 0 and not benign and not tree.is_benign(argv):
+        raise _failure(target, argv, result, imp)
+
+
 def _run_end(target: Target, imp: Impairment, verb: str, log: Log) -> None:
     for argv in tc.end_argvs(target.dev, imp, verb):
-        result = target.runner.run(argv)
-        log("netem.tc", target=target.label, argv=" ".join(argv), rc=result.returncode,
-            stderr=result.stderr.strip())
-        benign = argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
-        if result.returncode != 0 and not benign:
-            raise _failure(target, argv, result, imp)
+        _run(target, argv, imp, log)
+
+
+Leaves = Mapping[str, Sequence[tree.Leaf]]  # target label → per-destination leaves (an HTB tree on that end)
+
+
+def add_leaves(target: Target, leaves: Sequence[tree.Leaf], log: Log = lambda name, **fields: None) -> None:
+    """Add (or replace) destinations under an existing tree root: a replica that joined later."""
+    for leaf in leaves:
+        for argv in tree.leaf_argvs(target.dev, leaf):
+            _run(target, argv, leaf.imp, log)
+
+
+def _apply_tree(target: Target, own: Impairment, leaves: Sequence[tree.Leaf], state: QdiscState | None,
+                log: Log) -> None:
+    problem = tree.check_minors(leaves) or tree.check_queues(own, leaves)
+    if problem:
+        raise ApplyError(f"{target.label}: {problem}", target=target.label)
+    if state is not None and not state.is_default():
+        _run_end(target, Impairment(), "replace", log)  # a fresh tree: no class of an old one survives
+    for argv in tree.root_argvs(target.dev, own):
+        _run(target, argv, own, log)
+    add_leaves(target, leaves, log)
 
 
 def _queue_summary(tree: Sequence[QdiscState]) -> dict[str, object]:
@@ -152,23 +178,37 @@ def _queue_summary(tree: Sequence[QdiscState]) -> dict[str, object]:
 
 
 def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
-               log: Log = _no_log) -> dict[str, QdiscState | None]:
-    """Apply each target's settings; all or nothing. Returns what the kernel reports per target."""
+               log: Log = _no_log, leaves: Leaves | None = None,
+               own: Mapping[str, Impairment] | None = None) -> dict[str, QdiscState | None]:
+    """Apply each target's settings; all or nothing. Returns what the kernel reports per target.
+
+    A target in `leaves` gets an HTB tree: its own settings for all other packets, and one leaf per
+    destination (`tree`; none yet is fine: a replica's leaf is added when it starts). `own` gives a
+    target settings of its own instead of its end's (a client replica's class in a mix)."""
     before: list[Before] = []
+    leaves = leaves or {}
+
+    def settings(target: Target) -> Impairment:
+        return own[target.label] if own and target.label in own else ends[(target.link, target.direction)]
+
     done = False
     try:
         for target in targets:
-            imp = ends[(target.link, target.direction)]
+            imp = settings(target)
             state = read_root(target)
             ours = state is not None and state.kind == "netem"  # a queue tree has a netem root
             before.append((target, state, read_gso(target) if imp.queue is not None or ours else None))
-            if imp.kind is None and (state is None or state.is_default()):
+            if target.label in leaves:
+                _apply_tree(target, imp, leaves[target.label], state, log)
+            elif imp.kind is None and (state is None or state.is_default()):
                 continue
-            if verb == "replace" and state is not None and state.kind == imp.kind == "netem":
-                # replace on a netem root is netem's change, which keeps every attribute the new command
-                # omits (a field the old profile set and the new one does not): start from nothing.
-                _run_end(target, Impairment(), verb, log)
-            _run_end(target, imp, verb, log)
+            else:
+                if verb == "replace" and state is not None and state.kind == imp.kind == "netem":
+                    # replace on a netem root is netem's change, which keeps every attribute the new
+                    # command omits (a field the old profile set and the new one does not): start from
+                    # nothing.
+                    _run_end(target, Impairment(), verb, log)
+                _run_end(target, imp, verb, log)
             gso = before[-1][2]
             if imp.queue is None and gso is not None and gso.gso_max_segs == 1:
                 undone = _set_gso(target, gso.tso_max_segs, log)  # the queue tree that set it is gone
@@ -176,14 +216,15 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
                     raise ApplyError(undone, target=target.label)
         trees = {t.label: read_tree(t) for t in targets}
         for target in targets:
-            tree = trees[target.label]
-            problem = _verify(ends[(target.link, target.direction)], tree)
+            seen, mine = trees[target.label], settings(target)
+            problem = (tree.verify(seen, mine, leaves[target.label]) if target.label in leaves
+                       else _verify(mine, seen))
             if problem:
                 raise ApplyError(f"{target.label}: read back: {problem}", target=target.label)
-            root = next((s for s in tree if s.root), _NONE)
-            log("netem.readback", target=target.label, **root.summary(), **_queue_summary(tree))
+            root = next((s for s in seen if s.root), _NONE)
+            log("netem.readback", target=target.label, **root.summary(), **_queue_summary(seen))
         done = True
-        return {label: next((s for s in tree if s.root), None) for label, tree in trees.items()}
+        return {label: next((s for s in seen if s.root), None) for label, seen in trees.items()}
     finally:
         if not done:
             rollback(before, log)

@@ -24,13 +24,15 @@ class SchemaError(NetemError):
         super().__init__(f"{source}: {key}: invalid value {shown}: {allowed}")
 
     @classmethod
-    def check_top(cls, raw: object, allowed: Sequence[str], source: str) -> Mapping[Any, Any]:
-        """`raw` (a whole file) as a mapping with only `allowed` keys, else this error naming the key."""
+    def check_top(cls, raw: object, allowed: Sequence[str], source: str, path: str = "") -> Mapping[Any, Any]:
+        """`raw` (a whole file, or the block at `path`) as a mapping with only `allowed` keys, else this
+        error naming the key."""
         if not isinstance(raw, Mapping):
-            raise cls(source, "(top level)", raw, f"a mapping with keys {', '.join(allowed)}")
+            raise cls(source, path or "(top level)", raw, f"a mapping with keys {', '.join(allowed)}")
         for key in raw:
             if key not in allowed:
-                raise cls(source, str(key), raw[key], f"unknown key; allowed: {', '.join(allowed)}")
+                raise cls(source, f"{path}.{key}" if path else str(key), raw[key],
+                          f"unknown key; allowed: {', '.join(allowed)}")
         return raw
 
 

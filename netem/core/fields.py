@@ -20,6 +20,9 @@ from netem.core.queue import Queue
 from netem.core.units import format_percent, format_rate, format_time
 
 DISTRIBUTIONS = ("normal", "pareto", "paretonormal", "uniform")
+DIST_SUFFIX = ".dist"  # a table file in iproute2's maketable format, next to the profile
+TRACE_KEYS = ("file", "window", "loop")
+TRACE_WINDOW_MS = (10, 20, 1000)  # allowed minimum, default, maximum of a Mahimahi trace's rate window
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,15 @@ class Slot:
     max_us: int | None = None
     packets: int | None = None
     bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class TraceRef:
+    """`trace:` of an end: a Mahimahi or CSV file relative to the profile (netem.traces reads it)."""
+
+    file: str
+    window_ms: int = TRACE_WINDOW_MS[1]
+    loop: bool | None = None  # None: the format's own (Mahimahi repeats, a CSV series holds its last row)
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class Impairment:
     limit: int | None = None
     slot: Slot | None = None
     queue: Queue | None = None
+    trace: TraceRef | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -111,7 +124,21 @@ def _int_in(low: int, high: int) -> Parser:
 
 
 def _choice(value: object) -> str | None:
-    return value if isinstance(value, str) and value in DISTRIBUTIONS else None
+    """A built-in table name, or a table file next to the profile (`recorded.up.dist`)."""
+    if not isinstance(value, str):
+        return None
+    is_file = value.endswith(DIST_SUFFIX) and len(value) > len(DIST_SUFFIX) and "\0" not in value
+    return value if value in DISTRIBUTIONS or is_file else None
+
+
+def custom_table(imp: Impairment) -> str | None:
+    """The table file of an end whose distribution is one (not a built-in name), else None."""
+    return imp.distribution if imp.distribution and imp.distribution.endswith(DIST_SUFFIX) else None
+
+
+def _distribution_argv(name: str) -> list[str]:
+    """A built-in table by name; a table file is not where tc looks (TC_LIB_DIR): netlink sends it."""
+    return [] if name.endswith(DIST_SUFFIX) else ["distribution", name]
 
 
 _PCT = (units.parse_percent, units.PERCENT_ALLOWED)
@@ -153,6 +180,28 @@ def _parse_gemodel(raw: object, source: str, path: str) -> GeModel:
 
 def _parse_slot(raw: object, source: str, path: str) -> Slot:
     return Slot(**_parse_block(raw, _SLOT_KEYS, source, path, "min"))
+
+
+def _parse_trace(raw: object, source: str, path: str) -> TraceRef:
+    """`trace: FILE` or `trace: {file, window, loop}` (the file's content is checked by netem.traces)."""
+    if not isinstance(raw, str | Mapping):
+        raise ProfileError(source, path, raw, "a file name, or a mapping with file, window, loop")
+    block = ProfileError.check_top({"file": raw} if isinstance(raw, str) else raw, TRACE_KEYS, source, path)
+    name = block.get("file")
+    if not isinstance(name, str) or not name.strip():
+        raise ProfileError(source, f"{path}.file", name, "the trace file, relative to the profile")
+    low, default, high = TRACE_WINDOW_MS
+    window_ms = default
+    if "window" in block:
+        micros = units.parse_time_us(block["window"])
+        if micros is None or micros % 1000 or not low <= micros // 1000 <= high:
+            raise ProfileError(source, f"{path}.window", block["window"],
+                               f"whole milliseconds from {low}ms to {high}ms (Mahimahi traces only)")
+        window_ms = micros // 1000
+    loop = block.get("loop")
+    if loop is not None and not isinstance(loop, bool):
+        raise ProfileError(source, f"{path}.loop", loop, "true or false")
+    return TraceRef(name, window_ms, loop)
 
 
 NETEM, ANY = "netem", "netem|tbf"  # the qdisc a field needs: netem only, or tbf too (rate shaping)
@@ -220,8 +269,9 @@ FIELDS: dict[str, Field] = {
     "correlation": Field("correlation_pct", *_PCT, NETEM, _bare(format_percent),
                          Needs("jitter", "delay correlation needs jitter "
                                          "(tc syntax: delay TIME JITTER CORR)")),
-    "distribution": Field("distribution", _choice, f"one of {', '.join(DISTRIBUTIONS)}", NETEM,
-                          _word("distribution", str),
+    "distribution": Field("distribution", _choice,
+                          f"one of {', '.join(DISTRIBUTIONS)}, or a table file NAME{DIST_SUFFIX} beside the "
+                          "profile (iproute2's maketable format)", NETEM, _distribution_argv,
                           Needs("jitter", "distribution needs delay and jitter (iproute2: distribution "
                                           "specified but no latency and jitter)")),
     "loss": Field("loss_pct", *_PCT, NETEM, lambda pct: ["loss", "random", format_percent(pct)]),
@@ -247,7 +297,12 @@ FIELDS: dict[str, Field] = {
     "queue": Field("queue", lambda v: v, queue_module.ALLOWED, NETEM, None,
                    Needs("rate", "queue needs rate: the queue is the rate limiter's child and only fills "
                                  "where the rate is limited")),
+    # replayed by the netem agent through netlink from the trace file (netem.traces), no tc word of its own
+    "trace": Field("trace", lambda v: v, "a trace file (Mahimahi or CSV), or a mapping file, window, loop",
+                   NETEM, None),
 }
+_STRUCTURED: dict[str, Callable[[object, str, str], Any]] = {
+    "gemodel": _parse_gemodel, "slot": _parse_slot, "trace": _parse_trace, "queue": queue_module.parse_queue}
 
 
 def parse_impairment(raw: Mapping[str, object], source: str, path: str) -> Impairment:
@@ -258,12 +313,8 @@ def parse_impairment(raw: Mapping[str, object], source: str, path: str) -> Impai
             raise ProfileError(source, f"{path}.{key}", value,
                                f"unknown key; allowed: {', '.join(FIELDS)}")
         row = FIELDS[key]
-        if key == "gemodel":
-            values[row.attr] = _parse_gemodel(value, source, f"{path}.{key}")
-        elif key == "slot":
-            values[row.attr] = _parse_slot(value, source, f"{path}.{key}")
-        elif key == "queue":
-            values[row.attr] = queue_module.parse_queue(value, source, f"{path}.{key}")
+        if key in _STRUCTURED:
+            values[row.attr] = _STRUCTURED[key](value, source, f"{path}.{key}")
         else:
             parsed = row.parse(value)
             if parsed is None:

@@ -10,12 +10,14 @@ Interfaces start with their default qdisc, or with the profile given as `over` i
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from netem.core import tc
+from netem.core import tc, tree
 from netem.core.engine import CommandResult, Target, apply_ends
+from netem.core.fields import custom_table
 from netem.core.links import ends_on
 from netem.core.profile import Profile
 from netem.core.queue import MODULES
@@ -137,6 +139,7 @@ def plan_lines(profile: Profile, link: str = "all", over: Profile | None = None)
         if at_s > 0:
             end = by_dev[dev]
             lines.append(f"+{at_s:g}s {end.service} {end.link}.{end.direction}: {' '.join(argv)}")
+    lines += dynamic_lines(profile)
     needs = sorted({key for imp in profile.ends.values() for key in imp.netem_keys()})
     if needs:
         lines.append(f"# needs sch_netem for: {', '.join(needs)}")
@@ -146,3 +149,39 @@ def plan_lines(profile: Profile, link: str = "all", over: Profile | None = None)
         lines.append(f"# the queue needs {', '.join(MODULES[kind] for kind in queues)} "
                      f"(python -m netem.tools.capability --qdisc {queues[0]})")
     return lines
+
+
+def dynamic_lines(profile: Profile) -> list[str]:
+    """What apply does beyond the roots: per-destination trees, a client mix, traces and tables."""
+    lines = []
+    for (link, direction), dests in profile.destinations.items():
+        sender = next((svc for svc, lnk, way in ends_on(link) if way == direction), "?")
+        leaves = [tree.Leaf(dest, imp) for dest, imp in dests.items() if _is_address(dest)]
+        named = [dest for dest in dests if not _is_address(dest)]
+        own = profile.ends[(link, direction)]
+        for argv in tree.tree_argvs(f"<{sender}@{link}>", own, leaves):
+            lines.append(f"{sender} {link}.{direction} [to:]: {' '.join(argv)}")
+        for dest in named:
+            lines.append(f"{sender} {link}.{direction} [to:]: a leaf per address of {dest} on {link} "
+                         f"({', '.join(dests[dest].set_keys())}), found when applied")
+    if profile.clients is not None:
+        for cls in profile.clients.classes:
+            share = (f"{cls.share_pct:g}%" if cls.share_pct is not None
+                     else f"replicas {sorted(cls.indices or [])}")
+            up, down = cls.ends[("edge", "up")], cls.ends[("edge", "down")]
+            lines.append(f"# clients {cls.name} ({share}): replica egress {' '.join(up.set_keys()) or '-'}; "
+                         f"proxy leaf {' '.join(down.set_keys()) or '-'} (a tree on the proxy's edge)")
+    for key, imp in profile.all_settings():
+        if imp.trace is not None:
+            lines.append(f"# {key}: trace {imp.trace.file} replayed by the netem agent (netlink)")
+        elif custom_table(imp):
+            lines.append(f"# {key}: delay table {imp.distribution} sent by the netem agent (netlink)")
+    return lines
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True

@@ -57,4 +57,8 @@ def violations(imp: Impairment) -> list[Violation]:
         found.append(Violation("limit", imp.limit,
                                "with queue, give the queue its own limit (queue: {kind: pfifo, limit: N}); "
                                "limit would size netem's delay line instead"))
+    if imp.queue is not None and imp.trace is not None:
+        found.append(Violation("queue", imp.queue.kind,
+                               "a traced end is changed through netlink on its one netem qdisc; queue puts "
+                               "the rate on a tbf under netem: not together"))
     return found

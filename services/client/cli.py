@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("raw", nargs="+", help="raw CSV files written by qos --raw, or JSON files written "
                                              "by responsiveness --series (→ RRUL-style plots)")
     plot.add_argument("--out", default="results/plots", help="output directory (default results/plots)")
+    plot.add_argument("--link", metavar="TIMELINE",
+                      help="a netem timeline (results/netem-timeline.csv): adds link.png, configured vs "
+                           "measured per window")
+    plot.add_argument("--window", default="1s", type=parse_duration_s,
+                      help="window of link.png (default 1s)")
     return parser
 
 
@@ -221,7 +226,8 @@ def cmd_plot(ns: argparse.Namespace) -> int:
     saved = [path for path in ns.raw if is_series(path)]
     raw = [path for path in ns.raw if path not in saved]
     try:
-        written = [*(plot_files(raw, ns.out) if raw else []), *(plot_series(saved, ns.out) if saved else [])]
+        written = [*(plot_files(raw, ns.out, ns.link, ns.window) if raw else []),
+                   *(plot_series(saved, ns.out) if saved else [])]
     except PlotError as exc:
         print(f"plot: {exc}", file=sys.stderr)
         return 1

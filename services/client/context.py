@@ -29,4 +29,4 @@ def same_clock(ns: argparse.Namespace) -> bool | None:
 def context(ns: argparse.Namespace) -> RunContext:
     return RunContext(results.new_run_id(), ns.label, ns.profile,
                       clocks.configured_mode(same_clock(ns), ns.separate_clocks, ns.target[0]),
-                      ns.separate_clocks, options.replica_name(ns.replica))
+                      ns.separate_clocks, options.replica_name(ns.replica), ns.condition)

@@ -52,6 +52,8 @@ COMMON = [
     Option("--profile", "CLIENT_PROFILE", "", "netem profile in force, stored in every row"),
     Option("--timeout", "CLIENT_TIMEOUT", "10s", "HTTP timeout per request", parse_duration_s),
     Option("--json", "CLIENT_JSON", "false", "print one JSON object per test on stdout", is_switch=True),
+    Option("--condition", "CLIENT_CONDITION", "",
+           "this client's class in a netem client mix (the start-up step sets it), stored in every row"),
     Option("--replica", "CLIENT_REPLICA", "",
            "name stored in every row's `replica` column ('' = the host name: a container's short id)"),
     Option("--same-clock", "CLIENT_SAME_CLOCK", "auto",

@@ -51,6 +51,7 @@ COLUMNS: tuple[str, ...] = (
     "foreign_tcp_ms", "foreign_http_ms", "self_rtt_ms", "foreign_probes", "self_probes", "foreign_errors",
     "load_errors", *(f"{when}_rtt_{s}_ms" for when in ("idle", "loaded") for s in ("median", "p90", "p99")),
     "ip_version",  # 4 or 6: the family of the socket that carried the test
+    "condition",  # the client's class in a netem client mix (CLIENT_CONDITION; set by the start-up step)
 )
 
 RAW_COLUMNS: tuple[str, ...] = (
@@ -58,6 +59,9 @@ RAW_COLUMNS: tuple[str, ...] = (
     "rtt_ms", "owd_up_ms", "owd_down_ms", "server_recv_ns", "server_send_ns", "arrival_wall_ns",
     "reordered", "late",
     "ip_version",
+    # added later (appended only): the stamps every figure above is derived from, so a recording can be
+    # re-analysed or turned into a replayable profile (`python -m netem record`)
+    "send_mono_ns", "arrival_mono_ns", "server_count", "owd_clock", "size_bytes",
 )
 
 
@@ -70,9 +74,9 @@ def utc_now_iso() -> str:
 
 
 def base_row(kind: str, target: str, *, run_id: str, label: str = "", profile: str = "",
-             replica: str = "") -> Row:
+             replica: str = "", condition: str = "") -> Row:
     return {"timestamp_utc": utc_now_iso(), "run_id": run_id, "kind": kind, "label": label,
-            "profile": profile, "target": target, "replica": replica}
+            "profile": profile, "target": target, "replica": replica, "condition": condition}
 
 
 def _cell(value: Any) -> str:

@@ -33,10 +33,11 @@ class RunContext:
     owd_clock: str = ""  # the run's clock mode (clocks.configured_mode), stated in rows without probes
     separate_clocks: str = clocks.RELATIVE  # one-way delays when the clocks are not shared
     replica: str = ""  # which client wrote the row (replicas of `--scale client=N`)
+    condition: str = ""  # its class in a netem client mix
 
     def row(self, kind: str, target: str) -> Row:
         row = results.base_row(kind, target, run_id=self.run_id, label=self.label, profile=self.profile,
-                               replica=self.replica)
+                               replica=self.replica, condition=self.condition)
         row[clocks.COLUMN] = self.owd_clock or None
         return row
 

@@ -39,6 +39,8 @@ OMIT_S = 4  # iperf3 leaves its first seconds out (slow start, the queue filling
 PROBE_LEAD_S = 9  # probes run this long before iperf3 starts (the client's start-up, then the idle window)
 MIN_IDLE_S = 2.0  # the idle window both tools probed in must be at least this long
 PROBE_INTERVAL = "20ms"
+COMPARE_S = 16  # iperf3's measured seconds: an 11.5 s loaded window of both tools' probes
+COMPARE_INTERVAL = "10ms"  # ~1150 loaded samples per tool: the p99 rests on ~11 of them, not 3
 RESP_ARGS = ["--proxy", "none", "--target", stack.UDP_TARGET, "--download-url", f"{HTTP}/generated/10MiB.bin",
              "--probe-url", f"{HTTP}/small.html", "--upload-url", f"{HTTP}/_server/sink",
              "--phases", "idle,download", "--idle-time", f"{IDLE_S}s", "--load-time", f"{LOAD_S}s",
@@ -81,10 +83,10 @@ def finish(proc: subprocess.Popen[str], timeout_s: float) -> str:
 def probes(seconds: float, tmp: Path) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
     """irtt and the client's qos probing the proxy's address at the same interval for `seconds`, each to
     a one-hop echo there (irtt's server; the qoslab server's UDP echo)."""
-    irtt = background("client", ["irtt", "client", "-Q", "-i", PROBE_INTERVAL, "-d", f"{seconds:g}s",
+    irtt = background("client", ["irtt", "client", "-Q", "-i", COMPARE_INTERVAL, "-d", f"{seconds:g}s",
                                  "-o", str(tmp / "irtt.json"), f"{PROXY}:{IRTT_PORT}"])
     qos = background("client", [sys.executable, "-m", "services.client", "qos", "--target", ECHO,
-                                "--duration", f"{seconds:g}s", "--interval", PROBE_INTERVAL,
+                                "--duration", f"{seconds:g}s", "--interval", COMPARE_INTERVAL,
                                 "--raw", str(tmp / "qos.csv"), "--json", "--csv", ""])
     return irtt, qos
 
@@ -114,13 +116,13 @@ def compare(tmp: Path) -> dict[str, Any]:
                             stdin=subprocess.DEVNULL)
     try:
         stack.wait_listening(echo, "echo", sys.stdout)
-        irtt, qos = probes(PROBE_LEAD_S + LOAD_S + 2, tmp)
+        irtt, qos = probes(PROBE_LEAD_S + COMPARE_S + 2, tmp)
         time.sleep(PROBE_LEAD_S)  # both tools running (the client's start-up under emulation included)
         server = background("proxy", ["iperf3", "-s", "-1", "-B", PROXY, "-p", IPERF_PORT])
         time.sleep(1.0)
         load_ns = time.time_ns()
         client = background("client", ["iperf3", "-c", PROXY, "-p", IPERF_PORT, "-R", "-P", "4",
-                                       "-t", str(LOAD_S), "-O", str(OMIT_S), "-J"])
+                                       "-t", str(COMPARE_S), "-O", str(OMIT_S), "-J"])
         report = json.loads(finish(client, 60))
         finish(server, 20)
         finish(irtt, 60)
@@ -135,7 +137,7 @@ def compare(tmp: Path) -> dict[str, Any]:
     if idle[1] - idle[0] < MIN_IDLE_S * 1e9:
         raise stack.StackError(f"the probes started {(load_ns - start) / 1e9:.1f} s before iperf3: no idle "
                                f"window of {MIN_IDLE_S:g} s (a slow start-up under emulation?)")
-    loaded = (load_ns + int(OMIT_S * 1e9), load_ns + int((LOAD_S - 0.5) * 1e9))
+    loaded = (load_ns + int(OMIT_S * 1e9), load_ns + int((COMPARE_S - 0.5) * 1e9))
     found = {"iperf3_bps": report["end"]["sum_received"]["bits_per_second"],
              "irtt": {"idle": window(theirs, *idle), "loaded": window(theirs, *loaded)},
              "qos": {"idle": window(mine, *idle), "loaded": window(mine, *loaded)},

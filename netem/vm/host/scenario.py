@@ -15,7 +15,9 @@ from typing import Any, TextIO
 from netem.commands import report_files
 from netem.commands.scenario import Scenario, load_scenario
 from netem.core.errors import ScenarioError
+from netem.core.fields import custom_table
 from netem.core.profile import resolve_path
+from netem.traces.load import load
 from netem.vm.channel import SCENARIO
 from netem.vm.host import boot
 from netem.vm.host.build import Image
@@ -36,6 +38,13 @@ def spec_for(path: str) -> tuple[Scenario, str]:
     if scenario.capture:  # the guest has no tcpdump: say so rather than run without the captures
         raise ScenarioError(path, "capture", scenario.capture, "not available in the VM (no tcpdump in the "
                             "guest); capture runs on the compose stack (python -m netem scenario run)")
+    for name in scenario.profiles:  # the namespace stack has no netem agent: say so, never apply half
+        profile = load(name).profile
+        dynamic = [key for key, imp in profile.all_settings() if imp.trace or custom_table(imp)]
+        if dynamic or profile.destinations or profile.clients:
+            raise ScenarioError(path, "profiles", name, "traces, table files, to: rules and client mixes "
+                                "need the compose stack: python -m netem.vm run --docker -- python3 -m "
+                                "netem scenario run FILE")
     texts = {p: resolve_path(p).read_text(encoding="utf-8") for p in scenario.profiles}
     return scenario, encode_spec(scenario, texts)
 

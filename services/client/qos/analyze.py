@@ -188,5 +188,8 @@ def raw_rows(run: QosRun, run_id: str, label: str, same: bool | None = None,
             "arrival_wall_ns": arrival.wall_ns if arrival else None,
             "reordered": seq in reordered if arrival else None,
             "late": rtt > threshold if rtt is not None else None, "ip_version": run.ip_version,
+            "send_mono_ns": sends.mono_ns[seq], "arrival_mono_ns": arrival.mono_ns if arrival else None,
+            "server_count": arrival.server_count if arrival else None, clocks.COLUMN: oneway.mode,
+            "size_bytes": run.config.size,
         })
     return rows

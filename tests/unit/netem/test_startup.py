@@ -1,10 +1,13 @@
+import ipaddress
+import re
 from typing import Any
 
 import pytest
 
 from netem import topology
-from netem.commands import startup
+from netem.commands import startup, state
 from netem.core.engine import apply_ends
+from netem.core.errors import ApplyError
 from netem.core.links import find_targets
 from netem.core.profile import load_profile
 from netem.core.steps import replay_steps
@@ -70,3 +73,36 @@ def test_steps_replayed_with_change(fake_tc: Any) -> None:
     assert sleeps == [10.0, 10.0]
     assert [c[2] for c in fake_tc.calls if c[:2] == ["tc", "qdisc"]] == ["replace", "change", "change"]
     assert rates == [625_000, 2_500_000]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_replica_waits_only_for_the_proxy_agent_of_the_profile_in_force(tmp_path: Any) -> None:
+    """A stale status of an earlier profile's proxy agent (its epoch) is no reason to wait; the agent of
+    this profile is: until the replica's ready mark, its failure, or the timeout."""
+    first, second = (str(ipaddress.ip_network(topology.IPAM_RANGES["edge"])[k]) for k in (2, 3))
+    reg = state.Registration("c1", first, 1, "near")
+    clock = FakeClock()
+    state.write_status(tmp_path, "proxyhost", {"service": "proxy", "epoch_ns": 1, "phase": "stopped"})
+    startup._await_leaf(tmp_path, reg, 2, clock.sleep, clock)  # an earlier profile's agent: not awaited
+    assert clock.now == 0.0
+    state.write_status(tmp_path, "proxyhost", {"service": "proxy", "epoch_ns": 2, "phase": "replaying"})
+    with pytest.raises(ApplyError, match=rf"did not add a leaf for {re.escape(first)} within 60s"):
+        startup._await_leaf(tmp_path, reg, 2, clock.sleep, clock)
+    assert clock.now == pytest.approx(startup.READY_TIMEOUT_S, abs=0.2)
+    state.mark_ready(tmp_path, "c1")
+    startup._await_leaf(tmp_path, reg, 2, clock.sleep, clock)
+    state.write_status(tmp_path, "proxyhost", {"service": "proxy", "epoch_ns": 2, "phase": "failed",
+                                               "error": "replicas: boom"})
+    other = state.Registration("c2", second, 2, "far")
+    with pytest.raises(ApplyError, match=rf"before adding a leaf for {re.escape(second)}: replicas: boom"):
+        startup._await_leaf(tmp_path, other, 2, clock.sleep, clock)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,8 @@ class FakeDocker:
         if argv[:2] == ["service", "update"]:
             failed = argv[-1] == self.fail_update
             return CommandResult(1 if failed else 0, "", "task exited (78)" if failed else "")
+        if argv[:2] == ["config", "inspect"]:
+            return CommandResult(1, "", "Error: no such config")
         if argv[:2] == ["service", "inspect"]:
             state = "rollback_completed" if argv[-1] == self.fail_update and self.rolled_back else "completed"
             return CommandResult(0, json.dumps([{"UpdateStatus": {"State": state}}]), "")
@@ -107,3 +110,23 @@ def test_per_end_options_are_usage_errors_on_a_swarm(argv: list[str],
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert "usage error" in capsys.readouterr().err
+
+
+def test_a_profile_file_travels_as_configs_with_its_traces(tmp_path: Path) -> None:
+    (tmp_path / "cell.down").write_text("0\n10\n")
+    (tmp_path / "cell.yaml").write_text("description: cell\nedge: {down: {trace: cell.down}}\n")
+    fake = FakeDocker()
+    assert swarm.apply(swarm.SwarmStack("st", fake), str(tmp_path / "cell.yaml"), now_ns=42) == 0
+    created = [c for c in fake.calls if c[:2] == ["config", "create"]]
+    assert [c[2].rsplit("_", 1)[1] for c in created] == ["0", "1"]  # cell.down, cell.yaml
+    update = next(c for c in fake.calls if c[:2] == ["service", "update"] and c[-1] == "st_proxy")
+    digest = created[0][2].split("_")[2]
+    assert f"NETEM_PROFILE={swarm.CONFIG_DIR}/{digest}/cell.yaml" in update
+    assert "NETEM_TRACE_EPOCH=42" in update
+    assert f"source=st_netem_{digest}_1,target={swarm.CONFIG_DIR}/{digest}/cell.yaml,mode=0444" in update
+
+
+def test_a_mix_gives_the_client_its_slot_and_a_shipped_profile_stays_a_name() -> None:
+    shipped = swarm.Shipped("4g", mix=True)
+    argv = swarm.update_argv("st", "client", "4g", shipped)
+    assert "CLIENT_REPLICA_INDEX={{.Task.Slot}}" in argv and "--config-add" not in argv

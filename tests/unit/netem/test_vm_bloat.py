@@ -27,7 +27,8 @@ def probes(idle: float, loaded: float) -> dict[str, list[float]]:
 def found(fifo_p90: float = 381.0, fq_p50: float = 26.0, fq_rpm: float = 2500.0, ours_bps: float = 9.4e6,
           irtt_loaded: float = 350.0) -> dict[str, dict[str, Any]]:
     compare = {"iperf3_bps": 9.5e6, "irtt": probes(11.0, irtt_loaded), "qos": probes(14.0, 353.0)}
-    return {"short": {"resp": resp(13.0, 25.0, 30.0, 1800.0, "A", 9.3e6)},
+    return {"short": {"resp": resp(13.0, 25.0, 30.0, 1800.0, "A", 9.3e6), "iperf3_bps": 9.5e6,
+                      "irtt": probes(11.0, 25.0), "qos": probes(14.0, 28.0)},
             "fifo": {"resp": resp(13.0, 330.0, fifo_p90, 180.0, "D", ours_bps), **compare},
             "fq_codel": {"resp": resp(13.0, fq_p50, 30.0, fq_rpm, "A", ours_bps), **compare,
                          "irtt": probes(11.0, 20.0), "qos": probes(14.0, 23.0)}}
@@ -69,6 +70,23 @@ def test_each_other_check_fails_on_its_bad_value() -> None:
     bad_grade = found()
     bad_grade["fifo"]["resp"][1]["bufferbloat_grade"] = "B"
     assert not by_metric(bloat.verdicts(bad_grade))[("fifo", "grade in D/F")].ok
+
+
+def test_the_short_fifos_offset_between_the_tools_is_taken_out_not_added_to_the_band() -> None:
+    """A busy host: every case's probes read 7 ms more than irtt's under load (the CPU, not the queue).
+    With the short FIFO showing the same offset the fq_codel case passes; without it, with the opposite
+    sign, or 4 ms beyond it, not — the ±2 ms band is never widened."""
+    def run(short_off: float, fq_off: float) -> Any:
+        data = found()
+        data["short"].update(qos=probes(14.0, 28.0 + short_off))
+        data["fq_codel"].update(irtt=probes(11.0, 20.0), qos=probes(14.0, 23.0 + fq_off))
+        return by_metric(bloat.verdicts(data))[("fq_codel", "RTT increase p90 vs irtt")]
+    assert run(short_off=0.0, fq_off=1.5).ok and not run(short_off=0.0, fq_off=7.0).ok
+    assert run(short_off=7.0, fq_off=7.0).ok and run(short_off=7.0, fq_off=5.5).ok
+    assert not run(short_off=-7.0, fq_off=7.0).ok and not run(short_off=7.0, fq_off=0.0).ok
+    assert not run(short_off=7.0, fq_off=11.5).ok
+    good = run(short_off=7.0, fq_off=7.0)
+    assert good.tolerance == bloat.IRTT_FLOOR_MS and "offset +7.00" in good.note
 
 
 def test_increases_subtract_the_idle_median() -> None:

@@ -1,0 +1,85 @@
+"""How the controller reaches a container's state and agent (netem.commands.dynamic): pure parts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netem.commands import dynamic, state
+
+
+class FakeContainer:
+    def __init__(self, pid: int = 0, env: list[str] | None = None) -> None:
+        self.name = "proj-proxy-1"
+        self.attrs: dict[str, Any] = {"State": {"Pid": pid}, "Config": {"Env": env or []}}
+
+
+def test_a_state_tar_is_written_as_put_archive_would(tmp_path: Path) -> None:
+    files = {"p.yaml": b"description: x\n", "t/a.csv": b"t_ms,delay_ms\n"}
+    data = state.in_force_tar("p", files, "p.yaml", 7, 5)
+    dynamic.extract(data, tmp_path)
+    pointer = state.read_in_force(tmp_path)
+    assert pointer is not None and pointer.name == "p" and pointer.epoch_ns == 7
+    assert (tmp_path / "in-force-5" / "t" / "a.csv").read_bytes() == b"t_ms,delay_ms\n"
+    assert not [p for p in tmp_path.rglob(".*")]  # written whole: no temporaries left
+
+
+def test_a_tar_cannot_write_outside_the_state(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name in ("../escape", "/abs", "ok.json"):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+    (tmp_path / "state").mkdir()
+    dynamic.extract(out.getvalue(), tmp_path / "state")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["ok.json"]
+
+
+def fake_proc(tmp_path: Path, processes: dict[int, tuple[str, list[str]]]) -> Path:
+    """A /proc with ns/pid links and cmdlines."""
+    proc = tmp_path / "proc"
+    for pid, (namespace, argv) in processes.items():
+        (proc / str(pid) / "ns").mkdir(parents=True)
+        os.symlink(namespace, proc / str(pid) / "ns" / "pid")
+        (proc / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (proc / "self").mkdir()
+    return proc
+
+
+def test_agents_are_found_in_the_containers_pid_namespace_only(tmp_path: Path) -> None:
+    agent = ["python3", "-m", "netem.commands.agent", "--log-file", "--detach"]
+    proc = fake_proc(tmp_path, {
+        100: ("pid:[1]", ["python3", "-m", "services.proxy"]),  # the container's init
+        120: ("pid:[1]", agent),
+        130: ("pid:[1]", ["python3", "-m", "netem.commands.agent", "--stop"]),  # a stopper, not an agent
+        140: ("pid:[1]", ["grep", "netem.commands.agent.py"]),  # a word that only contains the mark
+        200: ("pid:[2]", agent),  # another container's agent
+    })
+    assert dynamic.agent_pids(proc, 100) == [120]
+    assert dynamic.agent_pids(proc, 999) == []  # the container is gone
+
+
+def test_the_agent_starts_in_every_namespace_of_the_container_with_its_environment() -> None:
+    argv = dynamic.nsenter_argv("/usr/bin/nsenter", 42, [*dynamic.AGENT, "--detach"])
+    assert argv[:2] == ["/usr/bin/nsenter", "--target=42"]
+    assert {"--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd"} <= set(argv[2:argv.index("--")])
+    assert argv[argv.index("--") + 1:] == ["python3", "-m", "netem.commands.agent", "--detach"]
+    container = FakeContainer(env=["PATH=/usr/local/bin:/usr/bin", "QOSLAB_SERVICE=proxy", "EMPTY=", "A=b=c"])
+    assert dynamic.container_env(container) == {"PATH": "/usr/local/bin:/usr/bin", "QOSLAB_SERVICE": "proxy",
+                                                "EMPTY": "", "A": "b=c"}
+
+
+@pytest.mark.parametrize(("environ", "pid", "want"), [
+    ({}, 0, dynamic.ApiReach),  # not running (no PID)
+    ({"NETEM_RUNNER": "exec"}, 1, dynamic.ApiReach),  # asked for docker exec
+])
+def test_the_api_is_the_way_where_the_host_cannot_reach(environ: dict[str, str], pid: int,
+                                                        want: type) -> None:
+    assert isinstance(dynamic.reach(FakeContainer(pid), environ), want)
