@@ -59,8 +59,9 @@ def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack, replicas
     edge = [next(v for k, v in s["NetworkSettings"]["Networks"].items() if k.endswith("_edge"))
             for s in states]
     assert all(not (e.get("IPAMConfig") or {}).get("IPv4Address") for e in edge), edge
-    assert all(e.get("GlobalIPv6Address") and not (e.get("IPAMConfig") or {}).get("IPv6Address")
-               for e in edge), edge
+    # nor a fixed IPv6 one (an exited container shows no address; each replica's IPv6 rows below show
+    # it had one)
+    assert all(not (e.get("IPAMConfig") or {}).get("IPv6Address") for e in edge), edge
 
     path = stack.results_dir / "qos_result.csv"
     with path.open(newline="", encoding="utf-8") as handle:

@@ -10,8 +10,9 @@ import time
 from .conftest import Stack
 
 # a line of the client's side-by-side summary (services/client/report.family_table: compose runs the suite
-# over IPv4 and IPv6), after compose's "client-1 | "; each family's cell is 40 characters wide
-SUMMARY_LINE = re.compile(r"(?:^|\|\s)(?P<kind>http_miss|http_hit|qos|load)\s+(?P<v4>.{40}) (?P<v6>.*)$")
+# over IPv4 and IPv6), after compose's "client-1 | "; the test's name is padded to 11 characters (so
+# never one space: `load http://…` is the load run's own line), each family's cell is 40 wide
+SUMMARY_LINE = re.compile(r"(?:^|\|\s)(?P<kind>http_miss|http_hit|qos|load)\s{2,}(?P<v4>.{40}) (?P<v6>.*)$")
 
 
 def _get(port: int, path: str, timeout_s: float = 10.0) -> tuple[int, dict[str, str], bytes]:
