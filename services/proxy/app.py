@@ -22,6 +22,7 @@ from .cache.cookies import request_fields
 from .fast import FastHeads
 from .fds import Episodes
 from .job import ProxyConfig
+from .memory import Release
 from .metrics import ProxyMetrics
 from .store import Store
 from .upstream import Pool
@@ -48,6 +49,13 @@ class ProxyApp:
         self.inflight: dict[str, asyncio.Future[None]] = {}  # key → the fetch concurrent misses wait for
         self.tasks: set[asyncio.Task[None]] = set()
         self.udp_stats: Callable[[], dict[str, Any]] | None = None
+        self.memory = Release()
+
+    def housekeeping(self, now: float) -> None:
+        """Once per sweep tick (the lifecycle's sweeper, monotonic `now`): close pooled upstream connections
+        past their idle timeout, and give memory back after a burst (`memory.py`)."""
+        self.pool.sweep()
+        self.memory.observe(len(self.connections), self.store.freed_bytes, now)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run `coro` as a task the graceful stop can cancel."""

@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Sequence
 
 from services.common import log
 from services.common.config import build_parser
 
+from .allocator import in_use, reexec_if_needed
 from .cache.cookies import CookieRules
 from .fds import FD_RESERVE, raise_nofile_limit, session_budget
 from .job import ProxyConfig
 from .options import OPTIONS
 from .server import ProxyServer
-from .udp_workers import RelayProcesses, relay_factory, udp_sockets
+from .udp_session import bind_shared
+from .udp_workers import RelayProcesses, relay_factory
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -60,7 +63,7 @@ def _serve_with_relays(args: argparse.Namespace) -> None:
     sessions = session_budget(args.udp_max_sessions)
     if sessions < args.udp_max_sessions:
         log.event("proxy.udp_sessions_capped", max_sessions=sessions, reserve=FD_RESERVE)
-    socks = udp_sockets(args.bind, args.udp_port, args.udp_workers)
+    socks = bind_shared(args.bind, args.udp_port, args.udp_workers)
     relays = RelayProcesses(socks, relay_factory(args.upstream_udp, max_sessions=sessions,
                                                  idle_timeout_s=args.udp_idle_timeout))
     try:
@@ -72,6 +75,9 @@ def _serve_with_relays(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     log.configure("proxy")
     args = parse_args(argv)
+    if argv is None:  # the program itself (`python -m services.proxy`), not a call from a test
+        reexec_if_needed(args.allocator)
+    log.event("proxy.allocator", allocator=in_use(os.environ))
     raise_nofile_limit()
     try:
         _serve_with_relays(args)

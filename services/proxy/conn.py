@@ -94,13 +94,16 @@ class ClientConnection(HttpConnection):
         hit = fast_hit(self.app, target, close or self.state.draining)
         if hit is None:
             return data
+        self.fast_heads.remember(data, plain)
         head, body = hit
+        keep = not (close or self.state.draining)
         if len(body) < 65536:
             transport.write(head + body)
         else:
             transport.write(head)
-            transport.write(body)
-        if close or self.state.draining:
+            if not self.send_body(body, keep):
+                return b""  # going out window by window; it ends the answer
+        if not keep:
             self.close()
         return b""
 
@@ -163,7 +166,7 @@ class ClientConnection(HttpConnection):
             self.job = None
             if stream is not None:  # answered at once (an error): the body still arriving is dropped
                 self._drop_body(stream)
-            elif job.close and not self.state.closing:
+            elif job.close and not self.state.closing and not self.sending_body:
                 self.close()
             return
         self.state.busy = True
@@ -180,7 +183,8 @@ class ClientConnection(HttpConnection):
         self.job = None
         if job.stream is not None and job.stream is self.stream:  # answered before its body was all here
             self._drop_body(job.stream)
-        self.answer_ended(keep=not job.close)
+        if not self.sending_body:
+            self.answer_ended(keep=not job.close)
 
     def _drop_body(self, stream: BodyStream) -> None:
         """The answer is out while the body still arrives: read and drop the rest, then close (lingering,
@@ -197,6 +201,10 @@ class ClientConnection(HttpConnection):
         super().shutdown()
 
     # -- the Client interface used by the cycle: write, drain, abort (the core's), and ... ----------------
+    def write_body(self, body: bytes) -> None:
+        """A stored response's body (shared with every client it is served to): see `send_body`."""
+        self.send_body(body, keep=self.job is None or not self.job.close)
+
     def start_tunnel(self, origin: Origin) -> Coroutine[Any, Any, None]:
         return open_tunnel(self, origin, self.app.config.connect_timeout_s)
 

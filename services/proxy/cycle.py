@@ -38,6 +38,9 @@ class _NullClient:
     def write(self, data: bytes) -> None:
         pass
 
+    def write_body(self, body: bytes) -> None:
+        pass
+
     async def drain(self) -> None:
         pass
 

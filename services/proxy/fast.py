@@ -20,7 +20,7 @@ RULE = PlainRule(starts=(b"GET /",),
                                         "content-length", "transfer-encoding", "expect", "upgrade"}),
                  connections=((), ("keep-alive",), ("close",)))
 MAX_FAST_HEAD = 4096   # longer heads take the full path (and its limits)
-MEMO_HEAD_MAX = 1024   # heads up to this are remembered once classified (wrk's is ~50 bytes)
+MEMO_HEAD_MAX = 1024   # heads up to this are remembered once answered (wrk's is ~50 bytes)
 MEMO_ENTRIES = 4096
 
 Plain = tuple[str, bool]  # (target, close)
@@ -45,15 +45,18 @@ class FastHeads:
 
     def classify(self, data: bytes) -> Plain | None:
         """(target, close) when `data` is exactly one head (through its blank line, nothing after it) of a
-        plain GET, else None. A head seen before costs one dict lookup: only single heads are remembered."""
+        plain GET, else None. A head remembered (`remember`) costs one dict lookup."""
         hit = self._plain.get(data)
         if hit is not None or len(data) > MAX_FAST_HEAD or not data.endswith(b"\r\n\r\n"):
             return hit
         if data.find(b"\r\n\r\n") != len(data) - 4:  # pipelined: the full path keeps their order
             return None
-        plain = plain_get(data, self.limits, self.rule)
-        if plain is not None and len(data) <= MEMO_HEAD_MAX:
+        return plain_get(data, self.limits, self.rule)
+
+    def remember(self, data: bytes, plain: Plain) -> None:
+        """Keep a head the fast path answered (only those: a burst of misses with heads never seen again
+        must not leave thousands of them behind, issue 25)."""
+        if len(data) <= MEMO_HEAD_MAX and data not in self._plain:
             if len(self._plain) >= self.max_entries:
                 self._plain.clear()
             self._plain[data] = plain
-        return plain

@@ -13,6 +13,7 @@ from typing import Any
 
 from services.common import log
 
+from .udp_session import REPLY_SOCKETS
 from .upstream import FD_EXHAUSTED
 
 FD_RESERVE = 256  # descriptors the UDP relay's sessions leave for HTTP, the upstream pool and stats
@@ -33,12 +34,13 @@ def raise_nofile_limit() -> tuple[int, int]:
     return soft, now
 
 
-def session_budget(max_sessions: int) -> int:
-    """UDP sessions the relay may hold so FD_RESERVE descriptors stay free for everything else."""
+def session_budget(max_sessions: int, reply_sockets: int = REPLY_SOCKETS) -> int:
+    """UDP sessions the relay may hold so FD_RESERVE descriptors stay free for everything else (each
+    session holds one descriptor, the first `reply_sockets` of them two)."""
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY:
         return max_sessions
-    return max(1, min(max_sessions, soft - FD_RESERVE))
+    return max(1, min(max_sessions, soft - FD_RESERVE - reply_sockets))
 
 
 def is_exhaustion(exc: BaseException | None) -> bool:

@@ -80,6 +80,10 @@ class Client(Protocol):
 
     def write(self, data: bytes) -> None: ...
 
+    def write_body(self, body: bytes) -> None:
+        """The body of a stored response: shared by every client it goes to, never copied per client; when
+        large it goes out as the client takes it and ends the answer itself (`HttpConnection.send_body`)."""
+
     async def drain(self) -> None: ...
 
     def abort(self) -> None: ...

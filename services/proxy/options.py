@@ -22,6 +22,7 @@ from services.common.config import (
     parse_worker_count,
 )
 
+from .allocator import Allocator
 from .cache.cookies import DEFAULT_RULES, CookieRequests, SetCookie
 from .store import DEFAULT_MAX_VARIANTS
 from .target import parse_allow
@@ -75,7 +76,8 @@ OPTIONS = [
     Option("--max-object-size", "PROXY_MAX_OBJECT_SIZE", "8MiB", "larger responses are streamed, not stored",
            parse_size),
     Option("--max-variants", "PROXY_MAX_VARIANTS", str(DEFAULT_MAX_VARIANTS),
-           "stored variants per URL (Vary); the least recently used one is dropped beyond", _positive_int),
+           "stored variants per URL (Vary); beyond, the oldest one not asked for again is dropped",
+           _positive_int),
     Option("--allow", "PROXY_ALLOW", "server:8000", "forward-mode destinations HOST[:PORT],…", parse_allow),
     Option("--purge-allow", "PROXY_PURGE_ALLOW", "127.0.0.1,::1", "client addresses allowed to PURGE",
            _addresses),
@@ -118,4 +120,7 @@ OPTIONS = [
     Option("--cookie-requests", "PROXY_COOKIE_REQUESTS", DEFAULT_RULES.requests.value,
            "requests with Cookie: cache (served and stored like any) or bypass (never cached)",
            _choice(CookieRequests)),
+    Option("--allocator", "PROXY_ALLOCATOR", Allocator.MALLOC.value,
+           "malloc: re-executes once with PYTHONMALLOC=malloc so memory freed after a burst can go back "
+           "to the system (unless PYTHONMALLOC is set); pymalloc: CPython's default", _choice(Allocator)),
 ]

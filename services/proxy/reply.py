@@ -13,12 +13,15 @@ from .job import Job
 
 
 def finish(app: ProxyApp, job: Job, data: bytes, status: int, cache_status: str, *,
-           stored: bool = False) -> None:
-    """Write a whole answer; `stored`: it comes from a stored entry."""
+           stored: bool = False, body: bytes = b"") -> None:
+    """Write a whole answer; `stored`: it comes from a stored entry; `body`: a stored entry's body after
+    `data` (its head), written shared (`Client.write_body`), never copied per client."""
     job.client.write(data)
     job.status, job.cache_status = status, cache_status
-    job.sent_bytes += len(data)
+    job.sent_bytes += len(data) + len(body)
     report(app, job, stored=stored)
+    if body:
+        job.client.write_body(body)
 
 
 def error(app: ProxyApp, job: Job, status: int, message: str, cache_status: str = "-") -> None:

@@ -71,13 +71,6 @@ def served_head(entry: Entry, now: float, cache_status: str, connection: bytes) 
                           _HIT_TAILS[cache_status])
 
 
-def entry_response(entry: Entry, now: float, cache_status: str, *, head_only: bool,
-                   connection: bytes) -> bytes:
-    """The bytes of a response served from storage."""
-    head = served_head(entry, now, cache_status, connection)
-    return head if head_only else head + entry.body
-
-
 def partial_response(entry: Entry, now: float, cache_status: str, part: ByteRange, *,
                      connection: bytes) -> bytes:
     """206 with one byte range of a stored complete 200 (RFC 9110 §15.3.7)."""

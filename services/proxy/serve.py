@@ -49,8 +49,9 @@ def serve_entry(app: ProxyApp, job: Job, entry: Entry, cache_status: str) -> Non
         status = 206
     elif part == UNSATISFIABLE:
         data, status = respond.unsatisfiable_response(entry, cache_status, connection=connection), 416
-    else:
-        data = respond.entry_response(entry, now, cache_status, head_only=job.head_only,
-                                      connection=connection)
-        status = entry.status
+    else:  # the stored body is written as it is, shared by every client (never joined to a head per hit)
+        head = respond.served_head(entry, now, cache_status, connection)
+        body = b"" if job.head_only else entry.body
+        reply.finish(app, job, head, entry.status, cache_status, stored=True, body=body)
+        return
     reply.finish(app, job, data, status, cache_status, stored=True)

@@ -42,7 +42,7 @@ class ProxyServer:
             self.udp_address = _hostport(self.udp.sockname)
         app = self.app
         self.sweeper = loop.create_task(sweep(app.connections, sweep_interval_s(app.timeouts), app.mono,
-                                              asyncio.sleep))
+                                              asyncio.sleep, also=app.housekeeping))
         cfg = self.app.config
         workers = self.udp.counters.workers if self.udp is not None else 0
         log.event("proxy.listening", http=self.http_address, udp=self.udp_address or "-", udp_workers=workers,

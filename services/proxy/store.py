@@ -57,6 +57,7 @@ class Store:
         self.used_bytes = 0
         self.evictions = 0
         self.variant_evictions = 0  # of those, variants dropped for the per-URL bound
+        self.freed_bytes = 0  # charged bytes that left the store (evicted, replaced, dropped), ever
         self._urls: dict[str, _Url] = {}
         self._lru: OrderedDict[tuple[str, VaryKey], Entry] = OrderedDict()
 
@@ -139,6 +140,7 @@ class Store:
         self._lru[(old.key, old.vary)] = new
         self._lru.move_to_end((old.key, old.vary))
         self.used_bytes += new.size - old.size
+        self.freed_bytes += old.size
         self._evict()
 
     def discard(self, entry: Entry) -> None:
@@ -157,6 +159,7 @@ class Store:
     def clear(self) -> None:
         self._urls.clear()
         self._lru.clear()
+        self.freed_bytes += self.used_bytes
         self.used_bytes = 0
 
     # -- the bound per URL (2Q) -----------------------------------------------------------------------
@@ -220,6 +223,7 @@ class Store:
             self.used_bytes -= GHOST_BYTES * len(url.ghosts or ())
         del self._lru[(entry.key, entry.vary)]
         self.used_bytes -= entry.size
+        self.freed_bytes += entry.size
 
     def _evict(self) -> None:
         while self.used_bytes > self.max_bytes and self._lru:

@@ -126,13 +126,16 @@ class EpollLoop:
         self._stopped = False
         timers, soon, poll, clock = self._timers, self._soon, self._epoll.poll, self.clock
         pop, get = heapq.heappop, self._readers.get
+        now = self.now
         while not self._stopped:
             if soon:
                 timeout_s = 0.0
             elif timers:
-                timeout_s = max(0.0, timers[0][0] - self.now)
+                timeout_s = timers[0][0] - now
+                if timeout_s < 0.0:
+                    timeout_s = 0.0
             else:
-                timeout_s = -1
+                timeout_s = -1.0
             events = poll(timeout_s)
             self.now = now = clock()
             self.generation += 1

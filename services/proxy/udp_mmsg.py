@@ -94,9 +94,10 @@ class _Headers:
 
 
 class MessageRing:
-    """Slot buffers plus the four header arrays the relay needs: receive on the client socket (with the
-    sender's address), send up on a connected session socket, receive on a session socket, send down to
-    one client address. All four share the slots, so a received batch is sent on without a copy."""
+    """Slot buffers plus the four header arrays the relay needs: receive on the shared client socket (with
+    the sender's address), receive on a connected socket (a session's upstream or reply socket), send on a
+    connected socket, send to one client address. All four share the slots, so a received batch is sent
+    on without a copy."""
 
     def __init__(self, slots: int = 64, name_len: int = 16, slot_bytes: int = SLOT_BYTES) -> None:
         """`name_len`: the client socket's address length (16 for IPv4, 28 for IPv6; fixed per socket)."""
@@ -118,7 +119,7 @@ class MessageRing:
         self._dest_view = memoryview(self._dest).cast("B")
         self.from_clients = _Headers(bases, slot_bytes, (ctypes.addressof(self._names), name_len, name_len))
         self.up = _Headers(bases, slot_bytes, None)
-        self.from_upstream = _Headers(bases, slot_bytes, None)
+        self.from_connected = _Headers(bases, slot_bytes, None)
         self.down = _Headers(bases, slot_bytes, (ctypes.addressof(self._dest), 0, name_len))
         self._full_names = memoryview(array.array("I", [name_len] * slots))
 
@@ -150,28 +151,35 @@ class MessageRing:
     def send_up(self, fd: int, start: int, count: int) -> int:
         """Send slots start…start+count-1 (as received from clients) on a connected socket; returns how many
         went (≥ 1) or -errno for the first that did not."""
-        src = self.from_clients.words
-        self.up.iov_words[start * _IOV_STRIDE + _IOV_LEN_AT:(start + count) * _IOV_STRIDE:_IOV_STRIDE] = \
-            src[start * _STRIDE + _LEN_AT:(start + count) * _STRIDE:_STRIDE]
-        return self._checked(self._send(fd, self.up.address + start * _HDR_BYTES, count, MSG_DONTWAIT))
+        return self._send_slots(self.from_clients, self.up, fd, start, count)
 
-    def recv_upstream(self, fd: int) -> int:
-        """Datagrams read from a (connected) session socket into slots 0…n-1; 0 if none; -errno on error."""
-        got = self._recv(fd, self.from_upstream.address, self.slots, MSG_DONTWAIT, None)
+    def recv_connected(self, fd: int) -> int:
+        """Datagrams read from a connected socket (a session's upstream or reply socket) into slots 0…n-1;
+        0 if none; -errno on error."""
+        got = self._recv(fd, self.from_connected.address, self.slots, MSG_DONTWAIT, None)
         if got < 0:
             return -ctypes.get_errno()
         return got
 
-    def upstream_lengths(self, count: int) -> memoryview:
-        return self.from_upstream.words[_LEN_AT:count * _STRIDE:_STRIDE]
+    def connected_lengths(self, count: int) -> memoryview:
+        return self.from_connected.words[_LEN_AT:count * _STRIDE:_STRIDE]
+
+    def send_connected(self, fd: int, start: int, count: int) -> int:
+        """Send slots start…start+count-1 (as received by `recv_connected`) on a connected socket."""
+        return self._send_slots(self.from_connected, self.up, fd, start, count)
 
     def send_down(self, fd: int, name: bytes, start: int, count: int) -> int:
-        """Send slots start…start+count-1 (as received from upstream) to the client address `name` (raw
-        sockaddr); returns how many went (≥ 1) or -errno for the first that did not."""
+        """Send slots start…start+count-1 (as received by `recv_connected`) to the client address `name`
+        (raw sockaddr); returns how many went (≥ 1) or -errno for the first that did not."""
         self._dest_view[:len(name)] = name
-        self.down.iov_words[start * _IOV_STRIDE + _IOV_LEN_AT:(start + count) * _IOV_STRIDE:_IOV_STRIDE] = \
-            self.from_upstream.words[start * _STRIDE + _LEN_AT:(start + count) * _STRIDE:_STRIDE]
-        return self._checked(self._send(fd, self.down.address + start * _HDR_BYTES, count, MSG_DONTWAIT))
+        return self._send_slots(self.from_connected, self.down, fd, start, count)
+
+    def _send_slots(self, source: _Headers, out: _Headers, fd: int, start: int, count: int) -> int:
+        """The lengths `source` received become `out`'s iov lengths (one strided slice copy), then one
+        sendmmsg of those slots."""
+        out.iov_words[start * _IOV_STRIDE + _IOV_LEN_AT:(start + count) * _IOV_STRIDE:_IOV_STRIDE] = \
+            source.words[start * _STRIDE + _LEN_AT:(start + count) * _STRIDE:_STRIDE]
+        return self._checked(self._send(fd, out.address + start * _HDR_BYTES, count, MSG_DONTWAIT))
 
     @staticmethod
     def _checked(sent: int) -> int:
@@ -180,7 +188,7 @@ class MessageRing:
     def close(self) -> None:
         for view in (self.payloads, self.names, self._dest_view, self._full_names):
             view.release()
-        for headers in (self.from_clients, self.up, self.from_upstream, self.down):
+        for headers in (self.from_clients, self.up, self.from_connected, self.down):
             headers.words.release()
             headers.iov_words.release()
         del self._mem_ref

@@ -2,15 +2,28 @@
 back to the right client. Bounded session table with idle expiry, counters per session, no queues.
 
 It runs on an `udp_loop.EpollLoop` (its own process in the proxy, `udp_workers.py`). Every socket is
-non-blocking and a reader of the loop. A socket that was not ready in the loop's previous poll has one
-datagram waiting as a rule (a probe, a ping-pong): it is read with one `recvfrom_into` and sent on with one
-`send`, the least work per hop. A socket that was ready in the previous poll too has a backlog: one
-`recvmmsg` reads up to `batch` datagrams into preallocated slots (`udp_mmsg.MessageRing`) and each run of
-datagrams of one session goes on with one `sendmmsg` (payloads never become Python objects; the session is
-found by the raw sender address). Without recvmmsg (not Linux) every read is the one-datagram kind.
+non-blocking and a reader of the loop. A client's first datagram arrives on the shared socket; its session
+gets an upstream socket and, for the first `reply_sockets` sessions, a reply socket: the relay's own address
+connected to the client (`udp_session.open_reply_socket`). The kernel then hands that client's datagrams
+to the reply socket, and the session's two sockets relay to each other with `recv_into` and `send`, no
+address converted to Python and back (a third of a hop's interpreter time). Sessions beyond that bound use
+the shared socket both ways (`recvfrom_into`, `sendto`): every datagram for the shared socket makes the
+kernel look through the port's connected sockets, so their number stays small.
+
+A socket that was not ready in the loop's previous poll has one datagram waiting as a rule (a probe, a
+ping-pong): it is read with one call and sent on with one, the least work per hop. A socket that was ready
+in the previous poll too has a backlog: one `recvmmsg` reads up to `batch` datagrams into preallocated slots
+(`udp_mmsg.MessageRing`) and each run of one session goes on with one `sendmmsg` (payloads never become
+Python objects; on the shared socket the session is found by the raw sender address). Without recvmmsg
+(not Linux) every read is the one-datagram kind. The readers of a session's sockets are closures over
+what a datagram touches, so a hop looks up no attribute it can avoid.
+
 A send that would block is counted as a drop (UDP semantics), never queued and never waited for, so a slow
-client only loses its own datagrams. Counters are exact on both paths: a datagram read is counted once, to
-its session, and a datagram the kernel refuses is counted as dropped or as an error of its side.
+client only loses its own datagrams. Counters are exact on every path: a datagram read is counted once, to
+its session, and a datagram the kernel refuses is counted as dropped or as an error of its side; totals
+are those of the sessions open plus those closed. Order is kept: a new reply socket is read only after the
+shared socket was found empty once it was connected, so no datagram the client sent before overtakes one
+sent after.
 """
 
 from __future__ import annotations
@@ -28,18 +41,21 @@ from . import udp_mmsg
 from .udp_loop import EpollLoop, Timer
 from .udp_session import (
     CLIENT_BUFFER,
+    REPLY_SOCKETS,
     Address,
     Session,
-    SessionStats,
     address_of,
+    bind_shared,
     fmt_address,
     grow_buffers,
     name_of,
+    open_reply_socket,
     open_upstream_socket,
     sockaddr_len,
 )
 
 MAX_DATAGRAM = 65535
+SETTLE_READS = 256  # shared-socket reads per turn while new reply sockets wait for it to be empty
 MAX_PARKED = 256
 FD_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE})
 WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
@@ -51,22 +67,24 @@ class UdpRelay:
     def __init__(self, upstream: tuple[str, int], *, max_sessions: int = 4096, idle_timeout_s: float = 60.0,
                  batch: int = 64,
                  open_socket: Callable[[Address], socket.socket] = open_upstream_socket,
-                 batched: bool | None = None) -> None:
+                 batched: bool | None = None, reply_sockets: int = REPLY_SOCKETS) -> None:
         """`open_socket` makes a session's upstream socket (tests inject one that fails with EMFILE);
-        `batched`: read backlogs with recvmmsg/sendmmsg (None: wherever they are available)."""
+        `batched`: read backlogs with recvmmsg/sendmmsg (None: wherever they are available);
+        `reply_sockets`: how many sessions at most get a reply socket of their own (0: none)."""
         self.upstream = upstream
         self.open_socket = open_socket
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
         self.batch = batch
         self.batched = udp_mmsg.available() if batched is None else batched
+        self.reply_sockets = reply_sockets
         self.sessions: OrderedDict[Address, Session] = OrderedDict()
         self._by_name: dict[bytes, Session] = {}  # the same sessions by raw sender address
         self.sock: socket.socket | None = None
         self.upstream_errors = self.client_errors = 0
         self.sessions_expired = self.sessions_evicted = 0
         self.dropped = 0
-        self.packets_up_total = self.packets_down_total = 0
+        self._closed_up = self._closed_down = 0  # datagrams of sessions no longer open
         self._buf = bytearray(MAX_DATAGRAM)
         self._view = memoryview(self._buf)
         self._ring: udp_mmsg.MessageRing | None = None
@@ -81,16 +99,21 @@ class UdpRelay:
         self._errors_seen = 0
         self.fd_exhausted = 0  # sessions evicted because no socket could be opened (EMFILE/ENFILE)
         self._fd_episode = False
+        self._replying = 0  # sessions with a reply socket
+        self._unsettled: list[Session] = []  # their reply sockets, not read until the shared one is empty
 
     def start(self, loop: EpollLoop, local_addr: tuple[str, int] | None = None, *,
               sock: socket.socket | None = None) -> Address:
         """Bind the client-facing socket (or take `sock`, already bound, e.g. one of several SO_REUSEPORT
-        sockets), start reading and sweeping on `loop`; returns the bound address."""
+        sockets), start reading and sweeping on `loop`; returns the bound address. Reply sockets need
+        SO_REUSEPORT on it (`udp_session.bind_shared` sets it); without, every session uses it."""
         if sock is None:
             assert local_addr is not None
-            sock = _bind(local_addr)
+            sock = bind_shared(local_addr[0], local_addr[1], 1)[0]
         sock.setblocking(False)
         grow_buffers(sock, CLIENT_BUFFER)
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
+            self.reply_sockets = 0
         self._loop, self.sock, self._family, self._client_fd = loop, sock, sock.family, sock.fileno()
         if self.batched:
             self._ring = udp_mmsg.MessageRing(self.batch, sockaddr_len(sock.family))
@@ -104,7 +127,15 @@ class UdpRelay:
         """The upstream address is known (datagrams before are parked)."""
         return self._upstream_addr is not None
 
-    # -- client → upstream
+    @property
+    def packets_up_total(self) -> int:
+        return self._closed_up + sum(s.packets_up for s in self.sessions.values())
+
+    @property
+    def packets_down_total(self) -> int:
+        return self._closed_down + sum(s.packets_down for s in self.sessions.values())
+
+    # -- client → upstream, on the shared socket (first datagrams; sessions without a reply socket)
 
     def _on_client_readable(self) -> None:
         loop = self._loop
@@ -113,33 +144,65 @@ class UdpRelay:
         self._client_generation = loop.generation
         if backlog and self._ring is not None:
             self._clients_batch(self._ring, loop.now)
-            return
+        else:
+            self._shared_one(loop.now)
+        if self._unsettled:
+            self._settle()
+
+    def _shared_one(self, now: float) -> bool:
+        """Relay one datagram from the shared socket; False when none was waiting."""
         sock = self.sock
         assert sock is not None
         try:
             size, addr = sock.recvfrom_into(self._buf)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             self.client_errors += 1
-            return
+            return True
         session = self.sessions.get(addr)
         if session is None:
-            session = self._open(addr, loop.now)
+            session = self._open(addr, now)
             if session is None:
                 self._park(bytes(self._view[:size]), addr)
-                return
-        stats = session.stats
-        stats.packets_up += 1
-        stats.bytes_up += size
-        stats.last_mono = loop.now
-        self.packets_up_total += 1
+                return True
+        session.packets_up += 1
+        session.bytes_up += size
+        session.last_mono = now
         try:
             session.sock.send(self._view[:size])
         except BlockingIOError:
             self.dropped += 1
         except OSError:
             self.upstream_errors += 1
+        return True
+
+    def _settle(self) -> None:
+        """Start reading the new reply sockets once the shared socket is found empty after their connect:
+        what their clients sent before it is relayed first (order kept). Under a flood of new clients this
+        waits for a later turn rather than reading the shared socket without end."""
+        assert self._loop is not None
+        now = self._loop.now
+        for _ in range(SETTLE_READS):
+            if not self._shared_one(now):
+                break
+        else:
+            if self._shared_waiting():
+                return  # the loop's epoll is level-triggered: the shared socket's reader comes back
+        for session in self._unsettled:
+            self._loop.add_reader(session.reply_fd, self._reader(session, up=True))
+        self._unsettled.clear()
+
+    def _shared_waiting(self) -> bool:
+        """A datagram waits on the shared socket (peeked, not read)."""
+        assert self.sock is not None
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True  # an error waits: the next read reports it
+        return True
 
     def _clients_batch(self, ring: udp_mmsg.MessageRing, now: float) -> None:
         """One `recvmmsg` from the client socket; each run of datagrams from one client goes to its
@@ -163,11 +226,9 @@ class UdpRelay:
                 for index in range(start, end):
                     self._park(ring.payload(index, lengths[index]), address_of(name))
             else:
-                stats = session.stats
-                stats.packets_up += end - start
-                stats.bytes_up += sum(lengths[start:end])
-                stats.last_mono = now
-                self.packets_up_total += end - start
+                session.packets_up += end - start
+                session.bytes_up += sum(lengths[start:end])
+                session.last_mono = now
                 self._send_run(ring.send_up, session.fd, None, start, end, upstream=True)
             start = end
         ring.reset_names(got)
@@ -180,10 +241,9 @@ class UdpRelay:
         if session is None:
             self._park(data, addr)
             return
-        session.stats.packets_up += 1
-        session.stats.bytes_up += len(data)
-        session.stats.last_mono = now
-        self.packets_up_total += 1
+        session.packets_up += 1
+        session.bytes_up += len(data)
+        session.last_mono = now
         try:
             session.sock.send(data)
         except BlockingIOError:
@@ -191,48 +251,85 @@ class UdpRelay:
         except OSError:
             self.upstream_errors += 1
 
-    # -- upstream → client
+    # -- a session's own sockets: the hot path
 
-    def _on_upstream_readable(self, session: Session) -> None:
-        loop = self._loop
+    def _reader(self, session: Session, *, up: bool) -> Callable[[], None]:
+        """The reader of one of `session`'s sockets: `up`, its reply socket (the client's datagrams, on to
+        the upstream socket); else its upstream socket (replies, on to the client: through the reply
+        socket, or addressed, through the shared socket). One datagram with `recv_into` and `send`; a
+        socket that was ready in the previous poll too has a backlog, read by `_batch`."""
+        loop, buf, view, ring = self._loop, self._buf, self._view, self._ring
         assert loop is not None and self.sock is not None
-        backlog = loop.generation - session.generation == 1
-        session.generation = loop.generation
-        if backlog and self._ring is not None:
-            self._upstream_batch(self._ring, session, loop.now)
-            return
-        try:
-            size = session.sock.recv_into(self._buf)
-        except BlockingIOError:
-            return
-        except OSError:  # e.g. ICMP port unreachable reported on the connected socket
-            self.upstream_errors += 1
-            return
-        stats = session.stats
-        stats.packets_down += 1
-        stats.bytes_down += size
-        stats.last_mono = loop.now
-        self.packets_down_total += 1
-        try:
-            self.sock.sendto(self._view[:size], session.client)
-        except BlockingIOError:
-            self.dropped += 1
-        except OSError:
-            self.client_errors += 1
+        source = session.reply if up else session.sock
+        assert source is not None
+        recv_into = source.recv_into
+        out = session.sock if up else session.reply
+        send = None if out is None else out.send  # None: replies leave through the shared socket
+        sendto, dest = self.sock.sendto, session.client
 
-    def _upstream_batch(self, ring: udp_mmsg.MessageRing, session: Session, now: float) -> None:
-        """One `recvmmsg` from a session's socket, sent on to its client with one `sendmmsg`."""
-        got = ring.recv_upstream(session.fd)
+        def hop() -> None:
+            generation = loop.generation
+            if up:
+                backlog, session.up_generation = generation - session.up_generation == 1, generation
+            else:
+                backlog, session.generation = generation - session.generation == 1, generation
+            if backlog and ring is not None:
+                self._batch(ring, session, up=up)
+                return
+            try:
+                size = recv_into(buf)
+            except BlockingIOError:
+                return
+            except OSError:  # e.g. ICMP port unreachable from the other end, reported on a connected socket
+                self._error(upstream=not up)
+                return
+            if up:
+                session.packets_up += 1
+                session.bytes_up += size
+            else:
+                session.packets_down += 1
+                session.bytes_down += size
+            session.last_mono = loop.now
+            try:
+                if send is not None:
+                    send(view[:size])
+                else:
+                    sendto(view[:size], dest)
+            except BlockingIOError:
+                self.dropped += 1
+            except OSError:
+                self._error(upstream=up)
+
+        return hop
+
+    def _batch(self, ring: udp_mmsg.MessageRing, session: Session, *, up: bool) -> None:
+        """One `recvmmsg` from a session's reply socket (`up`) or upstream socket, sent on with one
+        `sendmmsg` (or as few as the kernel allows)."""
+        assert self._loop is not None
+        got = ring.recv_connected(session.reply_fd if up else session.fd)
         if got <= 0:
             if got < 0 and -got not in WOULD_BLOCK:
-                self.upstream_errors += 1
+                self._error(upstream=not up)
             return
-        stats = session.stats
-        stats.packets_down += got
-        stats.bytes_down += sum(ring.upstream_lengths(got))
-        stats.last_mono = now
-        self.packets_down_total += got
-        self._send_run(ring.send_down, self._client_fd, session.name, 0, got, upstream=False)
+        size = sum(ring.connected_lengths(got))
+        if up:
+            session.packets_up += got
+            session.bytes_up += size
+        else:
+            session.packets_down += got
+            session.bytes_down += size
+        session.last_mono = self._loop.now
+        if up or session.reply is not None:
+            self._send_run(ring.send_connected, session.fd if up else session.reply_fd, None, 0, got,
+                           upstream=up)
+        else:
+            self._send_run(ring.send_down, self._client_fd, session.name, 0, got, upstream=False)
+
+    def _error(self, *, upstream: bool) -> None:
+        if upstream:
+            self.upstream_errors += 1
+        else:
+            self.client_errors += 1
 
     def _send_run(self, send: Callable[..., int], fd: int, name: bytes | None, start: int, end: int, *,
                   upstream: bool) -> None:
@@ -245,10 +342,8 @@ class UdpRelay:
                 continue
             if -sent in WOULD_BLOCK:
                 self.dropped += 1
-            elif upstream:
-                self.upstream_errors += 1
             else:
-                self.client_errors += 1
+                self._error(upstream=upstream)
             start += 1
 
     # -- sessions
@@ -263,12 +358,29 @@ class UdpRelay:
         while len(self.sessions) >= self.max_sessions:
             self._drop(next(iter(self.sessions)))
             self.sessions_evicted += 1
-        session = Session(client, sock, SessionStats(created_mono=now, last_mono=now),
-                          name_of(client, self._family), sock.fileno())
+        session = Session(client, sock, name_of(client, self._family), sock.fileno(), created_mono=now,
+                          last_mono=now)
+        self._give_reply_socket(session)
         self.sessions[client] = session
         self._by_name[session.name] = session
-        self._loop.add_reader(session.fd, self._on_upstream_readable, session)
+        self._loop.add_reader(session.fd, self._reader(session, up=False))
         return session
+
+    def _give_reply_socket(self, session: Session) -> None:
+        """A reply socket for the session while fewer than `reply_sockets` have one; its reader starts once
+        the shared socket is empty (`_settle`). Without one (none left, or no descriptor) the session uses
+        the shared socket, which works the same, only at a higher cost per datagram."""
+        if self._replying >= self.reply_sockets or self.sock is None:
+            return
+        try:
+            reply = open_reply_socket(self.sock, session.client)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:  # the shared socket cannot be joined: never try again
+                self.reply_sockets = 0
+            return
+        session.reply, session.reply_fd = reply, reply.fileno()
+        self._replying += 1
+        self._unsettled.append(session)
 
     def _open_socket(self, client: Address) -> socket.socket | None:
         """A new upstream socket; out of file descriptors, the longest-idle session gives up its own (one
@@ -291,7 +403,7 @@ class UdpRelay:
         return None
 
     def _evict_idlest(self) -> None:
-        addr = min(self.sessions, key=lambda a: self.sessions[a].stats.last_mono)
+        addr = min(self.sessions, key=lambda a: self.sessions[a].last_mono)
         self._drop(addr)
         self.sessions_evicted += 1
         self.fd_exhausted += 1
@@ -302,9 +414,19 @@ class UdpRelay:
         self._close(session)
 
     def _close(self, session: Session) -> None:
+        self._closed_up += session.packets_up
+        self._closed_down += session.packets_down
         if self._loop is not None:
             self._loop.remove_reader(session.fd)
         session.sock.close()
+        if session.reply is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(session.reply_fd)
+            if session in self._unsettled:
+                self._unsettled.remove(session)
+            session.reply.close()
+            session.reply = None
+            self._replying -= 1
 
     def _park(self, data: bytes, addr: Address) -> None:
         if len(self._parked) < MAX_PARKED:
@@ -377,7 +499,7 @@ class UdpRelay:
 
     def expire(self, now: float) -> int:
         """Close sessions idle for longer than the timeout; returns how many."""
-        idle = [addr for addr, s in self.sessions.items() if now - s.stats.last_mono > self.idle_timeout_s]
+        idle = [addr for addr, s in self.sessions.items() if now - s.last_mono > self.idle_timeout_s]
         for addr in idle:
             self._drop(addr)
         self.sessions_expired += len(idle)
@@ -402,31 +524,18 @@ class UdpRelay:
     def counters(self) -> dict[str, int]:
         """The relay's totals (cheap: no per-session list); what the relay processes publish."""
         active = self.sessions.values()
+        up, down = sum(s.packets_up for s in active), sum(s.packets_down for s in active)
         return {"sessions": len(self.sessions), "sessions_expired": self.sessions_expired,
                 "sessions_evicted": self.sessions_evicted, "fd_exhausted": self.fd_exhausted,
                 "upstream_errors": self.upstream_errors,
                 "client_errors": self.client_errors, "dropped": self.dropped,
-                "packets_up_total": self.packets_up_total, "packets_down_total": self.packets_down_total,
-                "packets_up_active": sum(s.stats.packets_up for s in active),
-                "packets_down_active": sum(s.stats.packets_down for s in active)}
+                "packets_up_total": self._closed_up + up, "packets_down_total": self._closed_down + down,
+                "packets_up_active": up, "packets_down_active": down}
 
     def per_session(self, limit: int = 100) -> list[dict[str, Any]]:
-        return [{"client": fmt_address(addr), "packets_up": s.stats.packets_up,
-                 "packets_down": s.stats.packets_down, "bytes_up": s.stats.bytes_up,
-                 "bytes_down": s.stats.bytes_down}
+        return [{"client": fmt_address(addr), "packets_up": s.packets_up, "packets_down": s.packets_down,
+                 "bytes_up": s.bytes_up, "bytes_down": s.bytes_down}
                 for addr, s in list(self.sessions.items())[:limit]]
 
     def stats(self) -> dict[str, Any]:
         return {**self.counters(), "per_session": self.per_session()}
-
-
-def _bind(local_addr: tuple[str, int]) -> socket.socket:
-    family, _, _, _, sockaddr = socket.getaddrinfo(local_addr[0], local_addr[1], type=socket.SOCK_DGRAM,
-                                                   flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        sock.bind(sockaddr)
-    except OSError:
-        sock.close()
-        raise
-    return sock

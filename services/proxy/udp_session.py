@@ -1,9 +1,10 @@
 """One UDP relay session: the client's address (as Python sees it and as raw `sockaddr` bytes), its own
-connected non-blocking upstream socket, counters."""
+connected non-blocking upstream socket, the socket its replies leave through, counters."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import sys
 import time
@@ -13,26 +14,32 @@ from typing import Any
 Address = tuple[Any, ...]
 
 
-@dataclass(slots=True)
-class SessionStats:
+@dataclass(slots=True, eq=False)
+class Session:
+    """A client's session: its upstream socket, where its replies go, its counters.
+
+    `reply` is a socket of the relay's own address connected to the client (None: replies leave through the
+    relay's shared socket, addressed to `client`). Through it the kernel delivers that client's datagrams
+    to a socket of their own and takes replies without an address, so neither direction converts a
+    sockaddr to Python and back (`open_reply_socket`)."""
+
+    client: Address
+    sock: socket.socket  # connected to the upstream
+    name: bytes = b""  # the client's raw sockaddr, where replies are sent (batched path)
+    fd: int = -1
+    reply: socket.socket | None = None
+    reply_fd: int = -1
     packets_up: int = 0
     packets_down: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
     created_mono: float = field(default_factory=time.monotonic)
     last_mono: float = field(default_factory=time.monotonic)
+    generation: int = -2  # the relay loop's poll in which the upstream socket was last ready
+    up_generation: int = -2  # the same for the reply socket
 
 
-@dataclass(slots=True)
-class Session:
-    client: Address
-    sock: socket.socket
-    stats: SessionStats
-    name: bytes = b""  # the client's raw sockaddr, where replies are sent (batched path)
-    fd: int = -1
-    generation: int = -2  # the relay loop's poll in which this session's socket was last ready
-
-
+REPLY_SOCKETS = 64  # sessions with a reply socket of their own (see `open_reply_socket`)
 CLIENT_BUFFER = 4 << 20  # the relay's client socket: a burst while the relay is descheduled is not lost
 SESSION_BUFFER = 1 << 20  # each session's upstream socket (replies of one client)
 
@@ -60,6 +67,69 @@ def open_upstream_socket(upstream: Address) -> socket.socket:
         sock.setblocking(False)
         grow_buffers(sock, SESSION_BUFFER)
         sock.connect(upstream)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+PICK_ATTEMPTS = 8  # port 0: free ports tried when another socket takes the picked one first
+
+
+def bind_shared(bind: str, port: int, count: int) -> list[socket.socket]:
+    """`count` non-blocking datagram sockets bound to one port with SO_REUSEPORT (the relay processes
+    share the port, and sessions' reply sockets join it).
+
+    The port is first bound by a plain socket, then released and joined: a port another socket holds is
+    refused (EADDRINUSE) as without SO_REUSEPORT, and port 0 picks a port no socket holds. (Left to the
+    kernel, port 0 with SO_REUSEPORT may pick a port where another process of the same user has
+    SO_REUSEPORT sockets, and join their group: two relays on one port.)"""
+    family, _, _, _, sockaddr = socket.getaddrinfo(bind, port, type=socket.SOCK_DGRAM,
+                                                   flags=socket.AI_PASSIVE)[0]
+    attempts = 0
+    while True:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind(sockaddr)
+            picked = (sockaddr[0], probe.getsockname()[1], *sockaddr[2:])
+        try:
+            return _join(family, picked, count)
+        except OSError as exc:  # port 0: taken between the probe and the join; pick another
+            attempts += 1
+            if port or exc.errno != errno.EADDRINUSE or attempts >= PICK_ATTEMPTS:
+                raise
+
+
+def _join(family: int, sockaddr: tuple[Any, ...], count: int) -> list[socket.socket]:
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.setblocking(False)
+            sock.bind(sockaddr)
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+def open_reply_socket(shared: socket.socket, client: Address) -> socket.socket:
+    """A non-blocking socket bound to `shared`'s address (SO_REUSEPORT, which `shared` must have too) and
+    connected to `client`. From then on the kernel delivers `client`'s datagrams to it rather than to
+    `shared` (a connected socket matches all four address fields; Linux skips connected sockets when it
+    spreads datagrams over a SO_REUSEPORT group), and a reply is one `send` without an address."""
+    sock = socket.socket(shared.family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if shared.family == socket.AF_INET6:
+            v6only = shared.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+        sock.setblocking(False)
+        grow_buffers(sock, SESSION_BUFFER)
+        sock.bind(shared.getsockname())
+        sock.connect(client)
     except OSError:
         sock.close()
         raise

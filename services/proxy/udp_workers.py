@@ -30,28 +30,6 @@ ASK_TIMEOUT_S = 0.05  # how long the main process waits for fresh counters befor
 _SEQ = struct.Struct("<I")
 
 
-def udp_sockets(bind: str, port: int, count: int) -> list[socket.socket]:
-    """`count` non-blocking datagram sockets bound to one port (SO_REUSEPORT when more than one); with port
-    0 the first picks the port and the others join it."""
-    family, _, _, _, sockaddr = socket.getaddrinfo(bind, port, type=socket.SOCK_DGRAM,
-                                                   flags=socket.AI_PASSIVE)[0]
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            socks.append(sock)
-            if count > 1:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.setblocking(False)
-            sock.bind(sockaddr)
-            sockaddr = (sockaddr[0], sock.getsockname()[1], *sockaddr[2:])
-    except OSError:
-        for sock in socks:
-            sock.close()
-        raise
-    return socks
-
-
 def serve_relay(relay: UdpRelay, sock: socket.socket, counters: SharedCounters, index: int, parent: int,
                 control: socket.socket) -> None:
     """A relay process's whole life: relay on `sock` until SIGTERM/SIGINT or the parent's death, publishing

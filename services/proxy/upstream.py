@@ -209,6 +209,22 @@ class Pool:
         conn.idle_since = self.clock()
         idle.append(conn)
 
+    def sweep(self) -> int:
+        """Close the pooled connections idle past `idle_timeout_s` (never reused any more) now, not at the
+        next `acquire` for their origin, so what a burst left in the pool goes with it; how many."""
+        now, closed = self.clock(), 0
+        for origin, conns in list(self.idle.items()):
+            keep = [c for c in conns if not c.closed and now - c.idle_since < self.idle_timeout_s]
+            for conn in conns:
+                if conn not in keep:
+                    conn.close()
+                    closed += 1
+            if keep:
+                self.idle[origin] = keep
+            else:
+                del self.idle[origin]
+        return closed
+
     def close(self) -> None:
         for conns in self.idle.values():
             for conn in conns:

@@ -10,7 +10,7 @@ import pytest
 
 from services.proxy import udp_mmsg
 from services.proxy.udp_loop import EpollLoop
-from services.proxy.udp_relay import UdpRelay
+from services.proxy.udp_relay import SETTLE_READS, UdpRelay
 
 BATCHED = [False, True] if udp_mmsg.available() else [False]
 
@@ -71,9 +71,13 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Callable[..., tuple[EpollL
 
 
 @pytest.mark.parametrize("batched", BATCHED)
+@pytest.mark.parametrize("reply_sockets", [0, 7, 64])
 def test_many_clients_get_their_own_replies_and_sessions_expire(
-        stack: Callable[..., tuple[EpollLoop, UdpRelay, Echo]], batched: bool) -> None:
-    loop, relay, _ = stack(idle_timeout_s=0.5, max_sessions=1000, batched=batched)
+        stack: Callable[..., tuple[EpollLoop, UdpRelay, Echo]], batched: bool, reply_sockets: int) -> None:
+    """50 clients, 20 rounds each: with no reply sockets (every session on the shared socket), with some
+    (the rest share the port's socket beside connected ones) and with one per session."""
+    loop, relay, _ = stack(idle_timeout_s=0.5, max_sessions=1000, batched=batched,
+                           reply_sockets=reply_sockets)
     assert relay.sock is not None
     clients = [client(relay.sock.getsockname()) for _ in range(50)]
     got: list[list[bytes]] = [[] for _ in clients]
@@ -90,7 +94,10 @@ def test_many_clients_get_their_own_replies_and_sessions_expire(
             assert loop.run_until(all_back, 5.0)
         assert all(g == [f"c{i}".encode()] * 20 for i, g in enumerate(got))
         assert len(relay.sessions) == 50
-        assert sum(s.stats.packets_down for s in relay.sessions.values()) == 1000
+        replying = [s for s in relay.sessions.values() if s.reply is not None]
+        assert len(replying) == min(reply_sockets, 50)
+        assert all(s.up_generation >= 0 for s in replying)  # their clients' datagrams came through them
+        assert sum(s.packets_down for s in relay.sessions.values()) == 1000
         assert relay.packets_up_total == relay.packets_down_total == 1000
         assert relay.expire(loop.clock() + 10) == 50 and not relay.sessions
     finally:
@@ -134,12 +141,43 @@ def test_a_backlog_is_relayed_in_order_and_counted_exactly(
         assert echo.seen == 900 and relay.dropped == 0
         assert relay.packets_up_total == relay.packets_down_total == 900
         for i, sock in enumerate(clients):
-            stats = relay.sessions[sock.getsockname()].stats
-            assert stats.packets_up == stats.packets_down == 300
-            assert stats.bytes_up == stats.bytes_down == sum(map(len, sent[i]))
+            session = relay.sessions[sock.getsockname()]
+            assert session.packets_up == session.packets_down == 300
+            assert session.bytes_up == session.bytes_down == sum(map(len, sent[i]))
     finally:
         for sock in clients:
             sock.close()
+
+
+@pytest.mark.parametrize("batched", BATCHED)
+def test_a_reply_socket_is_read_once_the_shared_socket_was_emptied(
+        stack: Callable[..., tuple[EpollLoop, UdpRelay, Echo]], batched: bool) -> None:
+    """A new client's datagrams queued on the shared socket go first (in order), and its reply socket is
+    read from then on even when the last of them emptied the shared socket at the settle's read limit."""
+    loop, relay, _ = stack(batched=batched)
+    assert relay.sock is not None
+    sock = client(relay.sock.getsockname(), rcvbuf=4 << 20)
+    first = [b"%d" % k for k in range(SETTLE_READS + 1)]  # one opens the session, the limit empties it
+    got: list[bytes] = []
+    try:
+        for data in first:
+            sock.send(data)
+
+        def back(want: int) -> Callable[[], bool]:
+            def enough() -> bool:
+                got.extend(received(sock))
+                return len(got) >= want
+            return enough
+
+        assert loop.run_until(back(len(first)), 5.0)
+        session = relay.sessions[sock.getsockname()]
+        assert session.reply is not None
+        sock.send(b"after")  # arrives on the reply socket, the shared one being empty now
+        assert loop.run_until(back(len(first) + 1), 5.0), relay.stats()
+        assert got == [*first, b"after"]
+        assert session.packets_up == session.packets_down == len(first) + 1
+    finally:
+        sock.close()
 
 
 def test_session_table_is_bounded(stack: Callable[..., tuple[EpollLoop, UdpRelay, Echo]]) -> None:
@@ -175,7 +213,7 @@ def test_a_client_that_never_reads_does_not_stall_the_others(
         assert loop.run_until(done, 5.0), relay.stats()
         assert good_got == [f"g{i}".encode() for i in range(0, 400, 20)]
         hog_session = relay.sessions[hog.getsockname()]
-        assert hog_session.stats.packets_down == hog_session.stats.packets_up == 400, relay.stats()
+        assert hog_session.packets_down == hog_session.packets_up == 400, relay.stats()
         assert len(relay.sessions) == 2
     finally:
         hog.close()

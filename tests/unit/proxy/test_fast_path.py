@@ -60,6 +60,7 @@ CORPUS = [
     G,
     G * 3,
     b"GET /a?x HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"GET /large HTTP/1.1\r\nHost: t\r\n\r\n" + G,
     b"HEAD /a HTTP/1.1\r\nHost: t\r\n\r\n",
     b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + G,
     b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n" + G,
@@ -115,6 +116,7 @@ assert len(CORPUS) > 80  # the hostile corpus was found
 def fill(app: ProxyApp) -> None:
     store(app, "/a", [("Cache-Control", "max-age=60"), ("ETag", '"v1"')], b"alpha")
     store(app, "/a?x", [("Cache-Control", "max-age=60")], b"x" * 70000)
+    store(app, "/large", [("Cache-Control", "max-age=60")], bytes(range(256)) * 1200)  # > one window
     store(app, "/stale", [("Cache-Control", "max-age=1")], b"old", at=1_699_999_000.0)
     store(app, "/nocache", [("Cache-Control", "max-age=60, no-cache")], b"nc")
     store(app, "/vary", [("Cache-Control", "max-age=60"), ("Vary", "Accept-Encoding")], b"v")

@@ -37,3 +37,18 @@ def test_idle_connections_are_reused_until_the_idle_timeout() -> None:
         assert conn.closed and pool.reuses == 1
 
     asyncio.run(body())
+
+
+def test_sweep_closes_what_is_past_the_idle_timeout_and_keeps_the_rest() -> None:
+    clock = Clock()
+    pool = Pool(idle_timeout_s=4.0, clock=clock)
+    old, young, other = UpstreamConnection(), UpstreamConnection(), UpstreamConnection()
+    pool.release(("a", 1), old, OK)
+    pool.release(("b", 2), other, OK)
+    clock.now += 2.0
+    pool.release(("a", 1), young, OK)
+    clock.now += 2.5
+    assert pool.sweep() == 2 and old.closed and other.closed and not young.closed
+    assert pool.idle == {("a", 1): [young]}
+    clock.now += 4.0
+    assert pool.sweep() == 1 and pool.idle == {}

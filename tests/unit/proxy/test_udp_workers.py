@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import pytest
 
 from services.proxy.udp_counters import COUNTERS, MAX_ROWS, SharedCounters
-from services.proxy.udp_workers import udp_sockets
+from services.proxy.udp_session import bind_shared
 
 
 def counters(base: int) -> dict[str, int]:
@@ -50,7 +51,7 @@ def test_one_worker_reports_plain_counters_and_rows_that_fit() -> None:
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
 def test_udp_sockets_share_one_port() -> None:
-    socks = udp_sockets("127.0.0.1", 0, 3)
+    socks = bind_shared("127.0.0.1", 0, 3)
     try:
         ports = {sock.getsockname()[1] for sock in socks}
         assert len(ports) == 1 and 0 not in ports
@@ -61,10 +62,18 @@ def test_udp_sockets_share_one_port() -> None:
             sock.close()
 
 
-def test_one_socket_has_no_reuseport_and_a_taken_port_fails_cleanly() -> None:
-    (sock,) = udp_sockets("127.0.0.1", 0, 1)
+def test_a_taken_port_fails_cleanly_although_the_relay_sockets_allow_reuseport() -> None:
+    """SO_REUSEPORT on every relay socket (sessions' reply sockets join the port) must not let a second
+    proxy share a port another socket holds: that is EADDRINUSE, as it was without SO_REUSEPORT."""
+    (sock,) = bind_shared("127.0.0.1", 0, 1)
+    plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        with pytest.raises(OSError):
-            udp_sockets("127.0.0.1", sock.getsockname()[1], 2)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        plain.bind(("127.0.0.1", 0))
+        for taken in (sock, plain):
+            with pytest.raises(OSError) as refused:
+                bind_shared("127.0.0.1", taken.getsockname()[1], 2)
+            assert refused.value.errno == errno.EADDRINUSE
     finally:
         sock.close()
+        plain.close()
