@@ -37,19 +37,25 @@ Route = tuple[bool, bytes, str]  # (is GET, target, URL path)
 
 class FastRoutes:
     """What the fast path may answer: targets the full path last answered with a whole in-memory file,
-    and the raw heads already classified for them (a hit costs one dict lookup; heads are bounded)."""
+    and the raw heads already classified (a repeated head costs one dict lookup either way; heads are
+    bounded). A head classified as not answerable here — a file sent with `sendfile`, a redirect, an
+    error — is remembered too until the next `learn`, so it is not validated twice per request (here,
+    then by the full parser): ≈ 6 µs of each 1 MiB response."""
 
     def __init__(self, limits: Limits, head_limit: int, max_entries: int = 4096) -> None:
         self.limits = limits
         self.head_limit = head_limit
         self.max_entries = max_entries
         self._paths: dict[bytes, str] = {}
-        self._heads: dict[bytes, Route] = {}
+        self._heads: dict[bytes, Route | None] = {}
 
     def learn(self, target: bytes, path: str) -> None:
+        if self._paths.get(target) == path:
+            return
         if len(self._paths) >= self.max_entries:
             self.forget()
         self._paths[target] = path
+        self._heads = {head: hit for head, hit in self._heads.items() if hit is not None}  # may be fast now
 
     def forget(self) -> None:
         self._paths.clear()
@@ -57,16 +63,16 @@ class FastRoutes:
 
     def route(self, head: bytes) -> Route | None:
         """The route for `head` (one whole head through the blank line), or None for the full path."""
-        hit = self._heads.get(head)
-        if hit is not None or len(head) > self.head_limit:
-            return hit
+        heads = self._heads
+        if head in heads:
+            return heads[head]
+        if len(head) > self.head_limit:
+            return None
         simple = simple_request(head, self.limits)
         path = None if simple is None else self._paths.get(simple[1])
-        if simple is None or path is None:
-            return None
-        hit = (simple[0] == b"GET", simple[1], path)
+        hit = None if simple is None or path is None else (simple[0] == b"GET", simple[1], path)
         if len(head) <= MEMO_HEAD_MAX:  # bounds the memo: max_entries × 1 KiB
-            if len(self._heads) >= self.max_entries:
-                self._heads.clear()
-            self._heads[head] = hit
+            if len(heads) >= self.max_entries:
+                heads.clear()
+            heads[head] = hit
         return hit

@@ -246,8 +246,14 @@ def test_record_replay_record_meets_the_fidelity_goal(netem_stack: NetemStack, n
     ns = netem_stack
     apply(ns, round_trip_profiles(tmp_path / "a"))
     probe_run(ns, "path-a.csv", ROUND_TRIP_PROBES, "path-a")
-    ns.clear()
+    # the testbed's own path as a replay will find it: its agents changing both edge ends 10 times a
+    # second (by 10 µs), as they did while path A was recorded (under emulation that costs the path
+    # milliseconds; a quiet base would leave them in the recording and the replay would add them again)
+    idle = "t_ms,delay_us\n" + "".join(f"{k * 100},{10 * (k % 2)}\n" for k in range(200))
+    idle_edge: dict[str, object] = {"edge": {"trace": {"file": "idle.csv", "loop": True}}}
+    apply(ns, write_profile(tmp_path / "base", "base", idle_edge, **{"idle.csv": idle}))
     probe_run(ns, "base.csv", 300, "base")
+    ns.clear()
     done = subprocess.run([sys.executable, "-m", "netem", "record", str(ns.results_dir / "path-a.csv"),
                            "--base", str(ns.results_dir / "base.csv"), "-o",
                            str(tmp_path / "rec" / "recorded.yaml")],
@@ -355,24 +361,30 @@ def test_twelve_replicas_in_three_classes(netem_stack: NetemStack, netem_present
         ns.clear()
         for container in service_clients(ns):
             container.remove(force=True)
-    baseline = statistics.median(raw(ns, "mix-ref.csv").rtts_ms())
-    print(f"mix reference RTT median: {baseline:.2f} ms while the replicas ran, {quiet:.2f} ms before")
+    reference_rtts = raw(ns, "mix-ref.csv").rtts_ms()
+    baseline, floor = statistics.median(reference_rtts), min(reference_rtts)
+    print(f"mix reference RTT median: {baseline:.2f} ms while the replicas ran, {quiet:.2f} ms before; "
+          f"floor {floor:.2f} ms")
     assert len({r["replica"] for r in rows}) >= REPLICAS, logs
     table, found = [], []
     for name, (delay, loss) in MIX_CLASSES.items():
         mine = [r for r in rows if r["condition"] == name]
         sent = sum(int(r["packets_sent"]) for r in mine)
         lost = sum(int(r["lost_packets"]) for r in mine)
-        rtt = statistics.median(float(r["rtt_median_ms"]) for r in mine) - baseline
+        # the classes' delays are fixed (no jitter), so a path's floor is its delay plus the testbed's floor;
+        # an emulated CPU busy with replicas starting ~10 s apart only ever adds (per-replica medians of the
+        # same class ranged 24-880 ms in one run), so the floor is what measures the class here
+        rtt = statistics.median(float(r["rtt_min_ms"]) for r in mine) - floor
+        medians = statistics.median(float(r["rtt_median_ms"]) for r in mine) - baseline
         want_loss = 100 * (1 - (1 - loss / 100) ** 2)
-        table.append(f"| {name} | {len(mine)} | {2 * delay:g} | {rtt:.2f} | {want_loss:.2f} | "
-                     f"{100 * lost / sent:.2f} (n={sent}) |")
+        table.append(f"| {name} | {len(mine)} | {2 * delay:g} | {rtt:.2f} | {medians:.2f} | "
+                     f"{want_loss:.2f} | {100 * lost / sent:.2f} (n={sent}) |")
         band = max(0.03 * 2 * delay, 1.0) + 3.0
-        found += [checks.Check(name, "RTT median − baseline", 2 * delay, rtt, band, "ms",
+        found += [checks.Check(name, "RTT floor − reference floor", 2 * delay, rtt, band, "ms",
                                "±max(3 %, 1 ms) + 3 ms emulation"),
                   checks.binomial(name, "loss", want_loss, 100 * lost / sent, sent)]
-    print("| class | replicas | RTT conf ms | RTT meas − baseline ms | loss conf % | loss meas % |\n"
-          "|---|---|---|---|---|---|\n" + "\n".join(table))
+    print("| class | replicas | RTT conf ms | RTT floor − reference floor ms | RTT median − reference median "
+          "ms | loss conf % | loss meas % |\n|---|---|---|---|---|---|---|\n" + "\n".join(table))
     assert [len([r for r in rows if r["condition"] == n]) for n in MIX_CLASSES] == [6, 3, 3], table
     assert all(c.ok for c in found), [c for c in found if not c.ok]
 

@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Callable
 
 from services.common.http1 import Data, HTTPError, Limits, Request, RequestParser
+from services.common.inet import format_host_port, peer_host
 
 from .flow import FlowControl
 from .heads import CONTINUE, expects_continue
@@ -71,7 +72,9 @@ class HttpConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = self.flow.transport = transport
         peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "-"
+        # `10.0.0.5:41234` or `[fd00::5]:41234` (an IPv4 client of a dual-stack socket shown as IPv4)
+        self.peer = (format_host_port(peer_host(str(peer[0])), int(peer[1])) if isinstance(peer, tuple)
+                     else "-")
         self.state.last_activity = self.now()
         self.state.draining = self.connections.stopping
         self.connections.add(self)

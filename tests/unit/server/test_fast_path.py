@@ -228,3 +228,31 @@ def test_fast_path_sees_file_changes_after_the_ttl(root: Path) -> None:
     (root / "a.html").write_bytes(b"changed\n")
     out, _ = run(ctx, iter([G]))
     assert out.endswith(b"\r\n\r\nchanged\n")
+
+
+def test_a_head_the_fast_path_declines_is_classified_once_until_a_target_is_learned(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain head whose target is not answerable here (a `sendfile` file) is validated once, not on
+    every request; once the full path teaches a target, declined heads are classified again (the same
+    head may be fast now)."""
+    from services.common.http1 import Limits
+    from services.server import fast as fast_module
+
+    calls: list[bytes] = []
+
+    def counting(head: bytes, limits: Limits) -> tuple[bytes, bytes] | None:
+        calls.append(head)
+        return simple_request(head, limits)
+
+    monkeypatch.setattr(fast_module, "simple_request", counting)
+    routes = FastRoutes(Limits(), head_limit=4096)
+    big = b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n"
+    for _ in range(5):
+        assert routes.route(big) is None
+    assert len(calls) == 1
+    routes.learn(b"/other.html", "/other.html")
+    routes.learn(b"/other.html", "/other.html")  # the same again: nothing to reclassify
+    assert routes.route(big) is None and len(calls) == 2
+    routes.learn(b"/big.bin", "/big.bin")
+    assert routes.route(big) == (True, b"/big.bin", "/big.bin") and len(calls) == 3
+    assert routes.route(big) == (True, b"/big.bin", "/big.bin") and len(calls) == 3
