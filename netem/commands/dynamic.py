@@ -275,7 +275,7 @@ def register(root_container: Any, loaded: Loaded, running: Sequence[plans.Replic
     for replica in running:
         name, container = by_address[replica.address]
         cls = plans.replica_class(loaded.profile, replica.index)
-        reg = state.Registration(container.attrs.get("Config", {}).get("Hostname", name), replica.address,
+        reg = state.Registration(hostname(container, name), replica.address,
                                  replica.index, cls.name if cls else "", time.time_ns(), replica.address6)
         entries.append((f"clients/{reg.host}.json", json.dumps(reg.__dict__).encode()))
     reach(root_container).put_tar(_tar(entries))
@@ -291,9 +291,23 @@ def _tar(entries: Sequence[tuple[str, bytes]]) -> bytes:
     return out.getvalue()
 
 
+def hostname(container: Any, name: str) -> str:
+    """The name an agent writes its status under (its container's hostname)."""
+    return str((container.attrs.get("Config") or {}).get("Hostname", name))
+
+
+def live_agents(found: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Hosts whose last status does not say its agent ended (a killed agent still counts: stopping it
+    again is harmless)."""
+    return {str(status.get("host")) for status in found if status.get("phase") != "stopped"}
+
+
 def stop_agents(containers: dict[str, Any]) -> None:
-    for container in containers.values():
-        if mounts_state(container):
+    """Stop the agents an earlier profile started, only where a status says one runs: each stop is an
+    interpreter started in the container (seconds under TCG), and a static profile starts none."""
+    live = live_agents(statuses(containers))
+    for name, container in containers.items():
+        if mounts_state(container) and hostname(container, name) in live:
             reach(container).stop_agent()
 
 
@@ -303,7 +317,7 @@ def start_agents(containers: dict[str, Any], names: Sequence[str], epoch_ns: int
     wanted = {}
     for name in sorted(set(names)):
         reach(containers[name]).start_agent(epoch_ns)
-        wanted[(containers[name].attrs.get("Config") or {}).get("Hostname", name)] = name
+        wanted[hostname(containers[name], name)] = name
         log.event("netem.agent", container=name, action="started", epoch_ns=epoch_ns)
     deadline = time.monotonic() + wait_s
     while wanted and time.monotonic() < deadline:

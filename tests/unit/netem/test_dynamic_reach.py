@@ -117,3 +117,42 @@ def test_the_controllers_plans_on_the_dual_stack_stack_cover_both_families(tmp_p
                                                     topology.ADDRESSES6[("server", "core")]]
     assert [(leaf.to, leaf.imp.delay_us) for leaf in edge_down.leaves] == [(replica, 80_000),
                                                                            (replica6, 80_000)]
+
+
+class RecordingReach:
+    """A container reached by the controller: the shared statuses it reads, the stops it is asked for."""
+
+    def __init__(self, name: str, found: list[dict[str, Any]], stops: list[str]) -> None:
+        self.name, self.found, self.stops = name, found, stops
+
+    def read_statuses(self) -> list[dict[str, Any]]:
+        return self.found
+
+    def stop_agent(self) -> None:
+        self.stops.append(self.name)
+
+
+def stack(hosts: dict[str, str]) -> dict[str, Any]:
+    """Containers by name that mount the state, each with its hostname."""
+    containers = {}
+    for name, host in hosts.items():
+        container = FakeContainer()
+        container.name = name
+        container.attrs["Config"]["Hostname"] = host
+        container.attrs["Mounts"] = [{"Destination": dynamic.STATE_PATH}]
+        containers[name] = container
+    return containers
+
+
+@pytest.mark.parametrize(("found", "stopped"), [
+    ([], []),  # no agent ever ran (a static profile): no interpreter started anywhere
+    ([{"host": "h-proxy", "phase": "stopped"}], []),
+    ([{"host": "h-proxy", "phase": "replaying"}, {"host": "h-client", "phase": "stopped"}], ["proxy"]),
+    ([{"host": "h-proxy", "phase": "running"}, {"host": "h-client", "phase": "failed"}], ["client", "proxy"]),
+])
+def test_agents_are_stopped_only_where_a_status_says_one_runs(
+        monkeypatch: pytest.MonkeyPatch, found: list[dict[str, Any]], stopped: list[str]) -> None:
+    stops: list[str] = []
+    monkeypatch.setattr(dynamic, "reach", lambda container: RecordingReach(container.name, found, stops))
+    dynamic.stop_agents(stack({"proxy": "h-proxy", "client": "h-client", "server": "h-server"}))
+    assert sorted(stops) == stopped
