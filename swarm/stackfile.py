@@ -3,7 +3,7 @@
 compose.yaml stays the one source of services, images, environment, health checks and subnets. What
 swarm refuses or ignores is taken out here, by rule, instead of being kept in a second copy:
   build, depends_on        swarm never builds and has no start order (the client retries instead)
-  ipv4_address             swarm assigns task addresses; netem finds interfaces by subnet
+  ipv4_address, ipv6_address  swarm assigns task addresses; netem finds interfaces by subnet
   ports                    swarm publishes on every interface of every node (no 127.0.0.1 there);
                            kept only with `publish=True`, without the host address
   container_name           swarm names tasks itself
@@ -11,6 +11,8 @@ swarm refuses or ignores is taken out here, by rule, instead of being kept in a 
                            has no profiles, so they are left out
   ipam ip_range, gateway   the stack schema takes only `subnet` (the range kept compose's fixed
                            addresses apart from IPAM's; swarm has no fixed addresses)
+  enable_ipv6, v6 subnets  the stack schema (compose file v3) has no `enable_ipv6`, and swarm's service
+                           DNS answers A records only, so the overlays stay IPv4 (docs/swarm.md, "IPv6")
 compose.swarm.yaml is then merged on top: mappings merge key by key, anything else replaces, and a
 null value deletes the key. `${VAR}` references are left for `docker stack deploy` to interpolate.
 """
@@ -66,19 +68,22 @@ def _network_names(networks: Any, service: str) -> list[str]:
     raise StackFileError(f"services.{service}.networks: expected a list or mapping, got {networks!r}")
 
 
-PORT = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}:)?(?:(?P<published>.+):)?"
+PORT = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}:|\[[0-9A-Fa-f:.]+\]:)?(?:(?P<published>.+):)?"
                   r"(?P<target>\d+)(?:/(?P<proto>tcp|udp))?$")
 
 
 def _published(ports: list[Any], service: str) -> list[dict[str, Any]]:
-    """`127.0.0.1:${P:-8080}:8080` → long syntax without the host address (swarm has none)."""
-    out = []
+    """`127.0.0.1:${P:-8080}:8080` and `[::1]:${P:-8080}:8080` → one long-syntax port without the host
+    address (swarm has none: it binds every address of both families)."""
+    out: list[dict[str, Any]] = []
     for item in ports:
         found = PORT.match(str(item))
         if not found:
             raise StackFileError(f"services.{service}.ports: cannot read {item!r} (HOST:PUBLISHED:TARGET)")
-        out.append({"target": int(found["target"]), "published": found["published"] or found["target"],
-                    "protocol": found["proto"] or "tcp", "mode": "host"})
+        port = {"target": int(found["target"]), "published": found["published"] or found["target"],
+                "protocol": found["proto"] or "tcp", "mode": "host"}
+        if port not in out:
+            out.append(port)
     return out
 
 
@@ -96,14 +101,14 @@ def swarm_service(name: str, service: Mapping[str, Any], options: StackOptions) 
 
 
 def swarm_network(network: Any) -> Any:
-    """A compose network with only the subnets of its IPAM config (what the stack schema accepts)."""
+    """A compose network with only the IPv4 subnets of its IPAM config (what the stack schema accepts)."""
     if not isinstance(network, Mapping):
         return network
-    out = {key: copy.deepcopy(value) for key, value in network.items()}
+    out = {key: copy.deepcopy(value) for key, value in network.items() if key != "enable_ipv6"}
     ipam = out.get("ipam")
     if isinstance(ipam, dict) and isinstance(ipam.get("config"), list):
         ipam["config"] = [{"subnet": item["subnet"]} for item in ipam["config"]
-                          if isinstance(item, Mapping) and "subnet" in item]
+                          if isinstance(item, Mapping) and ":" not in str(item.get("subnet", ":"))]
     return out
 
 

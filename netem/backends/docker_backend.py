@@ -161,10 +161,23 @@ def attachments(client: Any, project: str) -> tuple[list[targets.Attachment], di
         service = container.labels.get(SERVICE_LABEL, container.name)
         nets = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
         for full, info in sorted(nets.items()):
-            if info.get("IPAddress"):
-                found.append(targets.Attachment(container.name, service, names.get(full, full),
-                                                info["IPAddress"], int(info.get("IPPrefixLen") or 32)))
+            attachment = _attachment(container.name, service, names.get(full, full), info)
+            if attachment is not None:
+                found.append(attachment)
     return found, containers
+
+
+def _attachment(container: str, service: str, network: str,
+                info: dict[str, Any]) -> targets.Attachment | None:
+    """A container on one network by its addresses there: IPv4 and IPv6 on a dual-stack network, IPv6
+    alone on an IPv6-only one; None when it has neither (e.g. `network_mode: none`)."""
+    v4, v6 = info.get("IPAddress") or "", info.get("GlobalIPv6Address") or ""
+    if v4:
+        return targets.Attachment(container, service, network, v4, int(info.get("IPPrefixLen") or 32),
+                                  v6, int(info.get("GlobalIPv6PrefixLen") or 64))
+    if v6:
+        return targets.Attachment(container, service, network, v6, int(info.get("GlobalIPv6PrefixLen") or 64))
+    return None
 
 
 def discover(project: str, link: str = "all", service: str | None = None, client: Any = None, *,
@@ -189,9 +202,10 @@ def discover(project: str, link: str = "all", service: str | None = None, client
     for end in ends:
         att = end.attachment
         runner = runners.runner(containers[att.container])
-        dev = links.interface_for(links.read_addresses(runner, att.container), att.subnet,
-                                  f"{att.container} on {att.network}")
-        result.append(Target(att.container, end.link, end.direction, dev, runner))
+        addrs = links.read_addresses(runner, att.container)
+        dev = links.interface_for(addrs, att.subnets, f"{att.container} on {att.network}")
+        result.append(Target(att.container, end.link, end.direction, dev, runner,
+                             tuple(links.link_addresses(addrs[dev], att.subnets))))
     if not result:
         raise DiscoveryError(f"no running container of project {project!r} matches service {service!r}")
     return result, skipped

@@ -197,8 +197,8 @@ class Agent:
         for plan in tree_plans:
             add_leaves(plan.target, leaves, log.event)
         cls = plans.replica_class(self.loaded.profile, replica.index)
-        log.event("netem.replica", address=replica.address, index=replica.index, found_by=found_by,
-                  condition=cls.name if cls else "-", leaves=len(leaves))
+        log.event("netem.replica", address=",".join(replica.addresses), index=replica.index,
+                  found_by=found_by, condition=cls.name if cls else "-", leaves=len(leaves))
 
     def _from_dns(self) -> list[plans.Replica]:
         """Replicas the container's DNS knows (a swarm's `tasks.client` on every node, compose's `client`),
@@ -236,10 +236,10 @@ class Agent:
             except OSError:
                 regs = []
             for reg in regs:
-                replica = plans.Replica(reg.address, reg.index)
+                replica = plans.Replica(reg.address, reg.index, reg.address6)
                 if plans.leaf_due(done, replica):
                     self._add(tree_plans, replica, f"registration {reg.host}")
-                    done[reg.address] = reg.index
+                    done.update(dict.fromkeys(replica.addresses, reg.index))
                 if reg.host not in ready:
                     state.mark_ready(self.root, reg.host)
                     ready.add(reg.host)

@@ -97,7 +97,7 @@ def cmd_show(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
     for target in found:
         state = read_root(target)
         fields = state.summary() if state else {"qdisc": "none"}
-        log.event("netem.show", target=target.label, **fields)
+        log.event("netem.show", target=target.label, addresses=",".join(target.addresses) or None, **fields)
     _, containers = attachments(helpers.client, project)
     for status in dynamic.statuses(containers):  # traces being replayed: each change's lateness
         log.event("netem.replay", **{k: v for k, v in status.items() if k != "ends"},

@@ -231,14 +231,14 @@ def _number(container: Any) -> int | None:
 
 
 def replicas(found: Sequence[targets.Attachment], containers: dict[str, Any]) -> list[plans.Replica]:
-    """Running client replicas on edge: address and compose replica number."""
+    """Running client replicas on edge: addresses (both families) and compose replica number."""
     out = []
     for att in found:
         if att.service != "client" or att.network != "edge":
             continue
         number = _number(containers[att.container])
         if number is not None:
-            out.append(plans.Replica(att.address, number))
+            out.append(plans.Replica(att.address, number, att.address6))
     return out
 
 
@@ -246,10 +246,11 @@ def end_plans(loaded: Loaded, ends: Sequence[Target], found: Sequence[targets.At
               containers: dict[str, Any]) -> list[plans.EndPlan]:
     profile = loaded.profile
     running = replicas(found, containers)
-    subnets = {att.network: str(att.subnet) for att in found}
+    subnets = {att.network: [str(net) for net in att.subnets] for att in found}
 
     def resolve(name: str) -> list[str]:
-        return [att.address for att in found if att.service == name]
+        return [address for att in found if att.service == name for address in (att.address, att.address6)
+                if address]
 
     out = []
     for end in ends:
@@ -257,8 +258,8 @@ def end_plans(loaded: Loaded, ends: Sequence[Target], found: Sequence[targets.At
         number = _number(containers[end.service]) if end.service in containers else None
         if profile.clients is not None and end.link == "edge" and end.direction == "up" and number:
             own = plans.replica_class(profile, number)
-        out.append(plans.plan_end(profile, end, subnet=subnets.get(end.link), resolve=resolve, own_class=own,
-                                  replicas=running))
+        out.append(plans.plan_end(profile, end, subnets=subnets.get(end.link, ()), resolve=resolve,
+                                  own_class=own, replicas=running))
     return out
 
 
@@ -274,8 +275,8 @@ def register(root_container: Any, loaded: Loaded, running: Sequence[plans.Replic
     for replica in running:
         name, container = by_address[replica.address]
         cls = plans.replica_class(loaded.profile, replica.index)
-        reg = state.Registration(container.attrs.get("Config", {}).get("Hostname", name), replica.address,
-                                 replica.index, cls.name if cls else "", time.time_ns())
+        reg = state.Registration(hostname(container, name), replica.address,
+                                 replica.index, cls.name if cls else "", time.time_ns(), replica.address6)
         entries.append((f"clients/{reg.host}.json", json.dumps(reg.__dict__).encode()))
     reach(root_container).put_tar(_tar(entries))
 
@@ -290,9 +291,23 @@ def _tar(entries: Sequence[tuple[str, bytes]]) -> bytes:
     return out.getvalue()
 
 
+def hostname(container: Any, name: str) -> str:
+    """The name an agent writes its status under (its container's hostname)."""
+    return str((container.attrs.get("Config") or {}).get("Hostname", name))
+
+
+def live_agents(found: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Hosts whose last status does not say its agent ended (a killed agent still counts: stopping it
+    again is harmless)."""
+    return {str(status.get("host")) for status in found if status.get("phase") != "stopped"}
+
+
 def stop_agents(containers: dict[str, Any]) -> None:
-    for container in containers.values():
-        if mounts_state(container):
+    """Stop the agents an earlier profile started, only where a status says one runs: each stop is an
+    interpreter started in the container (seconds under TCG), and a static profile starts none."""
+    live = live_agents(statuses(containers))
+    for name, container in containers.items():
+        if mounts_state(container) and hostname(container, name) in live:
             reach(container).stop_agent()
 
 
@@ -302,7 +317,7 @@ def start_agents(containers: dict[str, Any], names: Sequence[str], epoch_ns: int
     wanted = {}
     for name in sorted(set(names)):
         reach(containers[name]).start_agent(epoch_ns)
-        wanted[(containers[name].attrs.get("Config") or {}).get("Hostname", name)] = name
+        wanted[hostname(containers[name], name)] = name
         log.event("netem.agent", container=name, action="started", epoch_ns=epoch_ns)
     deadline = time.monotonic() + wait_s
     while wanted and time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from netem.core.clients import ClientClass, class_of
 from netem.core.engine import Target
 from netem.core.errors import DiscoveryError
 from netem.core.fields import Impairment, custom_table
+from netem.core.links import link_addresses
 from netem.core.profile import Profile
 from netem.core.tree import DEFAULT_LEAF_MAJOR, DEFAULT_MINOR, Leaf
 from netem.traces.load import Loaded
@@ -26,10 +27,16 @@ Resolve = Callable[[str], list[str]]  # a service name → its addresses (on any
 
 @dataclass(frozen=True)
 class Replica:
-    """A client replica the proxy shapes towards: its edge address and replica number."""
+    """A client replica the proxy shapes towards: its edge address, replica number, and its IPv6 address
+    beside `address` on a dual-stack edge (its leaves cover both families)."""
 
     address: str
     index: int
+    address6: str = ""
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.address, self.address6) if self.address6 else (self.address,)
 
 
 @dataclass(frozen=True)
@@ -54,31 +61,31 @@ def replica_class(profile: Profile, index: int) -> ClientClass | None:
 
 
 def replica_leaves(profile: Profile, replicas: Iterable[Replica]) -> list[Leaf]:
-    """The proxy's edge.down leaves: each replica with its class's edge.down (no class: no leaf)."""
+    """The proxy's edge.down leaves: each replica's addresses with its class's edge.down (no class: none)."""
     leaves = []
     for replica in replicas:
         cls = replica_class(profile, replica.index)
         if cls is not None:
-            leaves.append(Leaf(replica.address, cls.ends[("edge", "down")]))
+            leaves += [Leaf(address, cls.ends[("edge", "down")]) for address in replica.addresses]
     return leaves
 
 
 def leaf_due(done: Mapping[str, int], replica: Replica) -> bool:
     """Whether `replica` needs its leaf: none yet at its address, or one made for the replica that held
     the address before (compose hands a freed address to the next replica, maybe of another class)."""
-    return done.get(replica.address) != replica.index
+    return any(done.get(address) != replica.index for address in replica.addresses)
 
 
-def _on_link(addresses: Sequence[str], subnet: str | None) -> list[str]:
-    if subnet is None:
+def _on_link(addresses: Sequence[str], subnets: Sequence[str]) -> list[str]:
+    if not subnets:
         return list(addresses)
-    network = ipaddress.ip_network(subnet, strict=False)
-    return [a for a in addresses if ipaddress.ip_address(a) in network]
+    return link_addresses(addresses, [ipaddress.ip_network(subnet, strict=False) for subnet in subnets])
 
 
-def destination_leaves(profile: Profile, target: Target, subnet: str | None,
+def destination_leaves(profile: Profile, target: Target, subnets: Sequence[str],
                        resolve: Resolve) -> list[Leaf]:
-    """`to:` leaves of one end: addresses as given, service names resolved (on the end's link)."""
+    """`to:` leaves of one end: addresses as given, service names resolved on the end's link (`subnets`,
+    one per family: a name on a dual-stack link is a leaf per address, so both families are shaped)."""
     leaves = []
     for dest, imp in profile.destinations.get((target.link, target.direction), {}).items():
         try:
@@ -87,7 +94,7 @@ def destination_leaves(profile: Profile, target: Target, subnet: str | None,
             continue
         except ValueError:
             pass
-        found = _on_link(resolve(dest), subnet)
+        found = _on_link(resolve(dest), subnets)
         if not found:
             raise DiscoveryError(f"{profile.source}: {target.link}.{target.direction}.to.{dest}: no running "
                                  f"container of service {dest!r} on {target.link}")
@@ -95,13 +102,13 @@ def destination_leaves(profile: Profile, target: Target, subnet: str | None,
     return leaves
 
 
-def plan_end(profile: Profile, target: Target, *, subnet: str | None = None,
+def plan_end(profile: Profile, target: Target, *, subnets: Sequence[str] = (),
              resolve: Resolve = lambda name: [], own_class: ClientClass | None = None,
              replicas: Iterable[Replica] = ()) -> EndPlan:
     """One end's plan (the caller knows its container's class and the replicas it sends to)."""
     end = (target.link, target.direction)
     own = own_class.ends[end] if own_class is not None and end in own_class.ends else profile.ends[end]
-    leaves = destination_leaves(profile, target, subnet, resolve)
+    leaves = destination_leaves(profile, target, subnets, resolve)
     mixed = profile.clients is not None and end == ("edge", "down")  # the proxy's egress to the replicas
     if mixed:
         leaves += replica_leaves(profile, replicas)

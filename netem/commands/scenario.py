@@ -7,6 +7,7 @@
     label: cache-vs-links                  # optional, stored in every CSV row
     client_args: {qos: ["--count", "200"]} # optional extra flags per test
     capture: edge                          # optional: a pcap per client run (edge or core, proxy end)
+    family: auto                           # optional: auto (default), 4, 6 or both (each run twice)
 
 Each profile is applied to the proxy/server ends by the controller; each client run starts a fresh
 client container with the same NETEM_PROFILE, so `netem.commands.startup` shapes the client's end. Every
@@ -34,7 +35,8 @@ from netem.traces.load import load
 
 TESTS = ("qos", "http", "load")
 RUN_TIMEOUT_S = 600.0
-_KEYS = ("description", "profiles", "tests", "repetitions", "label", "client_args", "capture")
+_KEYS = ("description", "profiles", "tests", "repetitions", "label", "client_args", "capture", "family")
+FAMILIES = ("auto", "4", "6", "both")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Scenario:
     label: str
     client_args: dict[str, list[str]] = field(default_factory=dict)
     capture: str | None = None
+    family: str = "auto"  # the client's --family: rows say which family carried them (`ip_version`)
 
 
 def parse_scenario(raw: object, source: str, name: str) -> Scenario:
@@ -69,8 +72,12 @@ def parse_scenario(raw: object, source: str, name: str) -> Scenario:
     capture = raw.get("capture")
     if capture is not None and capture not in LINKS:
         raise ScenarioError(source, "capture", capture, f"a link to capture: {' or '.join(LINKS)}")
+    family = str(raw.get("family", "auto"))
+    if family not in FAMILIES:
+        raise ScenarioError(source, "family", raw.get("family"), f"one of {', '.join(FAMILIES)}")
     return Scenario(name, str(raw.get("description", "")), tuple(profiles), tuple(tests), reps,
-                    str(raw.get("label", name)), {k: [str(a) for a in v] for k, v in extra.items()}, capture)
+                    str(raw.get("label", name)), {k: [str(a) for a in v] for k, v in extra.items()}, capture,
+                    family)
 
 
 def load_scenario(path: str) -> Scenario:
@@ -115,11 +122,11 @@ def run_matrix(scenario: Scenario, apply: ApplyFn, clear: ClearFn, client: Clien
     return rows
 
 
-def compose_client(project: str, label: str, repo: Path) -> ClientFn:
+def compose_client(project: str, label: str, repo: Path, family: str = "auto") -> ClientFn:
     def run(profile: str, test: str, extra: list[str]) -> list[dict[str, Any]]:
         argv = ["docker", "compose", "-p", project, "run", "--rm", "-T", "--no-deps",
                 "-e", f"NETEM_PROFILE={profile}", "client", test, "--profile", profile,
-                "--label", label, "--json", *extra]
+                "--label", label, "--family", family, "--json", *extra]
         done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
                               check=False)
         rows = parse_rows(done.stdout)
@@ -151,7 +158,7 @@ def run_file(path: str, *, project: str | None, out_dir: str) -> int:
         def clear() -> None:
             controller.clear_profile(name, helpers, every_end)
 
-        client = compose_client(name, scenario.label, docker_backend.REPO)
+        client = compose_client(name, scenario.label, docker_backend.REPO, scenario.family)
         rows = run_matrix(scenario, apply_profile, clear, client,
                           lambda line: print(line, file=sys.stderr, flush=True),
                           capture_around(name, scenario, Path(out_dir)) if scenario.capture else _nothing)

@@ -110,14 +110,14 @@ def container_plans(sit: Situation, targets: Sequence[Target], subnets_text: str
                     root: Path) -> list[plans.EndPlan]:
     """This container's end plans: `to:` names through its DNS, the replicas registered in the state."""
     assert sit.loaded is not None
-    subnets = {link: str(net) for link, net in parse_subnets(subnets_text).items()}
+    subnets = {link: [str(net) for net in nets] for link, nets in parse_subnets(subnets_text).items()}
     try:
         registered = state.registrations(root)
     except OSError:
         registered = []
-    replicas = [plans.Replica(r.address, r.index) for r in registered]
-    return [plans.plan_end(sit.loaded.profile, t, subnet=subnets.get(t.link), resolve=resolver, own_class=own,
-                           replicas=replicas) for t in targets]
+    replicas = [plans.Replica(r.address, r.index, r.address6) for r in registered]
+    return [plans.plan_end(sit.loaded.profile, t, subnets=subnets.get(t.link, ()), resolve=resolver,
+                           own_class=own, replicas=replicas) for t in targets]
 
 
 def resolver(name: str) -> list[str]:

@@ -3,7 +3,8 @@
 Runs as root before the service starts (docker/entrypoint.sh). Environment:
   NETEM_PROFILE   profile name (from netem/profiles) or a path; empty, unset or `none` → do nothing
   QOSLAB_SERVICE  client | proxy | server (which ends of which links are ours)
-  NETEM_SUBNETS   `edge=10.203.1.0/24,core=10.203.2.0/24` (interfaces are found by address)
+  NETEM_SUBNETS   `edge=10.203.1.0/24,edge=fd00:203:1::/64,…` (interfaces are found by address, IPv4 or
+                  IPv6; a link once per family)
   NETEM_STATE_DIR the stack's shared netem state (/run/qoslab/netem): what the controller applied last
                   wins over NETEM_PROFILE, so a container started after `apply` follows it
   NETEM_ENV_FILE  where the profile and condition chosen are written for the entrypoint to export
@@ -31,7 +32,7 @@ from netem.commands import plans, situation, state
 from netem.core.clients import ClientClass
 from netem.core.engine import Runner, apply_ends
 from netem.core.errors import ApplyError, DiscoveryError, NetemError, ProfileError
-from netem.core.links import find_targets, parse_subnets, read_addresses
+from netem.core.links import find_targets, link_addresses, parse_subnets, read_addresses
 from netem.core.steps import replay_steps
 from netem.traces.errors import TraceError
 from services.common import log
@@ -47,14 +48,17 @@ def _spawn(env: Mapping[str, str], module: str, *args: str) -> int:
     return child.pid
 
 
-def _edge_address(runner: Runner, subnets_text: str) -> str:
-    """This container's address on edge (a client replica registers it for the proxy's leaf)."""
-    subnet = parse_subnets(subnets_text)["edge"]
-    for addresses in read_addresses(runner, "client").values():
-        for address in addresses:
-            if ipaddress.ip_address(address) in subnet:
-                return address
-    raise DiscoveryError(f"client: no address in {subnet}")
+def _edge_addresses(runner: Runner, subnets_text: str) -> tuple[str, str]:
+    """This container's addresses on edge, (IPv4, IPv6) on a dual-stack edge or (the one, "") on a single
+    family's (a client replica registers them for the proxy's leaves: both families are shaped)."""
+    networks = parse_subnets(subnets_text)["edge"]
+    found = [address for addresses in read_addresses(runner, "client").values()
+             for address in link_addresses(addresses, networks)]
+    if not found:
+        raise DiscoveryError(f"client: no address in {', '.join(map(str, networks))}")
+    v4 = [a for a in found if ipaddress.ip_address(a).version == 4]
+    v6 = [a for a in found if ipaddress.ip_address(a).version == 6]
+    return (v4[0], v6[0] if v6 else "") if v4 else (v6[0], "")
 
 
 def _client_class(env: Mapping[str, str], sit: situation.Situation, runner: Runner,
@@ -63,13 +67,13 @@ def _client_class(env: Mapping[str, str], sit: situation.Situation, runner: Runn
     profile = sit.loaded.profile if sit.loaded else None
     if profile is None or profile.clients is None:
         return None, None
-    address = _edge_address(runner, subnets_text)
+    address, address6 = _edge_addresses(runner, subnets_text)
     host = socket.gethostname()
     index, how = situation.replica_index(env, address, host)
     cls = plans.replica_class(profile, index)
-    reg = state.Registration(host, address, index, cls.name if cls else "", time.time_ns())
-    log.event("netem.replica", host=host, address=address, index=index, found_by=how,
-              condition=reg.condition or "-")
+    reg = state.Registration(host, address, index, cls.name if cls else "", time.time_ns(), address6)
+    log.event("netem.replica", host=host, address=address, address6=address6 or None, index=index,
+              found_by=how, condition=reg.condition or "-")
     return cls, reg
 
 

@@ -119,6 +119,7 @@ class Registration:
     index: int
     condition: str
     registered_ns: int = 0  # when: an address freed by a replica that left goes to the next one
+    address6: str = ""  # its IPv6 address on a dual-stack edge (the proxy's leaves cover both families)
 
 
 def register_client(root: Path, reg: Registration) -> None:
@@ -137,7 +138,8 @@ def _all_registrations(root: Path) -> list[Registration]:
         if isinstance(data, dict):
             try:
                 found.append(Registration(str(data["host"]), str(data["address"]), int(data["index"]),
-                                          str(data["condition"]), int(data.get("registered_ns", 0))))
+                                          str(data["condition"]), int(data.get("registered_ns", 0)),
+                                          str(data.get("address6") or "")))
             except (KeyError, ValueError):
                 continue
     return found

@@ -43,6 +43,7 @@ class Target:
     direction: str
     dev: str
     runner: Runner
+    addresses: tuple[str, ...] = ()  # the end's addresses on the link (both families), for `show`
 
     @property
     def label(self) -> str:

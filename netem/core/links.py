@@ -7,15 +7,16 @@
   service on a qoslab link stands in for that link's outer end (client side on edge, server side on
   core), and on any other network the chosen service is the far (server) end; the profile's settings
   used there are the network's own when it is `edge` or `core`, else those of `--link` (edge by default).
-- The interface: the one holding an address in the link's subnet (`ip -j addr` through the end's
-  `Runner`: container, namespace or host), never a guess like eth0/eth1 (`interface_for`, `find_targets`).
+- The interface: the one holding an address in the link's subnets, IPv4 or IPv6 (`ip -j addr` through
+  the end's `Runner`: container, namespace or host), never a guess like eth0/eth1 (`interface_for`,
+  `find_targets`). A dual-stack link names both subnets; both must lead to the same interface.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from netem import topology
 from netem.core.engine import Runner, Target
@@ -55,17 +56,19 @@ def profile_link(network: str, link: str) -> str:
     return link if link in LINKS else "edge"
 
 
-def parse_subnets(text: str) -> dict[str, Network]:
-    """`edge=10.203.1.0/24,core=10.203.2.0/24` (NETEM_SUBNETS) → {link: network}."""
-    subnets: dict[str, Network] = {}
+def parse_subnets(text: str) -> dict[str, tuple[Network, ...]]:
+    """NETEM_SUBNETS → {link: its networks}: `edge=10.203.1.0/24,edge=fd00:203:1::/64,core=…` (a link
+    once per family; an old single-family value works as before)."""
+    subnets: dict[str, tuple[Network, ...]] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         link, sep, cidr = item.partition("=")
         try:
             if not sep:
                 raise ValueError("missing =")
-            subnets[link.strip()] = ipaddress.ip_network(cidr.strip(), strict=False)
+            network = ipaddress.ip_network(cidr.strip(), strict=False)
         except ValueError as exc:
             raise DiscoveryError(f"NETEM_SUBNETS item {item!r}: expected LINK=CIDR ({exc})") from exc
+        subnets[link.strip()] = (*subnets.get(link.strip(), ()), network)
     return subnets
 
 
@@ -92,14 +95,28 @@ def read_addresses(runner: Runner, where: str) -> dict[str, list[str]]:
     return addresses(result.stdout)
 
 
-def interface_for(addrs: Mapping[str, list[str]], network: Network, where: str) -> str:
-    """The interface holding an address in `network`; exactly one must match."""
-    matches = sorted(name for name, ips in addrs.items()
-                     if any(ipaddress.ip_address(ip) in network for ip in ips))
+def _networks(networks: Network | Sequence[Network]) -> tuple[Network, ...]:
+    if isinstance(networks, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return (networks,)
+    return tuple(networks)
+
+
+def link_addresses(ips: Sequence[str], networks: Network | Sequence[Network]) -> list[str]:
+    """The addresses among `ips` that lie in the link's networks (either family), in order."""
+    nets = _networks(networks)
+    return [ip for ip in ips if any(ipaddress.ip_address(ip.partition("%")[0]) in net for net in nets)]
+
+
+def interface_for(addrs: Mapping[str, list[str]], networks: Network | Sequence[Network], where: str) -> str:
+    """The interface holding an address in the link's networks (IPv4 or IPv6); exactly one must match,
+    so a dual-stack link whose two addresses sit on different interfaces is an error, not a guess."""
+    nets = _networks(networks)
+    matches = sorted(name for name, ips in addrs.items() if link_addresses(ips, nets))
     if len(matches) != 1:
         seen = ", ".join(f"{n}={'/'.join(ips) or '-'}" for n, ips in sorted(addrs.items()))
         what = "no interface" if not matches else f"several interfaces ({', '.join(matches)})"
-        raise DiscoveryError(f"{where}: {what} with an address in {network}; interfaces: {seen}")
+        subnets = " or ".join(str(net) for net in nets)
+        raise DiscoveryError(f"{where}: {what} with an address in {subnets}; interfaces: {seen}")
     return matches[0]
 
 
@@ -113,5 +130,6 @@ def find_targets(service: str, subnets_text: str, runner: Runner) -> list[Target
         if link not in subnets:
             raise DiscoveryError(f"NETEM_SUBNETS has no {link}= entry (got {subnets_text!r})")
         dev = interface_for(addrs, subnets[link], f"{service} on {link}")
-        targets.append(Target(service, link, topology.EGRESS[(service, link)], dev, runner))
+        targets.append(Target(service, link, topology.EGRESS[(service, link)], dev, runner,
+                              tuple(link_addresses(addrs[dev], subnets[link]))))
     return targets

@@ -33,10 +33,19 @@ class Attachment:
     network: str  # compose network name (`edge`, `default`, …)
     address: str
     prefix_len: int
+    address6: str = ""  # on a dual-stack network, the IPv6 address beside `address`
+    prefix_len6: int = 64
 
     @property
     def subnet(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(f"{self.address}/{self.prefix_len}", strict=False)
+
+    @property
+    def subnets(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The network's subnets this container has an address in (one per family)."""
+        if not self.address6:
+            return (self.subnet,)
+        return (self.subnet, ipaddress.ip_network(f"{self.address6}/{self.prefix_len6}", strict=False))
 
 
 @dataclass(frozen=True)

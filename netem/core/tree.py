@@ -1,14 +1,17 @@
 """Per-destination settings on one egress: an HTB root, one class and leaf qdisc per destination (pure).
 
     root 1: htb default 1                      everything not matched below: class 1:1, the end's own leaf
-      class 1:M htb  ← u32 filter (pref M)    M from the destination address (0x1000 + its low 12 bits)
+      class 1:M htb  ← u32 filter (pref M)    M from the destination address (0x1000 + its low 12 bits;
+                                               0x2000 + them for an IPv6 one)
         leaf M: netem|tbf                      the destination's settings
 
 HTB is only the sorting frame: every class may use 100 Gbit/s, the leaves shape. u32 matches both address
 families (`protocol ip … match ip dst`, `protocol ipv6 … match ip6 dst`) and exists on every kernel that
 has tc (flower and matchall need modules some kernels lack). A leaf's minor is a function of its address,
 so the controller, the start-up step and the agent that adds replicas later all compute the same one, and
-adding a destination twice replaces it (its filter preference is deleted first).
+adding a destination twice replaces it (its filter preference is deleted first). On the dual-stack links a
+destination is two leaves, one per family; the families take separate ranges so a container's two
+addresses (10.203.1.129 and fd00:203:1::81) never meet in one class.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from netem.core.tc_show import QdiscState
 DEFAULT_MINOR = 1
 DEFAULT_LEAF_MAJOR = 2
 LEAF_BASE = 0x1000
+LEAF_BASE6 = 0x2000  # IPv6 destinations
 CLASS_RATE = "100gbit"
 QUANTUM = "200000"
 
@@ -41,7 +45,8 @@ class Leaf:
 
     @property
     def minor(self) -> int:
-        return LEAF_BASE + (int(self.network.network_address) & 0xFFF)
+        base = LEAF_BASE if self.network.version == 4 else LEAF_BASE6
+        return base + (int(self.network.network_address) & 0xFFF)
 
 
 def handle(major: int, minor: int = 0) -> str:

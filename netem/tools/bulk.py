@@ -25,7 +25,8 @@ STEADY_FROM = 0.25  # rate over the bytes after the first quarter
 
 
 def serve(host: str, port: int, total_b: int) -> None:
-    with socket.create_server((host, port)) as listener:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # a literal of either family
+    with socket.create_server((host, port), family=family) as listener:
         listener.settimeout(TIMEOUT_S)
         conn, _ = listener.accept()
         with conn:

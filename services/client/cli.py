@@ -189,15 +189,21 @@ def cmd_responsiveness(ns: argparse.Namespace) -> int:
     from services.client.responsiveness.run import config_from, responsiveness_test, save_series, seed_of
 
     config = config_from(ns)
+    urls = (ns.download_url, ns.upload_url, ns.probe_url)
+    check_family(ns, [*([ns.target[0]] if ns.udp else []), *(h for url in urls for h in _url_host(ns, url))])
     if not ns.json:
         print(f"responsiveness: {len(config.plan())} phases, {config.flows_down} down + {config.flows_up} up "
               f"flows, about {config.plan()[-1].end_s + config.linger_s:.0f} s", file=sys.stderr)
         print(resp_report.HEADER)
-    rows, saved = responsiveness_test(config, context(ns), ready_timeout_s=ns.ready_timeout,
-                                      progress=not ns.json, seed=seed_of(ns))
-    written = emit(rows, ns, settings={"responsiveness": config.as_dict()})
-    if ns.series and saved:
-        written = save_series(ns.series, saved) and written
+    rows, written, ctx = [], True, context(ns)
+    for family in runs(ns.family):
+        config = dataclasses.replace(config, family=family)
+        found, saved = responsiveness_test(config, ctx, ready_timeout_s=ns.ready_timeout,
+                                           progress=not ns.json, seed=seed_of(ns))
+        written = emit(found, ns, settings={"responsiveness": config.as_dict()}) and written
+        if ns.series and saved:  # with --family both the IPv6 run's series is the one kept
+            written = save_series(ns.series, saved) and written
+        rows += found
     return 0 if rows and all(r.get("ok") for r in rows) and written else 1
 
 

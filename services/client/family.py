@@ -22,6 +22,9 @@ _SOCKET_FAMILY = {AUTO: socket.AF_UNSPEC, "4": socket.AF_INET, "6": socket.AF_IN
 class NoAddress(socket.gaierror):
     """The target has no address of the asked family (a `dns` error to the HTTP and load tests)."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def runs(family: str) -> list[str]:
     """The families one test runs over: `both` is IPv4 then IPv6, anything else itself."""

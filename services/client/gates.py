@@ -52,14 +52,12 @@ class Outcome:
     row: Mapping[str, Any] | None
     measured: float | str | None
     passed: bool
+    family: bool = False  # the same tests ran over both families: say which this row is
 
     @property
     def test(self) -> str:
         """Which test the outcome is about: the row's kind (and label), or '-' when nothing measured."""
-        if self.row is None:
-            return "-"
-        label = str(self.row.get("label") or "")
-        return f"{self.row.get('kind', '?')}{f' ({label})' if label else ''}"
+        return "-" if self.row is None else test_name(self.row, self.family)
 
     @property
     def message(self) -> str:
@@ -69,6 +67,18 @@ class Outcome:
         verdict = "ok" if self.passed else "FAILED"
         measured = _show(self.measured)
         return f"{a.text} [{self.test}]: {verdict}: measured {measured}, limit {a.op} {_show(a.limit)}"
+
+
+def test_name(row: Mapping[str, Any], family: bool = False) -> str:
+    """`qos (ci)`, or `qos IPv6 (ci)` when `family` (a run over both families: each test twice)."""
+    label = str(row.get("label") or "")
+    version = f" IPv{row.get('ip_version')}" if family and row.get("ip_version") not in (None, "") else ""
+    return f"{row.get('kind', '?')}{version}{f' ({label})' if label else ''}"
+
+
+def mixed_families(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the rows come from more than one address family (`--family both`)."""
+    return len({str(row.get("ip_version")) for row in rows if row.get("ip_version") not in (None, "")}) > 1
 
 
 def _show(value: float | str) -> str:
@@ -126,11 +136,12 @@ def cell_value(value: Any, numeric: bool) -> float | str | None:
 
 def evaluate(assertion: Assertion, rows: Sequence[Mapping[str, Any]]) -> list[Outcome]:
     numeric = isinstance(assertion.limit, float)
+    family = mixed_families(rows)
     outcomes = []
     for row in rows:
         measured = cell_value(row.get(assertion.column), numeric)
         if measured is not None:
-            outcomes.append(Outcome(assertion, row, measured, assertion.holds(measured)))
+            outcomes.append(Outcome(assertion, row, measured, assertion.holds(measured), family))
     return outcomes or [Outcome(assertion, None, None, False)]
 
 

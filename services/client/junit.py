@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.client.gates import Outcome
+from services.client.gates import Outcome, mixed_families, test_name
 
 
 def _seconds(row: Mapping[str, Any]) -> float | None:
@@ -42,9 +42,8 @@ def _case(suite: ET.Element, classname: str, name: str, failure: str | None,
         ET.SubElement(case, "failure", type=kind, message=failure).text = failure
 
 
-def _test_name(row: Mapping[str, Any]) -> str:
-    label = str(row.get("label") or "")
-    return f"{row.get('kind', 'test')}{f' ({label})' if label else ''} {row.get('target', '')}".strip()
+def _test_name(row: Mapping[str, Any], family: bool) -> str:
+    return f"{test_name(row, family)} {row.get('target', '')}".strip()
 
 
 def build(command: str, rows: Sequence[Mapping[str, Any]], outcomes: Sequence[Outcome], *,
@@ -55,9 +54,10 @@ def build(command: str, rows: Sequence[Mapping[str, Any]], outcomes: Sequence[Ou
     first = rows[0] if rows else {}
     for key in ("run_id", "profile", "label"):
         ET.SubElement(properties, "property", name=key, value=str(first.get(key) or ""))
+    family = mixed_families(rows)
     for row in rows:
         failed = None if row.get("ok") else str(row.get("error") or "test failed")
-        _case(suite, classname, _test_name(row), failed, _seconds(row))
+        _case(suite, classname, _test_name(row, family), failed, _seconds(row))
     for outcome in outcomes:
         name = outcome.assertion.text + (f" [{outcome.test}]" if outcome.row is not None else "")
         _case(suite, f"{classname}.assert", name, None if outcome.passed else outcome.message)

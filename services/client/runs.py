@@ -21,6 +21,7 @@ from services.common.inet import AUTO, format_host_port
 
 Row = dict[str, Any]
 RETRY_STATUSES = frozenset({502, 503, 504})
+RETRY_KINDS = frozenset({"refused", "dns", "reset", "closed"})  # while services start
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ def http_test(url: str, proxy: tuple[str, int] | None, ctx: RunContext, *, kind:
                 break
             time.sleep(0.25)  # the proxy is up but its upstream is still starting
         except HttpClientError as exc:
-            if time.monotonic() >= deadline or exc.kind not in {"refused", "dns", "reset", "closed"}:
+            # a name without an address of the family asked for: waiting cannot help
+            retry = exc.kind in RETRY_KINDS and not isinstance(exc.__cause__, NoAddress)
+            if not retry or time.monotonic() >= deadline:
                 return {**row, "ok": False, "error": str(exc)}
             time.sleep(0.25)
         except ValueError as exc:

@@ -1,16 +1,17 @@
 """Which memory allocator the proxy's interpreter uses (`--allocator`, issue 25).
 
 CPython puts objects up to 512 bytes in pymalloc's 1 MiB arenas, and an arena goes back to the system only
-when every object in it is gone: after a burst of thousands of connections a few survivors scattered over
-the arenas kept ~50 MiB resident for good, and nothing can return it. With `PYTHONMALLOC=malloc` every
-object lives in glibc's heap, whose free pages `malloc_trim` does return (`memory.py`): after 8 bursts of
-5,000 connections the proxy went back to within a few MiB of where it started. Small cache hits measured
-the same against Varnish either way (bench/proxy/bench_proxy.py, docs/proxy.md).
+when every object in it is gone: after 8 bursts of 5,000 connections a few survivors scattered over the
+arenas kept +24 MiB resident after the release (`memory.py`; +75 MiB without it). With
+`PYTHONMALLOC=malloc` every object lives in glibc's heap, whose free pages `malloc_trim` does return: the
+proxy went back to +3 MiB. But glibc's allocator costs every hit more CPU (pinned, against the proxy
+before issue 25: +4 % per small hit, +13 % per 1 MiB hit), so the default stays CPython's (`pymalloc`) and
+`malloc` is for a proxy whose resident memory after bursts matters more than its hit rate (figures in
+docs/proxy.md).
 
-`PYTHONMALLOC` is read once, when the interpreter starts, so `--allocator malloc` (the default) makes the
-proxy re-execute itself once with it set, before anything else runs (same process id, same arguments).
-A `PYTHONMALLOC` already in the environment is the operator's choice and is kept as it is; `pymalloc`
-runs on CPython's default.
+`PYTHONMALLOC` is read once, when the interpreter starts, so `--allocator malloc` makes the proxy
+re-execute itself once with it set, before anything else runs (same process id, same arguments). A
+`PYTHONMALLOC` already in the environment is the operator's choice and is kept as it is.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.inet import normal_host
 from services.common.metrics import CONTENT_TYPE as METRICS_TYPE
 
 from . import reply, respond
@@ -58,7 +59,7 @@ def purge(app: ProxyApp, job: Job) -> None:
 
 
 def client_in(job: Job, allowed: frozenset[str]) -> bool:
-    return job.client.peer.rsplit(":", 1)[0].strip("[]") in allowed
+    return normal_host(job.client.peer.rpartition(":")[0].strip("[]")) in allowed
 
 
 def stats(app: ProxyApp) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from services.common.config import (
     parse_size,
     parse_worker_count,
 )
+from services.common.inet import normal_host
+from services.common.listen import valid_bind
 
 from .allocator import Allocator
 from .cache.cookies import DEFAULT_RULES, CookieRequests, SetCookie
@@ -43,7 +45,8 @@ def parse_field_names(text: str) -> tuple[str, ...]:
 
 
 def _addresses(text: str) -> frozenset[str]:
-    return frozenset(a.strip() for a in text.split(",") if a.strip())
+    """Client addresses of an allow-list (`--stats-allow`, `--purge-allow`), IPv6 in its one spelling."""
+    return frozenset(normal_host(a.strip().strip("[]")) for a in text.split(",") if a.strip())
 
 
 def _choice(kind: type[ModeT]) -> Callable[[str], ModeT]:
@@ -64,7 +67,9 @@ def _positive_int(text: str) -> int:
 
 
 OPTIONS = [
-    Option("--bind", "PROXY_BIND", "0.0.0.0", "address to listen on"),
+    Option("--bind", "PROXY_BIND", "any",
+           "addresses to listen on (HTTP and UDP): any (IPv4 and IPv6, IPv6 skipped where the host has "
+           "none) or ADDR[,ADDR…], e.g. 127.0.0.1,::1", valid_bind),
     Option("--http-port", "PROXY_HTTP_PORT", "8080", "HTTP port (0: pick a free one)", parse_port),
     Option("--udp-port", "PROXY_UDP_PORT", "9090", "UDP relay port (0: pick a free one)", parse_port),
     Option("--upstream", "PROXY_UPSTREAM", "server:8000", "origin server in reverse mode",
@@ -120,7 +125,8 @@ OPTIONS = [
     Option("--cookie-requests", "PROXY_COOKIE_REQUESTS", DEFAULT_RULES.requests.value,
            "requests with Cookie: cache (served and stored like any) or bypass (never cached)",
            _choice(CookieRequests)),
-    Option("--allocator", "PROXY_ALLOCATOR", Allocator.MALLOC.value,
-           "malloc: re-executes once with PYTHONMALLOC=malloc so memory freed after a burst can go back "
-           "to the system (unless PYTHONMALLOC is set); pymalloc: CPython's default", _choice(Allocator)),
+    Option("--allocator", "PROXY_ALLOCATOR", Allocator.PYMALLOC.value,
+           "pymalloc: CPython's default (fastest hits); malloc: re-executes once with PYTHONMALLOC=malloc so "
+           "nearly all memory freed after a burst goes back to the system (unless PYTHONMALLOC is set)",
+           _choice(Allocator)),
 ]

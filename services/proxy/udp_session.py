@@ -11,6 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common import log
+from services.common.inet import format_host_port
+from services.common.listen import Bind, open_sockets, parse_bind
+
 Address = tuple[Any, ...]
 
 
@@ -77,37 +81,40 @@ PICK_ATTEMPTS = 8  # port 0: free ports tried when another socket takes the pick
 
 
 def bind_shared(bind: str, port: int, count: int) -> list[socket.socket]:
-    """`count` non-blocking datagram sockets bound to one port with SO_REUSEPORT (the relay processes
-    share the port, and sessions' reply sockets join it).
+    """`count` non-blocking datagram sockets per address of `bind` (`any`: IPv4 and IPv6, see
+    `services.common.listen`), all on one port with SO_REUSEPORT (the relay processes share the port, and
+    sessions' reply sockets join it); an IPv6 socket is IPV6_V6ONLY, so each serves one family.
 
-    The port is first bound by a plain socket, then released and joined: a port another socket holds is
-    refused (EADDRINUSE) as without SO_REUSEPORT, and port 0 picks a port no socket holds. (Left to the
-    kernel, port 0 with SO_REUSEPORT may pick a port where another process of the same user has
-    SO_REUSEPORT sockets, and join their group: two relays on one port.)"""
-    family, _, _, _, sockaddr = socket.getaddrinfo(bind, port, type=socket.SOCK_DGRAM,
-                                                   flags=socket.AI_PASSIVE)[0]
+    The port is first bound by plain sockets (one per address, one port number across the families),
+    then released and joined: a port another socket holds is refused (EADDRINUSE) as without SO_REUSEPORT,
+    and port 0 picks a port no socket holds. (Left to the kernel, port 0 with SO_REUSEPORT may pick a port
+    where another process of the same user has SO_REUSEPORT sockets, and join their group: two relays on
+    one port.) An address `any` leaves out (no IPv6 on this host) is logged, not an error."""
+    wanted = parse_bind(bind)
     attempts = 0
     while True:
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.bind(sockaddr)
-            picked = (sockaddr[0], probe.getsockname()[1], *sockaddr[2:])
+        probe = open_sockets(wanted, port, socket.SOCK_DGRAM)
+        picked, skipped = int(probe.sockets[0].getsockname()[1]), list(probe.skipped)
+        probe.close()
+        left_out = {address for address, _ in skipped}
+        bound = Bind(tuple(a for a in wanted.addresses if a not in left_out))
         try:
-            return _join(family, picked, count)
+            socks = _join(bound, picked, count)
         except OSError as exc:  # port 0: taken between the probe and the join; pick another
             attempts += 1
             if port or exc.errno != errno.EADDRINUSE or attempts >= PICK_ATTEMPTS:
                 raise
+            continue
+        for address, why in skipped:
+            log.event("proxy.family_unavailable", address=address, reason=why)
+        return socks
 
 
-def _join(family: int, sockaddr: tuple[Any, ...], count: int) -> list[socket.socket]:
+def _join(bound: Bind, port: int, count: int) -> list[socket.socket]:
     socks: list[socket.socket] = []
     try:
         for _ in range(count):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            socks.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.setblocking(False)
-            sock.bind(sockaddr)
+            socks += open_sockets(bound, port, socket.SOCK_DGRAM, reuse_port=True).sockets
     except OSError:
         for sock in socks:
             sock.close()
@@ -137,7 +144,8 @@ def open_reply_socket(shared: socket.socket, client: Address) -> socket.socket:
 
 
 def fmt_address(addr: Address) -> str:
-    return f"{addr[0]}:{addr[1]}"
+    """`10.0.0.5:41000`, `[fd00::5]:41000` (a v6 sockaddr's flow info and scope id left out)."""
+    return format_host_port(str(addr[0]), int(addr[1]))
 
 
 def sockaddr_len(family: int) -> int:

@@ -2,7 +2,8 @@
 loop: a cache hit or a slow client in the main process never delays a QoS probe, and each relay process
 runs `udp_loop.EpollLoop`, which costs a datagram far less than asyncio's loop.
 
-Every relay binds its own socket; with N > 1 all use SO_REUSEPORT, so the kernel picks the process by a
+Every relay serves its own socket: N per address of `--bind` (`any`: IPv4 and IPv6, so a relay serves one
+family), all SO_REUSEPORT on one port (`udp_session.bind_shared`), so the kernel picks the process by a
 hash of the datagram's 4-tuple: a client address always lands on the same process, and each session table
 stays correct. The processes are forked before any event loop or thread exists. The main process reads
 their counters from shared memory (`udp_counters`), asking each for a fresh snapshot first (a byte over a
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.common import log
+from services.common.listen import format_addresses
 
 from .udp_counters import PUBLISH_INTERVAL_S, SharedCounters
 from .udp_loop import EpollLoop
@@ -79,6 +81,7 @@ class RelayProcesses:
         """Fork one relay process per socket (call before any event loop or thread exists); this process
         keeps none of the sockets."""
         self.sockname: tuple[Any, ...] = tuple(socks[0].getsockname())
+        self.address = format_addresses(list({s.getsockname()[:2]: s for s in socks}.values()))  # per address
         self.counters = SharedCounters(len(socks))
         self.pids: list[int] = []
         self._controls: list[socket.socket] = []

@@ -16,6 +16,7 @@ from services.common.config import defaults
 from services.common.connection.lifecycle import Connections, drain, sweep, sweep_interval_s
 from services.common.connection.state import Timeouts
 from services.common.http1 import Limits
+from services.common.listen import format_addresses, open_sockets, parse_bind
 from services.common.metrics import CONTENT_TYPE
 
 from .context import Context
@@ -82,11 +83,6 @@ def _size_buffers(sock: socket.socket, size_b: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, option, size_b)
 
 
-def _address(sock_name: tuple[object, ...]) -> str:
-    host, port = str(sock_name[0]), sock_name[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, ctx: Context) -> None:
     """EMFILE/ENFILE on accept: asyncio pauses accepting for a second by itself and would log a
     traceback each time; count it as one exhaustion episode instead."""
@@ -101,44 +97,48 @@ def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, ctx: Context) -> None:
     loop.set_exception_handler(handler)
 
 
-def listen_socket(bind: str, port: int, backlog: int, *, reuse_port: bool = False) -> socket.socket:
-    """A listening TCP socket for a worker (`--workers`); with `reuse_port` each worker binds its own
-    socket to the same port (SO_REUSEPORT) and the kernel spreads new connections evenly."""
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    sock = socket.create_server((bind, port), family=family, backlog=backlog, reuse_port=reuse_port)
-    sock.setblocking(False)
-    return sock
+def listen_sockets(bind: str, port: int, backlog: int, *, reuse_port: bool = False) -> list[socket.socket]:
+    """A worker's listening TCP sockets, one per address of `bind` (`--workers`: with `reuse_port` each
+    worker binds its own to the same port, SO_REUSEPORT, and the kernel spreads new connections evenly)."""
+    done = open_sockets(parse_bind(bind), port, socket.SOCK_STREAM, backlog=backlog, reuse_port=reuse_port)
+    _note_skipped(done.skipped)
+    return done.sockets
+
+
+def _note_skipped(skipped: list[tuple[str, str]]) -> None:
+    for address, why in skipped:
+        log.event("server.family_unavailable", address=address, reason=why)
 
 
 async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio.Event | None = None, *,
-                http_sock: socket.socket | None = None, worker: int = 0,
+                http_socks: list[socket.socket] | None = None, worker: int = 0,
                 on_stop: Callable[[], None] | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT), then drain within `shutdown_timeout_s`.
 
-    Worker 0 owns the UDP echo and logs `server.listening`; other workers only accept on `http_sock`.
+    Worker 0 owns the UDP echo (a socket per address of `--bind`) and logs `server.listening`; other
+    workers only accept on their `http_socks`.
     """
     loop = asyncio.get_running_loop()
     ctx = make_context(config, clock)
     live = Connections()
     stop = stop or asyncio.Event()
     _quiet_accept_errors(loop, ctx)
-    if http_sock is not None:
-        http = await loop.create_server(lambda: HttpProtocol(ctx, live), sock=http_sock,
-                                        backlog=config.backlog)
-    else:
-        http = await loop.create_server(lambda: HttpProtocol(ctx, live), config.bind, config.http_port,
-                                        backlog=config.backlog, reuse_address=True)
-    udp = None
+    socks = http_socks if http_socks is not None else listen_sockets(config.bind, config.http_port,
+                                                                      config.backlog)
+    https = [await loop.create_server(lambda: HttpProtocol(ctx, live), sock=sock, backlog=config.backlog)
+             for sock in socks]
+    udps: list[asyncio.DatagramTransport] = []
     if worker == 0:
-        udp, _ = await loop.create_datagram_endpoint(lambda: UdpEcho(ctx.stats, clock),
-                                                     local_addr=(config.bind, config.udp_port))
-        _size_buffers(udp.get_extra_info("socket"), config.udp_buffer_bytes)
+        for sock in open_sockets(parse_bind(config.bind), config.udp_port, socket.SOCK_DGRAM).sockets:
+            udp, _ = await loop.create_datagram_endpoint(lambda: UdpEcho(ctx.stats, clock), sock=sock)
+            _size_buffers(sock, config.udp_buffer_bytes)
+            udps.append(udp)
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    if udp is not None:
-        log.event("server.listening", http=_address(http.sockets[0].getsockname()),
-                  udp=_address(udp.get_extra_info("sockname")), root=ctx.site.root)
+    if udps:
+        log.event("server.listening", http=format_addresses(socks),
+                  udp=format_addresses([u.get_extra_info("socket") for u in udps]), root=ctx.site.root)
     interval = sweep_interval_s(config.timeouts)
     sweeper = loop.create_task(sweep(live, interval, ctx.now, asyncio.sleep, ctx.exhaustion.tick))
     try:
@@ -147,12 +147,13 @@ async def serve(config: ServerConfig, clock: Clock = SYSTEM_CLOCK, stop: asyncio
         if on_stop is not None:
             on_stop()
         log.event("server.stopping", worker=worker, connections=len(live))
-        http.close()
+        for http in https:
+            http.close()
         await drain(live, config.shutdown_timeout_s, ctx.now, asyncio.sleep)
         await asyncio.sleep(0)
         ctx.access.flush()
         sweeper.cancel()
-        if udp is not None:
+        for udp in udps:
             udp.close()
         log.event("server.stopped", worker=worker, requests=ctx.stats.requests_total)
 

@@ -14,7 +14,7 @@ from services.common import log
 from services.common.config import build_parser
 from services.common.connection.state import Timeouts
 
-from .app import ServerConfig, listen_socket, serve
+from .app import ServerConfig, listen_sockets, serve
 from .fdlimit import raise_fd_limit
 from .options import OPTIONS
 from .sink import SinkLimits
@@ -32,20 +32,20 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         access_log=args.access_log)
 
 
-def worker_sockets(config: ServerConfig, workers: int) -> list[socket.socket]:
-    """One listening socket per worker, all on the same port with SO_REUSEPORT, so the kernel spreads
-    connections evenly (one shared socket left a busy worker with most of them); without
-    SO_REUSEPORT every worker gets the same shared socket."""
+def worker_sockets(config: ServerConfig, workers: int) -> list[list[socket.socket]]:
+    """Each worker's listening sockets (one per address of `--bind`), all on the same port with
+    SO_REUSEPORT, so the kernel spreads connections evenly (one shared socket left a busy worker with
+    most of them); without SO_REUSEPORT every worker gets the same shared sockets."""
     reuse = hasattr(socket, "SO_REUSEPORT") and workers > 1
-    first = listen_socket(config.bind, config.http_port, config.backlog, reuse_port=reuse)
-    port = first.getsockname()[1]
-    return [first] + [listen_socket(config.bind, port, config.backlog, reuse_port=True) if reuse else first
+    first = listen_sockets(config.bind, config.http_port, config.backlog, reuse_port=reuse)
+    port = first[0].getsockname()[1]
+    return [first] + [listen_sockets(config.bind, port, config.backlog, reuse_port=True) if reuse else first
                       for _ in range(1, workers)]
 
 
-def _keep_only(socks: list[socket.socket], mine: socket.socket) -> None:
-    for other in socks:
-        if other is not mine:
+def _keep_only(socks: list[list[socket.socket]], mine: list[socket.socket]) -> None:
+    for other in (sock for group in socks for sock in group):
+        if other not in mine:
             other.close()
 
 
@@ -59,7 +59,7 @@ def run_workers(config: ServerConfig, workers: int) -> int:
             code = 0
             try:
                 _keep_only(socks, socks[index])
-                asyncio.run(serve(config, http_sock=socks[index], worker=index))
+                asyncio.run(serve(config, http_socks=socks[index], worker=index))
             except BaseException:
                 code = 1
             os._exit(code)
@@ -73,7 +73,7 @@ def run_workers(config: ServerConfig, workers: int) -> int:
                 os.kill(pid, signal.SIGTERM)
 
     try:
-        asyncio.run(serve(config, http_sock=sock, worker=0, on_stop=stop_children))
+        asyncio.run(serve(config, http_socks=sock, worker=0, on_stop=stop_children))
     finally:
         stop_children()
         for pid in children:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.common.config import Option, parse_duration_s, parse_port, parse_size, parse_worker_count
+from services.common.listen import valid_bind
 
 from .rules import DEFAULT_RULES, parse_rules
 
@@ -15,7 +16,9 @@ DEFAULT_ROOT = str(Path(__file__).resolve().parents[2] / "www")
 
 
 OPTIONS = [
-    Option("--bind", "SERVER_BIND", "0.0.0.0", "address to listen on (HTTP and UDP)"),
+    Option("--bind", "SERVER_BIND", "any",
+           "addresses to listen on (HTTP and UDP): any (IPv4 and IPv6, IPv6 skipped where the host has "
+           "none) or ADDR[,ADDR…], e.g. 127.0.0.1,::1", valid_bind),
     Option("--http-port", "SERVER_HTTP_PORT", "8000", "HTTP port (0 = pick a free one)", parse_port),
     Option("--udp-port", "SERVER_UDP_PORT", "9000", "UDP echo port (0 = pick a free one)", parse_port),
     Option("--udp-buffer", "SERVER_UDP_BUFFER", "4MiB",

@@ -75,8 +75,10 @@ def netem_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetemStack
     _require_docker()
     tmp = tmp_path_factory.mktemp("netem-stack")
     (tmp / "results").mkdir()
+    # CLIENT_FAMILY=4: a check's client runs (the prober's, `compose run` replicas) measure IPv4 unless
+    # they ask for a family (`--family 6`, NetemStack.qos(family=…)), not the default suite's both
     env = dict(os.environ, QOSLAB_RESULTS=str(tmp / "results"), PROXY_PUBLISH_PORT="0",
-               SERVER_PUBLISH_PORT="0", NETEM_PROFILE="", CLIENT_LABEL="netem-stack")
+               SERVER_PUBLISH_PORT="0", NETEM_PROFILE="", CLIENT_LABEL="netem-stack", CLIENT_FAMILY="4")
     made = NetemStack(project=f"qoslabtest{uuid.uuid4().hex[:8]}", results_dir=tmp / "results", proxy_port=0,
                       server_port=0, env=env, files=compose_files(override(tmp / "override.json")))
     _LIVE.append(made)

@@ -85,9 +85,11 @@ class NetemStack(Stack):
                               capture_output=True, text=True, timeout=timeout_s, check=False)
         return done.returncode, done.stdout, done.stderr
 
-    def qos(self, *args: str) -> dict[str, Any]:
-        """One `qos` run through the relay, its JSON row (not written to any CSV)."""
-        code, out, err = self.client("qos", "--json", "--csv", "", "--ready-timeout", READY_TIMEOUT, *args)
+    def qos(self, *args: str, family: str = "4") -> dict[str, Any]:
+        """One `qos` run through the relay over `family` (4 or 6: the links are dual-stack), its JSON row
+        (not written to any CSV)."""
+        code, out, err = self.client("qos", "--json", "--csv", "", "--ready-timeout", READY_TIMEOUT,
+                                     "--family", family, *args)
         rows = [r for r in parse_rows(out) if r.get("kind") == "qos"]
         assert code == 0 and rows, f"qos {shlex.join(args)} exited {code}\n{out[-2000:]}\n{err[-2000:]}"
         return rows[-1]

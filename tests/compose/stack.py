@@ -31,7 +31,7 @@ def _docker_ready() -> str | None:
     return None
 
 
-STACK_SUBNETS = tuple(topology.SUBNETS.values())
+STACK_SUBNETS = (*topology.SUBNETS.values(), *topology.SUBNETS6.values())
 
 
 def _docker_json(*args: str) -> Any:

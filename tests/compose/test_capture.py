@@ -28,8 +28,8 @@ from netem.tools.pcap import Packet, probe_exchanges, read_pcap
 from .conftest import REPO, Stack, artifacts_dir
 from .netem_stack import NetemStack
 
-PROXY_EDGE = topology.ADDRESSES[("proxy", "edge")]
-EDGE = ipaddress.ip_network(topology.SUBNETS["edge"])
+PROXY_EDGE, PROXY_EDGE6 = topology.ADDRESSES[("proxy", "edge")], topology.ADDRESSES6[("proxy", "edge")]
+EDGE, EDGE6 = ipaddress.ip_network(topology.SUBNETS["edge"]), ipaddress.ip_network(topology.SUBNETS6["edge"])
 RELAY, PROXY_HTTP = topology.port("proxy", "udp"), topology.port("proxy", "http")
 RELAY_AT, PROXY_AT = topology.named_endpoint("proxy", "udp"), topology.named_endpoint("proxy", "http")
 DELAY_PROFILE = "tests/vm/profiles/edge-delay-50ms.yaml"  # 50 ms on each end of edge
@@ -59,22 +59,23 @@ def _stop_capture(proc: subprocess.Popen[str]) -> tuple[Path, str]:
 
 
 def _received(stdout: str) -> int:
-    """Replies the client counted, from its --json row."""
+    """Replies the client counted, from its --json rows (one per family: the run is over both)."""
     rows = [row for row in parse_rows(stdout) if row.get("kind") == "qos"]
-    assert len(rows) == 1, stdout[-2000:]
-    return int(rows[0]["packets_received"])
+    assert sorted(str(row["ip_version"]) for row in rows) == ["4", "6"], stdout[-2000:]
+    return sum(int(row["packets_received"]) for row in rows)
 
 
 def _captured_run(stack: Stack, label: str, *more: list[str]) -> tuple[Path, list[Packet], int, str]:
     """Capture the edge at the proxy while the client sends PROBES probes to the relay, then runs each of
-    `more` (client subcommands): (pcap, its packets, replies the client counted, tcpdump's summary)."""
+    `more` (client subcommands), each over IPv4 and then IPv6: (pcap, its packets, replies the client
+    counted, tcpdump's summary)."""
     capture = _start_capture(stack)
     try:
         code, out, err = stack.client("qos", "--target", RELAY_AT, "--count", str(PROBES), "--interval",
-                                      "20ms", "--label", label, "--json")
+                                      "20ms", "--label", label, "--json", "--family", "both")
         assert code == 0, out[-2000:] + err[-2000:]
         for argv in more:
-            assert stack.client(*argv, "--label", label)[0] == 0
+            assert stack.client(*argv, "--label", label, "--family", "both")[0] == 0
     finally:
         path, summary = _stop_capture(capture)
     return path, list(read_pcap(path.read_bytes())), _received(out), summary
@@ -87,21 +88,23 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
     assert path.parent == stack.results_dir / "captures"
     assert re.fullmatch(r"edge-proxy-\d{8}T\d{6}Z\.pcap", path.name), path.name
     exchanges = probe_exchanges(packets)
-    # every reply the client got crossed the capture point (plus its readiness probes)
-    assert received >= PROBES * 0.9 and len(exchanges) >= received, \
+    # every reply the client got crossed the capture point (plus its readiness probes), in both families
+    assert received >= 2 * PROBES * 0.9 and len(exchanges) >= received, \
         (received, summary, sorted((e.test_id, e.seq) for e in exchanges))
-    assert {e.target for e in exchanges} == {(PROXY_EDGE, RELAY)}
-    clients = {e.client[0] for e in exchanges}
-    assert all(ipaddress.ip_address(c) in EDGE and c != PROXY_EDGE for c in clients), clients
+    assert {e.target for e in exchanges} == {(PROXY_EDGE, RELAY), (PROXY_EDGE6, RELAY)}
+    for proxy, edge in ((PROXY_EDGE, EDGE), (PROXY_EDGE6, EDGE6)):
+        clients = {e.client[0] for e in exchanges if e.target[0] == proxy}
+        assert clients and all(ipaddress.ip_address(c) in edge and c != proxy for c in clients), clients
     assert all(e.gap_s > 0 for e in exchanges)
 
-    requests = [p for p in packets if p.proto == "tcp" and (p.dst, p.dport) == (PROXY_EDGE, PROXY_HTTP)
-                and p.payload.startswith(b"GET /index.html?capture HTTP/1.1\r\n")]
-    assert len(requests) == 1, "the client's GET crossed the edge once"
-    client = (requests[0].src, requests[0].sport)
-    replies = [p for p in packets if p.proto == "tcp" and (p.src, p.sport) == (PROXY_EDGE, PROXY_HTTP)
-               and (p.dst, p.dport) == client and p.payload.startswith(b"HTTP/1.1 200 ")]
-    assert replies and b"\r\nX-Cache: " in replies[0].payload
+    for proxy in (PROXY_EDGE, PROXY_EDGE6):
+        requests = [p for p in packets if p.proto == "tcp" and (p.dst, p.dport) == (proxy, PROXY_HTTP)
+                    and p.payload.startswith(b"GET /index.html?capture HTTP/1.1\r\n")]
+        assert len(requests) == 1, f"the client's GET crossed the edge once to {proxy}"
+        client = (requests[0].src, requests[0].sport)
+        replies = [p for p in packets if p.proto == "tcp" and (p.src, p.sport) == (proxy, PROXY_HTTP)
+                   and (p.dst, p.dport) == client and p.payload.startswith(b"HTTP/1.1 200 ")]
+        assert replies and b"\r\nX-Cache: " in replies[0].payload
 
     # tshark (Wireshark's reader) opens the same file and sees the same packets
     tshark = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number"],
@@ -116,7 +119,7 @@ def test_edge_capture_holds_probes_and_http_exchange(stack: Stack) -> None:
 def test_the_controller_image_captures_with_docker_only(stack: Stack) -> None:
     """`docker compose run --rm netem capture edge`: tcpdump in a sidecar of the controller image (no
     tcpdump, nsenter or root needed on the host); the pcap lands in the results directory on the host
-    and holds the probes and replies the client counted."""
+    and holds the probes and replies the client counted, in both families."""
     built = stack.compose("--profile", "tools", "build", "--quiet", "netem", check=False, timeout=900)
     assert built.returncode == 0, built.stderr[-3000:]
     argv = ["docker", "compose", "-p", stack.project, "run", "--rm", "-T", "netem", "capture", "edge",
@@ -126,7 +129,7 @@ def test_the_controller_image_captures_with_docker_only(stack: Stack) -> None:
     try:
         _wait_capturing(proc)
         code, out, err = stack.client("qos", "--target", RELAY_AT, "--count", str(PROBES), "--interval",
-                                      "20ms", "--label", "capture-container", "--json")
+                                      "20ms", "--label", "capture-container", "--json", "--family", "both")
         assert code == 0, out[-2000:] + err[-2000:]
         said, errors = proc.communicate(timeout=120)
     finally:
@@ -138,8 +141,8 @@ def test_the_controller_image_captures_with_docker_only(stack: Stack) -> None:
     path = stack.results_dir / "captures" / inside.name
     exchanges = probe_exchanges(list(read_pcap(path.read_bytes())))
     received = _received(out)
-    assert received >= PROBES * 0.9 and len(exchanges) >= received, (received, errors[-2000:])
-    assert {e.target for e in exchanges} == {(PROXY_EDGE, RELAY)}
+    assert received >= 2 * PROBES * 0.9 and len(exchanges) >= received, (received, errors[-2000:])
+    assert {e.target for e in exchanges} == {(PROXY_EDGE, RELAY), (PROXY_EDGE6, RELAY)}
 
 
 def _wait_capturing(proc: subprocess.Popen[str], timeout_s: float = 120.0) -> None:
@@ -184,7 +187,7 @@ def test_a_netem_delay_on_the_edge_shows_between_each_probe_and_its_reply(netem_
             assert applied.returncode == 0, applied.stderr
             _, packets, received, summary = _captured_run(netem_stack, f"capture-{delay_s * 1000:g}ms")
             exchanges = probe_exchanges(packets)
-            assert received >= PROBES * 0.9 and len(exchanges) >= received, (received, summary)
+            assert received >= 2 * PROBES * 0.9 and len(exchanges) >= received, (received, summary)
             measured[delay_s] = sorted(e.gap_s for e in exchanges)
     finally:
         _netem(netem_stack, "clear", "--link", "edge")

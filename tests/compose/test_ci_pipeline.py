@@ -96,14 +96,17 @@ def test_gated_pipeline_fails_on_a_violated_threshold_and_passes_otherwise(stand
     failing = pipeline(standin, tmp_path / "fail", "suite", "--assert", "rtt_p99_ms<0.001",
                        "--assert", "http_status==200")
     assert failing.returncode == 1, failing.stdout + failing.stderr
-    # the script labels its rows "ci": the label names the test too
-    assert "FAIL assert rtt_p99_ms<0.001 [qos (ci)]: FAILED: measured " in failing.stdout
-    assert "PASS assert http_status==200 [http_miss (ci)]: ok: measured 200, limit == 200" in failing.stdout
+    # the script labels its rows "ci": the label names the test too, and the family (the suite runs each
+    # test over IPv4 and IPv6)
+    for version in (4, 6):
+        assert f"FAIL assert rtt_p99_ms<0.001 [qos IPv{version} (ci)]: FAILED: measured " in failing.stdout
+        assert (f"PASS assert http_status==200 [http_miss IPv{version} (ci)]: ok: measured 200, limit == 200"
+                in failing.stdout)
     cases = junit_cases(tmp_path / "fail" / "junit.xml")
     failed = sorted(name for name, failure in cases.items() if failure is not None)
-    assert failed == ["rtt_p99_ms<0.001 [qos (ci)]"], cases
+    assert failed == ["rtt_p99_ms<0.001 [qos IPv4 (ci)]", "rtt_p99_ms<0.001 [qos IPv6 (ci)]"], cases
     rows = (tmp_path / "fail" / "qos_result.csv").read_text().splitlines()
-    assert len(rows) == 5 and all(f",{PROFILE}," in row for row in rows[1:])  # the rows land anyway
+    assert len(rows) == 9 and all(f",{PROFILE}," in row for row in rows[1:])  # the rows land anyway
     shown = events((tmp_path / "fail" / "netem.txt").read_text(), "netem.show")
     server = [e for e in shown if "-server-" in e["target"]]
     assert server and server[0]["qdisc"] == "tbf" and server[0]["rate_bps"] == RATE_BPS, shown
@@ -112,7 +115,9 @@ def test_gated_pipeline_fails_on_a_violated_threshold_and_passes_otherwise(stand
                        "--assert", "loss_pct<=5", "--assert", "http_status==200", "--assert", "req_per_s>=1")
     assert passing.returncode == 0, passing.stdout + passing.stderr
     cases = junit_cases(tmp_path / "pass" / "junit.xml")
-    assert len(cases) == 4 + 5 and all(failure is None for failure in cases.values()), cases
+    # 8 tests (4 per family) + the assertions on each row that measured them: rtt and loss on 2 qos rows,
+    # http_status on 4 HTTP rows, req_per_s on 2 load rows
+    assert len(cases) == 8 + 10 and all(failure is None for failure in cases.values()), cases
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,8 @@ from .test_netem import events, netem
 
 REPLICAS = int(os.environ.get("QOSLAB_REPLICAS", "3"))
 SUITE_KINDS = ["http_miss", "http_hit", "qos", "load"]
+# compose's default suite runs each test over IPv4, then IPv6 (CLIENT_FAMILY=both)
+SUITE_ROWS = [(kind, version) for version in ("4", "6") for kind in SUITE_KINDS]
 
 
 def _inspect(*ids: str) -> list[dict[str, Any]]:
@@ -57,6 +59,9 @@ def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack, replicas
     edge = [next(v for k, v in s["NetworkSettings"]["Networks"].items() if k.endswith("_edge"))
             for s in states]
     assert all(not (e.get("IPAMConfig") or {}).get("IPv4Address") for e in edge), edge
+    # nor a fixed IPv6 one (an exited container shows no address; each replica's IPv6 rows below show
+    # it had one)
+    assert all(not (e.get("IPAMConfig") or {}).get("IPv6Address") for e in edge), edge
 
     path = stack.results_dir / "qos_result.csv"
     with path.open(newline="", encoding="utf-8") as handle:
@@ -66,14 +71,14 @@ def test_scaled_clients_each_write_their_suite_rows_whole(stack: Stack, replicas
     short_ids = {s["Id"][:12] for s in states}
     rows = [dict(zip(lines[0], line, strict=True)) for line in lines[1:]]
     rows = [row for row in rows if row["replica"] in short_ids]  # other tests' one-off runs aside
-    runs: dict[str, list[str]] = defaultdict(list)
+    runs: dict[str, list[tuple[str, str]]] = defaultdict(list)
     by_replica: dict[str, set[str]] = defaultdict(set)
     for row in rows:
-        runs[row["run_id"]].append(row["kind"])
+        runs[row["run_id"]].append((row["kind"], row["ip_version"]))
         by_replica[row["replica"]].add(row["run_id"])
-    assert all(kinds == SUITE_KINDS for kinds in runs.values()), runs
+    assert all(kinds == SUITE_ROWS for kinds in runs.values()), runs
     print(f"{REPLICAS} replicas: {len(rows)} rows, {len(runs)} suite runs, "
-          f"rows per replica {sorted(len(r) * len(SUITE_KINDS) for r in by_replica.values())}")
+          f"rows per replica {sorted(len(r) * len(SUITE_ROWS) for r in by_replica.values())}")
     assert set(by_replica) == short_ids, (sorted(by_replica), sorted(short_ids))  # one name per replica
     assert all(len(r) == 1 for r in by_replica.values())  # each replica ran its suite once
 

@@ -9,9 +9,10 @@ import time
 
 from .conftest import Stack
 
-# a line of the client's summary table (services/client/report.summary_table), after compose's "client-1 | "
-SUMMARY_LINE = re.compile(r"(?:^|\|\s)(?P<kind>http_miss|http_hit|qos|load)\s+(?P<result>ok|FAILED)\s+"
-                          r"(?P<detail>.*)$")
+# a line of the client's side-by-side summary (services/client/report.family_table: compose runs the suite
+# over IPv4 and IPv6), after compose's "client-1 | "; the test's name is padded to 11 characters (so
+# never one space: `load http://…` is the load run's own line), each family's cell is 40 wide
+SUMMARY_LINE = re.compile(r"(?:^|\|\s)(?P<kind>http_miss|http_hit|qos|load)\s{2,}(?P<v4>.{40}) (?P<v6>.*)$")
 
 
 def _get(port: int, path: str, timeout_s: float = 10.0) -> tuple[int, dict[str, str], bytes]:
@@ -32,10 +33,12 @@ def test_client_suite_exits_zero_and_prints_a_summary(stack: Stack) -> None:
     assert state["ExitCode"] == 0, logs[-3000:]
     # the summary table: one line per test, in order; the suite's HTTP pair is a miss, then a hit
     summary = [SUMMARY_LINE.search(line) for line in logs.splitlines()]
-    rows = [(m["kind"], m["result"], m["detail"]) for m in summary if m]
+    rows = [(m["kind"], m["v4"].strip(), m["v6"].strip()) for m in summary if m]
     assert [kind for kind, _, _ in rows] == ["http_miss", "http_hit", "qos", "load"], logs[-3000:]
-    assert all(result == "ok" for _, result, _ in rows), rows
-    assert rows[0][2].startswith("200 X-Cache MISS,") and rows[1][2].startswith("200 X-Cache HIT,"), rows
+    assert not [cell for row in rows for cell in row[1:] if cell.startswith("FAILED")], rows
+    for _, v4, v6 in rows[:2]:
+        assert v4.split()[:2] == v6.split()[:2], rows
+    assert rows[0][1].startswith("200 MISS ") and rows[1][1].startswith("200 HIT "), rows
 
 
 def test_results_csv_lands_on_the_host_with_a_row_per_test(stack: Stack) -> None:
@@ -100,5 +103,6 @@ def test_direct_mode_measures_the_path_without_the_proxy(stack: Stack) -> None:
                          "suite", "--csv", "/results/direct.csv", timeout=180, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with (stack.results_dir / "direct.csv").open(newline="") as handle:
-        kinds = [row["kind"] for row in csv.DictReader(handle)]
-    assert kinds == ["http_miss", "http_hit", "qos", "load", "http_direct", "qos_direct"]
+        kinds = [(row["kind"], row["ip_version"]) for row in csv.DictReader(handle)]
+    assert kinds == [(kind, version) for version in ("4", "6")
+                     for kind in ("http_miss", "http_hit", "qos", "load", "http_direct", "qos_direct")]

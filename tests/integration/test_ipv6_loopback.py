@@ -16,20 +16,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from services.common.inet import format_host_port
+from services.common.listen import can_bind
 
 from .processes import REPO, Service, running
 
-
-def _has_v6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-V6 = _has_v6_loopback()
+V6 = can_bind("::1")
 
 
 def _server() -> AbstractContextManager[Service]:
@@ -179,3 +170,70 @@ def test_relay_relays_v6_probes_and_the_rows_say_ipv6(tmp_path: Path) -> None:
     assert float(qos["rtt_median_ms"]) > 0
     assert [(r["ip_version"], r["x_cache"]) for r in (miss, hit)] == [("6", "MISS"), ("6", "HIT")]
     assert {r["ip_version"] for r in _rows(raw)} == {"6"}
+
+
+def _resolves_v6(name: str) -> bool:
+    try:
+        return bool(socket.getaddrinfo(name, 1, socket.AF_INET6, socket.SOCK_STREAM))
+    except socket.gaierror:
+        return False
+
+
+def test_suite_over_both_families_side_by_side(tmp_path: Path) -> None:
+    """Services on both loopbacks (one port per service for both families); the suite runs each test
+    over IPv4 and then IPv6, every row says which, and the summary puts them side by side."""
+    if not V6:
+        _no_v6_refusal()
+        return
+    results = tmp_path / "q.csv"
+    both = "127.0.0.1,::1"
+    with running("services.server", "--bind", both, "--http-port", "0", "--udp-port", "0") as server, \
+            running("services.proxy", "--bind", both, "--http-port", "0", "--udp-port", "0",
+                    "--upstream", format_host_port(*server.http),
+                    "--upstream-udp", format_host_port(*server.udp)) as proxy:
+        listening = next(line for line in proxy.lines if "proxy.listening" in line)
+        port = proxy.http[1]
+        done = _client("suite", "--family", "both", "--url", f"http://localhost:{port}/index.html",
+                       "--proxy", "none", "--target", f"localhost:{proxy.udp[1]}", "--suite-count", "100",
+                       "--suite-interval", "2ms", "--requests", "50", "--csv", str(results))
+    assert f"http=127.0.0.1:{port},[::1]:{port}" in listening, listening
+    rows = _rows(results)
+    header = next(line for line in done.stdout.splitlines() if line.startswith("test "))
+    assert header.split() == ["test", "IPv4", "IPv6"]
+    qos_line = next(line for line in done.stdout.splitlines() if line.startswith("qos "))
+    kinds = ("http_miss", "http_hit", "qos", "load")
+    v4, v6 = rows[:4], rows[4:]
+    assert [(r["kind"], r["ip_version"], r["ok"]) for r in v4] == [(kind, "4", "1") for kind in kinds]
+    assert [r["x_cache"] for r in v4[:2]] == ["MISS", "HIT"]
+    if _resolves_v6("localhost"):
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert [(r["kind"], r["ip_version"], r["ok"]) for r in v6] == [(kind, "6", "1") for kind in kinds]
+        assert [r["x_cache"] for r in v6[:2]] == ["MISS", "HIT"]  # its own cache key: a miss again
+        assert qos_line.count("rtt ") == 2 and "FAILED" not in done.stdout
+    else:  # this host's resolver has no ::1 for localhost: the IPv6 half fails and says why, nothing else
+        assert done.returncode == 1 and [(r["kind"], r["ok"], r["ip_version"]) for r in v6] == [
+            (kind, "0", "") for kind in kinds]
+        assert all("localhost has no IPv6 address" in r["error"] for r in v6), v6
+        assert qos_line.count("rtt ") == 1 and "FAILED localhost has no IPv6" in qos_line
+
+
+def test_responsiveness_over_ipv6(tmp_path: Path) -> None:
+    """`responsiveness -6`: load flows, foreign probes and UDP probes all over IPv6; the rows say so."""
+    if not V6:
+        _no_v6_refusal()
+        return
+    results = tmp_path / "q.csv"
+    with _stack() as (_, proxy):
+        base = f"http://{format_host_port(*proxy.http)}"
+        done = _client("responsiveness", "-6", "--proxy", "none", "--target", format_host_port(*proxy.udp),
+                       "--download-url", f"{base}/index.html", "--upload-url", f"{base}/_server/sink",
+                       "--probe-url", f"{base}/index.html", "--phases", "idle,download", "--idle-time", "1s",
+                       "--load-time", "2s", "--gap", "0.5s", "--window", "1s", "--flows-down", "1",
+                       "--csv", str(results))
+        wrong = _client("responsiveness", "-4", "--proxy", "none", "--target", format_host_port(*proxy.udp),
+                        "--download-url", f"{base}/index.html", "--csv", "")
+    rows = _rows(results)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [(r["phase"], r["ip_version"]) for r in rows] == [("idle", "6"), ("download", "6"), ("all", "6")]
+    assert wrong.returncode == 2 and "IPv6 address, but IPv4 was asked for" in wrong.stderr
+    assert float(rows[0]["rtt_median_ms"]) > 0 and float(rows[1]["throughput_down_bps"]) > 0

@@ -6,7 +6,7 @@ suite natively; here (no netem on this project's machines) the VM's Debian kerne
 own rather than joining the compose session (tests/vm/test_compose_vm.py): the comparison with irtt is
 ±10 % or ±2 ms, and in the session's VM, with Docker's engine and stack beside it, the emulated CPU was
 short enough that the client's Python probes read 55 ms above irtt's at p50 under a 300 ms queue, where
-alone they agree within 1 % (docs/netem.md, "Queues in the VM"). About 2.5 minutes under TCG.
+alone they agree within 1 % (docs/netem.md, "Queues in the VM"). About 3-3.5 minutes under TCG.
 """
 
 from __future__ import annotations

@@ -80,6 +80,8 @@ def test_setup_argv_wires_compose_addresses() -> None:
     argv = [" ".join(a) for a in netns.setup_argv()]
     for (service, link), address in topology.ADDRESSES.items():
         assert f"ip -n {service} addr add {address}/{topology.PREFIX_LEN} dev eth-{link}" in argv
+    for (service, link), address in topology.ADDRESSES6.items():  # dual-stack, as compose's networks
+        assert f"ip -n {service} addr add {address}/{topology.PREFIX_LEN6} dev eth-{link} nodad" in argv
     assert argv.index("ip netns add client") < argv.index("ip link add edge-a type veth peer name edge-b")
 
 

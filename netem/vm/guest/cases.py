@@ -13,11 +13,13 @@ from typing import Any
 
 from netem.vm import checks
 from netem.vm.checks import Check
+from services.common import inet
 
 Row = Mapping[str, Any]  # the client's JSON result, plus `samples` (per-probe delays)
 Verdict = Callable[[str, Row, Row], list[Check]]  # (case name, measured, baseline) → checks
 
-MSS_B, FRAME_B = 1448, 1514  # TCP payload per full frame with timestamps; Ethernet frame on the veth
+# TCP payload per full frame with timestamps (1448 over IPv4); Ethernet frame on the veth
+MSS_B, FRAME_B = inet.tcp_segment_payload_bytes(inet.V4), inet.MTU_B + inet.ETHERNET_HEADER_B
 PING_FRAME_B = 56 + 8 + 20 + 14  # ping's default payload + ICMP + IPv4 + Ethernet
 
 

@@ -19,25 +19,32 @@ from netem.vm.errors import VmError
 
 SUBNETS = topology.SUBNETS_TEXT
 PREFIX_LEN = topology.PREFIX_LEN
+PREFIX_LEN6 = topology.PREFIX_LEN6
 
 
 @dataclass(frozen=True)
 class Wire:
-    """One veth pair: `link` joins (namespace, address) a and b."""
+    """One veth pair: `link` joins (namespace, address) a and b; a6, b6 are the same ends' IPv6
+    addresses (dual-stack, as compose's networks)."""
 
     link: str
     a: tuple[str, str]
     b: tuple[str, str]
+    a6: str = ""
+    b6: str = ""
 
 
-TOPOLOGY = tuple(Wire(link.name, link.near, link.far) for link in topology.LINKS)
+TOPOLOGY = tuple(Wire(link.name, link.near, link.far, link.near6, link.far6) for link in topology.LINKS)
 NAMESPACES = topology.SERVICES
 
 
-def _end_argv(link: str, ns: str, addr: str, tmp_name: str) -> list[list[str]]:
+def _end_argv(link: str, ns: str, addr: str, tmp_name: str, addr6: str = "") -> list[list[str]]:
+    """Move one veth end into its namespace with its addresses. The IPv6 one skips duplicate address
+    detection (`nodad`, as Docker does): a tentative address could not be bound for a second or two."""
     dev = f"eth-{link}"
+    v6 = [["ip", "-n", ns, "addr", "add", f"{addr6}/{PREFIX_LEN6}", "dev", dev, "nodad"]] if addr6 else []
     return [["ip", "link", "set", tmp_name, "netns", ns, "name", dev],
-            ["ip", "-n", ns, "addr", "add", f"{addr}/{PREFIX_LEN}", "dev", dev],
+            ["ip", "-n", ns, "addr", "add", f"{addr}/{PREFIX_LEN}", "dev", dev], *v6,
             ["ip", "-n", ns, "link", "set", dev, "up"]]
 
 
@@ -48,7 +55,7 @@ def setup_argv(topology: Sequence[Wire] = TOPOLOGY) -> list[list[str]]:
     for wire in topology:
         tmp_a, tmp_b = f"{wire.link}-a", f"{wire.link}-b"
         argv.append(["ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b])
-        argv += _end_argv(wire.link, *wire.a, tmp_a) + _end_argv(wire.link, *wire.b, tmp_b)
+        argv += _end_argv(wire.link, *wire.a, tmp_a, wire.a6) + _end_argv(wire.link, *wire.b, tmp_b, wire.b6)
     return argv
 
 

@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from services.client.family import version
+from services.client.family import NoAddress, version
 from services.client.qos import metrics
 from services.client.qos.config import QosConfig, schedule_ns
 from services.client.qos.engine import Collector, open_socket, send_all
 from services.client.qos.records import Recorder
 from services.common import probe
 from services.common.clock import SYSTEM_CLOCK, Clock, SleepingClock
+from services.common.inet import format_host_port
 
 MIN_WAIT_S = 1.0
 
@@ -117,7 +118,7 @@ def wait_for_echo(config: QosConfig, timeout_s: float, clock: SleepingClock = SY
     try:
         while (now := clock.mono_ns()) < deadline:
             if report is not None and now >= next_report:
-                report(f"qos: no echo reply from {config.host}:{config.port} yet: waited "
+                report(f"qos: no echo reply from {format_host_port(config.host, config.port)} yet: waited "
                        f"{(now - start) / 1e9:.0f} s of {timeout_s:g} s ({seq} probes{error})")
                 next_report += int(READY_REPORT_S * 1e9)
             try:
@@ -127,6 +128,8 @@ def wait_for_echo(config: QosConfig, timeout_s: float, clock: SleepingClock = SY
                 seq += 1
                 if _reply_within(sock, test_id, READY_PROBE_GAP_S):
                     return True
+            except NoAddress:  # no address of the family asked for: waiting cannot help
+                return False
             except OSError as exc:
                 error = f"; last error: {exc}"
                 if sock is not None:

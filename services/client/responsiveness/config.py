@@ -40,6 +40,7 @@ class RespConfig:
     upload_bytes: int = 32 << 20         # Content-Length of each upload (the proxy streams it)
     timeout_s: float = 10.0              # connect / foreign probe
     linger_s: float = 1.0                # after the last phase: late UDP replies
+    family: str = "auto"                 # address family of every flow and probe: auto, 4 or 6
 
     def validate(self) -> RespConfig:
         try:
@@ -58,6 +59,8 @@ class RespConfig:
             raise RespConfigError("upload-size", "must be at least 1 byte")
         if self.timeout_s <= 0:
             raise RespConfigError("timeout", "must be positive")
+        if self.family not in ("auto", "4", "6"):
+            raise RespConfigError("family", "must be auto, 4 or 6 (both runs the test once per family)")
         return self
 
     def plan(self) -> list[timeline.Phase]:

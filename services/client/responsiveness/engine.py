@@ -48,7 +48,7 @@ class Engine:
 
     def _target(self, url: str) -> tuple[Target, tuple[str, int]]:
         target = resolve_target(url, self.config.proxy)
-        return target, resolve(target.host, target.port)
+        return target, resolve(target.host, target.port, self.config.family)
 
     async def run(self) -> Records:
         loop = asyncio.get_running_loop()
@@ -91,7 +91,7 @@ class Engine:
         host, port = self.config.udp_target
         try:
             prober = UdpProber(loop, host, port, self.config.udp_interval_s, self.config.udp_size,
-                               self.records.udp, self.rng)
+                               self.records.udp, self.rng, self.config.family)
         except OSError as exc:
             self.records.udp_error = f"{type(exc).__name__}: {exc}"
             return None

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 
+from services.client.family import first_address
 from services.client.httpc import USER_AGENT, Target, error_kind
 from services.client.qos.config import QosConfig
 from services.client.qos.engine import Collector, open_socket
@@ -27,12 +27,13 @@ class UdpProber:
     """One probe every `interval_s` on the loop's clock; replies are read (kernel-stamped) as they come."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, interval_s: float,
-                 size: int, recorder: Recorder, rng: random.Random) -> None:
+                 size: int, recorder: Recorder, rng: random.Random, family: str = "auto") -> None:
         self.loop = loop
         self.interval_s = interval_s
         self.recorder = recorder
         self.test_id = rng.getrandbits(32)
-        self.config = QosConfig(host=host, port=port, interval_s=interval_s, size=size).validate()
+        self.config = QosConfig(host=host, port=port, interval_s=interval_s, size=size,
+                                family=family).validate()
         self.sock, kernel = open_socket(self.config)
         recorder.kernel_timestamps = kernel
         self.collector = Collector(self.sock, recorder, self.test_id, kernel_timestamps=kernel)
@@ -72,11 +73,9 @@ class UdpProber:
         self.sock.close()
 
 
-def resolve(host: str, port: int) -> tuple[str, int]:
-    """The first address of host:port (resolved once, before the test)."""
-    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    address = info[4]
-    return str(address[0]), int(address[1])
+def resolve(host: str, port: int, family: str = "auto") -> tuple[str, int]:
+    """The first address of host:port over `family` (resolved once, before the test)."""
+    return first_address(host, port, family)[0], port
 
 
 async def foreign_probe(address: tuple[str, int], target: Target, timeout_s: float) -> ForeignProbe:

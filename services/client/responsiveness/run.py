@@ -8,11 +8,14 @@ import sys
 from typing import Any
 
 from services.client.context import UsageError
+from services.client.family import first_address
+from services.client.httpc import resolve_target
 from services.client.qos.config import QosConfig
 from services.client.qos.runner import wait_for_echo
 from services.client.responsiveness import analyze, engine, series
 from services.client.responsiveness.config import RespConfig, RespConfigError
 from services.client.runs import RunContext
+from services.common.inet import BOTH, format_host_port
 
 Row = dict[str, Any]
 KIND = "responsiveness"
@@ -22,12 +25,14 @@ def responsiveness_test(config: RespConfig, ctx: RunContext, *, ready_timeout_s:
                         progress: bool = False, seed: int | None = None) -> tuple[list[Row], dict[str, Any]]:
     """Rows (one per phase, then the summary) and the series to save; never raises for the network."""
     target = config.proxy or config.udp_target
-    name = "{}:{}".format(*target) if target else config.download_url
+    name = format_host_port(*target) if target else config.download_url
     base = ctx.row(KIND, name)
     if config.udp_target is not None and ready_timeout_s > 0:
         host, port = config.udp_target
-        wait_for_echo(QosConfig(host=host, port=port), ready_timeout_s)
+        wait_for_echo(QosConfig(host=host, port=port, family=config.family), ready_timeout_s)
     try:
+        download = resolve_target(config.download_url, config.proxy)
+        base["ip_version"] = first_address(download.host, download.port, config.family)[1]
         records = engine.run(config, random.Random(seed), engine.stderr_if_tty() if progress else None)
     except OSError as exc:  # a name that does not resolve: nothing was measured
         return [{**base, "phase": "all", "ok": False, "error": f"{type(exc).__name__}: {exc}"}], {}
@@ -44,7 +49,8 @@ def config_from(ns: argparse.Namespace) -> RespConfig:
             udp_target=ns.target if ns.udp else None, phases=ns.phases, idle_s=ns.idle_time,
             load_s=ns.load_time, gap_s=ns.gap, window_s=ns.window, flows_down=ns.flows_down,
             flows_up=ns.flows_up, udp_interval_s=ns.probe_interval, foreign_interval_s=ns.foreign_interval,
-            upload_bytes=ns.upload_size, timeout_s=ns.timeout).validate()
+            upload_bytes=ns.upload_size, timeout_s=ns.timeout,
+            family=ns.family if ns.family != BOTH else "auto").validate()
     except RespConfigError as exc:
         raise UsageError(str(exc)) from exc
 

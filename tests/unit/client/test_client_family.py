@@ -8,12 +8,17 @@ from typing import Any
 
 import pytest
 
+from netem import topology
 from services.client import cli, family, report, results
 from services.client.httpc import resolve_target
 from services.client.suite import bust
 
-V4_INFO = (socket.AF_INET, socket.SOCK_DGRAM, 17, "", ("10.203.1.2", 9090))
-V6_INFO = (socket.AF_INET6, socket.SOCK_DGRAM, 17, "", ("fd00:203:1::2", 9090, 0, 0))
+RELAY, PROXY_HTTP, SERVER_HTTP = (topology.port("proxy", "udp"), topology.port("proxy", "http"),
+                                  topology.port("server", "http"))
+PROXY4, PROXY6 = topology.address("proxy"), topology.address("proxy", 6)
+SERVER6 = topology.address("server", 6)
+V4_INFO = (socket.AF_INET, socket.SOCK_DGRAM, 17, "", (PROXY4, RELAY))
+V6_INFO = (socket.AF_INET6, socket.SOCK_DGRAM, 17, "", (PROXY6, RELAY, 0, 0))
 
 
 class FakeResolver:
@@ -33,17 +38,17 @@ class FakeResolver:
 
 def test_auto_keeps_the_resolvers_order_and_each_family_only_its_own() -> None:
     resolver = FakeResolver([V6_INFO, V4_INFO])
-    assert family.addresses("proxy", 9090, "auto", socket.SOCK_DGRAM, resolver) == [V6_INFO, V4_INFO]
-    assert family.addresses("proxy", 9090, "4", socket.SOCK_DGRAM, resolver) == [V4_INFO]
-    assert family.addresses("proxy", 9090, "6", socket.SOCK_DGRAM, resolver) == [V6_INFO]
+    assert family.addresses("proxy", RELAY, "auto", socket.SOCK_DGRAM, resolver) == [V6_INFO, V4_INFO]
+    assert family.addresses("proxy", RELAY, "4", socket.SOCK_DGRAM, resolver) == [V4_INFO]
+    assert family.addresses("proxy", RELAY, "6", socket.SOCK_DGRAM, resolver) == [V6_INFO]
     assert resolver.asked == [socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6]
 
 
 def test_a_name_without_the_family_asked_for_says_so() -> None:
     with pytest.raises(family.NoAddress, match="proxy has no IPv6 address"):
-        family.addresses("proxy", 9090, "6", socket.SOCK_DGRAM, FakeResolver([V4_INFO]))
+        family.addresses("proxy", RELAY, "6", socket.SOCK_DGRAM, FakeResolver([V4_INFO]))
     with pytest.raises(family.NoAddress, match="::1 is an IPv6 address, but IPv4 was asked for"):
-        family.addresses("::1", 9090, "4", socket.SOCK_DGRAM, FakeResolver([V6_INFO]))
+        family.addresses("::1", RELAY, "4", socket.SOCK_DGRAM, FakeResolver([V6_INFO]))
     with pytest.raises(socket.gaierror) as caught:  # auto: the resolver's own error, unchanged
         family.addresses("nowhere", 1, "auto", socket.SOCK_DGRAM, FakeResolver([]))
     assert not isinstance(caught.value, family.NoAddress)
@@ -55,11 +60,11 @@ def test_runs_and_versions() -> None:
 
 
 @pytest.mark.parametrize(("url", "proxy", "expected"), [
-    ("http://[::1]:8080/a", None, ("::1", 8080, "/a", "[::1]:8080")),
-    ("http://[fd00:203:2::10]:8000/x", ("proxy", 8080),
-     ("proxy", 8080, "http://[fd00:203:2::10]:8000/x", "[fd00:203:2::10]:8000")),
-    ("http://[FD00:203:1:0::2]:8080/i", ("fd00:203:1::2", 8080),
-     ("fd00:203:1::2", 8080, "/i", "[fd00:203:1::2]:8080")),
+    ("http://[::1]:8443/a", None, ("::1", 8443, "/a", "[::1]:8443")),
+    (f"http://[{SERVER6}]:{SERVER_HTTP}/x", ("proxy", PROXY_HTTP),
+     ("proxy", PROXY_HTTP, f"http://[{SERVER6}]:{SERVER_HTTP}/x", f"[{SERVER6}]:{SERVER_HTTP}")),
+    (f"http://[{PROXY6.upper().replace('::', ':0::')}]:{PROXY_HTTP}/i", (PROXY6, PROXY_HTTP),
+     (PROXY6, PROXY_HTTP, "/i", f"[{PROXY6}]:{PROXY_HTTP}")),
     ("http://[fe80::1%25eth0]/", None, ("fe80::1%eth0", 80, "/", "[fe80::1%25eth0]")),
 ])
 def test_urls_with_ipv6_hosts(url: str, proxy: tuple[str, int] | None,
@@ -68,7 +73,7 @@ def test_urls_with_ipv6_hosts(url: str, proxy: tuple[str, int] | None,
     assert (target.host, target.port, target.request_target, target.host_header) == expected
 
 
-@pytest.mark.parametrize("url", ["http://[::1/", "http://::1:8080/", "http://[::1]x/", "http://[fe80::1%eth0]/"])
+@pytest.mark.parametrize("url", ["http://[::1/", "http://::1:8443/", "http://[::1]x/", "http://[fe80::1%eth0]/"])
 def test_malformed_ipv6_urls_are_value_errors(url: str) -> None:
     with pytest.raises(ValueError, match="unsupported URL"):
         resolve_target(url, None)
@@ -91,11 +96,11 @@ def test_family_flags(argv: list[str], env: dict[str, str], expected: str,
 
 
 @pytest.mark.parametrize("argv", [
-    ["qos", "-4", "--target", "[::1]:9000"],
-    ["qos", "-6", "--target", "127.0.0.1:9000"],
-    ["http", "-6", "http://127.0.0.1:8000/", "--proxy", "none"],
-    ["load", "-4", "http://[::1]:8000/", "--proxy", "none"],
-    ["suite", "-6", "--target", "127.0.0.1:9090"],
+    ["qos", "-4", "--target", "[::1]:9191"],
+    ["qos", "-6", "--target", "127.0.0.1:9191"],
+    ["http", "-6", "http://127.0.0.1:8001/", "--proxy", "none"],
+    ["load", "-4", "http://[::1]:8001/", "--proxy", "none"],
+    ["suite", "-6", "--target", "127.0.0.1:9191"],
     ["qos", "--family", "5"],
 ])
 def test_a_literal_of_the_other_family_is_a_usage_error(argv: list[str],

@@ -196,3 +196,14 @@ def test_json_mode_keeps_stdout_for_json(canned: list[int], tmp_path: Path,
     captured = capsys.readouterr()
     assert all(line.startswith("{") for line in captured.out.splitlines())
     assert "FAIL assert rtt_p99_ms<80" in captured.err
+
+
+def test_a_run_over_both_families_names_the_family_of_each_outcome_and_case() -> None:
+    v4, v6 = {**QOS_ROW, "ip_version": 4, "label": "ci"}, {**QOS_ROW, "ip_version": 6, "label": "ci"}
+    outcomes = gates.check([gates.parse("rtt_p99_ms<80", COLUMNS)], [v4, v6])
+    assert [o.test for o in outcomes] == ["qos IPv4 (ci)", "qos IPv6 (ci)"]  # two cases, two names
+    [single] = gates.check([gates.parse("rtt_p99_ms<80", COLUMNS)], [v6])
+    assert single.test == "qos (ci)"  # one family: the names stay as they were
+    root = junit.build("suite", [v4, v6], outcomes, timestamp="2026-01-01T00:00:00", hostname="h")
+    names = [case.attrib["name"] for case in root.iter("testcase")]
+    assert len(set(names)) == len(names) == 4, names

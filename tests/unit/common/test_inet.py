@@ -22,16 +22,18 @@ from services.common.inet import (
     parse_family,
     peer_host,
     split_host_port,
+    tcp_goodput_bps,
+    tcp_segment_payload_bytes,
     udp_frame_bytes,
     udp_payload_rate_bps,
 )
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("proxy:8080", ("proxy", 8080)),
-    ("10.203.1.2:9090", ("10.203.1.2", 9090)),
-    ("[::1]:8000", ("::1", 8000)),
-    ("[FD00:0:0::010]:8000", ("fd00::10", 8000)),
+    ("proxy:8443", ("proxy", 8443)),
+    ("10.0.0.2:9191", ("10.0.0.2", 9191)),
+    ("[::1]:8001", ("::1", 8001)),
+    ("[FD00:0:0::010]:8001", ("fd00::10", 8001)),
     ("[fe80::1%eth0]:80", ("fe80::1%eth0", 80)),
     ("[::ffff:127.0.0.1]:80", ("::ffff:7f00:1", 80)),
     ("  server:0 ", ("server", 0)),
@@ -41,19 +43,19 @@ def test_split_host_port(text: str, expected: tuple[str, int]) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("proxy", ("proxy", 9090)),
-    ("[::1]", ("::1", 9090)),
-    ("::1", ("::1", 9090)),               # a whole unbracketed IPv6 address takes the default port
-    ("fd00::10", ("fd00::10", 9090)),
-    ("fe80::1%eth0", ("fe80::1%eth0", 9090)),
+    ("proxy", ("proxy", 9191)),
+    ("[::1]", ("::1", 9191)),
+    ("::1", ("::1", 9191)),               # a whole unbracketed IPv6 address takes the default port
+    ("fd00::10", ("fd00::10", 9191)),
+    ("fe80::1%eth0", ("fe80::1%eth0", 9191)),
 ])
 def test_split_host_port_with_a_default_port(text: str, expected: tuple[str, int]) -> None:
-    assert split_host_port(text, 9090) == expected
+    assert split_host_port(text, 9191) == expected
 
 
 @pytest.mark.parametrize(("text", "reason"), [
     ("[::1", "missing ']'"),
-    ("[::1]8000", "only ':PORT'"),
+    ("[::1]8001", "only ':PORT'"),
     ("[10.0.0.1]:80", "IPv6"),
     ("[fe80::1%]:80", "IPv6"),
     ("[fe80::1%e th]:80", "IPv6"),
@@ -61,7 +63,7 @@ def test_split_host_port_with_a_default_port(text: str, expected: tuple[str, int
     ("[::1]:", "0-65535"),
     ("proxy:http", "0-65535"),
     ("proxy:８０", "0-65535"),            # fullwidth digits are not a port
-    ("fd00::10:8000", "[V6]:PORT"),       # ambiguous without brackets
+    ("fd00::10:8001", "[V6]:PORT"),       # ambiguous without brackets
     ("a b:80", "expected HOST:PORT"),
     (":80", "expected HOST:PORT"),
     ("", "expected HOST:PORT"),
@@ -80,11 +82,11 @@ def test_an_unbracketed_v6_needs_a_default_port_to_mean_anything() -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("example.com", Authority("example.com", None)),
-    ("server:8000", Authority("server", 8000)),
+    ("server:8001", Authority("server", 8001)),
     ("server:", Authority("server", None)),       # an empty port is no port (RFC 3986 §3.2.3)
     ("", Authority("", None)),                     # an empty Host is valid (RFC 9112 §3.2)
     ("[::1]", Authority("::1", None)),
-    ("[::1]:8080", Authority("::1", 8080)),
+    ("[::1]:8443", Authority("::1", 8443)),
     ("[fe80::1%25eth0]:80", Authority("fe80::1%eth0", 80)),
     ("[fe80::1%25Eth0]", Authority("fe80::1%Eth0", None)),  # zone case is kept: interface names
     ("10.0.0.1:80", Authority("10.0.0.1", 80)),
@@ -106,10 +108,10 @@ def test_parse_authority_refuses(text: str) -> None:
 
 
 @pytest.mark.parametrize(("host", "port", "flag", "uri"), [
-    ("fd00::10", 8000, "[fd00::10]:8000", "[fd00::10]:8000"),
+    ("fd00::10", 8001, "[fd00::10]:8001", "[fd00::10]:8001"),
     ("fe80::1%eth0", 80, "[fe80::1%eth0]:80", "[fe80::1%25eth0]"),
     ("10.0.0.1", 80, "10.0.0.1:80", "10.0.0.1"),
-    ("proxy", 8080, "proxy:8080", "proxy:8080"),
+    ("proxy", 8443, "proxy:8443", "proxy:8443"),
 ])
 def test_formats(host: str, port: int, flag: str, uri: str) -> None:
     assert format_host_port(host, port) == flag
@@ -134,7 +136,7 @@ def test_every_v6_literal_round_trips_through_both_spellings(address: ipaddress.
     ("SERVER.", "server"),
     ("::ffff:127.0.0.1", "127.0.0.1"),        # a v6 socket to a mapped address speaks IPv4
     ("::FFFF:7f00:1", "127.0.0.1"),
-    ("64:ff9b::10.203.2.10", "10.203.2.10"),  # NAT64 well-known prefix: a translator reaches the IPv4
+    ("64:ff9b::10.0.2.10", "10.0.2.10"),  # NAT64 well-known prefix: a translator reaches the IPv4
     ("64:ff9b:1::a00:1", "64:ff9b:1::a00:1"),  # local-use prefix: the embedding is the operator's, unknown
     ("0:0:0:0:0:0:0:1", "::1"),
     ("fe80::1%eth0", "fe80::1%eth0"),
@@ -186,3 +188,9 @@ def test_is_authority_is_parse_authority_s_verdict(text: str) -> None:
         assert not is_authority(text)
     else:
         assert is_authority(text)
+
+
+def test_tcp_over_v6_carries_20_bytes_less_per_full_segment() -> None:
+    assert tcp_segment_payload_bytes(4) == 1448 and tcp_segment_payload_bytes(6) == 1428
+    assert tcp_goodput_bps(10e6, 4) == pytest.approx(10e6 * 1448 / 1514)
+    assert tcp_goodput_bps(10e6, 6) / tcp_goodput_bps(10e6, 4) == pytest.approx(1428 / 1448)

@@ -75,12 +75,19 @@ def test_matrix_labels_rows_and_clears_even_on_interrupt() -> None:
 @pytest.mark.parametrize(("raw", "key"), [
     ({**SCENARIO, "profiles": ["nope"]}, "profile"), ({**SCENARIO, "tests": ["ping"]}, "tests"),
     ({**SCENARIO, "repetitions": 0}, "repetitions"), ({**SCENARIO, "extra": 1}, "extra"),
+    ({**SCENARIO, "family": "ipv5"}, "family"),
 ])
 def test_scenario_errors(raw: dict[str, Any], key: str) -> None:
     with pytest.raises(SchemaError) as info:
         scenario.parse_scenario(raw, "s.yaml", "s")
     assert info.value.key == key
     assert isinstance(info.value, ProfileError if key == "profile" else ScenarioError), type(info.value)
+
+
+def test_scenario_family_reaches_the_client_runs() -> None:
+    assert scenario.parse_scenario(SCENARIO, "s.yaml", "s").family == "auto"
+    assert scenario.parse_scenario({**SCENARIO, "family": "6"}, "s.yaml", "s").family == "6"
+    assert scenario.parse_scenario({**SCENARIO, "family": 6}, "s.yaml", "s").family == "6"
 
 
 _BASE = {"profile": "rate-10mbit"}

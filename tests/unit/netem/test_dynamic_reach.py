@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from netem import topology
 from netem.commands import dynamic, state
+from netem.core import targets
+from netem.core.engine import Target
+from netem.traces.load import load
 
 
 class FakeContainer:
@@ -83,3 +88,71 @@ def test_the_agent_starts_in_every_namespace_of_the_container_with_its_environme
 def test_the_api_is_the_way_where_the_host_cannot_reach(environ: dict[str, str], pid: int,
                                                         want: type) -> None:
     assert isinstance(dynamic.reach(FakeContainer(pid), environ), want)
+
+
+class Labelled:
+    def __init__(self, number: str = "") -> None:
+        self.labels = {dynamic.NUMBER_LABEL: number} if number else {}
+
+
+def test_the_controllers_plans_on_the_dual_stack_stack_cover_both_families(tmp_path: Path) -> None:
+    """The controller's view of the stack (Docker's attachments: IPv4 and IPv6 per network): a `to:`
+    name becomes a leaf per address of that service on the link, a mix replica a leaf per address."""
+    (tmp_path / "p.yaml").write_text(
+        "description: x\ncore: {up: {to: {server: {delay: 30ms}}}}\n"
+        "clients: {by: index, classes: [{name: far, replicas: '1', edge: {delay: 80ms}}]}\n")
+    loaded = load(str(tmp_path / "p.yaml"))
+    replica, replica6 = (str(ipaddress.ip_network(r)[4]) for r in (topology.IPAM_RANGES["edge"],
+                                                                    topology.IPAM_RANGES6["edge"]))
+    found = [targets.Attachment("p-client-1", "client", "edge", replica, 24, replica6),
+             *(targets.Attachment(f"p-{svc}-1", svc, link, topology.ADDRESSES[(svc, link)], 24,
+                                  topology.ADDRESSES6[(svc, link)])
+               for svc, link in topology.ADDRESSES if svc != "client")]
+    containers: dict[str, Any] = {"p-client-1": Labelled("1"), "p-proxy-1": Labelled(),
+                                  "p-server-1": Labelled()}
+    ends = [Target("p-proxy-1", link, direction, "eth0", object())  # type: ignore[arg-type]
+            for link, direction in (("core", "up"), ("edge", "down"))]
+    core_up, edge_down = dynamic.end_plans(loaded, ends, found, containers)
+    assert [leaf.to for leaf in core_up.leaves] == [topology.ADDRESSES[("server", "core")],
+                                                    topology.ADDRESSES6[("server", "core")]]
+    assert [(leaf.to, leaf.imp.delay_us) for leaf in edge_down.leaves] == [(replica, 80_000),
+                                                                           (replica6, 80_000)]
+
+
+class RecordingReach:
+    """A container reached by the controller: the shared statuses it reads, the stops it is asked for."""
+
+    def __init__(self, name: str, found: list[dict[str, Any]], stops: list[str]) -> None:
+        self.name, self.found, self.stops = name, found, stops
+
+    def read_statuses(self) -> list[dict[str, Any]]:
+        return self.found
+
+    def stop_agent(self) -> None:
+        self.stops.append(self.name)
+
+
+def stack(hosts: dict[str, str]) -> dict[str, Any]:
+    """Containers by name that mount the state, each with its hostname."""
+    containers = {}
+    for name, host in hosts.items():
+        container = FakeContainer()
+        container.name = name
+        container.attrs["Config"]["Hostname"] = host
+        container.attrs["Mounts"] = [{"Destination": dynamic.STATE_PATH}]
+        containers[name] = container
+    return containers
+
+
+@pytest.mark.parametrize(("found", "stopped"), [
+    ([], []),  # no agent ever ran (a static profile): no interpreter started anywhere
+    ([{"host": "h-proxy", "phase": "stopped"}], []),
+    ([{"host": "h-proxy", "phase": "replaying"}, {"host": "h-client", "phase": "stopped"}], ["proxy"]),
+    ([{"host": "h-proxy", "phase": "running"}, {"host": "h-client", "phase": "failed"}], ["client", "proxy"]),
+])
+def test_agents_are_stopped_only_where_a_status_says_one_runs(
+        monkeypatch: pytest.MonkeyPatch, found: list[dict[str, Any]], stopped: list[str]) -> None:
+    stops: list[str] = []
+    monkeypatch.setattr(dynamic, "reach", lambda container: RecordingReach(container.name, found, stops))
+    dynamic.stop_agents(stack({"proxy": "h-proxy", "client": "h-client", "server": "h-server"}))
+    assert sorted(stops) == stopped

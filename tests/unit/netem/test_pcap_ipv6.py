@@ -6,11 +6,12 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+from netem import topology
 from netem.tools.pcap import probe_exchanges, read_pcap
 
 from .test_pcap import CLIENT, HTTP, PROXY, RELAY, _probe, pcap, udp
 
-CLIENT6, PROXY6 = "fd00:203:1::80", "fd00:203:1::2"
+CLIENT6, PROXY6 = topology.ADDRESSES6[("client", "edge")], topology.ADDRESSES6[("proxy", "edge")]
 HOP_BY_HOP, ROUTING, FRAGMENT, DEST_OPTS, NO_NEXT = 0, 43, 44, 60, 59
 
 

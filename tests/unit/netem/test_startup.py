@@ -7,7 +7,7 @@ import pytest
 from netem import topology
 from netem.commands import startup, state
 from netem.core.engine import apply_ends
-from netem.core.errors import ApplyError
+from netem.core.errors import ApplyError, DiscoveryError
 from netem.core.links import find_targets
 from netem.core.profile import load_profile
 from netem.core.steps import replay_steps
@@ -106,3 +106,17 @@ def test_a_replica_waits_only_for_the_proxy_agent_of_the_profile_in_force(tmp_pa
     other = state.Registration("c2", second, 2, "far")
     with pytest.raises(ApplyError, match=rf"before adding a leaf for {re.escape(second)}: replicas: boom"):
         startup._await_leaf(tmp_path, other, 2, clock.sleep, clock)
+
+
+def test_a_replica_registers_its_edge_addresses_of_both_families(fake_tc: Any) -> None:
+    """The proxy's leaves for a replica of a mix cover the addresses it registers: on the dual-stack
+    edge both (IPv4 first), on a single family's edge the one; none on edge is an error."""
+    v4 = str(ipaddress.ip_network(topology.IPAM_RANGES["edge"])[7])
+    v6 = str(ipaddress.ip_network(topology.IPAM_RANGES6["edge"])[7])
+    fake_tc.addrs = {"lo": ["127.0.0.1", "::1"], "eth0": ["fe80::1", v6, v4]}
+    assert startup._edge_addresses(fake_tc, topology.SUBNETS_TEXT) == (v4, v6)
+    assert startup._edge_addresses(fake_tc, f"edge={topology.SUBNETS['edge']}") == (v4, "")
+    assert startup._edge_addresses(fake_tc, f"edge={topology.SUBNETS6['edge']}") == (v6, "")
+    fake_tc.addrs = {"eth0": ["192.0.2.7"]}
+    with pytest.raises(DiscoveryError, match="client: no address in"):
+        startup._edge_addresses(fake_tc, topology.SUBNETS_TEXT)

@@ -20,6 +20,7 @@ from netem.core.fields import Impairment
 from netem.core.profile import load_profile
 
 REPLICA = str(ipaddress.ip_network(topology.IPAM_RANGES["edge"])[3])
+REPLICA6 = str(ipaddress.ip_network(topology.IPAM_RANGES6["edge"])[3])  # the same replica's IPv6 address
 
 
 def extract(data: bytes, into: Path) -> None:
@@ -154,11 +155,44 @@ def test_to_names_resolve_on_the_ends_link_and_unknown_names_are_errors(tmp_path
     profile = load_profile(str(tmp_path / "to.yaml"))
     end = Target("proxy", "core", "up", "eth1", object())  # type: ignore[arg-type]
     server = topology.ADDRESSES[("server", "core")]
-    plan = plans.plan_end(profile, end, subnet=topology.SUBNETS["core"],
+    plan = plans.plan_end(profile, end, subnets=[topology.SUBNETS["core"]],
                           resolve=lambda name: [server, "192.0.2.1"])
     assert [leaf.to for leaf in plan.leaves] == [server]
     with pytest.raises(DiscoveryError, match=r"core\.up\.to\.server: no running container of service"):
-        plans.plan_end(profile, end, subnet=topology.SUBNETS["core"], resolve=lambda name: [])
+        plans.plan_end(profile, end, subnets=[topology.SUBNETS["core"]], resolve=lambda name: [])
+
+
+def test_on_a_dual_stack_link_a_to_name_and_a_replica_are_shaped_in_both_families(tmp_path: Path) -> None:
+    """The stack's links carry IPv4 and IPv6: a `to:` service name is a leaf per address the name has on
+    the link, and a replica of a mix a leaf per address it registered, so IPv6 traffic is never left in
+    the default class (a leaf for the IPv4 address alone would let the IPv6 rows through unshaped)."""
+    (tmp_path / "to.yaml").write_text("description: to\ncore: {up: {to: {server: {delay: 30ms}}}}\n")
+    end = Target("proxy", "core", "up", "eth1", object())  # type: ignore[arg-type]
+    server, server6 = topology.ADDRESSES[("server", "core")], topology.ADDRESSES6[("server", "core")]
+    plan = plans.plan_end(load_profile(str(tmp_path / "to.yaml")), end,
+                          subnets=[topology.SUBNETS["core"], topology.SUBNETS6["core"]],
+                          resolve=lambda name: [server, "192.0.2.1", server6, "2001:db8::1"])
+    assert [(leaf.to, leaf.imp.delay_us) for leaf in plan.leaves] == [(server, 30_000), (server6, 30_000)]
+
+    (tmp_path / "mix.yaml").write_text(MIX)
+    profile = load_profile(str(tmp_path / "mix.yaml"))
+    proxy_edge = Target("proxy", "edge", "down", "eth0", object())  # type: ignore[arg-type]
+    mixed = plans.plan_end(profile, proxy_edge, replicas=[plans.Replica(REPLICA, 2, REPLICA6)])
+    assert [(leaf.to, leaf.imp.delay_us) for leaf in mixed.leaves] == [(REPLICA, 90_000), (REPLICA6, 90_000)]
+    assert len({leaf.minor for leaf in mixed.leaves}) == 2
+    assert mixed.netlink_handles(REPLICA6) == (mixed.leaves[1].minor << 16, 0x10000 | mixed.leaves[1].minor)
+    # the agent's bookkeeping: a leaf is due until both addresses have one for this replica number
+    assert plans.leaf_due({REPLICA: 2}, plans.Replica(REPLICA, 2, REPLICA6))
+    assert not plans.leaf_due({REPLICA: 2, REPLICA6: 2}, plans.Replica(REPLICA, 2, REPLICA6))
+
+
+def test_a_registration_carries_the_replicas_ipv6_address(tmp_path: Path) -> None:
+    reg = state.Registration("abc123", REPLICA, 3, "lte", 10, REPLICA6)
+    state.register_client(tmp_path, reg)
+    assert state.registrations(tmp_path) == [reg]
+    older = {k: v for k, v in reg.__dict__.items() if k != "address6"}  # written before dual-stack
+    (tmp_path / "clients" / "abc123.json").write_text(json.dumps(older))
+    assert state.registrations(tmp_path) == [state.Registration("abc123", REPLICA, 3, "lte", 10)]
 
 
 def test_status_files(tmp_path: Path) -> None:

@@ -37,9 +37,9 @@ def test_tree_argv() -> None:
     assert argvs[4] == ["tc", "filter", "del", "dev", "eth0", "parent", "1:", "pref", str(minor)]
     assert argvs[5] == ["tc", "filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "pref",
                         str(minor), "u32", "match", "ip", "dst", f"{REPLICA}/32", "flowid", f"1:{minor:x}"]
-    assert argvs[-1][7:16] == ["protocol", "ipv6", "pref", str(0x1005), "u32", "match", "ip6", "dst",
+    assert argvs[-1][7:16] == ["protocol", "ipv6", "pref", str(0x2005), "u32", "match", "ip6", "dst",
                                f"{V6}/128"]
-    assert argvs[-3][7:10] == ["handle", "1005:", "netem"]
+    assert argvs[-3][7:10] == ["handle", "2005:", "netem"]
 
 
 def test_the_default_class_carries_the_ends_own_settings() -> None:
@@ -54,6 +54,16 @@ def test_minors_are_stable_and_collisions_are_refused() -> None:
     assert tree.check_minors([Leaf(REPLICA, SLOW), Leaf(REPLICA, SLOW)]) is None
     clash = tree.check_minors([Leaf("10.0.0.5", SLOW), Leaf("10.0.16.5", SLOW)])
     assert clash is not None and "same class 1:1005" in clash
+
+
+def test_a_dual_stack_destinations_two_addresses_take_two_classes() -> None:
+    """A destination on a dual-stack link is a leaf per family, and its two addresses may end in the same
+    12 bits (10.0.0.5 and 2001:db8::5): the families take separate minor ranges instead of clashing."""
+    leaves = [Leaf("10.0.0.5", SLOW), Leaf(V6, SLOW)]
+    assert tree.check_minors(leaves) is None
+    assert [leaf.minor for leaf in leaves] == [0x1005, 0x2005]
+    v6 = str(ipaddress.ip_network(topology.IPAM_RANGES6["edge"])[5])  # the stack's: never the IPv4 range
+    assert tree.check_minors([Leaf(REPLICA, SLOW), Leaf(v6, SLOW)]) is None
 
 
 @dataclass
@@ -96,7 +106,7 @@ def test_engine_builds_the_tree_and_reads_it_back() -> None:
     kinds = {name: q["kind"] for name, q in model.qdiscs.items()}
     assert kinds == {"1:": "htb", "2:": "netem", f"{MINOR:x}:": "tbf"}
     add_leaves(end, [Leaf(V6, LATE)])
-    assert model.qdiscs["1005:"]["kind"] == "netem"
+    assert model.qdiscs["2005:"]["kind"] == "netem"
 
 
 def test_a_failing_leaf_rolls_the_whole_end_back() -> None:

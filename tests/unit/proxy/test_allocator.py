@@ -22,10 +22,10 @@ def test_reexec_environment(choice: Allocator, environ: dict[str, str],
 
 
 def test_flag_environment_and_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert parse_args([]).allocator is MALLOC
-    assert parse_args(["--allocator", "PyMalloc"]).allocator is PYMALLOC
-    monkeypatch.setenv("PROXY_ALLOCATOR", "pymalloc")
     assert parse_args([]).allocator is PYMALLOC
+    assert parse_args(["--allocator", "Malloc"]).allocator is MALLOC
+    monkeypatch.setenv("PROXY_ALLOCATOR", "malloc")
+    assert parse_args([]).allocator is MALLOC
     with pytest.raises(SystemExit):
         parse_args(["--allocator", "jemalloc"])
     assert in_use({}) == "pymalloc" and in_use({"PYTHONMALLOC": "malloc"}) == "malloc"

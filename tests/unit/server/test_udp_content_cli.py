@@ -53,7 +53,7 @@ def test_content_is_idempotent_and_deterministic(tmp_path: Path) -> None:
 def test_cli_defaults_and_env() -> None:
     args = build_parser("x", "y", OPTIONS, environ={"SERVER_HTTP_PORT": "0"}).parse_args([])
     config = cli.config_from_args(args)
-    assert (config.http_port, config.udp_port, config.bind) == (0, topology.port("server", "udp"), "0.0.0.0")
+    assert (config.http_port, config.udp_port, config.bind) == (0, topology.port("server", "udp"), "any")
     assert Path(config.root).name == "www" and not config.listing
     assert cli.main(["--bogus"]) == 2
 

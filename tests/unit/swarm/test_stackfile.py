@@ -33,7 +33,9 @@ def test_what_swarm_refuses_is_removed() -> None:
     for name, service in doc["services"].items():
         assert not {"build", "depends_on", "container_name", "ports"} & set(service), name
         assert isinstance(service["networks"], list), name  # no ipv4_address anywhere
-    assert "ipv4_address" not in json.dumps(doc)
+    assert "ipv4_address" not in json.dumps(doc) and "ipv6_address" not in json.dumps(doc)
+    # compose file v3 (the stack schema) has no enable_ipv6; the overlays keep their IPv4 subnets only
+    assert not [net for net in doc["networks"].values() if "enable_ipv6" in net]
     assert not [key for key in doc if key.startswith("x-")]
 
 
@@ -50,8 +52,10 @@ def test_compose_stays_the_source_of_services_environment_and_subnets() -> None:
         assert set(service["environment"]) <= set(swarm["environment"])
         assert swarm["networks"] == list(service["networks"])
     for link in ("edge", "core"):
-        subnets = [{"subnet": c["subnet"]} for c in compose["networks"][link]["ipam"]["config"]]
+        subnets = [{"subnet": c["subnet"]} for c in compose["networks"][link]["ipam"]["config"]
+                   if ":" not in c["subnet"]]
         assert doc["networks"][link]["ipam"] == {"config": subnets}  # ip_range: not in the stack schema
+        assert subnets == [{"subnet": topology.SUBNETS[link]}]
         assert doc["networks"][link]["driver"] == "overlay"
 
 
