@@ -40,12 +40,21 @@ def addresses(host: str, port: int, family: str, socktype: int,
     try:
         found = list(resolver(host, port, _SOCKET_FAMILY[family], socktype))
     except socket.gaierror as exc:
-        if family == AUTO:
-            raise
+        if family == AUTO or not _resolves(host, port, socktype, resolver):
+            raise  # the name itself is unknown, perhaps not yet (a Swarm service still starting): retryable
         raise NoAddress(exc.errno, f"{host} has no IPv{family} address ({exc.strerror})") from exc
     if not found:
         raise NoAddress(socket.EAI_NONAME, f"{host} has no address")
     return found
+
+
+def _resolves(host: str, port: int, socktype: int, resolver: Resolver) -> bool:
+    """Whether `host` has any address at all: only then does a failure for one family mean it lacks that
+    family (which waiting cannot cure) rather than a name the resolver does not know yet."""
+    try:
+        return bool(resolver(host, port, socket.AF_UNSPEC, socktype))
+    except socket.gaierror:
+        return False
 
 
 def version(sock_family: int) -> int:

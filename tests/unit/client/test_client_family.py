@@ -54,6 +54,15 @@ def test_a_name_without_the_family_asked_for_says_so() -> None:
     assert not isinstance(caught.value, family.NoAddress)
 
 
+@pytest.mark.parametrize("asked", ["4", "6"])
+def test_a_name_not_known_yet_is_the_resolvers_error_so_a_test_waits_for_it(asked: str) -> None:
+    """A Swarm service's name resolves only once its task runs: with a family asked for, that must stay
+    a retryable resolver error, not 'has no IPv4 address' (which ends the waiting at once)."""
+    with pytest.raises(socket.gaierror) as caught:
+        family.addresses("proxy", RELAY, asked, socket.SOCK_DGRAM, FakeResolver([]))
+    assert not isinstance(caught.value, family.NoAddress)
+
+
 def test_runs_and_versions() -> None:
     assert family.runs("both") == ["4", "6"] and family.runs("6") == ["6"] and family.runs("auto") == ["auto"]
     assert family.version(socket.AF_INET6) == 6 and family.version(socket.AF_INET) == 4
