@@ -59,9 +59,8 @@ def test_no_loss_all_loss_and_a_burst_at_the_end() -> None:
     assert tail.r == pytest.approx(1 / 3) and tail.p == pytest.approx(1 / 97)
 
 
-def test_run_length_likelihood_equals_the_packet_by_packet_one() -> None:
-    lost = simulate(GeParams(0.1, 0.5, 0.9, 0.05), 300, 8)
-    params = GeParams(0.1, 0.5, 0.9, 0.05)
+def packet_by_packet(params: GeParams, lost: list[bool]) -> float:
+    """The forward algorithm one packet at a time, normalised at every packet (no underflow)."""
     bad = params.p / (params.p + params.r)
     alpha = [(1 - bad), bad]
     total = 0.0
@@ -75,7 +74,19 @@ def test_run_length_likelihood_equals_the_packet_by_packet_one() -> None:
         scale = sum(alpha)
         total += math.log(scale)
         alpha = [a / scale for a in alpha]
-    assert loglik(params, runs(lost)) == pytest.approx(total, rel=1e-9)
+    return total
+
+
+# 300 packets: one short recording; 6000 packets with long bursts, under parameters that make its long
+# runs very unlikely: the run-length product passes 1e-150 many times and single runs fall below 1e-100.
+@pytest.mark.parametrize(("truth", "n", "params"), [
+    (GeParams(0.1, 0.5, 0.9, 0.05), 300, GeParams(0.1, 0.5, 0.9, 0.05)),
+    (GeParams(0.004, 0.02, 0.7, 0.002), 6000, GeParams(0.4, 0.05, 0.99, 0.3)),
+])
+def test_run_length_likelihood_equals_the_packet_by_packet_one(truth: GeParams, n: int,
+                                                              params: GeParams) -> None:
+    lost = simulate(truth, n, 8)
+    assert loglik(params, runs(lost)) == pytest.approx(packet_by_packet(params, lost), rel=1e-9)
 
 
 def test_model_statistics() -> None:
