@@ -133,24 +133,33 @@ def _powers(m: Matrix, counts: set[int]) -> dict[int, Matrix]:
     return out
 
 
-def loglik(params: GeParams, encoded: Sequence[tuple[bool, int]]) -> float:
+def _run_lengths(encoded: Sequence[tuple[bool, int]]) -> dict[bool, set[int]]:
+    """The step counts `loglik` takes a matrix power for, per value (the first run has one step less)."""
+    counts: dict[bool, set[int]] = {True: set(), False: set()}
+    for value, length in encoded[1:]:
+        counts[value].add(length)
+    first_value, first_length = encoded[0]
+    if first_length > 1:
+        counts[first_value].add(first_length - 1)
+    return counts
+
+
+def loglik(params: GeParams, encoded: Sequence[tuple[bool, int]],
+           counts: dict[bool, set[int]] | None = None) -> float:
     """Log-likelihood of a run-length encoded sequence; the first packet sees the stationary state.
 
     The forward algorithm, one 2×2 step per run (the step matrix to the run's length); the scale factors
-    are multiplied and their log taken only before the product could underflow."""
+    are multiplied and their log taken only before the product could underflow. `counts`: the
+    sequence's `_run_lengths`, when a fit evaluates the same sequence many times."""
     p, r = params.p, params.r
     lose = (params.one_minus_k, params.one_minus_h)
     keep = (1 - lose[0], 1 - lose[1])
     total = p + r
     bad = p / total if total else 0.0
-    first_value, first_length = encoded[0]
-    eg, eb = lose if first_value else keep
+    eg, eb = lose if encoded[0][0] else keep
     a0, a1 = (1 - bad) * eg, bad * eb
-    counts: dict[bool, set[int]] = {True: set(), False: set()}
-    for value, length in encoded[1:]:
-        counts[value].add(length)
-    if first_length > 1:
-        counts[first_value].add(first_length - 1)
+    if counts is None:
+        counts = _run_lengths(encoded)
     lost_powers, kept_powers = (
         _powers(((1 - p) * e[0], p * e[1], r * e[0], (1 - r) * e[1]), counts[v])
         for v, e in ((True, lose), (False, keep)))
@@ -227,15 +236,17 @@ def _full_fit(encoded: list[tuple[bool, int]], start: GeParams) -> tuple[GeParam
         p, r, eb, eg = (_sigmoid(t) for t in theta)
         return GeParams(p, r, eb, eg)
 
+    counts = _run_lengths(encoded)
+
     def cost(theta: list[float]) -> float:
         params = unpack(theta)
         if params.one_minus_k >= params.one_minus_h:  # Bad is the lossier state, by definition
             return math.inf
-        return -loglik(params, encoded)
+        return -loglik(params, encoded, counts)
 
     theta = nelder_mead(cost, [_logit(start.p), _logit(start.r), _logit(0.9), _logit(0.001)])
     best = unpack(theta)
-    return best, loglik(best, encoded)
+    return best, loglik(best, encoded, counts)
 
 
 def fit(lost: Sequence[bool]) -> GeFit:
