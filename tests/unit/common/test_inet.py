@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import string
 
 import pytest
 from hypothesis import given
@@ -122,7 +123,8 @@ def test_formats(host: str, port: int, flag: str, uri: str) -> None:
 
 
 _V6 = st.builds(ipaddress.IPv6Address, st.integers(0, 2**128 - 1))
-_ZONES = st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9._~-]{1,8}", fullmatch=True))
+# [A-Za-z0-9._~-]{1,8} (a text strategy: the same strings as from_regex, a fraction of its drawing cost)
+_ZONES = st.one_of(st.none(), st.text(string.ascii_letters + string.digits + "._~-", min_size=1, max_size=8))
 
 
 @given(_V6, _ZONES, st.integers(0, 65535))
