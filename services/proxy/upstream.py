@@ -43,19 +43,44 @@ class UpstreamError(Exception):
         self.reason = reason
 
 
+class _Wakeup:
+    """One task waiting, with a deadline, for what the protocol's callbacks report (`fire`)."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+
+    def fire(self) -> None:
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def wait(self, timeout_s: float | None, reason: str) -> None:
+        """Until `fire`; UpstreamError(504, `reason`) after `timeout_s` (None: no deadline)."""
+        self._future = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._future
+        except TimeoutError:
+            raise UpstreamError(504, reason) from None
+        finally:
+            self._future = None
+
+
 class UpstreamConnection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = ResponseParser()
         self.events: deque[Response | Data | EndOfMessage | Exception] = deque()
         self.queued_bytes = 0
-        self.waiter: asyncio.Future[None] | None = None
+        self.readable = _Wakeup()  # an event was queued
         self.closed = False
         self.paused = False
         self.spoiled = False  # a request body was cut short: the upstream may still wait for the rest
         self.idle_since = 0.0
         self.write_paused = False
-        self.drained: asyncio.Future[None] | None = None
+        self.writable = _Wakeup()  # the upstream takes what is written again
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -84,21 +109,13 @@ class UpstreamConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.drained is not None and not self.drained.done():
-            self.drained.set_result(None)
+        self.writable.fire()
 
     async def drain(self, timeout_s: float) -> None:
         """Wait while the upstream does not take what was written (504 after `timeout_s` without
         progress, 502 once the connection is gone)."""
         while self.write_paused and not self.closed:
-            self.drained = asyncio.get_running_loop().create_future()
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await self.drained
-            except TimeoutError:
-                raise UpstreamError(504, "upstream does not read the request body") from None
-            finally:
-                self.drained = None
+            await self.writable.wait(timeout_s, "upstream does not read the request body")
         if self.closed:
             raise UpstreamError(502, "upstream connection lost")
 
@@ -117,20 +134,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _push(self, item: Response | Data | EndOfMessage | Exception) -> None:
         self.events.append(item)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.readable.fire()
 
     async def next_event(self, timeout_s: float | None) -> Response | Data | EndOfMessage:
         while not self.events:
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await self.waiter
-            except TimeoutError:
-                raise UpstreamError(504, "upstream timed out") from None
-            finally:
-                self.waiter = None
+            await self.readable.wait(timeout_s, "upstream timed out")
         item = self.events.popleft()
         if isinstance(item, Exception):
             self.events.appendleft(item)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from services.common.http1 import Headers, Response
+import pytest
+
+from services.common.http1 import EndOfMessage, Headers, Response
 from services.proxy.upstream import Pool, UpstreamConnection, UpstreamError
 
 OK = Response(200, "OK", "HTTP/1.1", Headers())
@@ -52,3 +54,32 @@ def test_sweep_closes_what_is_past_the_idle_timeout_and_keeps_the_rest() -> None
     assert pool.idle == {("a", 1): [young]}
     clock.now += 4.0
     assert pool.sweep() == 1 and pool.idle == {}
+
+
+def test_an_upstream_connection_waits_for_its_events_and_for_the_upstream_to_read() -> None:
+    async def body() -> None:
+        conn = UpstreamConnection()
+        conn.parser.expect("GET")
+        waiting = asyncio.ensure_future(conn.next_event(None))
+        await asyncio.sleep(0)
+        conn.data_received(b"HTTP/1.1 204 No Content\r\n\r\n")  # wakes the waiting reader
+        response = await waiting
+        assert isinstance(response, Response) and response.status == 204
+        assert isinstance(await conn.next_event(0), EndOfMessage)
+        with pytest.raises(UpstreamError, match="504 upstream timed out"):
+            await conn.next_event(0)  # nothing more arrives: the deadline
+        conn.pause_writing()
+        with pytest.raises(UpstreamError, match="504 upstream does not read the request body"):
+            await conn.drain(0)
+        draining = asyncio.ensure_future(conn.drain(60))
+        await asyncio.sleep(0)
+        conn.resume_writing()  # wakes the waiting writer
+        await draining
+        conn.pause_writing()
+        draining = asyncio.ensure_future(conn.drain(60))
+        await asyncio.sleep(0)
+        conn.connection_lost(None)
+        with pytest.raises(UpstreamError, match="502 upstream connection lost"):
+            await draining
+
+    asyncio.run(body())
