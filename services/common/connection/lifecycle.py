@@ -25,19 +25,13 @@ class Live(Protocol):
     def abort(self) -> None: ...
 
 
-READ_BYTES = 256 * 1024  # one read at most (asyncio's own `recv` size)
-
-
 class Connections:
     """The live connections of one listener; `stopping` once a drain has begun (a connection accepted
-    after that drains from its start). `read_buffer`: where its connections' reads land, one for all —
-    each read is copied out before the next (`protocol.HttpConnection.get_buffer`); one listener's
-    connections share one event loop, so one thread."""
+    after that drains from its start)."""
 
     def __init__(self) -> None:
         self._live: set[Live] = set()
         self.stopping = False
-        self.read_buffer = memoryview(bytearray(READ_BYTES))
 
     def add(self, conn: Live) -> None:
         self._live.add(conn)

@@ -43,7 +43,7 @@ class _Sending:
         self.keep = keep
 
 
-class HttpConnection(asyncio.BufferedProtocol):
+class HttpConnection(asyncio.Protocol):
     INTERNAL_ERROR = "internal error"  # the message of the 500 a crash gets
 
     def __init__(self, limits: Limits, timeouts: Timeouts, now: Callable[[], float],
@@ -85,15 +85,6 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._sending = None
         self.flow.resume_writing()  # wake a writer waiting to drain: its writes are no-ops now
         self._lost(self.connections.discard(self))
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Where the transport reads to (`recv_into`): the listener's one buffer. A plain Protocol gets a
-        new bytes object from `recv(256 KiB)` per read, which glibc serves with mmap, mremap and munmap
-        — three system calls and a page fault per request (`strace -c` of a keep-alive load)."""
-        return self.connections.read_buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self.connections.read_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         state = self.state

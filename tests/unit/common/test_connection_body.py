@@ -28,7 +28,7 @@ class SlowTransport(FakeTransport):
         super().__init__()
         self.high = high
         self.held = 0
-        self.protocol: asyncio.BaseProtocol | None = None
+        self.protocol: asyncio.Protocol | None = None
         self.paused = False
         self.views = 0
 

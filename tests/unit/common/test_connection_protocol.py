@@ -227,21 +227,3 @@ def test_connections_accepted_during_a_drain_close_after_their_first_answer(subj
     assert b"Connection: close\r\n" in late_transport.data and late_transport.closed
     conn.data_received(GET)
     assert not transport.closed  # accepted before: its drain comes from shutdown()
-
-
-def read(conn: HttpConnection, data: bytes) -> None:
-    """What the transport does for a BufferedProtocol: `recv_into` the protocol's buffer, then report."""
-    buffer = conn.get_buffer(-1)
-    buffer[:len(data)] = data
-    conn.buffer_updated(len(data))
-
-
-def test_reads_through_the_shared_buffer_are_copied_out_before_the_next(subject: Subject) -> None:
-    one, first = subject.connect()
-    two, second = subject.connect()
-    assert one.get_buffer(-1) is two.get_buffer(-1)  # one buffer per listener, not one per connection
-    read(one, GET[:20])  # a partial head waits in the parser ...
-    read(two, b"\x00" * 20 + GET)  # ... while another connection's read overwrites the buffer
-    read(one, GET[20:])
-    assert first.data.startswith(b"HTTP/1.1 200 ") and first.data.endswith(b"<p>a</p>\n")
-    assert second.data.startswith(b"HTTP/1.1 400 ")
