@@ -122,34 +122,70 @@ def _power(m: Matrix, n: int) -> Matrix:
     return result
 
 
-def loglik(params: GeParams, encoded: Sequence[tuple[bool, int]]) -> float:
-    """Log-likelihood of a run-length encoded sequence; the first packet sees the stationary state."""
+def _powers(m: Matrix, counts: set[int]) -> dict[int, Matrix]:
+    """m**n for every n in `counts`: each from the next smaller one times the power of the gap, so a
+    recording's few hundred run lengths cost about one product each instead of a fresh power each."""
+    out: dict[int, Matrix] = {}
+    gaps: dict[int, Matrix] = {1: m}  # most gaps are short and repeat
+    previous, power = 0, (1.0, 0.0, 0.0, 1.0)
+    for n in sorted(counts):
+        step = gaps.get(n - previous)
+        if step is None:
+            step = gaps[n - previous] = _power(m, n - previous)
+        power = _mul(power, step)
+        out[n], previous = power, n
+    return out
+
+
+def _run_lengths(encoded: Sequence[tuple[bool, int]]) -> dict[bool, set[int]]:
+    """The step counts `loglik` takes a matrix power for, per value (the first run has one step less)."""
+    counts: dict[bool, set[int]] = {True: set(), False: set()}
+    for value, length in encoded[1:]:
+        counts[value].add(length)
+    first_value, first_length = encoded[0]
+    if first_length > 1:
+        counts[first_value].add(first_length - 1)
+    return counts
+
+
+def loglik(params: GeParams, encoded: Sequence[tuple[bool, int]],
+           counts: dict[bool, set[int]] | None = None) -> float:
+    """Log-likelihood of a run-length encoded sequence; the first packet sees the stationary state.
+
+    The forward algorithm, one 2×2 step per run (the step matrix to the run's length); the scale factors
+    are multiplied and their log taken only before the product could underflow. `counts`: the
+    sequence's `_run_lengths`, when a fit evaluates the same sequence many times."""
     p, r = params.p, params.r
-    emit = {True: (params.one_minus_k, params.one_minus_h),
-            False: (1 - params.one_minus_k, 1 - params.one_minus_h)}
+    lose = (params.one_minus_k, params.one_minus_h)
+    keep = (1 - lose[0], 1 - lose[1])
     total = p + r
     bad = p / total if total else 0.0
-    first_value = encoded[0][0]
-    eg, eb = emit[first_value]
-    alpha = ((1 - bad) * eg, bad * eb)
-    steps: dict[bool, Matrix] = {v: ((1 - p) * emit[v][0], p * emit[v][1], r * emit[v][0],
-                                     (1 - r) * emit[v][1]) for v in (True, False)}
-    cache: dict[tuple[bool, int], Matrix] = {}
-    log_total = 0.0
+    eg, eb = lose if encoded[0][0] else keep
+    a0, a1 = (1 - bad) * eg, bad * eb
+    if counts is None:
+        counts = _run_lengths(encoded)
+    lost_powers, kept_powers = (
+        _powers(((1 - p) * e[0], p * e[1], r * e[0], (1 - r) * e[1]), counts[v])
+        for v, e in ((True, lose), (False, keep)))
+    log = math.log
+    log_total, product = 0.0, 1.0
     for index, (value, length) in enumerate(encoded):
         count = length - 1 if index == 0 else length
         if count:
-            key = (value, count)
-            if key not in cache:
-                cache[key] = _power(steps[value], count)
-            m = cache[key]
-            alpha = (alpha[0] * m[0] + alpha[1] * m[2], alpha[0] * m[1] + alpha[1] * m[3])
-        scale = alpha[0] + alpha[1]
+            m = (lost_powers if value else kept_powers)[count]
+            a0, a1 = a0 * m[0] + a1 * m[2], a0 * m[1] + a1 * m[3]
+        scale = a0 + a1
         if scale <= 0:
             return -math.inf
-        log_total += math.log(scale)
-        alpha = (alpha[0] / scale, alpha[1] / scale)
-    return log_total
+        a0, a1 = a0 / scale, a1 / scale
+        if scale < 1e-100:  # each scale is at most 1 (stochastic steps times probabilities)
+            log_total += log(scale)
+        else:
+            product *= scale  # stays above 1e-250: no underflow
+            if product < 1e-150:
+                log_total += log(product)
+                product = 1.0
+    return log_total + log(product)
 
 
 def _logit(x: float) -> float:
@@ -204,15 +240,17 @@ def _full_fit(encoded: list[tuple[bool, int]], start: GeParams) -> tuple[GeParam
         p, r, eb, eg = (_sigmoid(t) for t in theta)
         return GeParams(p, r, eb, eg)
 
+    counts = _run_lengths(encoded)
+
     def cost(theta: list[float]) -> float:
         params = unpack(theta)
         if params.one_minus_k >= params.one_minus_h:  # Bad is the lossier state, by definition
             return math.inf
-        return -loglik(params, encoded)
+        return -loglik(params, encoded, counts)
 
     theta = nelder_mead(cost, [_logit(start.p), _logit(start.r), _logit(0.9), _logit(0.001)])
     best = unpack(theta)
-    return best, loglik(best, encoded)
+    return best, loglik(best, encoded, counts)
 
 
 def fit(lost: Sequence[bool]) -> GeFit:

@@ -145,15 +145,20 @@ def model_rtts_ms(model: Model, samples: int = MODEL_SAMPLES, seed: int = 1) -> 
     """RTTs the replay should measure on a testbed whose own path is `model.base` (Monte Carlo): the
     window's delays and a table sample each way, plus a base RTT (or the base's medians, without them)."""
     rng = random.Random(seed)
+    choice, randrange = rng.choice, rng.randrange
     sent = [p.send_s for p in model.recording.probes if p.rtt_ms is not None]
     base = model.base
+    window_s, last = model.window_s, len(model.up.delays_ms) - 1
+    # per direction: the window delays and the table's samples in ms, looked up once
+    ways = [(fit.delays_ms, [fit.table.sample_us(i) / 1000 for i in range(len(fit.table.values))]
+             if fit.table is not None else None) for fit in (model.up, model.down)]
     out = []
     for _ in range(samples):
-        w = min(int(rng.choice(sent) // model.window_s), len(model.up.delays_ms) - 1)
-        total = rng.choice(base.rtts_ms) if base.rtts_ms else base.up_ms + base.down_ms
-        for fit in (model.up, model.down):
-            total += fit.delays_ms[w]
-            if fit.table is not None:
-                total += fit.table.sample_us(rng.randrange(len(fit.table.values))) / 1000
+        w = min(int(choice(sent) // window_s), last)
+        total = choice(base.rtts_ms) if base.rtts_ms else base.up_ms + base.down_ms
+        for delays, table_ms in ways:
+            total += delays[w]
+            if table_ms is not None:
+                total += table_ms[randrange(len(table_ms))]
         out.append(total)
     return sorted(out)

@@ -14,24 +14,14 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from services.common.http1 import Headers
-
-from .numbers import parse_uint
-
 WINDOW_BYTES = 256 * 1024
 STREAM_FROM_BYTES = 64 * 1024  # smaller bodies are read whole and sent with their head in one write
 
 
-def declared_length(headers: Headers) -> int:
-    """The Content-Length of a request (the parser has checked it); 0 without one or when chunked."""
-    if "chunked" in headers.get_tokens("transfer-encoding"):
-        return 0
-    return parse_uint((headers.get("content-length") or "0").strip()) or 0
-
-
 def streams(method_cacheable: bool, declared: int) -> bool:
     """Is this body passed through as it arrives? Forwarded methods with a Content-Length above
-    STREAM_FROM_BYTES (chunked bodies are read whole and sent with an exact Content-Length)."""
+    STREAM_FROM_BYTES (`declared`: the parser's `RequestParser.declared`; chunked bodies, CHUNKED = -1,
+    are read whole and sent with an exact Content-Length)."""
     return not method_cacheable and declared > STREAM_FROM_BYTES
 
 

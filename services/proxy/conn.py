@@ -23,7 +23,7 @@ from services.common.http1 import HTTPError, Request
 
 from . import respond
 from .app import ProxyApp
-from .body import BodyStream, declared_length, streams
+from .body import BodyStream, streams
 from .job import CACHEABLE_METHODS, Job
 from .router import handle
 from .serve import fast_hit
@@ -112,7 +112,7 @@ class ClientConnection(HttpConnection):
         self.request = request
         self._release_body()
         self.send_continue(request)
-        declared = declared_length(request.headers)
+        declared = self.parser.declared  # CHUNKED (-1) never streams
         if streams(request.method in CACHEABLE_METHODS, declared):
             self.stream = BodyStream(declared, self.hold_reading)
             self.body_streaming = True

@@ -16,7 +16,7 @@ from services.common.connection.heads import CLOSE, connection_field, status_lin
 from services.common.connection.lifecycle import Connections
 from services.common.connection.protocol import HttpConnection
 from services.common.connection.state import Expiry
-from services.common.http1 import REASONS, HTTPError, Request
+from services.common.http1 import CHUNKED, REASONS, HTTPError, Request
 
 from . import sink
 from .context import Context
@@ -138,14 +138,13 @@ class HttpProtocol(HttpConnection):
 
     # -- requests: answered as soon as their head is parsed ----------------------------------------
     def _on_request(self, request: Request) -> None:
-        path = url_path(request.target)
-        declared = sink.declared_length(request)
-        if path == sink.PATH:
+        declared = self.parser.declared
+        if sink.is_sink(request.target):
             self._start_upload(request, declared)  # the sink's own limits, said in its own words
         elif declared > self.ctx.max_body:  # the parser reads any size: each request keeps its limit
             self.answer_error(413, "request body too large")
         else:
-            if declared == sink.CHUNKED:  # counted by the parser as it comes
+            if declared == CHUNKED:  # counted by the parser as it comes
                 self.parser.limits = replace(self.ctx.limits, max_body=self.ctx.max_body)
             self._respond(request)
 

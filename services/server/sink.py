@@ -18,12 +18,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from services.common.http1 import Request, parse_decimal
+from .paths import url_path
 
 PATH = "/_server/sink"
 METHODS = ("POST", "PUT")
 ALLOW = ", ".join(METHODS)
-CHUNKED = -1  # the declared length of a chunked body
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,10 @@ class Refusal:
     allow: str = ""  # the Allow field of a 405
 
 
-def declared_length(request: Request) -> int:
-    """The body the head announces: CHUNKED, the Content-Length, or 0 (the parser has checked both)."""
-    if "chunked" in request.headers.get_tokens("transfer-encoding"):
-        return CHUNKED
-    return parse_decimal(request.headers.get("content-length") or "0") or 0
+def is_sink(target: str) -> bool:
+    """Does `target` (origin or absolute form) name the sink? (Its path is a part of the target, so a
+    target without PATH in it is settled by one substring search.)"""
+    return PATH in target and url_path(target) == PATH
 
 
 def admit(method: str, declared: int, limits: SinkLimits) -> Refusal | None:

@@ -248,8 +248,11 @@ class RequestParser(_Parser):
 
     Each complete head goes through `validate.parse_request_head`, the check fast paths share."""
 
+    declared = 0  # the body the last head announced: its Content-Length (0 without one), or CHUNKED
+
     def _complete_head(self, head: bytes) -> ParsedEvent:
         parsed = parse_request_head(head, self.limits)
+        self.declared = parsed.body_length
         if parsed.body_length == CHUNKED:
             self._state = _CHUNK_SIZE
             self._body_seen = 0

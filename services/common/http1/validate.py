@@ -92,10 +92,11 @@ def _request_line(line: bytes, headers: Headers) -> Request:
     if major != b"1":
         raise HTTPError(505, "HTTP version not supported")
     version = "HTTP/1.0" if minor == b"0" else "HTTP/1.1"
-    hosts = headers._lower.count("host")
+    names = headers._lower
+    hosts = names.count("host")
     if hosts > 1 or (version == "HTTP/1.1" and not hosts):
         raise HTTPError(400, "missing or repeated Host header")
-    if hosts and not is_authority(headers.get("host") or ""):
+    if hosts and not is_authority(headers._items[names.index("host")][1]):
         raise HTTPError(400, "invalid Host header")  # RFC 9112 §3.2: a Host of invalid syntax is a 400
     return Request(found.group(1).decode("ascii"), found.group(2).decode("ascii"), version, headers)
 

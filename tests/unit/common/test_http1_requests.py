@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.http1 import (
+    CHUNKED,
     Data,
     EndOfMessage,
     Event,
@@ -41,6 +42,16 @@ def test_simple_get() -> None:
 def test_http10_without_host_is_fine() -> None:
     [request, _] = events_of(b"GET / HTTP/1.0\r\n\r\n")
     assert isinstance(request, Request) and request.version == "HTTP/1.0"
+
+
+@pytest.mark.parametrize(("fields", "declared"), [
+    (b"Content-Length: 42\r\n", 42), (b"Transfer-Encoding: chunked\r\n", CHUNKED), (b"", 0),
+    (b"Content-Length: 007\r\n", 7)])
+def test_declared_is_the_framing_of_the_last_head(fields: bytes, declared: int) -> None:
+    parser = RequestParser()
+    parser.feed(b"POST /u HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
+    assert isinstance(parser.next_event(), Request)
+    assert parser.declared == declared
 
 
 def test_leading_blank_lines_ignored() -> None:

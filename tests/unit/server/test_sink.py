@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from services.common.http1 import Data, EndOfMessage, Headers, HTTPError, Request, RequestParser
+from services.common.http1 import CHUNKED, Data, EndOfMessage, HTTPError, Request, RequestParser
 from services.server import sink
 
 LIMITS = sink.SinkLimits(max_bytes=1000, min_rate_bps=800, grace_s=5)
 
 
 @pytest.mark.parametrize(("method", "declared", "status"), [
-    ("POST", 1000, None), ("PUT", 0, None), ("POST", sink.CHUNKED, None), ("POST", 1001, 413),
+    ("POST", 1000, None), ("PUT", 0, None), ("POST", CHUNKED, None), ("POST", 1001, 413),
     ("GET", 0, 405), ("DELETE", 10, 405)])
 def test_admit(method: str, declared: int, status: int | None) -> None:
     refusal = sink.admit(method, declared, LIMITS)
@@ -25,7 +25,7 @@ def test_admit(method: str, declared: int, status: int | None) -> None:
 
 
 def test_a_chunked_body_is_refused_once_it_passes_the_limit() -> None:
-    upload = sink.Upload(sink.CHUNKED, LIMITS, now_s=0)
+    upload = sink.Upload(CHUNKED, LIMITS, now_s=0)
     assert upload.feed(600, 0.1) is None and upload.feed(400, 0.2) is None
     refusal = upload.feed(1, 0.3)
     assert refusal is not None and refusal.status == 413
@@ -48,13 +48,12 @@ def test_a_fast_sender_is_never_overdue() -> None:
     assert upload.overdue(6.0) is None
 
 
-def test_declared_length() -> None:
-    def head(fields: list[tuple[str, str]]) -> Request:
-        return Request("POST", sink.PATH, "HTTP/1.1", Headers(fields))
-
-    assert sink.declared_length(head([("Content-Length", "42")])) == 42
-    assert sink.declared_length(head([("Transfer-Encoding", "gzip, chunked")])) == sink.CHUNKED
-    assert sink.declared_length(head([])) == 0
+@pytest.mark.parametrize(("target", "is_sink"), [
+    ("/_server/sink", True), ("/_server/sink?x=1", True), ("http://s/_server/sink", True),
+    ("/_server/sinkhole", False), ("/a/_server/sink", False), ("/_server/%73ink", False),
+    ("/small.html", False), ("http://[::1/_server/sink", False)])
+def test_is_sink(target: str, is_sink: bool) -> None:
+    assert sink.is_sink(target) is is_sink
 
 
 def test_summary() -> None:

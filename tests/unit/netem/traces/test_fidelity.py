@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from netem.traces.fidelity import compare, correlation, ks_distance
 from netem.traces.gefit import GeParams
-from netem.traces.recording import read_recording
+from netem.traces.recording import Recording, read_recording
 from tests.unit.netem.traces.raw_sim import raw_rows, wave
 
 UP, DOWN = wave(40, 15, 8.0), wave(25, 5, 4.0)
 LOSS_UP, LOSS_DOWN = GeParams(0.03, 0.5), GeParams(0.02, 0.5)
 
 
-def record(seed: int, scale: float = 1.0, loss_up: GeParams = LOSS_UP) -> list[dict[str, str]]:
-    return raw_rows(6000, 0.01, lambda t: scale * UP(t), lambda t: scale * DOWN(t), 1.5, loss_up, LOSS_DOWN,
+@functools.cache  # a Recording is immutable: the tests that compare the same one share it
+def record(seed: int, scale: float = 1.0, loss_up: GeParams = LOSS_UP) -> Recording:
+    rows = raw_rows(6000, 0.01, lambda t: scale * UP(t), lambda t: scale * DOWN(t), 1.5, loss_up, LOSS_DOWN,
                     seed)
+    return read_recording(rows, f"seed {seed}")
 
 
 def test_statistics() -> None:
@@ -27,26 +31,25 @@ def test_statistics() -> None:
 
 
 def test_two_recordings_of_one_path_meet_the_goal() -> None:
-    result = compare(read_recording(record(1), "a"), read_recording(record(11), "b"), 0.1)
+    result = compare(record(1), record(11), 0.1)
     assert result.problems() == [], result
     assert result.ks < 0.05 and result.correlation > 0.95
 
 
 def test_a_replay_10_percent_slow_misses_ks_and_median() -> None:
-    result = compare(read_recording(record(1), "a"), read_recording(record(11, scale=1.1), "b"), 0.1)
+    result = compare(record(1), record(11, scale=1.1), 0.1)
     problems = result.problems()
     assert any("KS distance" in p for p in problems) and any("RTT median" in p for p in problems)
 
 
 def test_twice_the_loss_and_shifted_windows_are_caught() -> None:
-    doubled = read_recording(record(11, loss_up=GeParams(0.06, 0.5)), "b")
-    lossy = compare(read_recording(record(1), "a"), doubled, 0.1)
+    doubled = record(11, loss_up=GeParams(0.06, 0.5))
+    lossy = compare(record(1), doubled, 0.1)
     assert any(p.startswith("loss up") for p in lossy.problems())
-    shifted = compare(read_recording(record(1), "a"), read_recording(record(11), "b"), 0.1, offset_s=2.0)
+    shifted = compare(record(1), record(11), 0.1, offset_s=2.0)
     assert any("correlation" in p for p in shifted.problems())
 
 
 def test_longer_bursts_are_caught() -> None:
-    longer = compare(read_recording(record(1), "a"),
-                     read_recording(record(11, loss_up=GeParams(0.015, 0.25)), "b"), 0.1)
+    longer = compare(record(1), record(11, loss_up=GeParams(0.015, 0.25)), 0.1)
     assert any(p.startswith("mean loss burst up") for p in longer.problems()), longer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 
@@ -11,7 +12,7 @@ from netem.traces import distribution, export, recorder
 from netem.traces.errors import TraceError
 from netem.traces.gefit import GeParams
 from netem.traces.load import schedule_from_text
-from netem.traces.recording import read_recording
+from netem.traces.recording import Recording, read_recording
 from tests.unit.netem.traces.raw_sim import raw_rows, wave
 
 UP, DOWN = wave(40, 15, 8.0), wave(25, 5, 4.0)
@@ -22,6 +23,11 @@ def recording(**kwargs: object) -> list[dict[str, str]]:
                                "loss_up": GeParams(0.02, 0.4), "loss_down": GeParams(0.01, 0.5)}
     args.update(kwargs)
     return raw_rows(**args)  # type: ignore[arg-type]
+
+
+@functools.cache  # immutable (a frozen Recording of tuples): shared by the tests that read the default one
+def default_recording() -> Recording:
+    return read_recording(recording(), "raw.csv")
 
 
 def test_losses_are_split_by_direction_with_the_echo_count() -> None:
@@ -47,7 +53,7 @@ def test_split_of_a_gap_follows_the_count() -> None:
 
 
 def test_model_follows_the_windows_and_takes_the_base_off() -> None:
-    rec = read_recording(recording(), "raw.csv")
+    rec = default_recording()
     model = recorder.build(rec, 0.1, recorder.Base(2.0, 1.0, "base.csv"))
     assert len(model.up.delays_ms) == 400  # 40 s in 100 ms windows
     for index in (0, 7, 120, 333):
@@ -71,7 +77,7 @@ def test_without_shared_clocks_each_way_is_half_the_rtt_and_the_variation_goes_u
 
 
 def test_exported_files_parse_back_and_the_fit_quality_is_shown() -> None:
-    rec = read_recording(recording(), "raw.csv")
+    rec = default_recording()
     model = recorder.build(rec, 0.1, recorder.Base(2.0, 1.0, "base.csv"))
     files = export.files(model, "lte", "raw.csv")
     assert sorted(files) == ["lte.down.csv", "lte.down.dist", "lte.up.csv", "lte.up.dist", "lte.yaml"]
