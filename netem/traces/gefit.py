@@ -126,9 +126,13 @@ def _powers(m: Matrix, counts: set[int]) -> dict[int, Matrix]:
     """m**n for every n in `counts`: each from the next smaller one times the power of the gap, so a
     recording's few hundred run lengths cost about one product each instead of a fresh power each."""
     out: dict[int, Matrix] = {}
+    gaps: dict[int, Matrix] = {1: m}  # most gaps are short and repeat
     previous, power = 0, (1.0, 0.0, 0.0, 1.0)
     for n in sorted(counts):
-        power = _mul(power, _power(m, n - previous))
+        step = gaps.get(n - previous)
+        if step is None:
+            step = gaps[n - previous] = _power(m, n - previous)
+        power = _mul(power, step)
         out[n], previous = power, n
     return out
 

@@ -29,6 +29,15 @@ Checks (`verdicts`), every one against a reference from the same run:
    that is under 1 ms; with the host's cores busy the Python probes' tail grows more than irtt's (Go) in
    every case alike (measured: fq_codel p90 14.8 vs 7.6 ms) — the CPU, not the queue. The band itself
    is not widened: an offset in the other direction, or one that differs between the cases, fails.
+   Under TCG (`emulated`: the VM's accelerator, QOSLAB_VM_ACCEL_USED in the guest) fq_codel's p90/p99
+   are not compared with irtt's: fq_codel serves the probes as a sparse flow, so its queue adds about
+   1 ms and those tails are the emulator's stalls, which the two tools sample at different instants and
+   stamp differently (ours in the kernel, irtt's client in user space). Measured on a busy 2-core host:
+   irtt's own p90 increase 0.2–50 ms across runs of the same queue, the tools' p99 5–17 ms apart in one
+   window, either way (docs/netem.md, "Queues in the VM"). There both tools' fq_codel p90/p99 must stay
+   under a third of the FIFO's queue instead (what fq_codel does to a sparse flow's tail, which a FIFO
+   in its place fails by far), and the figures against irtt are shown in the note. Under KVM and
+   natively the ±10 % / ±2 ms comparison holds for every percentile.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ from typing import Any
 from netem.core.expect import aqm_band_ms, full_queue_ms
 from netem.core.queue import Queue
 from netem.vm import checks
-from netem.vm.channel import BLOAT
+from netem.vm.channel import ACCEL_USED_ENV, BLOAT
 from netem.vm.checks import Check
 
 RESULT_MARKER = "QOSLAB-BLOAT-RESULT "  # the guest's last line: the checks as JSON
@@ -54,6 +63,8 @@ THROUGHPUT_REL = 0.10
 IRTT_REL, IRTT_FLOOR_MS = 0.10, 2.0
 RPM_RATIO = 5.0
 PERCENTILES = (50, 90, 99)
+EMULATED_TAILS = (90, 99)  # fq_codel's percentiles that are the emulator's stalls under TCG
+AQM_TAIL_SHARE = 1 / 3  # under TCG: fq_codel's tails (both tools) under this share of the FIFO's queue
 
 
 @dataclass(frozen=True)
@@ -101,9 +112,15 @@ def resp_increase(rows: Sequence[Mapping[str, Any]], stat: str) -> float:
     return loaded - _number(_phase(rows, "idle"), "rtt_median_ms")
 
 
-def verdicts(found: Mapping[str, Mapping[str, Any]], limit: int = FIFO_LIMIT) -> list[Check]:
+def emulated(environ: Mapping[str, str]) -> bool:
+    """Whether the suite runs in a guest under TCG (the host says so in ACCEL_USED_ENV)."""
+    return environ.get(ACCEL_USED_ENV, "").strip().lower() == "tcg"
+
+
+def verdicts(found: Mapping[str, Mapping[str, Any]], limit: int = FIFO_LIMIT,
+             emulated: bool = False) -> list[Check]:
     """`found[case]`: {"resp": client rows, "iperf3_bps": …, "irtt": {"idle": […], "loaded": […]},
-    "qos": {"idle": […], "loaded": […]}} → the checks of the module docstring."""
+    "qos": {"idle": […], "loaded": […]}} → the checks of the module docstring; `emulated`: under TCG."""
     short, fifo, fq = found["short"]["resp"], found["fifo"]["resp"], found["fq_codel"]["resp"]
     own = max(resp_increase(short, "median") - full_queue_ms(SHORT_LIMIT, RATE_BPS), 0.0)
     out = [checks.relative("fifo", f"increase p90 − short's ((L−{SHORT_LIMIT})·1514·8/rate)",
@@ -118,8 +135,23 @@ def verdicts(found: Mapping[str, Mapping[str, Any]], limit: int = FIFO_LIMIT) ->
                                f"fifo {fifo_rpm:.0f} RPM, fq_codel {fq_rpm:.0f} RPM"))
     offsets = tool_offsets(found["short"])
     for name in CHECKED:
-        out += comparisons(name, found[name], offsets)
+        stalls = EMULATED_TAILS if emulated and name == "fq_codel" else ()
+        out += comparisons(name, found[name], offsets, skip=stalls)
+    if emulated:
+        out += aqm_tails(found["fq_codel"], offsets, full_queue_ms(limit - SHORT_LIMIT, RATE_BPS))
     return out
+
+
+def aqm_tails(found: Mapping[str, Any], offsets: Mapping[int, float], fifo_ms: float) -> list[Check]:
+    """Under TCG: fq_codel's p90/p99 increases, ours (less the short FIFO's offset) and irtt's, each under
+    AQM_TAIL_SHARE of the FIFO's queue; how far apart the two tools read is shown, not asserted."""
+    theirs = increases(found["irtt"]["loaded"], found["irtt"]["idle"])
+    mine = increases(found["qos"]["loaded"], found["qos"]["idle"])
+    return [Check("fq_codel", f"RTT increase p{q}, ours and irtt's (≤ ⅓ of the fifo's queue)", 0.0,
+                  max(mine[q] - offsets[q], theirs[q]), AQM_TAIL_SHARE * fifo_ms, "ms",
+                  f"TCG: the emulator's stalls, not compared with irtt; ours {mine[q] - offsets[q]:.2f} "
+                  f"(offset {offsets[q]:+.2f}), irtt {theirs[q]:.2f}", upper_only=True)
+            for q in EMULATED_TAILS]
 
 
 def _grade(case: str, rows: Sequence[Mapping[str, Any]], allowed: tuple[str, ...]) -> Check:
@@ -135,7 +167,8 @@ def tool_offsets(found: Mapping[str, Any]) -> dict[int, float]:
     return {q: mine[q] - theirs[q] for q in PERCENTILES}
 
 
-def comparisons(case: str, found: Mapping[str, Any], offsets: Mapping[int, float]) -> list[Check]:
+def comparisons(case: str, found: Mapping[str, Any], offsets: Mapping[int, float],
+                skip: Sequence[int] = ()) -> list[Check]:
     """Throughput against iperf3, RTT increases against irtt (same case, same link). `offsets`: ours minus
     irtt's on the short FIFO in the same run (`tool_offsets`), subtracted from ours before the ±10 %
     (≥ ±2 ms) band: the reference for what the CPU load adds to each tool alike."""
@@ -144,7 +177,7 @@ def comparisons(case: str, found: Mapping[str, Any], offsets: Mapping[int, float
                            THROUGHPUT_REL, "Mbit/s")]
     theirs = increases(found["irtt"]["loaded"], found["irtt"]["idle"])
     mine = increases(found["qos"]["loaded"], found["qos"]["idle"])
-    for q in PERCENTILES:
+    for q in (q for q in PERCENTILES if q not in skip):
         tolerance = max(IRTT_REL * abs(theirs[q]), IRTT_FLOOR_MS)
         out.append(Check(case, f"RTT increase p{q} vs irtt", theirs[q], mine[q] - offsets[q], tolerance,
                          "ms", f"±{IRTT_REL:.0%}, ≥ ±{IRTT_FLOOR_MS:g} ms; ours {mine[q]:.2f} − short's "

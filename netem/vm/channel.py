@@ -2,7 +2,8 @@
 
 The guest prints each row as `MARKER {json}` and then `COUNT_MARKER=N` (`Channel.row_line`,
 `count_line`); the host keeps the rows and checks that as many arrived intact as were announced
-(`Channel.parse`, with `netem.vm.host.console.Console` echoing every other line to the user).
+(`Channel.parse`, with `netem.vm.host.console.Console` echoing every other line to the user). The other
+way, the host tells every guest command its accelerator in ACCEL_USED_ENV.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+
+ACCEL_USED_ENV = "QOSLAB_VM_ACCEL_USED"  # kvm | tcg: what the VM runs on (absent natively)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
 from services.client import options, report, results
@@ -39,17 +40,40 @@ BROWSER_PAGES = (
 )
 _MORE = (("8080", "/_proxy/stats", "proxy cache counters (JSON); /metrics: the same for Prometheus"),
          ("8000", "/index.html", "the origin server directly (no X-Cache)"))
-BROWSER_INFO = "\n".join([
-    "From a browser on the Docker host (proxy published on 127.0.0.1:8080):",
-    *(f"  http://127.0.0.1:{port}{path:<20} {what}"
-      for port, path, what in [("8080", p, w) for p, w in BROWSER_PAGES] + list(_MORE)),
-    "Or configure 127.0.0.1:8080 as the browser's HTTP proxy (forward mode)."])
+# compose.yaml publishes the proxy's and the server's HTTP ports on the host at these (the client gets the
+# same variables): the menu names the host's ports, not the containers'
+PUBLISHED = {"8080": "PROXY_PUBLISH_PORT", "8000": "SERVER_PUBLISH_PORT"}
 
+
+def published(port: str, environ: Mapping[str, str]) -> str:
+    """The host port compose published container port `port` on: its *_PUBLISH_PORT when that is a port
+    number, else the default (0 = Docker's choice: `docker compose port` names it)."""
+    value = environ.get(PUBLISHED[port], "").strip()
+    if value == "0":
+        return "PORT"
+    return value if value.isdigit() and 0 < int(value) < 65536 else port
+
+
+def browser_info(environ: Mapping[str, str]) -> str:
+    """Where a browser on the Docker host reaches each page: the published ports of this run."""
+    proxy = published("8080", environ)
+    lines = [f"From a browser on the Docker host (proxy published on 127.0.0.1:{proxy}):",
+             *(f"  http://127.0.0.1:{published(port, environ)}{path:<20} {what}"
+               for port, path, what in [("8080", p, w) for p, w in BROWSER_PAGES] + list(_MORE)),
+             f"Or configure 127.0.0.1:{proxy} as the browser's HTTP proxy (forward mode)."]
+    if "PORT" in (proxy, published("8000", environ)):
+        lines.append("PORT: the port Docker chose (*_PUBLISH_PORT=0): `docker compose port proxy 8080` "
+                     "or `docker compose port server 8000` names it.")
+    return "\n".join(lines)
+
+
+BROWSER_INFO = browser_info({})  # with compose.yaml's default ports
 
 class Menu:
     def __init__(self, ns: argparse.Namespace, stdin: TextIO | None = None,
-                 stdout: TextIO | None = None) -> None:
+                 stdout: TextIO | None = None, environ: Mapping[str, str] | None = None) -> None:
         self.ns = ns
+        self.environ = os.environ if environ is None else environ
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.failures = 0
@@ -162,7 +186,7 @@ class Menu:
         return True
 
     def browser(self) -> bool:
-        self.say(BROWSER_INFO)
+        self.say(browser_info(self.environ))
         return True
 
     def responsiveness(self) -> bool:

@@ -18,12 +18,14 @@ and never beside a module's own stack (fixed subnets); in the VM they all share 
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
 import shlex
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from .stack import REPO, Stack
 PROFILES_DIR = REPO / "tests/compose/profiles"  # mounted at /profiles in every service
 START_PROFILE = "/profiles/asymmetric.yaml"
 SERVICES = ("server", "proxy", "client")
+SAMPLE_COLUMNS = ("rtt_ms", "owd_up_ms", "owd_down_ms")  # raw CSV columns qos_samples returns
 READY_TIMEOUT = "120s"  # the prober's first run waits this long for the relay at most
 
 
@@ -93,6 +96,22 @@ class NetemStack(Stack):
         rows = [r for r in parse_rows(out) if r.get("kind") == "qos"]
         assert code == 0 and rows, f"qos {shlex.join(args)} exited {code}\n{out[-2000:]}\n{err[-2000:]}"
         return rows[-1]
+
+    def qos_samples(self, *args: str, family: str = "4") -> tuple[dict[str, Any], dict[str, list[float]]]:
+        """`qos` as above, and its per-probe samples (ms) by raw column (rtt_ms, owd_up_ms, owd_down_ms;
+        lost probes left out), from the `--raw` CSV the run writes in the prober."""
+        path = f"/tmp/qoslab-samples-{uuid.uuid4().hex[:8]}.csv"
+        row = self.qos(*args, "--raw", path, family=family)
+        done = subprocess.run(["docker", "exec", self.prober, "sh", "-c", f"cat {path} && rm -f {path}"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        samples: dict[str, list[float]] = {c: [] for c in SAMPLE_COLUMNS}
+        for raw in csv.DictReader(io.StringIO(done.stdout)):
+            for column in SAMPLE_COLUMNS:
+                if raw.get(column) not in ("", None):
+                    samples[column].append(float(raw[column]))
+        assert samples["rtt_ms"], f"no samples in {path}: {done.stdout[:500]}"
+        return row, samples
 
     def docker(self) -> Any:
         """One Docker SDK client for the stack's life (closed in `down`)."""

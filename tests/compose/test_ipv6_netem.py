@@ -10,7 +10,6 @@ rows are printed side by side.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -20,7 +19,7 @@ from netem.vm import checks
 from netem.vm.reference import reference_profile
 
 from .netem_stack import NetemStack
-from .test_netem_profiles import profile_checks
+from .test_netem_profiles import Reference, profile_checks
 
 pytestmark = pytest.mark.compose
 
@@ -35,9 +34,10 @@ SHOWN = ("rtt_median_ms", "owd_up_median_ms", "owd_down_median_ms", "jitter_ms",
          "loss_down_pct", "packets_sent")
 
 
-def _measure(stack: NetemStack, profile: Path) -> dict[str, dict[str, Any]]:
+def _measure(stack: NetemStack, profile: Path) -> dict[str, Reference]:
+    """Each family's row and per-probe samples (a reference's samples model its overhead)."""
     stack.apply(profile)
-    return {family: stack.qos(*PROBES, family=family) for family in FAMILIES}
+    return {family: stack.qos_samples(*PROBES, family=family) for family in FAMILIES}
 
 
 def test_a_netem_profile_shows_in_the_ipv6_rows_as_in_the_ipv4_ones(netem_stack: NetemStack,
@@ -54,10 +54,11 @@ def test_a_netem_profile_shows_in_the_ipv6_rows_as_in_the_ipv4_ones(netem_stack:
                          encoding="utf-8")
     try:
         before = _measure(netem_stack, reference)
-        rows = _measure(netem_stack, path)
+        profile_runs = _measure(netem_stack, path)
         after = _measure(netem_stack, reference)
     finally:
         netem_stack.clear()
+    rows = {family: measured[0] for family, measured in profile_runs.items()}
     assert [rows[f]["ip_version"] for f in FAMILIES] == [4, 6], rows
     print("\nIPv4 vs IPv6, the same profile on the same ends:\n"
           + "\n".join(f"| {column} | {rows['4'][column]} | {rows['6'][column]} |" for column in SHOWN))

@@ -19,7 +19,9 @@ a controller `apply`, seconds under emulation where a stack's re-creation costs 
 
 from __future__ import annotations
 
+import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +32,16 @@ import yaml
 
 from netem.core.expect import expected
 from netem.core.profile import Ends, load_profile
+from netem.traces.distribution import parse as parse_dist
 from netem.vm import checks
-from netem.vm.reference import Bracket, delay_check, ends_key, reference_ends, reference_profile
+from netem.vm.reference import (
+    Bracket,
+    delay_check,
+    ends_key,
+    modelled_median_ms,
+    reference_ends,
+    reference_profile,
+)
 
 from .netem_stack import PROFILES_DIR, START_PROFILE, NetemStack
 from .stack import REPO
@@ -51,6 +61,12 @@ QOS_COLUMNS = ("rtt_median_ms", "rtt_stddev_ms", "owd_up_median_ms", "owd_down_m
 # depends on it (at 10 ms the references read 22 ms where the profile at 20 ms read 10).
 PROBES = ("--count", "500", "--interval", "20ms")
 REFERENCE_PROBES = ("--count", "300", "--interval", "20ms")
+TC_LIB_DIRS = (Path("/usr/lib/tc"), Path("/usr/lib/x86_64-linux-gnu/tc"), Path("/usr/lib64/tc"))
+# (label, row column, raw sample column, direction: None for both) of each delay check
+DELAYS = (("RTT median", "rtt_median_ms", "rtt_ms", None),
+          ("one-way up median", "owd_up_median_ms", "owd_up_ms", "up"),
+          ("one-way down median", "owd_down_median_ms", "owd_down_ms", "down"))
+Reference = tuple[dict[str, Any], dict[str, list[float]]]  # a reference run's row and per-probe samples
 _END = re.compile(r"\((\w+)\.(\w+)\)$")  # "proxy:eth1 (core.up)" → (core, up)
 
 
@@ -65,18 +81,18 @@ class Measurements:
 
     def __init__(self, stack: NetemStack, folder: Path) -> None:
         self.stack, self.folder = stack, folder
-        self.last: tuple[tuple[tuple[str, str], ...], dict[str, Any]] | None = None
+        self.last: tuple[tuple[tuple[str, str], ...], Reference] | None = None
 
-    def reference(self, ends: Ends, name: str) -> dict[str, Any]:
+    def reference(self, ends: Ends, name: str) -> Reference:
         path = self.folder / f"reference-{name}.yaml"
         path.write_text(yaml.safe_dump(reference_profile(ends, name)), encoding="utf-8")
         self.stack.apply(path)
-        row = self.stack.qos(*REFERENCE_PROBES)
-        self.last = (ends_key(ends), row)
-        return row
+        measured = self.stack.qos_samples(*REFERENCE_PROBES)
+        self.last = (ends_key(ends), measured)
+        return measured
 
-    def measure(self, name: str, path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        """(the profile's row, the reference's before, the reference's after)."""
+    def measure(self, name: str, path: Path) -> tuple[dict[str, Any], Reference, Reference]:
+        """(the profile's row, the reference's before, the reference's after: row and samples)."""
         ends = load_profile(str(path)).ends
         before = self.last[1] if self.last and self.last[0] == ends_key(ends) else self.reference(ends, name)
         self.stack.apply(path)
@@ -104,19 +120,39 @@ def lower_spread(row: dict[str, Any]) -> float:
     return _num(row, "rtt_median_ms") - _num(row, "rtt_min_ms")
 
 
-def profile_checks(name: str, path: Path, row: dict[str, Any], before: dict[str, Any],
-                   after: dict[str, Any]) -> list[checks.Check]:
-    """Configured vs measured for one profile's row, delays against the reference measured around it."""
+def jitter_tables(path: Path, ends: Ends) -> dict[str, list[int]]:
+    """The tables of the distributions `ends` draw jitter from (normal needs none): a file beside the
+    profile, else iproute2's own (TC_LIB_DIR or the usual lib dirs, as tc looks them up)."""
+    tables: dict[str, list[int]] = {}
+    drawn = {imp.distribution for imp in ends.values() if imp.distribution and imp.jitter_us}
+    for name in drawn - {"normal"}:
+        file = name if name.endswith(".dist") else f"{name}.dist"
+        dirs = [path.parent, *([Path(os.environ["TC_LIB_DIR"])] if os.environ.get("TC_LIB_DIR") else []),
+                *TC_LIB_DIRS]
+        found = next((d / file for d in dirs if (d / file).is_file()), None)
+        assert found, f"jitter distribution {name}: no {file} in {', '.join(map(str, dirs))}"
+        tables[name] = list(parse_dist(found.read_text(encoding="utf-8"), str(found)))
+    return tables
+
+
+def profile_checks(name: str, path: Path, row: dict[str, Any], before: Reference,
+                   after: Reference) -> list[checks.Check]:
+    """Configured vs measured for one profile's row, delays against the reference measured around it:
+    the profile's delays plus the overhead the references measured (netem/vm/reference.py says why a
+    jittered end needs the overhead's samples, not only its median)."""
     ends = load_profile(str(path)).ends
-    want, ref = expected(ends), expected(reference_ends(ends))
-    found = [delay_check(name, f"{label} − reference", getattr(want, attr) - getattr(ref, attr),
-                         _num(row, column), Bracket(_num(before, column), _num(after, column)))
-             for label, column, attr in (("RTT median", "rtt_median_ms", "rtt_ms"),
-                                         ("one-way up median", "owd_up_median_ms", "owd_up_ms"),
-                                         ("one-way down median", "owd_down_median_ms", "owd_down_ms"))]
+    want, ref_ends, tables = expected(ends), reference_ends(ends), jitter_tables(path, ends)
+    found = []
+    for label, column, sample, direction in DELAYS:
+        mine = [imp for (_, d), imp in sorted(ends.items()) if direction in (None, d)]
+        base_ms = sum(imp.delay_us or 0 for (_, d), imp in ref_ends.items() if direction in (None, d)) / 1000
+        overhead = [x - base_ms for x in (*before[1][sample], *after[1][sample])]
+        configured = modelled_median_ms(mine, overhead, tables) - (base_ms + statistics.median(overhead))
+        found.append(delay_check(name, f"{label} − reference", configured, _num(row, column),
+                                 Bracket(_num(before[0], column), _num(after[0], column))))
     sent = int(_num(row, "packets_sent"))
     lost_up, lost_down = int(_num(row, "lost_up_packets")), int(_num(row, "lost_down_packets"))
-    path_up, path_down = path_loss(before, after)
+    path_up, path_down = path_loss(before[0], after[0])
     found += [
         checks.binomial(name, "loss up", with_path_loss(want.loss_up_pct, path_up), 100.0 * lost_up / sent,
                         sent, want.loss_up_inflation,
@@ -128,7 +164,7 @@ def profile_checks(name: str, path: Path, row: dict[str, Any], before: dict[str,
                              f"path {path_down:.2f} %"),
     ]
     if want.jitter_ms >= 1.0:  # the spread a jitter profile adds must show above the reference's
-        base = (lower_spread(before) + lower_spread(after)) / 2
+        base = (lower_spread(before[0]) + lower_spread(after[0])) / 2
         found.append(checks.at_least(name, "RTT spread (median − min) − reference's", want.jitter_ms,
                                      lower_spread(row) - base, 0.5, "ms", "≥ 0.5 × configured σ"))
     return found

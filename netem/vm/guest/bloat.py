@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -183,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     found[case.name] = run_case(case, Path(tmp))
     finally:
         netns.teardown()
-    results = bloat.verdicts(found)
+    results = bloat.verdicts(found, emulated=bloat.emulated(os.environ))
     say(BLOAT.count_line(len(bloat.CASES)))
     say("\n" + checks.table(results) + "\n")
     passed = sum(c.ok for c in results)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from netem.vm.channel import ACCEL_USED_ENV
 from netem.vm.errors import VmError
 from netem.vm.host import cpio, initscript
 from netem.vm.host.accel import Accel, resolve
@@ -196,9 +197,11 @@ def run(image: Image, argv: Sequence[str], *, timeout_s: float = 600.0, env: Map
         raise VmError(f"{QEMU} not found: apt-get install qemu-system-x86 (see docs/vm.md)")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qoslab-vm-") as tmp:
-        text = script if script is not None else initscript.run_script(argv, env)
-        initrd = write_initrd(image, text, Path(tmp) / "initrd.cpio")
         accel = resolve(QEMU, image.vmlinuz, cache_dir(), lambda line: print(f"qoslab-vm: {line}", file=out))
+        # the guest knows its accelerator: checks whose right outcome differs under TCG read it
+        guest_env = {**(env or {}), ACCEL_USED_ENV: accel.name}
+        text = script if script is not None else initscript.run_script(argv, guest_env)
+        initrd = write_initrd(image, text, Path(tmp) / "initrd.cpio")
         code, ready = _boot(qemu_argv(image, initrd, drives=drives, accel=accel), started + timeout_s, out,
                             started)
     if code is None:

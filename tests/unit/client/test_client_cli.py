@@ -19,7 +19,7 @@ PROXY, SERVER = topology.named_endpoint("proxy", "http"), topology.named_endpoin
 def _menu(script: str) -> tuple[int, str]:
     ns = cli.build_parser().parse_args(["menu", "--csv", ""])
     out = io.StringIO()
-    code = Menu(ns, stdin=io.StringIO(script), stdout=out).run()
+    code = Menu(ns, stdin=io.StringIO(script), stdout=out, environ={}).run()
     return code, out.getvalue()
 
 
@@ -174,3 +174,20 @@ def test_responsiveness_config_from_flags() -> None:
     assert config.phases == ("download", "idle") and config.load_s == 7 and config.flows_up == 2
     assert config.udp_target is None and config.upload_bytes == 1 << 20
     assert [p.name for p in config.plan()] == ["download", "idle"]
+
+
+def test_menu_browser_info_names_the_ports_compose_published_on_the_host() -> None:
+    from services.client.menu import browser_info
+
+    moved = browser_info({"PROXY_PUBLISH_PORT": "18080", "SERVER_PUBLISH_PORT": "18000"})
+    assert "http://127.0.0.1:18080/index.html" in moved and "http://127.0.0.1:18000/index.html" in moved
+    assert "127.0.0.1:18080 as the browser's HTTP proxy" in moved and f":{PROXY_HTTP}" not in moved
+    chosen = browser_info({"PROXY_PUBLISH_PORT": "0"})
+    assert "http://127.0.0.1:PORT/_proxy/stats" in chosen
+    assert f"docker compose port proxy {PROXY_HTTP}" in chosen
+    assert f"http://127.0.0.1:{topology.port('server', 'http')}/index.html" in chosen  # the server's default
+    assert browser_info({"PROXY_PUBLISH_PORT": "junk"}) == browser_info({})
+    ns = cli.build_parser().parse_args(["menu", "--csv", ""])
+    out = io.StringIO()
+    Menu(ns, stdin=io.StringIO("5\n7\n"), stdout=out, environ={"PROXY_PUBLISH_PORT": "18080"}).run()
+    assert "http://127.0.0.1:18080/index.html" in out.getvalue()  # what option 5 shows in the container
