@@ -107,3 +107,11 @@ def test_a_delay_10_percent_off_still_fails_against_the_modelled_value() -> None
     right = delay_check("4g", "RTT", configured, configured + reference, Bracket(reference, reference))
     wrong = delay_check("4g", "RTT", configured, 1.1 * configured + reference, Bracket(reference, reference))
     assert right.ok and not wrong.ok, (right, wrong)
+
+
+def test_the_guest_polls_when_idle_only_when_asked() -> None:
+    from netem.vm.host.boot import IDLE_POLL_ENV, KERNEL_ARGS, kernel_args
+
+    assert kernel_args({}) == KERNEL_ARGS and "idle=poll" not in KERNEL_ARGS
+    assert kernel_args({IDLE_POLL_ENV: "1"}).endswith(" idle=poll")
+    assert kernel_args({IDLE_POLL_ENV: "0"}) == KERNEL_ARGS
