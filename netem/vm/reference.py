@@ -30,12 +30,12 @@ from typing import Any
 
 from netem.core.fields import Impairment
 from netem.core.profile import Ends
+from netem.traces.distribution import DIST_SCALE  # netem: delay = mu + sigma × t / DIST_SCALE
 from netem.vm.checks import Check
 
 REFERENCE_DELAY_US = 1000
 REL_TOLERANCE = 0.03
 MIN_TOLERANCE_MS = 1.0
-DIST_SCALE = 8192  # netem: delay = mu + sigma × t / DIST_SCALE, t from the distribution's table
 MODEL_DRAWS = 20_000  # the modelled median's own noise: ~0.01 σ
 JitterTables = Mapping[str, Sequence[int]]  # distribution name → its table (iproute2's .dist values)
 

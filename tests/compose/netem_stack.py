@@ -18,7 +18,6 @@ and never beside a module's own stack (fixed subnets); in the VM they all share 
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import os
@@ -31,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from netem.core.expect import parse_rows
+from netem.vm.guest.stack import read_samples  # raw CSV → rtt_ms, owd_up_ms, owd_down_ms
 
 from .stack import REPO, Stack
 
 PROFILES_DIR = REPO / "tests/compose/profiles"  # mounted at /profiles in every service
 START_PROFILE = "/profiles/asymmetric.yaml"
 SERVICES = ("server", "proxy", "client")
-SAMPLE_COLUMNS = ("rtt_ms", "owd_up_ms", "owd_down_ms")  # raw CSV columns qos_samples returns
 READY_TIMEOUT = "120s"  # the prober's first run waits this long for the relay at most
 
 
@@ -105,11 +104,7 @@ class NetemStack(Stack):
         done = subprocess.run(["docker", "exec", self.prober, "sh", "-c", f"cat {path} && rm -f {path}"],
                               capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
-        samples: dict[str, list[float]] = {c: [] for c in SAMPLE_COLUMNS}
-        for raw in csv.DictReader(io.StringIO(done.stdout)):
-            for column in SAMPLE_COLUMNS:
-                if raw.get(column) not in ("", None):
-                    samples[column].append(float(raw[column]))
+        samples = read_samples(done.stdout)
         assert samples["rtt_ms"], f"no samples in {path}: {done.stdout[:500]}"
         return row, samples
 

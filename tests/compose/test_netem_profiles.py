@@ -33,6 +33,7 @@ import yaml
 from netem.core.expect import expected
 from netem.core.profile import Ends, load_profile
 from netem.traces.distribution import parse as parse_dist
+from netem.traces.load import load as load_with_files
 from netem.vm import checks
 from netem.vm.reference import (
     Bracket,
@@ -122,15 +123,14 @@ def lower_spread(row: dict[str, Any]) -> float:
 
 def jitter_tables(path: Path, ends: Ends) -> dict[str, list[int]]:
     """The tables of the distributions `ends` draw jitter from (normal needs none): a file beside the
-    profile, else iproute2's own (TC_LIB_DIR or the usual lib dirs, as tc looks them up)."""
-    tables: dict[str, list[int]] = {}
+    profile as the controller reads it (`netem.traces.load`), a built-in one from iproute2's lib dir
+    (TC_LIB_DIR or the usual ones, as tc looks them up)."""
+    tables = {name: list(values) for name, values in load_with_files(str(path)).tables.items()}
     drawn = {imp.distribution for imp in ends.values() if imp.distribution and imp.jitter_us}
-    for name in drawn - {"normal"}:
-        file = name if name.endswith(".dist") else f"{name}.dist"
-        dirs = [path.parent, *([Path(os.environ["TC_LIB_DIR"])] if os.environ.get("TC_LIB_DIR") else []),
-                *TC_LIB_DIRS]
-        found = next((d / file for d in dirs if (d / file).is_file()), None)
-        assert found, f"jitter distribution {name}: no {file} in {', '.join(map(str, dirs))}"
+    for name in drawn - {"normal"} - set(tables):
+        dirs = [*([Path(os.environ["TC_LIB_DIR"])] if os.environ.get("TC_LIB_DIR") else []), *TC_LIB_DIRS]
+        found = next((d / f"{name}.dist" for d in dirs if (d / f"{name}.dist").is_file()), None)
+        assert found, f"jitter distribution {name}: no {name}.dist in {', '.join(map(str, dirs))}"
         tables[name] = list(parse_dist(found.read_text(encoding="utf-8"), str(found)))
     return tables
 

@@ -22,7 +22,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "netem.backends": frozenset({"netem.core", "netem.traces", "netem.topology"}),
     "netem.commands": frozenset({"netem.core", "netem.traces", "netem.backends", "netem.tools",
                                  "netem.topology"}),
-    "netem.vm": frozenset({"netem.core", "netem.commands", "netem.topology"}),
+    "netem.vm": frozenset({"netem.core", "netem.traces", "netem.commands", "netem.topology"}),
     "netem.vm.host": frozenset({"netem.vm", "netem.core", "netem.traces", "netem.commands", "netem.tools",
                                 "netem.topology"}),
     "netem.vm.guest": frozenset({"netem.vm", "netem.core", "netem.traces", "netem.backends", "netem.commands",
