@@ -87,6 +87,21 @@ class QdiscSocket:
         seq, message = self.encode(index, imp, verb=verb, handle=handle, parent=parent, dist=dist)
         self.request(message, seq, target or f"ifindex {index}")
 
+    def queues(self) -> list[netlink.QueueStats]:
+        """Every qdisc of the namespace with its queue counters now (one dump, as `tc -s qdisc show`)."""
+        self.seq += 1
+        self.sock.send(netlink.qdisc_dump_message(self.seq))
+        found: list[netlink.QueueStats] = []
+        done = False
+        while not done:
+            try:
+                data = self.sock.recv(1 << 16)
+            except TimeoutError as exc:
+                raise ApplyError(f"no end to a qdisc dump within {TIMEOUT_S:g}s") from exc
+            batch, done = netlink.parse_qdisc_dump(data, self.seq)
+            found += batch
+        return found
+
 
 def interface_index(dev: str) -> int:
     try:

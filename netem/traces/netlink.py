@@ -6,12 +6,16 @@ change uses `restate=True`: the kernel's `netem_change` keeps every optional att
 (correlations, reorder, corrupt, rate, slot) and resets the loss model to random unless it is sent, so
 each change states the whole setting, zeros included, and never inherits the previous one by accident.
 Layout (include/uapi/linux/pkt_sched.h): struct tc_netem_qopt, then attributes in tc's order.
+
+Also the other way: a dump of every qdisc's queue counters (`qdisc_dump_message`, `parse_qdisc_dump`),
+what `tc -s qdisc show` reads, for sampling a queue's backlog many times a second without a process each.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from netem.core import tc
 from netem.core.fields import Impairment
@@ -142,3 +146,76 @@ def _ack_message(ack: bytes, flags: int) -> str:
             return ack[offset + 4:offset + length].split(b"\0", 1)[0].decode(errors="replace")
         offset += (length + 3) & ~3
     return ""
+
+
+# A dump of every qdisc with its counters (RTM_GETQDISC; rtnetlink(7), include/uapi/linux/gen_stats.h).
+RTM_GETQDISC = 38
+NLMSG_DONE = 3
+NLM_F_DUMP = 0x300
+TCA_STATS2 = 7
+TCA_STATS_QUEUE = 3  # struct gnet_stats_queue: qlen, backlog (bytes), drops, requeues, overlimits
+
+
+class DumpError(ValueError):
+    """The kernel answered a dump with an error, or with bytes that are not a qdisc dump."""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One qdisc's queue right now, as `tc -s qdisc show` prints it (`handle`/`parent` as 32-bit ids)."""
+
+    ifindex: int
+    handle: int
+    parent: int
+    kind: str
+    qlen: int  # packets
+    backlog: int  # bytes
+    drops: int
+
+
+def qdisc_dump_message(seq: int) -> bytes:
+    """An RTM_GETQDISC dump request: every qdisc of every interface of the namespace."""
+    body = struct.pack("=BBHiIII", 0, 0, 0, 0, 0, 0, 0)
+    return struct.pack("=IHHII", 16 + len(body), RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
+
+
+def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
+    found: dict[int, bytes] = {}
+    while start + 4 <= end:
+        length, kind = struct.unpack_from("=HH", data, start)
+        if length < 4 or start + length > end:
+            raise DumpError(f"a netlink attribute runs past its message (length {length})")
+        found[kind & ~NLA_F_NESTED] = data[start + 4:start + length]
+        start += (length + 3) & ~3
+    return found
+
+
+def _queue_stats(header: bytes, attrs: dict[int, bytes]) -> QueueStats:
+    _, _, _, ifindex, handle, parent, _ = struct.unpack_from("=BBHiIII", header)
+    stats = _attrs(attrs.get(TCA_STATS2, b""), 0, len(attrs.get(TCA_STATS2, b"")))
+    queue = stats.get(TCA_STATS_QUEUE, b"")
+    qlen, backlog, drops = struct.unpack_from("=III", queue) if len(queue) >= 12 else (0, 0, 0)
+    kind = attrs.get(TCA_KIND, b"").split(b"\0", 1)[0].decode(errors="replace")
+    return QueueStats(ifindex, handle, parent, kind, qlen, backlog, drops)
+
+
+def parse_qdisc_dump(data: bytes, seq: int) -> tuple[list[QueueStats], bool]:
+    """The qdiscs in one read of the answer to dump `seq`, and whether it was the last read (NLMSG_DONE).
+    Messages of other requests are passed over; an NLMSG_ERROR for `seq` raises DumpError."""
+    found: list[QueueStats] = []
+    offset = 0
+    while offset + 16 <= len(data):
+        length, kind, _, got_seq, _ = struct.unpack_from("=IHHII", data, offset)
+        if length < 16 or offset + length > len(data):
+            raise DumpError(f"a netlink message runs past the read (length {length} at {offset})")
+        if got_seq == seq:
+            if kind == NLMSG_DONE:
+                return found, True
+            if kind == NLMSG_ERROR:
+                code = -struct.unpack_from("=i", data, offset + 16)[0]
+                raise DumpError(f"the kernel refused the qdisc dump (errno {code})")
+            if kind == RTM_NEWQDISC and length >= 36:
+                found.append(_queue_stats(data[offset + 16:offset + 36], _attrs(data, offset + 36,
+                                                                              offset + length)))
+        offset += (length + 3) & ~3
+    return found, False

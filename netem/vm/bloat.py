@@ -12,9 +12,14 @@ server's UDP echo), idle and then while iperf3 (`-R -P 4`) loads the same link; 
 are compared over the same wall-clock windows.
 
 Checks (`verdicts`), every one against a reference from the same run:
-1. formula — the fifo's latency increase at p90 (loaded p90 − idle p50) minus the short FIFO's is
-   within ±15 % of (300 − 10) · 1514 · 8 / rate. p90, because the formula is the full queue and TCP's
-   sawtooth drains it part of the way after each loss (measured: p90 at 92 %, p50 at 78 % of it).
+1. queue — the fifo's latency increase at p90 (loaded p90 − idle p50) minus the short FIFO's is within
+   ±15 % of what the queue itself held at p90, less the short FIFO's: its backlog in bytes × 8 / rate,
+   sampled by the kernel's counters (`guest/backlog.py`, a netlink dump every 50 ms) over the download
+   phase's measured window. Not the full queue's formula, (300 − 10) · 1514 · 8 / rate: how full TCP
+   keeps a FIFO is TCP's doing, and under TCG it ranged 76–92 % of it at p90 across runs (both irtt and
+   the client read 290 ms where the formula says 351), so the formula tested the emulator, not the
+   client. The formula is in the note, and the limit itself is checked: the most packets the queue ever
+   held ≤ 300 (a limit not in force, the default 1000, lets TCP's flows fill past it).
 2. fq_codel band — its increase at p50, minus the path's own load effect, ≤ 3 × target + one frame's
    serialization time (codel keeps each flow's standing queue near the target). The UDP probes are a
    sparse flow, which fq_codel serves ahead of the bulk flows' queues, so this bounds what a sparse flow
@@ -48,8 +53,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from netem.core import tc
 from netem.core.expect import aqm_band_ms, full_queue_ms
 from netem.core.queue import Queue
+from netem.traces.netlink import QueueStats
 from netem.vm import checks
 from netem.vm.channel import ACCEL_USED_ENV, BLOAT
 from netem.vm.checks import Check
@@ -85,6 +92,36 @@ CASES = (Case("short", {"kind": "pfifo", "limit": SHORT_LIMIT}),
 COMPARED = ("short", "fifo", "fq_codel")  # the cases iperf3 and irtt run on (short: the tools' reference)
 CHECKED = ("fifo", "fq_codel")  # the cases compared with iperf3 and irtt
 FQ_CODEL = Queue("fq_codel", target_us=5000, interval_us=100_000)
+QUEUE_CASES = ("short", "fifo")  # the cases whose queue the backlog sampler reads
+
+
+def _class_id(text: str) -> int:
+    major, minor = text.split(":")
+    return int(major or "0", 16) << 16 | int(minor or "0", 16)
+
+
+SHAPER_PARENT_ID = _class_id(tc.SHAPER_PARENT)
+
+
+def queue_leaf(stats: Sequence[QueueStats], ifindex: int) -> QueueStats | None:
+    """The queue of a queue tree on interface `ifindex` (the qdisc under the shaper), if there is one."""
+    return next((q for q in stats if q.ifindex == ifindex and q.parent == SHAPER_PARENT_ID), None)
+
+
+def download_window(series: Mapping[str, Any]) -> tuple[int, int]:
+    """The wall-clock ns span the responsiveness run measured its download phase over (its saved series)."""
+    phase = next(p for p in series["phases"] if p["name"] == "download")
+    start = int(series["start_wall_ns"])
+    return start + int(phase["window_start_s"] * 1e9), start + int(phase["end_s"] * 1e9)
+
+
+def queue_held(samples: Sequence[Sequence[int]], window: tuple[int, int],
+               rate_bps: int = RATE_BPS) -> dict[str, Any]:
+    """The sampler's `[wall ns, packets, bytes]` lines inside `window` → the queue's delay per sample (ms:
+    the bytes ahead of a packet arriving then, at the shaper's rate) and the most packets it held."""
+    inside = [s for s in samples if window[0] <= s[0] < window[1]]
+    return {"delays_ms": [s[2] * 8 / rate_bps * 1000 for s in inside],
+            "max_packets": max((s[1] for s in inside), default=0)}
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -123,9 +160,7 @@ def verdicts(found: Mapping[str, Mapping[str, Any]], limit: int = FIFO_LIMIT,
     "qos": {"idle": […], "loaded": […]}} → the checks of the module docstring; `emulated`: under TCG."""
     short, fifo, fq = found["short"]["resp"], found["fifo"]["resp"], found["fq_codel"]["resp"]
     own = max(resp_increase(short, "median") - full_queue_ms(SHORT_LIMIT, RATE_BPS), 0.0)
-    out = [checks.relative("fifo", f"increase p90 − short's ((L−{SHORT_LIMIT})·1514·8/rate)",
-                           full_queue_ms(limit - SHORT_LIMIT, RATE_BPS),
-                           resp_increase(fifo, "p90") - resp_increase(short, "p90"), FORMULA_REL, "ms"),
+    out = [*queue_checks(found, limit),
            Check("fq_codel", "increase p50 − load effect (≤ 3·target + frame)", 0.0,
                  resp_increase(fq, "median") - own, aqm_band_ms(FQ_CODEL, RATE_BPS), "ms",
                  f"upper only; load effect {own:.1f} ms", upper_only=True)]
@@ -140,6 +175,24 @@ def verdicts(found: Mapping[str, Mapping[str, Any]], limit: int = FIFO_LIMIT,
     if emulated:
         out += aqm_tails(found["fq_codel"], offsets, full_queue_ms(limit - SHORT_LIMIT, RATE_BPS))
     return out
+
+
+def queue_checks(found: Mapping[str, Mapping[str, Any]], limit: int) -> list[Check]:
+    """Check 1: the client's p90 increase (fifo less short) against the queue's own backlog (the same),
+    and the most packets the fifo held against its limit."""
+    held = {name: percentile(found[name]["queue"]["delays_ms"], 90) for name in QUEUE_CASES}
+    reference = held["fifo"] - held["short"]
+    full = full_queue_ms(limit - SHORT_LIMIT, RATE_BPS)
+    measured = resp_increase(found["fifo"]["resp"], "p90") - resp_increase(found["short"]["resp"], "p90")
+    most = found["fifo"]["queue"]["max_packets"]
+    samples = len(found["fifo"]["queue"]["delays_ms"])
+    return [checks.relative("fifo", "increase p90 − short's, vs the queue's backlog (p90 · 8/rate)",
+                            reference, measured, FORMULA_REL, "ms",
+                            f"±{FORMULA_REL:.0%}; {samples} samples; the queue held {held['fifo']:.1f} ms "
+                            f"(short {held['short']:.1f}); full, (L−{SHORT_LIMIT})·1514·8/rate = {full:.1f} "
+                            f"ms ({reference / full:.0%} of it)"),
+            Check("fifo", "most packets queued (≤ limit)", float(limit), float(most), 0.0, "packets",
+                  "upper only; the kernel's qlen over the same window", upper_only=True)]
 
 
 def aqm_tails(found: Mapping[str, Any], offsets: Mapping[int, float], fifo_ms: float) -> list[Check]:

@@ -3,9 +3,10 @@ as root where the kernel has netem and fq_codel).
 
 Wires the compose topology in namespaces, starts the real server and proxy, and for each case of
 `netem.vm.bloat` applies its profile with `netem.core.engine` (the controller's apply path), runs
-`client responsiveness --phases idle,download`, then iperf3 (`-R -P 4`) with irtt and the client's `qos`
-probing at the same time, and clears. Prints the table, each case's rows behind `channel.BLOAT`, then
-one JSON line of checks after RESULT_MARKER. Exit 0 when every check passes, 1 otherwise.
+`client responsiveness --phases idle,download` (the queue's backlog sampled meanwhile, `guest/backlog.py`),
+then iperf3 (`-R -P 4`) with irtt and the client's `qos` probing at the same time, and clears. Prints
+the table, each case's rows behind `channel.BLOAT`, then one JSON line of checks after RESULT_MARKER.
+Exit 0 when every check passes, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PROBE_LEAD_S = 9  # probes run this long before iperf3 starts (the client's star
 MIN_IDLE_S = 2.0  # the idle window both tools probed in must be at least this long
 PROBE_INTERVAL = "20ms"
 COMPARE_S = 16  # iperf3's measured seconds: an 11.5 s loaded window of both tools' probes
+BACKLOG_INTERVAL_MS = 50  # ~150 samples of the queue over the download phase's window
 COMPARE_INTERVAL = "10ms"  # ~1150 loaded samples per tool: the p99 rests on ~11 of them, not 3
 RESP_ARGS = ["--proxy", "none", "--target", stack.UDP_TARGET, "--download-url", f"{HTTP}/generated/10MiB.bin",
              "--probe-url", f"{HTTP}/small.html", "--upload-url", f"{HTTP}/_server/sink",
@@ -149,16 +151,42 @@ def compare(tmp: Path) -> dict[str, Any]:
     return found
 
 
+@contextmanager
+def sampled(case: bloat.Case, out: Path) -> Iterator[None]:
+    """The backlog sampler on the queue downloads fill (edge downstream: the proxy's end) for the block,
+    in the cases whose queue check 1 reads (`bloat.QUEUE_CASES`); stopped with SIGTERM after it."""
+    if case.name not in bloat.QUEUE_CASES:
+        yield
+        return
+    end = next(t for t in netns.targets() if (t.link, t.direction) == ("edge", "down"))
+    sampler = subprocess.Popen(stack.in_ns(end.service, ["netem.vm.guest.backlog", end.dev, "--out", str(out),
+                                                         "--interval-ms", str(BACKLOG_INTERVAL_MS)]),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        yield
+    finally:
+        sampler.terminate()
+        output, _ = sampler.communicate(timeout=20)
+    if sampler.returncode not in (0, -15):
+        raise stack.StackError(f"the backlog sampler failed (exit {sampler.returncode})", output)
+
+
 def run_case(case: bloat.Case, tmp: Path) -> dict[str, Any]:
     started = time.monotonic()
+    backlog = tmp / f"{case.name}-backlog.jsonl"
     with applied(case):
         series = tmp / f"{case.name}.json"
-        rows = stack.client(["responsiveness", *RESP_ARGS, "--label", f"bloat-{case.name}",
-                             "--series", str(series)], timeout_s=180.0)
+        with sampled(case, backlog):
+            rows = stack.client(["responsiveness", *RESP_ARGS, "--label", f"bloat-{case.name}",
+                                 "--series", str(series)], timeout_s=180.0)
         found: dict[str, Any] = {"resp": rows}
+        if case.name in bloat.QUEUE_CASES:
+            lines = [json.loads(line) for line in backlog.read_text().splitlines() if line]
+            found["queue"] = bloat.queue_held(lines, bloat.download_window(json.loads(series.read_text())))
         if case.name in bloat.COMPARED:
             found.update(compare(tmp))
-    kept: dict[str, Any] = {key: found[key] for key in ("iperf3_bps", "irtt", "qos", "windows_s")
+    kept: dict[str, Any] = {key: found[key] for key in ("iperf3_bps", "irtt", "qos", "windows_s", "queue")
                             if key in found}
     say(BLOAT.row_line({"case": case.name, "rows": rows, "series": json.loads(series.read_text()), **kept}))
     download = bloat._phase(rows, "download")

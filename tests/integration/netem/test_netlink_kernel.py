@@ -5,6 +5,9 @@ in the VM: `python -m netem.vm run --tests -- python3 -m pytest tests/integratio
 test_netlink_kernel.py`) every change must read back through `tc -j qdisc show` as sent (delay, jitter,
 Gilbert-Elliott loss, rate, a delay table) and a replayed trace must land each change on time; without it
 the kernel's refusal must come back as the error, with its own message, and nothing must be left behind.
+The queue counters of a dump (`QdiscSocket.queues`, the bloat suite's backlog sampler) must read what
+`tc -s -j qdisc show` reads of a queue held full by a slow tbf (no netem needed: tbf and pfifo are
+everywhere).
 """
 
 from __future__ import annotations
@@ -116,3 +119,43 @@ def test_a_replayed_trace_lands_every_change_on_time(namespace: str) -> None:
     assert summary["changes"] == 5 and summary["skipped"] == 0  # t = 0 is in force from the start
     assert netem_options(namespace)["delay"]["delay"] == pytest.approx(0.060)
     assert summary["late_p99_us"] < 20_000
+
+
+DUMP = """
+import json, socket, subprocess
+from netem.backends.netlink import QdiscSocket, interface_index
+for _ in range(30):  # out v0 (a permanent neighbour, nobody there): a 1-packet burst, then 1 packet per s
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(bytes(1000), ("10.203.1.99", 9))
+with QdiscSocket() as sock:
+    before = [q.__dict__ for q in sock.queues() if q.ifindex == interface_index("v0")]
+    shown = json.loads(subprocess.run(["tc", "-s", "-j", "qdisc", "show", "dev", "v0"], capture_output=True,
+                                      text=True, check=True).stdout)
+    after = [q.__dict__ for q in sock.queues() if q.ifindex == interface_index("v0")]
+print(json.dumps({"before": before, "shown": shown, "after": after}))
+"""
+
+
+def test_a_dump_reads_the_queue_counters_tc_reads(namespace: str) -> None:
+    for argv in (["ip", "link", "set", "v0", "up"], ["ip", "link", "set", "v1", "up"],
+                 ["ip", "addr", "add", "10.203.1.1/24", "dev", "v0"],
+                 ["ip", "neigh", "add", "10.203.1.99", "lladdr", "02:00:00:00:00:99", "dev", "v0", "nud",
+                  "permanent"],
+                 ["tc", "qdisc", "add", "dev", "v0", "root", "handle", "2:", "tbf", "rate", "8kbit", "burst",
+                  "1600", "limit", "20000"],
+                 ["tc", "qdisc", "replace", "dev", "v0", "parent", "2:1", "handle", "3:", "pfifo", "limit",
+                  "10"]):
+        done = in_ns(namespace, *argv)
+        assert done.returncode == 0, f"{argv}: {done.stderr}"
+    done = in_ns(namespace, "python3", "-c", DUMP)
+    assert done.returncode == 0, done.stderr
+    read = json.loads(done.stdout)
+    for kind in ("tbf", "pfifo"):
+        tc_side = next(q for q in read["shown"] if q["kind"] == kind)
+        ours = [next(q for q in read[when] if q["kind"] == kind) for when in ("before", "after")]
+        assert ours[0]["handle"] == ours[1]["handle"] == {"tbf": 0x20000, "pfifo": 0x30000}[kind]
+        assert ours[0]["drops"] == tc_side["drops"] == ours[1]["drops"] > 0  # 30 sent into 1 + 10
+        # draining at one packet a second, and nothing new: tc's read lies between our two
+        assert ours[0]["qlen"] >= tc_side["qlen"] >= ours[1]["qlen"] >= 8, (kind, ours, tc_side)
+        assert ours[0]["backlog"] >= tc_side["backlog"] >= ours[1]["backlog"] >= 8 * 1000
+    pfifo = next(q for q in read["before"] if q["kind"] == "pfifo")
+    assert pfifo["parent"] == 0x20001 and pfifo["qlen"] <= 10

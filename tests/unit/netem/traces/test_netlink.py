@@ -1,9 +1,12 @@
-"""The netlink bytes of a replayed change: a full restatement, the table, the envelope, the kernel's ack.
+"""The netlink bytes of a replayed change: a full restatement, the table, the envelope, the kernel's ack;
+and the queue counters of a qdisc dump.
 (Without `restate` the options equal tc's own: tests/integration/netem/test_netlink_bytes.py.)"""
 
 from __future__ import annotations
 
 import struct
+
+import pytest
 
 from netem.core.fields import GeModel, Impairment
 from netem.traces import netlink
@@ -68,3 +71,42 @@ def test_acks_give_the_kernels_own_message() -> None:
         2, "Specified qdisc kind is unknown")
     assert netlink.parse_ack(ack(2, 0) + ack(3, 22), 3) == (22, "")
     assert netlink.parse_ack(ack(2, 0), 3) is None
+
+
+def dumped(seq: int, ifindex: int, handle: int, parent: int, kind: str, queue: tuple[int, ...]) -> bytes:
+    """One RTM_NEWQDISC of a dump answer, laid out as the kernel's tc_fill_qdisc writes it."""
+    stats = netlink.attr(1, struct.pack("=QI4x", 9000, 6)) + netlink.attr(3, struct.pack("=5I", *queue))
+    body = struct.pack("=BBHiIII", 0, 0, 0, ifindex, handle, parent, 2)
+    body += netlink.attr(netlink.TCA_KIND, kind.encode() + b"\0") + netlink.attr(netlink.TCA_OPTIONS, b"")
+    body += netlink.attr(netlink.TCA_STATS2 | netlink.NLA_F_NESTED, stats)
+    return struct.pack("=IHHII", 16 + len(body), netlink.RTM_NEWQDISC, 2, seq, 0) + body
+
+
+def done(seq: int) -> bytes:
+    return struct.pack("=IHHIIi", 20, netlink.NLMSG_DONE, 2, seq, 0, 0)
+
+
+def test_a_qdisc_dump_request_asks_for_every_qdisc() -> None:
+    message = netlink.qdisc_dump_message(7)
+    length, kind, flags, seq, _ = struct.unpack_from("=IHHII", message)
+    assert (length, kind, seq) == (len(message), netlink.RTM_GETQDISC, 7) == (36, 38, 7)
+    assert flags == netlink.NLM_F_REQUEST | netlink.NLM_F_DUMP
+
+
+def test_a_dump_answer_reads_each_qdiscs_queue_across_reads_until_done() -> None:
+    first = dumped(7, 3, 0x20000, 0x10001, "tbf", (200, 302_800, 4, 0, 11))
+    other = dumped(6, 3, 0x30000, 0x20001, "pfifo", (1, 1, 1, 1, 1))  # an older request's: passed over
+    leaf = dumped(7, 3, 0x30000, 0x20001, "pfifo", (200, 302_800, 4, 0, 0))
+    found, finished = netlink.parse_qdisc_dump(first + other, 7)
+    assert not finished and found == [netlink.QueueStats(3, 0x20000, 0x10001, "tbf", 200, 302_800, 4)]
+    found, finished = netlink.parse_qdisc_dump(leaf + done(7), 7)
+    assert finished and found == [netlink.QueueStats(3, 0x30000, 0x20001, "pfifo", 200, 302_800, 4)]
+
+
+def test_a_refused_or_cut_dump_is_an_error_not_an_empty_queue() -> None:
+    refused = struct.pack("=IHHIIi", 36, netlink.NLMSG_ERROR, 0, 7, 0, -1) + bytes(16)
+    with pytest.raises(netlink.DumpError, match="errno 1"):
+        netlink.parse_qdisc_dump(refused, 7)
+    whole = dumped(7, 3, 0x30000, 0x20001, "pfifo", (200, 302_800, 4, 0, 0))
+    with pytest.raises(netlink.DumpError, match="runs past"):
+        netlink.parse_qdisc_dump(whole[:-8], 7)
