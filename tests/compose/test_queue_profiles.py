@@ -3,8 +3,8 @@ controller applies `bufferbloat` (a deep FIFO where the rate is limited) and `bu
 same link with fq_codel) to the running stack, each end reads back as the tree netem → tbf → queue with
 one segment per packet, and `client responsiveness` in the prober grades the first D or F and the second
 A or A+, with at least 5× the loaded RPM. `clear` gives the interfaces their offload back. On a kernel
-without sch_netem the controller refuses the profile and says why. (The FIFO formula, the codel band and
-the comparison with iperf3 and irtt: tests/integration/netem/test_queue_suite.py.)
+without sch_netem the controller refuses the profile and says why. (The FIFO against its backlog, the codel
+band and the comparison with iperf3 and irtt: tests/integration/netem/test_queue_suite.py.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The queue suite (`netem.vm.bloat`) in a VM of its own: the FIFO formula, the codel band, the grade
-change, the RPM ratio, and the client against iperf3 and irtt on the same link.
+"""The queue suite (`netem.vm.bloat`) in a VM of its own: the FIFO against its backlog, the codel band, the
+grade change, the RPM ratio, and the client against iperf3 and irtt on the same link.
 
 Where the kernel has sch_netem and sch_fq_codel, tests/integration/netem/test_queue_suite.py runs the same
 suite natively; here (no netem on this project's machines) the VM's Debian kernel does. It boots on its

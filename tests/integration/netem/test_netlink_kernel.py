@@ -12,6 +12,7 @@ everywhere).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ import subprocess
 from typing import Any
 
 import pytest
+
+from netem import topology
 
 pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tc") or not shutil.which("ip"),
@@ -121,11 +124,13 @@ def test_a_replayed_trace_lands_every_change_on_time(namespace: str) -> None:
     assert summary["late_p99_us"] < 20_000
 
 
+EDGE = ipaddress.ip_network(topology.SUBNETS["edge"])
+OURS, NOBODY = f"{EDGE[1]}/{EDGE.prefixlen}", str(EDGE[99])  # in this namespace only: never leaves it
 DUMP = """
-import json, socket, subprocess
+import json, socket, subprocess, sys
 from netem.backends.netlink import QdiscSocket, interface_index
 for _ in range(30):  # out v0 (a permanent neighbour, nobody there): a 1-packet burst, then 1 packet per s
-    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(bytes(1000), ("10.203.1.99", 9))
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(bytes(1000), (sys.argv[1], 9))
 with QdiscSocket() as sock:
     before = [q.__dict__ for q in sock.queues() if q.ifindex == interface_index("v0")]
     shown = json.loads(subprocess.run(["tc", "-s", "-j", "qdisc", "show", "dev", "v0"], capture_output=True,
@@ -137,8 +142,8 @@ print(json.dumps({"before": before, "shown": shown, "after": after}))
 
 def test_a_dump_reads_the_queue_counters_tc_reads(namespace: str) -> None:
     for argv in (["ip", "link", "set", "v0", "up"], ["ip", "link", "set", "v1", "up"],
-                 ["ip", "addr", "add", "10.203.1.1/24", "dev", "v0"],
-                 ["ip", "neigh", "add", "10.203.1.99", "lladdr", "02:00:00:00:00:99", "dev", "v0", "nud",
+                 ["ip", "addr", "add", OURS, "dev", "v0"],
+                 ["ip", "neigh", "add", NOBODY, "lladdr", "02:00:00:00:00:99", "dev", "v0", "nud",
                   "permanent"],
                  ["tc", "qdisc", "add", "dev", "v0", "root", "handle", "2:", "tbf", "rate", "8kbit", "burst",
                   "1600", "limit", "20000"],
@@ -146,7 +151,7 @@ def test_a_dump_reads_the_queue_counters_tc_reads(namespace: str) -> None:
                   "10"]):
         done = in_ns(namespace, *argv)
         assert done.returncode == 0, f"{argv}: {done.stderr}"
-    done = in_ns(namespace, "python3", "-c", DUMP)
+    done = in_ns(namespace, "python3", "-c", DUMP, NOBODY)
     assert done.returncode == 0, done.stderr
     read = json.loads(done.stdout)
     for kind in ("tbf", "pfifo"):

@@ -75,7 +75,7 @@ def test_acks_give_the_kernels_own_message() -> None:
 
 def dumped(seq: int, ifindex: int, handle: int, parent: int, kind: str, queue: tuple[int, ...]) -> bytes:
     """One RTM_NEWQDISC of a dump answer, laid out as the kernel's tc_fill_qdisc writes it."""
-    stats = netlink.attr(1, struct.pack("=QI4x", 9000, 6)) + netlink.attr(3, struct.pack("=5I", *queue))
+    stats = netlink.attr(1, struct.pack("=QI4x", 12_345, 6)) + netlink.attr(3, struct.pack("=5I", *queue))
     body = struct.pack("=BBHiIII", 0, 0, 0, ifindex, handle, parent, 2)
     body += netlink.attr(netlink.TCA_KIND, kind.encode() + b"\0") + netlink.attr(netlink.TCA_OPTIONS, b"")
     body += netlink.attr(netlink.TCA_STATS2 | netlink.NLA_F_NESTED, stats)
