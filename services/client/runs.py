@@ -12,8 +12,8 @@ from typing import Any
 from services.client import clocks, results
 from services.client.family import NoAddress, addresses, first_address
 from services.client.httpc import HttpClientError, fetch
-from services.client.load import make_plan, progress_line, run_workers
 from services.client.load.result import load_columns
+from services.client.load.run import make_plan, progress_line, run_workers
 from services.client.qos import analyze
 from services.client.qos.config import QosConfig
 from services.client.qos.runner import progress_stream, run_qos, wait_for_echo

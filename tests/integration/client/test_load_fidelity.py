@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from services.client.histogram import Histogram
-from services.client.load import build_request
 from services.client.load.engine import Driver
 from services.client.load.model import LoadPlan, LoadStats
+from services.client.load.run import build_request
 
 HERE = Path(__file__).parent
 
@@ -119,7 +119,7 @@ def test_refused_and_timeout_are_counted_by_kind(origin: Callable[..., int]) -> 
 
 
 def test_workers_share_the_work_and_merge_their_results(origin: Callable[..., int]) -> None:
-    from services.client.load import make_plan, run_workers
+    from services.client.load.run import make_plan, run_workers
 
     port = origin("--delay-ms", "1")
     plan = make_plan(f"http://127.0.0.1:{port}/x", None, clients=4, requests=201, timeout_s=5.0)

@@ -92,7 +92,7 @@ def test_plan_validation(fields: dict[str, object], message: str) -> None:
 
 
 def test_split_shares_connections_requests_and_rate() -> None:
-    from services.client.load import split
+    from services.client.load.run import split
 
     plan = LoadPlan("h", 1, b"r", connections=5, requests=11, rate_rps=100.0)
     parts = split(plan, 2)
