@@ -195,7 +195,8 @@ def queue_checks(found: Mapping[str, Mapping[str, Any]], limit: int) -> list[Che
             checks.relative("fifo", "increase p90 − short's, vs the queue's backlog (p90 · 8/rate)",
                             reference, measured, FORMULA_REL, "ms",
                             f"±{FORMULA_REL:.0%}; {len(queue['delays_ms'])} samples; the queue held "
-                            f"{held['fifo']:.1f} ms (short {held['short']:.1f}), {reference / full:.0%} of full")]
+                            f"{held['fifo']:.1f} ms (short {held['short']:.1f}), "
+                            f"{reference / full:.0%} of full")]
 
 
 def aqm_tails(found: Mapping[str, Any], offsets: Mapping[int, float], fifo_ms: float) -> list[Check]:

@@ -32,7 +32,8 @@ def held(p90_ms: float, fullest_ms: float, most: int) -> dict[str, Any]:
 
 
 def found(fifo_p90: float = 381.0, fq_p50: float = 26.0, fq_rpm: float = 2500.0, ours_bps: float = 9.4e6,
-          irtt_loaded: float = 350.0, fifo_held: float = 360.0, fullest: float = 335.0) -> dict[str, dict[str, Any]]:
+          irtt_loaded: float = 350.0, fifo_held: float = 360.0,
+          fullest: float = 335.0) -> dict[str, dict[str, Any]]:
     compare = {"iperf3_bps": 9.5e6, "irtt": probes(11.0, irtt_loaded), "qos": probes(14.0, 353.0)}
     return {"short": {"resp": resp(13.0, 25.0, 30.0, 1800.0, "A", 9.3e6), "iperf3_bps": 9.5e6,
                       "irtt": probes(11.0, 25.0), "qos": probes(14.0, 28.0), "queue": held(9.0, 11.0, 10)},
