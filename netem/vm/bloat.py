@@ -16,7 +16,7 @@ Checks (`verdicts`), every one against a reference from the same run:
    responsiveness run, is within ±15 % of L · 1514 · 8 / rate (363 ms for 300 packets: one frame per
    packet, segmentation offload off; a limit not in force, the default 1000, or GSO super-packets
    overshoot it). The backlog is the kernel's own counter, sampled with a netlink dump every 50 ms
-   (`guest/backlog.py`). Measured: 335 ms, 92 % (the flows' segments average ~1,400 B, not all full).
+   (`guest/backlog.py`). Measured: 335–338 ms, 92–93 % (the segments average ~1,400 B, not all full).
    (b) the client: its latency increase at p90 (loaded p90 − idle p50) minus the short FIFO's is within
    ±15 % of what the queue held at p90 over the download phase's measured window, less the short
    FIFO's. Not of the formula itself: how full TCP keeps a FIFO is TCP's doing, and under TCG it

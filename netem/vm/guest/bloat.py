@@ -42,7 +42,7 @@ PROBE_LEAD_S = 9  # probes run this long before iperf3 starts (the client's star
 MIN_IDLE_S = 2.0  # the idle window both tools probed in must be at least this long
 PROBE_INTERVAL = "20ms"
 COMPARE_S = 16  # iperf3's measured seconds: an 11.5 s loaded window of both tools' probes
-BACKLOG_INTERVAL_MS = 50  # ~150 samples of the queue over the download phase's window
+BACKLOG_INTERVAL_MS = 50  # 75–150 samples of the queue over the download phase's window (TCG: ~75)
 COMPARE_INTERVAL = "10ms"  # ~1150 loaded samples per tool: the p99 rests on ~11 of them, not 3
 RESP_ARGS = ["--proxy", "none", "--target", stack.UDP_TARGET, "--download-url", f"{HTTP}/generated/10MiB.bin",
              "--probe-url", f"{HTTP}/small.html", "--upload-url", f"{HTTP}/_server/sink",
@@ -167,7 +167,11 @@ def sampled(case: bloat.Case, out: Path) -> Iterator[None]:
         yield
     finally:
         sampler.terminate()
-        output, _ = sampler.communicate(timeout=20)
+        try:
+            output, _ = sampler.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            sampler.kill()
+            output, _ = sampler.communicate(timeout=10)
     if sampler.returncode not in (0, -15):
         raise stack.StackError(f"the backlog sampler failed (exit {sampler.returncode})", output)
 
