@@ -15,7 +15,6 @@ take as 127.0.0.1; such text is a name here and matches nothing but itself.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -38,7 +37,8 @@ _NAME = re.compile(r"[A-Za-z0-9._-]++")  # host names in flags and settings (DNS
 _REG_NAME = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]*+")  # RFC 3986 reg-name characters
 _BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _MAX_PORT_DIGITS = 5
-_VERDICTS_MAX = 256  # is_authority's memo: how many verdicts it keeps (least recently used goes first)
+_VERDICTS: dict[str, bool] = {}  # is_authority's memo
+_VERDICTS_MAX = 256
 _VERDICT_TEXT_MAX = 300  # a Host value of a name (<= 253) and a port, or an IPv6 literal with a zone
 
 
@@ -188,13 +188,15 @@ def is_authority(text: str) -> bool:
 
     The verdict on a text of up to `_VERDICT_TEXT_MAX` characters is remembered: a server sees the same
     few Host values on every request (this check was ~8 % of a request's full path). At most
-    `_VERDICTS_MAX` are kept."""
-    return _remembered(text) if len(text) <= _VERDICT_TEXT_MAX else _authority_syntax(text)
-
-
-@functools.lru_cache(maxsize=_VERDICTS_MAX)
-def _remembered(text: str) -> bool:
-    return _authority_syntax(text)
+    `_VERDICTS_MAX` are kept; the memo starts over when full."""
+    known = _VERDICTS.get(text)
+    if known is None:
+        known = _authority_syntax(text)
+        if len(text) <= _VERDICT_TEXT_MAX:
+            if len(_VERDICTS) >= _VERDICTS_MAX:
+                _VERDICTS.clear()
+            _VERDICTS[text] = known
+    return known
 
 
 def _authority_syntax(text: str) -> bool:
