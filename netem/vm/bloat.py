@@ -17,11 +17,14 @@ Checks (`verdicts`), every one against a reference from the same run:
    packet, segmentation offload off; a limit not in force, the default 1000, or GSO super-packets
    overshoot it). The backlog is the kernel's own counter, sampled with a netlink dump every 50 ms
    (`guest/backlog.py`). Measured: 335–338 ms, 92–93 % (the segments average ~1,400 B, not all full).
+   The ±15 % is the formula's own (the issue's); the limit itself is held tighter: the most packets
+   the queue held within ±5 % of L (298–299 of 300 measured), so a limit 10 % off fails.
    (b) the client: its latency increase at p90 (loaded p90 − idle p50) minus the short FIFO's is within
-   ±15 % of what the queue held at p90 over the download phase's measured window, less the short
-   FIFO's. Not of the formula itself: how full TCP keeps a FIFO is TCP's doing, and under TCG it
-   ranged 76–92 % of it at p90 across runs (irtt and the client both read 290 ms where the formula says
-   351 in one CI run), so a client check against the formula tested the emulator's TCP.
+   ±5 % of what the queue held at p90 over the download phase's measured window, less the short
+   FIFO's (they agreed within 0.4–0.7 % in three VM runs: a reading 10 % off fails). Not of the
+   formula itself: how full TCP keeps a FIFO is TCP's doing, and under TCG it ranged 74–98 % of it at
+   p90 across runs (irtt and the client both read 290 ms where the formula says 351 in one CI run), so
+   a client check against the formula tested the emulator's TCP.
 2. fq_codel band — its increase at p50, minus the path's own load effect, ≤ 3 × target + one frame's
    serialization time (codel keeps each flow's standing queue near the target). The UDP probes are a
    sparse flow, which fq_codel serves ahead of the bulk flows' queues, so this bounds what a sparse flow
@@ -68,6 +71,8 @@ RATE_BPS = 10_000_000
 DELAY = "10ms"
 FIFO_LIMIT, SHORT_LIMIT = 300, 10
 FORMULA_REL = 0.15
+QUEUE_READ_REL = 0.05  # the client against the queue's backlog: they agreed within 0.4–0.7 % in the VM
+LIMIT_REL = 0.05  # the most packets queued against the limit: 298–299 of 300 in the VM
 THROUGHPUT_REL = 0.10
 IRTT_REL, IRTT_FLOOR_MS = 0.10, 2.0
 RPM_RATIO = 5.0
@@ -123,8 +128,9 @@ def queue_held(samples: Sequence[Sequence[int]], window: tuple[int, int],
     the bytes ahead of a packet arriving then, at the shaper's rate), and over the whole run the fullest
     it got (ms) and the most packets it held."""
     inside = [s for s in samples if window[0] <= s[0] < window[1]]
-    return {"delays_ms": [s[2] * 8 / rate_bps * 1000 for s in inside],
-            "fullest_ms": max((s[2] * 8 / rate_bps * 1000 for s in samples), default=math.nan),
+    ms_per_byte = 8 / rate_bps * 1000
+    return {"delays_ms": [s[2] * ms_per_byte for s in inside],
+            "fullest_ms": max((s[2] * ms_per_byte for s in samples), default=math.nan),
             "max_packets": max((s[1] for s in samples), default=0)}
 
 
@@ -182,19 +188,20 @@ def verdicts(found: Mapping[str, Mapping[str, Any]], limit: int = FIFO_LIMIT,
 
 
 def queue_checks(found: Mapping[str, Mapping[str, Any]], limit: int) -> list[Check]:
-    """Check 1: the queue at its fullest against the formula, and the client's p90 increase (fifo less
-    short) against what the queue held at p90 (the same)."""
+    """Check 1: the queue at its fullest against the formula, the most packets it held against its limit,
+    and the client's p90 increase (fifo less short) against what the queue held at p90 (the same)."""
     queue = found["fifo"]["queue"]
     held = {name: percentile(found[name]["queue"]["delays_ms"], 90) for name in QUEUE_CASES}
     reference = held["fifo"] - held["short"]
     full = full_queue_ms(limit, RATE_BPS)
     measured = resp_increase(found["fifo"]["resp"], "p90") - resp_increase(found["short"]["resp"], "p90")
     return [checks.relative("fifo", "fullest queue (max backlog · 8/rate) vs L·1514·8/rate", full,
-                            queue["fullest_ms"], FORMULA_REL, "ms",
-                            f"±{FORMULA_REL:.0%}; at most {queue['max_packets']} packets queued"),
+                            queue["fullest_ms"], FORMULA_REL, "ms"),
+            checks.relative("fifo", "most packets queued vs the limit L", float(limit),
+                            float(queue["max_packets"]), LIMIT_REL, "packets"),
             checks.relative("fifo", "increase p90 − short's, vs the queue's backlog (p90 · 8/rate)",
-                            reference, measured, FORMULA_REL, "ms",
-                            f"±{FORMULA_REL:.0%}; {len(queue['delays_ms'])} samples; the queue held "
+                            reference, measured, QUEUE_READ_REL, "ms",
+                            f"±{QUEUE_READ_REL:.0%}; {len(queue['delays_ms'])} samples; the queue held "
                             f"{held['fifo']:.1f} ms (short {held['short']:.1f}), "
                             f"{reference / full:.0%} of full")]
 

@@ -185,14 +185,15 @@ def run_case(case: bloat.Case, tmp: Path) -> dict[str, Any]:
             rows = stack.client(["responsiveness", *RESP_ARGS, "--label", f"bloat-{case.name}",
                                  "--series", str(series)], timeout_s=180.0)
         found: dict[str, Any] = {"resp": rows}
+        saved = json.loads(series.read_text())
         if case.name in bloat.QUEUE_CASES:
             lines = [json.loads(line) for line in backlog.read_text().splitlines() if line]
-            found["queue"] = bloat.queue_held(lines, bloat.download_window(json.loads(series.read_text())))
+            found["queue"] = bloat.queue_held(lines, bloat.download_window(saved))
         if case.name in bloat.COMPARED:
             found.update(compare(tmp))
     kept: dict[str, Any] = {key: found[key] for key in ("iperf3_bps", "irtt", "qos", "windows_s", "queue")
                             if key in found}
-    say(BLOAT.row_line({"case": case.name, "rows": rows, "series": json.loads(series.read_text()), **kept}))
+    say(BLOAT.row_line({"case": case.name, "rows": rows, "series": saved, **kept}))
     download = bloat._phase(rows, "download")
     say(f"  {case.name} ({time.monotonic() - started:.0f}s): download {download.get('throughput_down_bps')}"
         f" bit/s, RTT p50 {download.get('rtt_median_ms')} ms, RPM {download.get('rpm')}, grade "
