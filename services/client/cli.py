@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -148,6 +149,13 @@ def emit(rows: Sequence[dict[str, Any]], ns: argparse.Namespace, *, config: QosC
 def cmd_qos(ns: argparse.Namespace) -> int:
     check_family(ns, [ns.target[0]])
     config, ctx = qos_config(ns), context(ns)
+    try:
+        pause = options.start_delay_s(ns.start_at, time.time())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if pause:
+        log.event("client.start_at", start_at=f"{ns.start_at:.3f}", wait_s=f"{pause:.3f}")
+        time.sleep(pause)
     rows, raw_rows = [], []
     for family in runs(ns.family):
         row, raws = qos_test_raw(dataclasses.replace(config, family=family), ctx, same_clock=same_clock(ns),

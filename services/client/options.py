@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 
 from services.client.clocks import parse_separate
@@ -38,6 +39,31 @@ def parse_tos(text: str) -> int:
     if not 0 <= value <= 255:
         raise ValueError("TOS must be 0-255 (DSCP × 4), e.g. 0xb8 for EF")
     return value
+
+
+MAX_START_AHEAD_S = 3600.0  # a --start-at further ahead than this is a mistake (a time in ms, a typo)
+
+
+def parse_start_at(text: str) -> float | None:
+    """`--start-at`: '' = now, else a wall-clock instant in Unix seconds (`$(( $(date +%s) + 60 ))`)."""
+    text = text.strip()
+    if not text:
+        return None
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be a Unix time in seconds, e.g. $(( $(date +%s) + 60 ))")
+    return value
+
+
+def start_delay_s(start_at: float | None, now: float) -> float:
+    """How long to wait before sending: until `start_at` (none when unset or past); more than
+    MAX_START_AHEAD_S ahead is refused."""
+    if start_at is None or start_at <= now:
+        return 0.0
+    if start_at - now > MAX_START_AHEAD_S:
+        raise ValueError(f"--start-at {start_at:.0f} is {start_at - now:.0f} s ahead (at most "
+                         f"{MAX_START_AHEAD_S:.0f}): expected Unix seconds")
+    return start_at - now
 
 
 COMMON = [
@@ -82,6 +108,9 @@ QOS = [
     Option("--seed", "CLIENT_QOS_SEED", "", "random seed (Poisson spacing, test id)"),
     Option("--ready-timeout", "CLIENT_READY_TIMEOUT", "10s",
            "retry the first contact this long while services start", parse_duration_s),
+    Option("--start-at", "CLIENT_QOS_START_AT", "",
+           "send from this wall-clock instant (Unix seconds; '' = now): clients started apart probe together",
+           parse_start_at),
 ]
 
 HTTP = [

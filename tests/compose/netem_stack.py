@@ -98,14 +98,15 @@ class NetemStack(Stack):
 
     def qos_samples(self, *args: str, family: str = "4") -> tuple[dict[str, Any], dict[str, list[float]]]:
         """`qos` as above, and its per-probe samples (ms) by raw column (rtt_ms, owd_up_ms, owd_down_ms;
-        lost probes left out), from the `--raw` CSV the run writes in the prober."""
-        path = f"/tmp/qoslab-samples-{uuid.uuid4().hex[:8]}.csv"
-        row = self.qos(*args, "--raw", path, family=family)
-        done = subprocess.run(["docker", "exec", self.prober, "sh", "-c", f"cat {path} && rm -f {path}"],
-                              capture_output=True, text=True, timeout=60, check=False)
-        assert done.returncode == 0, done.stderr[-2000:]
-        samples = read_samples(done.stdout)
-        assert samples["rtt_ms"], f"no samples in {path}: {done.stdout[:500]}"
+        lost probes left out), from the `--raw` CSV the run writes to the results (read here: no second
+        `docker exec`, which costs seconds under emulation)."""
+        name = f"qoslab-samples-{uuid.uuid4().hex[:8]}.csv"
+        row = self.qos(*args, "--raw", f"/results/{name}", family=family)
+        path = self.results_dir / name
+        text = path.read_text(encoding="utf-8")
+        path.unlink()
+        samples = read_samples(text)
+        assert samples["rtt_ms"], f"no samples in {path}: {text[:500]}"
         return row, samples
 
     def docker(self) -> Any:

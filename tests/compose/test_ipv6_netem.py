@@ -63,6 +63,7 @@ def test_a_netem_profile_shows_in_the_ipv6_rows_as_in_the_ipv4_ones(netem_stack:
     print("\nIPv4 vs IPv6, the same profile on the same ends:\n"
           + "\n".join(f"| {column} | {rows['4'][column]} | {rows['6'][column]} |" for column in SHOWN))
     found = [check for family in FAMILIES for check in
-             profile_checks(f"dual IPv{family}", path, rows[family], before[family], after[family])]
+             profile_checks(f"dual IPv{family}", path, profile_runs[family], before[family],
+                            after[family])]
     print("\n" + checks.table(found))
     assert all(c.ok for c in found), checks.table([c for c in found if not c.ok])

@@ -11,14 +11,17 @@ loopback of a throwaway container) decides what is right:
   the kernel's reason.
 
 Delays are compared with a reference measured in the same run, right before and right after each
-profile: the same ends delayed by 1 ms (netem/vm/reference.py). The timer slack of a busy or emulated CPU
-is paid once per delayed end in both, so it cancels, and the bands stay at ±max(3 %, 1 ms) plus how far
-the two references differ. All checks share one stack (the `netem_stack` fixture): a profile change is
-a controller `apply`, seconds under emulation where a stack's re-creation costs a minute.
+profile: the same ends delayed by 5 ms (netem/vm/reference.py says why 5). The timer slack of a busy or
+emulated CPU is paid once per delayed end in both, so it cancels, and the bands stay at ±max(3 %, 1 ms)
+plus how far the two references differ and the medians' sampling error. All checks share one stack
+(the `netem_stack` fixture): a profile change is a controller `apply`, seconds under emulation where a
+stack's re-creation costs a minute.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import statistics
@@ -35,6 +38,7 @@ from netem.core.profile import Ends, load_profile
 from netem.traces.distribution import parse as parse_dist
 from netem.traces.load import load as load_with_files
 from netem.vm import checks
+from netem.vm.guest.stack import read_samples
 from netem.vm.reference import (
     Bracket,
     delay_check,
@@ -42,6 +46,7 @@ from netem.vm.reference import (
     modelled_median_ms,
     reference_ends,
     reference_profile,
+    sampling_error_ms,
 )
 
 from .netem_stack import PROFILES_DIR, START_PROFILE, NetemStack
@@ -83,6 +88,7 @@ class Measurements:
     def __init__(self, stack: NetemStack, folder: Path) -> None:
         self.stack, self.folder = stack, folder
         self.last: tuple[tuple[tuple[str, str], ...], Reference] | None = None
+        self.loss_runs: dict[str, str] = {}  # by profile: its longest runs of lost probes, for the record
 
     def reference(self, ends: Ends, name: str) -> Reference:
         path = self.folder / f"reference-{name}.yaml"
@@ -92,16 +98,19 @@ class Measurements:
         self.last = (ends_key(ends), measured)
         return measured
 
-    def measure(self, name: str, path: Path) -> tuple[dict[str, Any], Reference, Reference]:
-        """(the profile's row, the reference's before, the reference's after: row and samples)."""
+    def measure(self, name: str, path: Path) -> tuple[Reference, Reference, Reference]:
+        """(the profile's run, the reference's before, the reference's after: each its row and samples)."""
         ends = load_profile(str(path)).ends
         before = self.last[1] if self.last and self.last[0] == ends_key(ends) else self.reference(ends, name)
         self.stack.apply(path)
+        raw = self.stack.results_dir / f"profile-{name}.csv"
         try:
-            row = self.stack.qos(*PROBES)
+            row = self.stack.qos(*PROBES, "--raw", f"/results/{raw.name}")
         finally:
             after = self.reference(ends, name)
-        return row, before, after
+        text = raw.read_text(encoding="utf-8")
+        self.loss_runs[name] = loss_runs(text)
+        return (row, read_samples(text)), before, after
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +122,25 @@ def _num(row: dict[str, Any], column: str) -> float:
     value = row.get(column, "")
     assert value not in ("", None), f"empty {column} in {row}"
     return float(value)
+
+
+def loss_runs(raw_text: str, shown: int = 3) -> str:
+    """The longest runs of consecutive lost probes in a raw per-probe CSV (first seq, length, send offset):
+    a profile's Gilbert-Elliott bursts are a few probes long, a stall of the path is a long run."""
+    runs: list[tuple[int, int, float]] = []  # (length, first seq, offset s)
+    current: tuple[int, int, float] | None = None
+    for record in csv.DictReader(io.StringIO(raw_text)):
+        if record.get("received") == "0":
+            current = (current[0] + 1, *current[1:]) if current else (1, int(record["seq"]),
+                                                                      float(record["send_offset_s"]))
+            continue
+        if current:
+            runs.append(current)
+        current = None
+    runs += [current] if current else []
+    longest = sorted(runs, reverse=True)[:shown]
+    return (f"{len(runs)} loss runs; longest " + ", ".join(
+        f"{n} from seq {seq} at {at:.2f} s" for n, seq, at in longest)) if runs else "no loss"
 
 
 def lower_spread(row: dict[str, Any]) -> float:
@@ -135,11 +163,13 @@ def jitter_tables(path: Path, ends: Ends) -> dict[str, list[int]]:
     return tables
 
 
-def profile_checks(name: str, path: Path, row: dict[str, Any], before: Reference,
+def profile_checks(name: str, path: Path, run: Reference, before: Reference,
                    after: Reference) -> list[checks.Check]:
     """Configured vs measured for one profile's row, delays against the reference measured around it:
     the profile's delays plus the overhead the references measured (netem/vm/reference.py says why a
-    jittered end needs the overhead's samples, not only its median)."""
+    jittered end needs the overhead's samples, not only its median), banded with the sampling error of
+    the three runs' medians."""
+    row, samples = run
     ends = load_profile(str(path)).ends
     want, ref_ends, tables = expected(ends), reference_ends(ends), jitter_tables(path, ends)
     found = []
@@ -149,7 +179,8 @@ def profile_checks(name: str, path: Path, row: dict[str, Any], before: Reference
         overhead = [x - base_ms for x in (*before[1][sample], *after[1][sample])]
         configured = modelled_median_ms(mine, overhead, tables) - (base_ms + statistics.median(overhead))
         found.append(delay_check(name, f"{label} − reference", configured, _num(row, column),
-                                 Bracket(_num(before[0], column), _num(after[0], column))))
+                                 Bracket(_num(before[0], column), _num(after[0], column)),
+                                 sampling_error_ms(samples[sample], before[1][sample], after[1][sample])))
     sent = int(_num(row, "packets_sent"))
     lost_up, lost_down = int(_num(row, "lost_up_packets")), int(_num(row, "lost_down_packets"))
     path_up, path_down = path_loss(before[0], after[0])
@@ -218,11 +249,13 @@ def test_profile_applied_to_the_running_stack_shows_in_the_client_row(
         code, said = netem_stack.netem("apply", str(path), "--no-calibrate")
         assert code == 1 and "this kernel has no sch_netem" in said, said[-3000:]
         return
-    row, before, after = measurements.measure(name, path)
+    run, before, after = measurements.measure(name, path)
+    row = run[0]
     assert all(row.get(c) not in ("", None) for c in QOS_COLUMNS), row
-    found = profile_checks(name, path, row, before, after)
-    print("\n" + checks.table(found))
-    assert all(c.ok for c in found), checks.table([c for c in found if not c.ok])
+    found = profile_checks(name, path, run, before, after)
+    runs = f"loss runs of {name}: {measurements.loss_runs[name]}"
+    print("\n" + checks.table(found) + f"\n{runs}")
+    assert all(c.ok for c in found), checks.table([c for c in found if not c.ok]) + f"\n{runs}"
 
 
 def _cli(stack: NetemStack, *args: str) -> subprocess.CompletedProcess[str]:

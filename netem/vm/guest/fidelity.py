@@ -1,7 +1,7 @@
 """The netem fidelity suite, run inside the VM: `python3 -m netem.vm.guest.fidelity [--only NAME…]`.
 
 Wires the compose topology in namespaces, starts the real server and proxy, measures an unimpaired
-baseline (and, right before each delay case, its reference: the same ends delayed by 1 ms), then for
+baseline (and, right before each delay case, its reference: the same ends delayed by 5 ms), then for
 each case applies its profile with `netem.core.engine` (the controller's apply path),
 measures with the client, clears, and compares. Prints the table, then one JSON line after RESULT_MARKER.
 Exit 0 when every check passes, 1 otherwise.
@@ -75,8 +75,8 @@ def baseline(case: Case) -> dict[str, Any]:
 
 
 def reference_baseline(case: Case) -> dict[str, Any]:
-    """For a delay case: a run with its reference in force (1 ms on each end the case delays,
-    netem/reference.py), minus the reference's configured delays. The baseline then carries the timer
+    """For a delay case: a run with its reference in force (5 ms on each end the case delays,
+    netem/vm/reference.py), minus the reference's configured delays. The baseline then carries the timer
     slack of as many delayed ends as the case (a busy host's, or TCG's), which an unimpaired baseline
     cannot show, so the case's verdict compares like with like."""
     ends = parse_profile(case.profile(), f"<case {case.name}>", case.name).ends

@@ -6,6 +6,7 @@ one initrd in a temp dir. QEMU is killed on timeout and on Ctrl-C; the temp dir 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import queue
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -43,6 +44,29 @@ KERNEL_ARGS = "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init tsc=reliable
 # session's delay checks: the queue suite needs the CPU an idle vCPU then spins on (its FIFO read 268 ms
 # of the 351 its formula expects, as iperf3's TCP did not keep the queue full).
 IDLE_POLL_ENV = "QOSLAB_VM_IDLE_POLL"
+
+# QOSLAB_VM_NICE: QEMU's scheduling priority (default -19, where permitted: root or CAP_SYS_NICE). Under TCG
+# every guest timer is a host thread's work; on a host busy with other jobs those threads wait their turn
+# and netem's timers fire late by the wait, by an amount that changes with the other jobs (lan's 1 ms
+# reference read 30-34 ms at load 11 at nice 0; at -10 one profile of eight still missed, its references
+# 5 ms apart from its own run; at -19 all eight held, references within 0.8 ms: docs/vm.md). 0 leaves the
+# inherited priority.
+NICE_ENV = "QOSLAB_VM_NICE"
+DEFAULT_NICE = -19
+
+
+def qemu_nice(environ: Mapping[str, str]) -> int:
+    """The niceness asked for QEMU: QOSLAB_VM_NICE, an integer -20..19, else DEFAULT_NICE."""
+    raw = environ.get(NICE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_NICE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise VmError(f"{NICE_ENV}={raw!r}: expected an integer from -20 to 19") from None
+    if not -20 <= value <= 19:
+        raise VmError(f"{NICE_ENV}={raw!r}: expected an integer from -20 to 19")
+    return value
 
 
 def kernel_args(environ: Mapping[str, str]) -> str:
@@ -169,12 +193,31 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _boot(argv: list[str], deadline: float, out: TextIO, started: float) -> tuple[int | None, float | None]:
+def child_setup(nice: int) -> Callable[[], None]:
+    """What the child runs before exec: die with the parent, and take `nice` where permitted (a
+    refusal leaves the inherited priority; the parent reads back what QEMU got)."""
+    def setup() -> None:
+        die_with_parent()
+        if nice:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+    return setup
+
+
+def _boot(argv: list[str], deadline: float, out: TextIO, started: float,
+          nice: int = 0) -> tuple[int | None, float | None]:
     """Run QEMU until it exits or the deadline; always reaped, its pipe closed, the reader joined."""
     lines: queue.Queue[str | None] = queue.Queue()
     with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace", preexec_fn=die_with_parent) as proc:
+                          text=True, errors="replace", preexec_fn=child_setup(nice)) as proc:
         assert proc.stdout is not None
+        if nice:
+            try:
+                got = os.getpriority(os.PRIO_PROCESS, proc.pid)
+            except OSError:  # already gone: its exit says why
+                got = nice
+            note = "" if got == nice else f" (asked {nice}: not permitted)"
+            out.write(f"qoslab-vm: QEMU runs at nice {got}{note}\n")
         reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
         reader.start()
         code: int | None = None
@@ -206,15 +249,19 @@ def run(image: Image, argv: Sequence[str], *, timeout_s: float = 600.0, env: Map
     never outlives this call."""
     if shutil.which(QEMU) is None:
         raise VmError(f"{QEMU} not found: apt-get install qemu-system-x86 (see docs/vm.md)")
+    nice = qemu_nice(os.environ)  # a bad value stops here, before a boot
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qoslab-vm-") as tmp:
         accel = resolve(QEMU, image.vmlinuz, cache_dir(), lambda line: print(f"qoslab-vm: {line}", file=out))
         # the guest knows its accelerator: checks whose right outcome differs under TCG read it
         guest_env = {**(env or {}), ACCEL_USED_ENV: accel.name}
-        text = script if script is not None else initscript.run_script(argv, guest_env)
+        if script is None:
+            text = initscript.run_script(argv, guest_env)
+        else:  # a whole script (the Docker runs) gets the environment too: its tests read the accelerator
+            text = initscript.exports(guest_env) + script
         initrd = write_initrd(image, text, Path(tmp) / "initrd.cpio")
         code, ready = _boot(qemu_argv(image, initrd, drives=drives, accel=accel), started + timeout_s, out,
-                            started)
+                            started, nice)
     if code is None:
         code = EXIT_TIMEOUT if time.monotonic() - started >= timeout_s else EXIT_NO_MARKER
     return BootResult(code, ready, time.monotonic() - started)

@@ -71,11 +71,14 @@ echo b > /proc/sysrq-trigger
 """
 
 
+def exports(env: Mapping[str, str] | None) -> str:
+    """`export NAME=VALUE` lines (values quoted) for sh."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in sorted((env or {}).items()))
+
+
 def run_script(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
     """The command the VM runs, with its environment, as sh text (every word quoted)."""
-    lines = [f"export {name}={shlex.quote(value)}" for name, value in sorted((env or {}).items())]
-    lines.append(shlex.join(argv) if argv else "true")
-    return "\n".join(lines) + "\n"
+    return exports(env) + (shlex.join(argv) if argv else "true") + "\n"
 
 
 def parse_exit(line: str) -> int | None:

@@ -114,7 +114,8 @@ print(json.dumps({**landed, "sent_p50_us": replayer.sent.summary()["late_p50_us"
 
 def test_a_replayed_trace_lands_every_change_on_time(namespace: str) -> None:
     if not has_netem(namespace):
-        pytest.skip("needs sch_netem (the VM here): the refusal is checked by the test above")
+        pytest.skip("needs sch_netem: runs in the VM's compose session here (tests/vm/test_compose_vm.py); "
+                    "the refusal is checked by the test above")
     done = in_ns(namespace, "python3", "-c", f"TRACE_TEXT = {TRACE!r}\n{REPLAY}")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])

@@ -52,7 +52,9 @@ def test_menu_qos_bad_numbers_reprompt() -> None:
 
 
 @pytest.mark.parametrize("argv", [["qos", "--count", "0"], ["qos", "--rate", "fast"], ["nope"],
-                                  ["qos", "--wait", "soon"], ["qos", "--same-clock", "maybe"]])
+                                  ["qos", "--wait", "soon"], ["qos", "--same-clock", "maybe"],
+                                  ["qos", "--start-at", "noon"], ["qos", "--start-at", "-5"],
+                                  ["qos", "--start-at", "99999999999"]])
 def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([*argv, "--csv", ""]) == 2
 
@@ -191,3 +193,18 @@ def test_menu_browser_info_names_the_ports_compose_published_on_the_host() -> No
     out = io.StringIO()
     Menu(ns, stdin=io.StringIO("5\n7\n"), stdout=out, environ={"PROXY_PUBLISH_PORT": "18080"}).run()
     assert "http://127.0.0.1:18080/index.html" in out.getvalue()  # what option 5 shows in the container
+
+
+def test_start_at_waits_until_the_instant_and_never_backwards() -> None:
+    from services.client.options import MAX_START_AHEAD_S, parse_start_at, start_delay_s
+
+    assert parse_start_at("") is None and parse_start_at(" 1765000000.5 ") == 1765000000.5
+    assert start_delay_s(None, 1000.0) == 0.0
+    assert start_delay_s(1012.5, 1000.0) == 12.5  # replicas started apart all send from 1012.5
+    assert start_delay_s(990.0, 1000.0) == 0.0  # already past: send now
+    assert start_delay_s(1000.0 + MAX_START_AHEAD_S, 1000.0) == MAX_START_AHEAD_S
+    with pytest.raises(ValueError, match="ahead"):
+        start_delay_s(1001.0 + MAX_START_AHEAD_S, 1000.0)  # milliseconds by mistake, or a typo
+    for bad in ("nan", "inf", "0", "-1"):
+        with pytest.raises(ValueError):
+            parse_start_at(bad)
