@@ -96,17 +96,24 @@ class NetemStack(Stack):
         assert code == 0 and rows, f"qos {shlex.join(args)} exited {code}\n{out[-2000:]}\n{err[-2000:]}"
         return rows[-1]
 
-    def qos_samples(self, *args: str, family: str = "4") -> tuple[dict[str, Any], dict[str, list[float]]]:
-        """`qos` as above, and its per-probe samples (ms) by raw column (rtt_ms, owd_up_ms, owd_down_ms;
-        lost probes left out), from the `--raw` CSV the run writes to the results (read here: no second
-        `docker exec`, which costs seconds under emulation)."""
-        name = f"qoslab-samples-{uuid.uuid4().hex[:8]}.csv"
+    def qos_raw(self, *args: str, keep: str = "", family: str = "4") -> tuple[dict[str, Any], str]:
+        """`qos` as above, and the text of the per-probe `--raw` CSV the run writes to the results (read
+        here: no second `docker exec`, which costs seconds under emulation); kept there as `keep` if named,
+        else removed."""
+        name = keep or f"qoslab-samples-{uuid.uuid4().hex[:8]}.csv"
         row = self.qos(*args, "--raw", f"/results/{name}", family=family)
         path = self.results_dir / name
         text = path.read_text(encoding="utf-8")
-        path.unlink()
+        if not keep:
+            path.unlink()
+        return row, text
+
+    def qos_samples(self, *args: str, family: str = "4") -> tuple[dict[str, Any], dict[str, list[float]]]:
+        """`qos_raw`'s row and its per-probe samples (ms) by raw column (rtt_ms, owd_up_ms, owd_down_ms;
+        lost probes left out)."""
+        row, text = self.qos_raw(*args, family=family)
         samples = read_samples(text)
-        assert samples["rtt_ms"], f"no samples in {path}: {text[:500]}"
+        assert samples["rtt_ms"], f"no samples in the raw file of qos {shlex.join(args)}: {text[:500]}"
         return row, samples
 
     def docker(self) -> Any:

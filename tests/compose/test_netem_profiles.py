@@ -103,12 +103,10 @@ class Measurements:
         ends = load_profile(str(path)).ends
         before = self.last[1] if self.last and self.last[0] == ends_key(ends) else self.reference(ends, name)
         self.stack.apply(path)
-        raw = self.stack.results_dir / f"profile-{name}.csv"
         try:
-            row = self.stack.qos(*PROBES, "--raw", f"/results/{raw.name}")
+            row, text = self.stack.qos_raw(*PROBES, keep=f"profile-{name}.csv")
         finally:
             after = self.reference(ends, name)
-        text = raw.read_text(encoding="utf-8")
         self.loss_runs[name] = loss_runs(text)
         return (row, read_samples(text)), before, after
 
