@@ -92,6 +92,20 @@ def binomial(case: str, metric: str, p_pct: float, measured_pct: float, n: int, 
     return Check(case, metric, p_pct, measured_pct, max(SIGMAS * sigma_pct, exact_pct), "%", shown)
 
 
+def path_loss_pct(lost: int, sent: int) -> float:
+    """The testbed path's own loss (%) from references that carry no netem loss: the Jeffreys estimate
+    (lost + ½) / (sent + 1), which is never 0. A path that lost nothing in a few hundred reference probes is
+    not known to lose nothing, and with 0 % a check's exact region is 0-0: one loss fails a correct stack
+    (the twelve-replica test in the VM, 2026-12-07 14:35: near, 1 of 600 for 0 %, its prober 0 of 400). With
+    0 of 600 references it is 0.083 %, and 0-3 losses of 500 pass; with tens of losses it is their rate."""
+    return 100.0 * (lost + 0.5) / (max(sent, 0) + 1)
+
+
+def with_path_loss(configured_pct: float, path_pct: float) -> float:
+    """A probe arrives when netem and the path both let it through."""
+    return 100.0 * (1 - (1 - configured_pct / 100) * (1 - path_pct / 100))
+
+
 def excess_stddev(total_ms: float, base_ms: float) -> float:
     """The impairment's share of a standard deviation: sqrt(total² − baseline²)."""
     return math.sqrt(max(total_ms**2 - base_ms**2, 0.0))

@@ -183,14 +183,14 @@ def profile_checks(name: str, path: Path, run: Reference, before: Reference,
     lost_up, lost_down = int(_num(row, "lost_up_packets")), int(_num(row, "lost_down_packets"))
     path_up, path_down = path_loss(before[0], after[0])
     found += [
-        checks.binomial(name, "loss up", with_path_loss(want.loss_up_pct, path_up), 100.0 * lost_up / sent,
-                        sent, want.loss_up_inflation,
+        checks.binomial(name, "loss up", checks.with_path_loss(want.loss_up_pct, path_up),
+                        100.0 * lost_up / sent, sent, want.loss_up_inflation,
                         note=f"3σ binomial, n={sent}, ×{want.loss_up_inflation:.2f} var, "
-                             f"path {path_up:.2f} %"),
-        checks.binomial(name, "loss down", with_path_loss(want.loss_down_pct, path_down),
+                             f"path {path_up:.3f} %"),
+        checks.binomial(name, "loss down", checks.with_path_loss(want.loss_down_pct, path_down),
                         100.0 * lost_down / max(sent - lost_up, 1), sent - lost_up, want.loss_down_inflation,
                         note=f"3σ binomial, n={sent - lost_up}, ×{want.loss_down_inflation:.2f} var, "
-                             f"path {path_down:.2f} %"),
+                             f"path {path_down:.3f} %"),
     ]
     if want.jitter_ms >= 1.0:  # the spread a jitter profile adds must show above the reference's
         base = (lower_spread(before[0]) + lower_spread(after[0])) / 2
@@ -200,17 +200,13 @@ def profile_checks(name: str, path: Path, run: Reference, before: Reference,
 
 
 def path_loss(*references: dict[str, Any]) -> tuple[float, float]:
-    """Loss (%) up and down that the references saw: they carry no netem loss, so what they lost the path
-    itself dropped (a starved relay or echo overflowing a socket buffer on a busy host; 0 when quiet)."""
+    """Loss (%) up and down of the path itself, from the references: they carry no netem loss, so what they
+    lost the path dropped (a starved relay or echo overflowing a socket buffer on a busy host; none when
+    quiet). Estimated so that none seen is not taken for none possible (`checks.path_loss_pct`)."""
     sent = sum(_num(r, "packets_sent") for r in references)
     up = sum(_num(r, "lost_up_packets") for r in references)
     down = sum(_num(r, "lost_down_packets") for r in references)
-    return 100.0 * up / max(sent, 1), 100.0 * down / max(sent - up, 1)
-
-
-def with_path_loss(configured_pct: float, path_pct: float) -> float:
-    """A probe arrives when netem and the path both let it through."""
-    return 100.0 * (1 - (1 - configured_pct / 100) * (1 - path_pct / 100))
+    return checks.path_loss_pct(int(up), int(sent)), checks.path_loss_pct(int(down), int(sent - up))
 
 
 def end_of(label: str) -> tuple[str, str]:

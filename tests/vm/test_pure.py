@@ -178,6 +178,35 @@ def test_the_compose_sessions_loss_rows_together_rarely_fail_a_correct_stack() -
     assert 1 - math.prod(1 - r for r in rows) < 0.01
 
 
+def test_a_path_that_lost_nothing_in_its_references_is_not_taken_to_lose_nothing() -> None:
+    """The twelve-replica test in the VM (14:35): near, 0 % configured, lost 1 of 600 while its prober lost 0
+    of 400. Taking the path's loss as 0 made the exact region 0-0; the Jeffreys estimate lets a loss or
+    two through and still fails a replica given another class's loss (mid: 2 % each way). What it gives
+    up: a 1 % round-trip loss where none is configured (6 of 600 expected) now passes 28 % of the time, not
+    0.24 %."""
+    path = checks.path_loss_pct(0, 400)
+    assert path == pytest.approx(100 * 0.5 / 401)
+    near = checks.with_path_loss(0.0, path)
+    assert not checks.binomial("near", "loss", checks.with_path_loss(0.0, 0.0), 100 / 600, 600).ok
+    assert checks.binomial("near", "loss", near, 100 / 600, 600).ok
+    assert checks.binomial("near", "loss", near, 400 / 600, 600).ok
+    assert not checks.binomial("near", "loss", near, 600 / 600, 600).ok
+    lo, hi = checks.binomial_counts(600, near / 100)
+    assert (lo, hi) == (0, 4)
+    # mid's loss (2 % each way) on a near replica falls outside the region nearly always; 1 % often not
+    assert sum(math.exp(_log_binomial(600, k, 0.0396)) for k in range(hi + 1)) < 1e-5
+    missed = sum(math.exp(_log_binomial(600, k, 0.01)) for k in range(hi + 1))
+    assert missed == pytest.approx(0.284, abs=0.001)
+    # with losses seen the estimate is their rate; combined, a probe must pass netem and the path
+    assert checks.path_loss_pct(30, 1000) == pytest.approx(3.0, abs=0.05)
+    assert checks.with_path_loss(5.0, 1.0) == pytest.approx(5.95)
+
+
+def _log_binomial(n: int, k: int, p: float) -> float:
+    return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
+            + (n - k) * math.log1p(-p))
+
+
 def test_robust_sigma_of_a_normal_sample() -> None:
     import random
     rng = random.Random(1)
