@@ -25,6 +25,7 @@ from docker.errors import APIError, ImageNotFound, NotFound
 import docker
 from netem.backends.local import NsenterRunner
 from netem.core import links, targets
+from netem.core.command import shell_batch
 from netem.core.engine import CommandResult, Runner, Target
 from netem.core.errors import DiscoveryError
 from services.common import log
@@ -53,6 +54,10 @@ class DockerRunner:
         code, (out, err) = self.container.exec_run(list(argv), user="root", demux=True)
         return CommandResult(int(code), (out or b"").decode(errors="replace"),
                              (err or b"").decode(errors="replace"))
+
+    def run_batch(self, argvs: Sequence[Sequence[str]]) -> list[CommandResult]:
+        """tc argvs as one `docker exec`: `sh -c` pipes them into `tc -force -batch -`."""
+        return shell_batch(self.run, argvs)
 
 
 HELPER_LABEL = "qoslab.netem.helper"

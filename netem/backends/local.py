@@ -6,7 +6,8 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netem.core.engine import CommandResult
+from netem.core import tcbatch
+from netem.core.command import CommandResult, batch_results
 
 
 @dataclass(frozen=True)
@@ -16,27 +17,37 @@ class LocalRunner:
     netns: str | None = None
     timeout_s: float = 10.0
 
-    def run(self, argv: Sequence[str]) -> CommandResult:
+    def run(self, argv: Sequence[str], stdin: str | None = None) -> CommandResult:
         return run_bounded(["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv),
-                           self.timeout_s)
+                           self.timeout_s, stdin)
+
+    def run_batch(self, argvs: Sequence[Sequence[str]]) -> list[CommandResult]:
+        """tc argvs as one `tc -force -batch -` (`netem.core.command.BatchRunner`)."""
+        return batch_results(self.run(tcbatch.BATCH_ARGV, tcbatch.encode(argvs)), len(argvs))
 
 
 @dataclass(frozen=True)
 class NsenterRunner:
     """Runs argv on this host inside the network namespace at `path` (a container's: Docker's
-    SandboxKey). One process per command and no `docker exec`: milliseconds where an exec costs a
-    second natively and several under emulation. Needs root and the host's nsenter and tc."""
+    SandboxKey). One process per command (or per batch of tc commands) and no `docker exec`:
+    milliseconds where an exec costs a second natively and several under emulation. Needs root and the
+    host's nsenter and tc."""
 
     path: str
     timeout_s: float = 10.0
 
-    def run(self, argv: Sequence[str]) -> CommandResult:
-        return run_bounded(["nsenter", f"--net={self.path}", "--", *argv], self.timeout_s)
+    def run(self, argv: Sequence[str], stdin: str | None = None) -> CommandResult:
+        return run_bounded(["nsenter", f"--net={self.path}", "--", *argv], self.timeout_s, stdin)
+
+    def run_batch(self, argvs: Sequence[Sequence[str]]) -> list[CommandResult]:
+        """tc argvs as one nsenter + `tc -force -batch -` (`netem.core.command.BatchRunner`)."""
+        return batch_results(self.run(tcbatch.BATCH_ARGV, tcbatch.encode(argvs)), len(argvs))
 
 
-def run_bounded(full: list[str], timeout_s: float) -> CommandResult:
+def run_bounded(full: list[str], timeout_s: float, stdin: str | None = None) -> CommandResult:
     try:
-        done = subprocess.run(full, capture_output=True, text=True, timeout=timeout_s, check=False)
+        done = subprocess.run(full, capture_output=True, text=True, timeout=timeout_s, check=False,
+                              input=stdin)
     except FileNotFoundError as exc:
         return CommandResult(127, "", f"{full[0]}: not found ({exc.strerror})")
     except subprocess.TimeoutExpired:

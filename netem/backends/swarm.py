@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from netem import topology
+from netem.core.command import shell_batch
 from netem.core.engine import CommandResult, read_root
 from netem.core.errors import ApplyError, DiscoveryError
 from netem.core.links import find_targets
@@ -231,6 +232,10 @@ class ExecRunner:
 
     def run(self, argv: Sequence[str]) -> CommandResult:
         return self.docker(["exec", "-u", "0", self.container_id, *argv])
+
+    def run_batch(self, argvs: Sequence[Sequence[str]]) -> list[CommandResult]:
+        """tc argvs as one `docker exec`: `sh -c` pipes them into `tc -force -batch -`."""
+        return shell_batch(self.run, argvs)
 
 
 def _show_ends(task: Task, docker: Docker) -> None:

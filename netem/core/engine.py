@@ -1,16 +1,22 @@
 """The one apply path: run tc argv through a Runner, read back, roll back on any failure.
 
 Backends differ only in their `Runner` (local subprocess, `ip netns exec`, Docker exec, later a VM),
-so container start, the host controller and tests all go through `apply_ends`/`clear_targets`.
+so container start, the host controller and tests all go through `apply_ends`/`clear_targets`. The tc
+commands that change one end run as one `tc -force -batch -` process where the runner can
+(`command.outcomes`), else one process per argv; `check` judges each command's result either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from netem.core import rules, tc, tree
+from netem.core.command import BatchRunner as BatchRunner
+from netem.core.command import CommandResult as CommandResult
+from netem.core.command import Runner as Runner
+from netem.core.command import outcomes
 from netem.core.errors import ApplyError, NetemUnavailable, QdiscUnavailable
 from netem.core.fields import Impairment
 from netem.core.profile import Ends
@@ -19,19 +25,6 @@ from netem.core.tc_show import LinkGso, QdiscState, TcShowError, child, parse_li
 
 NO_NETEM_STDERR = "Specified qdisc kind is unknown"
 NO_QDISC_STDERR = ("Cannot delete qdisc with handle of zero", "No such file or directory")
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class Runner(Protocol):
-    """Runs one argv where the interface lives (host, namespace, container, VM)."""
-
-    def run(self, argv: Sequence[str]) -> CommandResult: ...
 
 
 @dataclass(frozen=True)
@@ -133,8 +126,9 @@ def _verify(imp: Impairment, tree: Sequence[QdiscState]) -> str | None:
     return _rate_differs(shaper, imp.rate_bps)
 
 
-def _run(target: Target, argv: list[str], imp: Impairment, log: Log) -> None:
-    result = target.runner.run(argv)
+def check(target: Target, argv: list[str], result: CommandResult, imp: Impairment, log: Log) -> None:
+    """The one rule for a tc command's result, however it ran: log it, raise unless it worked or failed
+    benignly."""
     log("netem.tc", target=target.label, argv=" ".join(argv), rc=result.returncode,
         stderr=result.stderr.strip())
     benign = argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
@@ -142,19 +136,34 @@ def _run(target: Target, argv: list[str], imp: Impairment, log: Log) -> None:
         raise _failure(target, argv, result, imp)
 
 
+Commands = list[tuple[list[str], Impairment]]  # argvs in order, each with the settings it puts in place
+
+
+def _run_all(target: Target, commands: Commands, log: Log) -> None:
+    """Run one end's commands in order, one tc process for them where the runner batches (`command`);
+    the first real failure raises."""
+    for (argv, imp), result in zip(commands, outcomes(target.runner, [a for a, _ in commands]), strict=True):
+        check(target, argv, result, imp, log)
+
+
+def _end(target: Target, imp: Impairment, verb: str) -> Commands:
+    return [(argv, imp) for argv in tc.end_argvs(target.dev, imp, verb)]
+
+
 def _run_end(target: Target, imp: Impairment, verb: str, log: Log) -> None:
-    for argv in tc.end_argvs(target.dev, imp, verb):
-        _run(target, argv, imp, log)
+    _run_all(target, _end(target, imp, verb), log)
 
 
 Leaves = Mapping[str, Sequence[tree.Leaf]]  # target label → per-destination leaves (an HTB tree on that end)
 
 
+def _leaves(target: Target, leaves: Sequence[tree.Leaf]) -> Commands:
+    return [(argv, leaf.imp) for leaf in leaves for argv in tree.leaf_argvs(target.dev, leaf)]
+
+
 def add_leaves(target: Target, leaves: Sequence[tree.Leaf], log: Log = lambda name, **fields: None) -> None:
     """Add (or replace) destinations under an existing tree root: a replica that joined later."""
-    for leaf in leaves:
-        for argv in tree.leaf_argvs(target.dev, leaf):
-            _run(target, argv, leaf.imp, log)
+    _run_all(target, _leaves(target, leaves), log)
 
 
 def _apply_tree(target: Target, own: Impairment, leaves: Sequence[tree.Leaf], state: QdiscState | None,
@@ -162,11 +171,10 @@ def _apply_tree(target: Target, own: Impairment, leaves: Sequence[tree.Leaf], st
     problem = tree.check_minors(leaves) or tree.check_queues(own, leaves)
     if problem:
         raise ApplyError(f"{target.label}: {problem}", target=target.label)
-    if state is not None and not state.is_default():
-        _run_end(target, Impairment(), "replace", log)  # a fresh tree: no class of an old one survives
-    for argv in tree.root_argvs(target.dev, own):
-        _run(target, argv, own, log)
-    add_leaves(target, leaves, log)
+    fresh = _end(target, Impairment(), "replace") if state is not None and not state.is_default() else []
+    # a fresh tree (no class of an old one survives), its root, its leaves
+    _run_all(target, [*fresh, *[(argv, own) for argv in tree.root_argvs(target.dev, own)],
+                      *_leaves(target, leaves)], log)
 
 
 def _queue_summary(tree: Sequence[QdiscState]) -> dict[str, object]:
@@ -204,12 +212,11 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
             elif imp.kind is None and (state is None or state.is_default()):
                 continue
             else:
-                if verb == "replace" and state is not None and state.kind == imp.kind == "netem":
-                    # replace on a netem root is netem's change, which keeps every attribute the new
-                    # command omits (a field the old profile set and the new one does not): start from
-                    # nothing.
-                    _run_end(target, Impairment(), verb, log)
-                _run_end(target, imp, verb, log)
+                # replace on a netem root is netem's change, which keeps every attribute the new command
+                # omits (a field the old profile set and the new one does not): start from nothing.
+                fresh = verb == "replace" and state is not None and state.kind == imp.kind == "netem"
+                _run_all(target, [*(_end(target, Impairment(), verb) if fresh else []),
+                                  *_end(target, imp, verb)], log)
             gso = before[-1][2]
             if imp.queue is None and gso is not None and gso.gso_max_segs == 1:
                 undone = _set_gso(target, gso.tso_max_segs, log)  # the queue tree that set it is gone
