@@ -200,7 +200,6 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
     def settings(target: Target) -> Impairment:
         return own[target.label] if own and target.label in own else ends[(target.link, target.direction)]
 
-    done = False
     try:
         for target in targets:
             imp = settings(target)
@@ -231,11 +230,16 @@ def apply_ends(targets: Sequence[Target], ends: Ends, *, verb: str = "replace",
                 raise ApplyError(f"{target.label}: read back: {problem}", target=target.label)
             root = next((s for s in seen if s.root), _NONE)
             log("netem.readback", target=target.label, **root.summary(), **_queue_summary(seen))
-        done = True
         return {label: next((s for s in seen if s.root), None) for label, seen in trees.items()}
-    finally:
-        if not done:
-            rollback(before, log)
+    except ApplyError as exc:
+        problems = rollback(before, log)
+        exc.rolled_back = not problems
+        if problems:  # the error says what is still in place, not only what failed first
+            exc.args = (f"{exc}; rolling back left: {'; '.join(problems)}",)
+        raise
+    except BaseException:
+        rollback(before, log)
+        raise
 
 
 _NONE = QdiscState(kind="none", handle="", root=True)
@@ -257,15 +261,22 @@ def rollback(before: Sequence[Before], log: Log = _no_log) -> list[str]:
         if argv is None:
             argv = tc.clear_argv(target.dev)
             problems.append(f"{target.label}: could not rebuild {kind}; cleared instead")
-        try:
-            result = target.runner.run(argv)
-        except Exception as exc:  # rollback must reach every target
-            problems.append(f"{target.label}: {exc}")
-            continue
-        benign = argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
-        if result.returncode != 0 and not benign:
-            problems.append(f"{target.label}: {' '.join(argv)}: {result.stderr.strip()}")
-        log("netem.rollback", target=target.label, restored=kind, rc=result.returncode)
+        # a rebuilt root goes in after ours is gone: `replace … root handle 1: tbf` over a tree's htb `1:`
+        # is refused ("must match existing qdisc") and would leave the half-applied tree
+        argvs = [argv] if argv == tc.clear_argv(target.dev) else [tc.clear_argv(target.dev), argv]
+        rc = -1
+        for step in argvs:
+            try:
+                result = target.runner.run(step)
+            except Exception as exc:  # rollback must reach every target
+                problems.append(f"{target.label}: {exc}")
+                break
+            rc = result.returncode
+            benign = step[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
+            if rc != 0 and not benign:
+                problems.append(f"{target.label}: {' '.join(step)}: {result.stderr.strip()}")
+                break
+        log("netem.rollback", target=target.label, restored=kind, rc=rc)
     return problems
 
 

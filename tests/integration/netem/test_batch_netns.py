@@ -104,10 +104,7 @@ def test_a_refused_line_in_the_middle_raises_the_same_error_and_rolls_back(ns: s
     fifth = handle(1, wanted[4].minor)
     for runner in (Refusing(per_argv, fifth), RefusingBatch(batched, fifth)):
         end = Target("proxy", "edge", "down", "v0", runner)
-        # from the default qdisc: rollback cannot put a tbf root back over a tree today (`tc qdisc
-        # replace … root handle 1: tbf` over the htb 1: says "Invalid qdisc name: must match existing
-        # qdisc"), on either path
-        before = snapshot(ns)
+        before = snapshot(ns)  # from the default qdisc (a tbf root: the next test)
         lines: list[tuple[str, dict[str, object]]] = []
         with pytest.raises(ApplyError) as info:
             apply_ends([end], {("edge", "down"): Impairment()}, leaves={end.label: wanted},
@@ -119,6 +116,25 @@ def test_a_refused_line_in_the_middle_raises_the_same_error_and_rolls_back(ns: s
     assert outcomes[0] == outcomes[1]
     assert f"classid {fifth} " in outcomes[0][1] and "(exit 2)" in outcomes[0][1]
     assert batched.batches == [2 + 4 * 8]  # the root, its class (no default leaf), the leaves
+
+
+def test_a_failed_tree_over_a_tbf_root_puts_the_tbf_back(ns: str) -> None:
+    """Rollback rebuilds a tbf root after removing the half-made tree: `tc qdisc replace … root handle 1:
+    tbf` over the tree's htb `1:` is refused ("must match existing qdisc"), which left the tree in place
+    and said nothing."""
+    wanted = leaves(4, has_qdisc(ns, "netem"))
+    per_argv, batched = runners(ns)
+    fifth = handle(1, wanted[2].minor)
+    for runner in (Refusing(per_argv, fifth), RefusingBatch(batched, fifth)):
+        end = Target("proxy", "edge", "down", "v0", runner)
+        apply_ends([end], {("edge", "down"): Impairment(rate_bps=10_000_000)})
+        before = snapshot(ns)
+        assert any(" tbf " in line for line in before["qdisc"]), before
+        with pytest.raises(ApplyError) as info:
+            apply_ends([end], {("edge", "down"): Impairment()}, leaves={end.label: wanted})
+        assert snapshot(ns) == before
+        assert info.value.rolled_back and "rolling back left" not in str(info.value)
+        clear_targets([end])
 
 
 def test_words_with_spaces_and_quotes_reach_tc_as_they_are(ns: str) -> None:

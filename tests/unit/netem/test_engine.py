@@ -44,6 +44,24 @@ def test_rollback_restores_a_previous_tbf(fake_tc: Any) -> None:
     assert fake_tc.roots["eth0"][1]["rate"] == 625_000
 
 
+def test_the_error_says_whether_everything_was_put_back(fake_tc: Any) -> None:
+    """A clean rollback marks the error rolled back; one that could not put a root back says what is left,
+    where it used to be dropped silently."""
+    fake_tc.fail_devs.add("eth1")
+    with pytest.raises(ApplyError) as info:
+        apply_ends(proxy_targets(fake_tc), ends(RATE, RATE))
+    assert info.value.rolled_back and "rolling back left" not in str(info.value)
+    fake_tc.fail_devs.clear()
+    apply_ends(proxy_targets(fake_tc), ends(RATE, Impairment(rate_bps=5_000_000)))
+    fake_tc.fail_devs.add("eth1")  # its tbf cannot be rebuilt either
+    with pytest.raises(ApplyError) as info:
+        apply_ends(proxy_targets(fake_tc), ends(Impairment(rate_bps=20_000_000), RATE))
+    assert not info.value.rolled_back
+    left = "rolling back left: proxy:eth1 (core.up): tc qdisc replace dev eth1 root handle 1: tbf"
+    assert left in str(info.value)
+    assert fake_tc.roots["eth0"][1]["rate"] == 1_250_000  # the other end is back as it was
+
+
 def test_no_sch_netem_says_so_and_leaves_interfaces(fake_tc: Any) -> None:
     profile = load_profile("congested")
     with pytest.raises(NetemUnavailable) as info:
