@@ -45,15 +45,21 @@ def _netem(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _start_capture(stack: Stack) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "netem", "--project", stack.project, "capture", "edge"]
-    proc = subprocess.Popen(argv, cwd=REPO, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    # with the fault handler on, a capture that does not stop dumps where each of its threads waits
+    proc = subprocess.Popen(argv, cwd=REPO, env={**stack.env, "PYTHONFAULTHANDLER": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_capturing(proc, 60)
     return proc
 
 
 def _stop_capture(proc: subprocess.Popen[str]) -> tuple[Path, str]:
     proc.send_signal(signal.SIGINT)  # what Ctrl-C does
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # the fault handler prints every thread's stack, then it ends
+        out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"`netem capture` still ran 30 s after SIGINT:\n{err[-6000:]}") from None
     assert proc.returncode == 0, err
     return Path(out.strip().splitlines()[-1]), err.strip()
 
