@@ -27,6 +27,7 @@ from netem.commands.capture import (
     tcpdump_argv,
 )
 from netem.commands.capture_container import ContainerCapture
+from netem.commands.interrupt import interruptible
 from netem.core.engine import Runner
 
 START_TIMEOUT_S = 15.0
@@ -179,10 +180,11 @@ def run(project: str, spec: CaptureSpec, *, repo: Path, report: Callable[[str], 
            + (f" until {spec.count} packets" if spec.count else "")
            + ("" if spec.duration_s or spec.count else " (Ctrl-C stops)"))
     try:
-        if spec.duration_s is not None:
-            sleep(spec.duration_s)
-        else:
-            capture.wait()
+        with interruptible():  # `kill -INT` stops it even where SIGINT came in ignored (a background job)
+            if spec.duration_s is not None:
+                sleep(spec.duration_s)
+            else:
+                capture.wait()
     except KeyboardInterrupt:
         pass
     result = capture.stop()

@@ -14,6 +14,7 @@ import time
 import docker
 from netem.backends.docker_backend import HELPER_IMAGE, REPO, Helpers, attachments, discover, resolve_project
 from netem.commands import calibrate, dynamic, plans
+from netem.commands.interrupt import interruptible
 from netem.core import targets
 from netem.core.engine import Target, apply_ends, clear_targets, read_root
 from netem.core.steps import replay_steps
@@ -81,7 +82,8 @@ def cmd_apply(project: str, args: argparse.Namespace, helpers: Helpers) -> int:
         calibrate.report(calibrate.run(project, profile.name, REPO), log.event)
     if profile.steps and args.steps:
         try:
-            replay_steps(found, profile, log=log.event)
+            with interruptible():  # Ctrl-C, `kill -INT` or `kill` ends the replay and clears
+                replay_steps(found, profile, log=log.event)
         except KeyboardInterrupt:
             clear_targets(found, log=log.event)
             raise
