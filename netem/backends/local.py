@@ -6,8 +6,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netem.core import tcbatch
-from netem.core.command import CommandResult, batch_results
+from netem.core.command import CommandResult, stdin_batch
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class LocalRunner:
 
     def run_batch(self, argvs: Sequence[Sequence[str]]) -> list[CommandResult]:
         """tc argvs as one `tc -force -batch -` (`netem.core.command.BatchRunner`)."""
-        return batch_results(self.run(tcbatch.BATCH_ARGV, tcbatch.encode(argvs)), len(argvs))
+        return stdin_batch(self.run, argvs)
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class NsenterRunner:
 
     def run_batch(self, argvs: Sequence[Sequence[str]]) -> list[CommandResult]:
         """tc argvs as one nsenter + `tc -force -batch -` (`netem.core.command.BatchRunner`)."""
-        return batch_results(self.run(tcbatch.BATCH_ARGV, tcbatch.encode(argvs)), len(argvs))
+        return stdin_batch(self.run, argvs)
 
 
 def run_bounded(full: list[str], timeout_s: float, stdin: str | None = None) -> CommandResult:

@@ -44,6 +44,12 @@ def batch_results(done: CommandResult, count: int) -> list[CommandResult]:
             for i, line in enumerate(lines)]
 
 
+def stdin_batch(run: Callable[[Sequence[str], str], CommandResult],
+                argvs: Sequence[Sequence[str]]) -> list[CommandResult]:
+    """A batch through a runner that can feed a process's stdin (a subprocess, nsenter)."""
+    return batch_results(run(tcbatch.BATCH_ARGV, tcbatch.encode(argvs)), len(argvs))
+
+
 def shell_batch(run: Callable[[Sequence[str]], CommandResult],
                 argvs: Sequence[Sequence[str]]) -> list[CommandResult]:
     """A batch through a runner that passes an argv but no stdin (`docker exec`): `sh -c` pipes it."""

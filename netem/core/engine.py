@@ -126,12 +126,17 @@ def _verify(imp: Impairment, tree: Sequence[QdiscState]) -> str | None:
     return _rate_differs(shaper, imp.rate_bps)
 
 
+def _nothing_to_delete(argv: Sequence[str], result: CommandResult) -> bool:
+    """A `del` that failed because there was no qdisc to delete: the end is as wanted."""
+    return argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
+
+
 def check(target: Target, argv: list[str], result: CommandResult, imp: Impairment, log: Log) -> None:
     """The one rule for a tc command's result, however it ran: log it, raise unless it worked or failed
     benignly."""
     log("netem.tc", target=target.label, argv=" ".join(argv), rc=result.returncode,
         stderr=result.stderr.strip())
-    benign = argv[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
+    benign = _nothing_to_delete(argv, result)
     if result.returncode != 0 and not benign and not tree.is_benign(argv):
         raise _failure(target, argv, result, imp)
 
@@ -272,8 +277,7 @@ def rollback(before: Sequence[Before], log: Log = _no_log) -> list[str]:
                 problems.append(f"{target.label}: {exc}")
                 break
             rc = result.returncode
-            benign = step[2] == "del" and any(s in result.stderr for s in NO_QDISC_STDERR)
-            if rc != 0 and not benign:
+            if rc != 0 and not _nothing_to_delete(step, result):
                 problems.append(f"{target.label}: {' '.join(step)}: {result.stderr.strip()}")
                 break
         log("netem.rollback", target=target.label, restored=kind, rc=rc)
