@@ -27,8 +27,8 @@ from netem.commands.capture import (
     tcpdump_argv,
 )
 from netem.commands.capture_container import ContainerCapture
-from netem.commands.interrupt import interruptible
 from netem.core.engine import Runner
+from netem.tools.interrupt import interruptible
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0

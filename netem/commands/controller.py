@@ -14,10 +14,10 @@ import time
 import docker
 from netem.backends.docker_backend import HELPER_IMAGE, REPO, Helpers, attachments, discover, resolve_project
 from netem.commands import calibrate, dynamic, plans
-from netem.commands.interrupt import interruptible
 from netem.core import targets
 from netem.core.engine import Target, apply_ends, clear_targets, read_root
 from netem.core.steps import replay_steps
+from netem.tools.interrupt import interruptible
 from netem.traces.load import Loaded, load
 from services.common import log
 

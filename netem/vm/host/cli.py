@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from netem.core.errors import NetemError
+from netem.tools.interrupt import interruptible
 from netem.vm.errors import VmError
 from netem.vm.host import boot, build, compose, dockerdisk, initscript, scenario
 from netem.vm.host.cache import cache_dir, repo_root
@@ -74,7 +75,19 @@ def _env(items: Sequence[str]) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Ctrl-C, `kill -INT` or `kill` stop the run however it was started (a background job of a script comes
+    with SIGINT ignored): the `finally` blocks run, so QEMU is killed, its work directory (the ~500 MB
+    initramfs) removed and a private dockerd stopped, where a plain SIGTERM left them behind."""
     args = _parser().parse_args(argv)
+    try:
+        with interruptible():
+            return _main(args)
+    except KeyboardInterrupt as stop:
+        _log(f"stopped by {stop.args[0] if stop.args else 'SIGINT'}")
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "scenario":
             return _scenario(args, _log)

@@ -1,6 +1,6 @@
 """A long-running command stops on SIGINT or SIGTERM even where SIGINT came in ignored (a background job of
-a non-interactive shell: `netem capture edge &` then `kill -INT $!`). Signals go to this process only, raised
-in its main thread (`signal.raise_signal`); nothing sleeps."""
+a non-interactive shell: `netem capture edge &` then `kill -INT $!`; likewise `netem.vm run`). Signals go to
+this process only, raised in its main thread (`signal.raise_signal`); nothing sleeps."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from netem.commands import capture, capture_run
-from netem.commands.interrupt import interruptible
+from netem.tools.interrupt import interruptible
+from netem.vm.host import boot, build
+from netem.vm.host import cli as vm_cli
 
 
 @pytest.fixture
@@ -73,3 +75,27 @@ def test_kill_int_stops_a_capture_started_with_sigint_ignored(
     assert done == capture.CaptureResult(fake.path, 3, 0)
     assert "(Ctrl-C stops)" in said[0]
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_vm_run_stops_on_either_signal_with_its_cleanup_done(
+        inherited_ignored: None, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals) -> None:
+    """`python -m netem.vm run … &` in a script, then `kill -INT $!` or `kill $!`: the boot's `finally`
+    (QEMU killed, its ~500 MB work directory removed) runs and the command exits 130. Before, SIGINT was
+    ignored and the VM ran on; SIGTERM ended Python at once and left the work directory in /tmp."""
+    seen = {"went_on": False, "cleaned_up": False}
+
+    def boot_run(image: object, command: list[str], **kwargs: Any) -> boot.BootResult:
+        try:
+            signal.raise_signal(sig)
+            seen["went_on"] = True
+            return boot.BootResult(0, 1.0, 1.0)
+        finally:
+            seen["cleaned_up"] = True
+
+    monkeypatch.setattr(build, "build", lambda **kwargs: object())
+    monkeypatch.setattr(boot, "run", boot_run)
+    assert vm_cli.main(["run", "--", "true"]) == 130
+    assert seen == {"went_on": False, "cleaned_up": True}
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN

@@ -5,7 +5,8 @@ script) inherits SIGINT ignored, and Python then leaves it ignored: `kill -INT $
 capture ran on (the fresh-clone CI of da8105d, whose test run was such a background job: the capture's
 main thread still waiting on tcpdump 30 s after the signal). Like tcpdump, which sets its own handlers
 whatever it inherited, these commands take both signals as KeyboardInterrupt while they wait, and stop
-cleanly (the pcap complete, what `apply --steps` applied cleared).
+cleanly (the pcap complete, what `apply --steps` applied cleared, the VM's QEMU killed and its work
+directory removed).
 """
 
 from __future__ import annotations
